@@ -1,0 +1,38 @@
+//! What applying a tactic or checking a proof can come to.
+
+use serde::{Deserialize, Serialize};
+
+/// A proof state inside one session. Stable across worker restarts: the session maps it to
+/// the current worker's `proofState`, replaying the tactic path when the worker was replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StateId(pub u32);
+
+/// The result of one tactic on one state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TacticOutcome {
+    /// New proof state with open goals (pretty-printed, one string per goal).
+    Progress { state: StateId, goals: Vec<String> },
+    /// The REPL said `proofStatus: "Completed"` (or, on an old REPL without `proofStatus`,
+    /// gave no goals; `status_confirmed` is then false). Either way the search must run the
+    /// whole-proof check before it reports a proof.
+    Complete { state: StateId, status_confirmed: bool },
+    /// No goals, but `proofStatus` says the proof is not done (metavariables, sorry, ...).
+    Incomplete { status: String },
+    /// Lean rejected the tactic; the message is Lean's.
+    Error { message: String },
+    /// The tactic ran past `tactic_timeout`; the worker was killed and replaced.
+    Timeout,
+}
+
+/// Verdict of the whole-proof check: the statement and the tactic script as one command in
+/// the header environment, then `#print axioms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProofCheck {
+    pub verified: bool,
+    /// The full checked text (statement `:= by` and the script).
+    pub proof: String,
+    /// Lean's error messages, and our reasons for rejecting (sorry, disallowed axioms).
+    pub errors: Vec<String>,
+    /// Axioms the theorem depends on, as `#print axioms` lists them.
+    pub axioms: Vec<String>,
+}

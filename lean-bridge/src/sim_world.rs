@@ -1,0 +1,103 @@
+//! A scripted Lean world: the shared script of the simulated REPL (`fake_repl`) and the
+//! simulated SGLang server (`search::sim_sglang`). Both are test doubles that speak the real
+//! protocols; this file only says what is true in the simulation.
+//!
+//! A state is a list of goal strings. At each known state a few tactics do something (their
+//! `effect`); every other tactic fails with a Lean-style error. Each tactic also carries the
+//! log-prob the simulated model gives it, so the simulated SGLang proposes them.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct World {
+    /// Modules the simulated `import` accepts; importing anything else fails as Lean does.
+    #[serde(default = "default_modules")]
+    pub modules: Vec<String>,
+    pub theorems: Vec<WorldTheorem>,
+}
+
+fn default_modules() -> Vec<String> {
+    ["Mathlib", "Aesop", "Init", "Lean", "Std"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldTheorem {
+    pub name: String,
+    /// As in the theorems file (ends in `:= by`).
+    pub formal_statement: String,
+    /// Goals at the root.
+    pub root: Vec<String>,
+    pub states: Vec<WorldState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldState {
+    pub goals: Vec<String>,
+    pub tactics: Vec<WorldTactic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldTactic {
+    /// The tactic as Lean receives it (after extraction and whitespace normalisation).
+    pub tactic: String,
+    /// Total log-prob the simulated model gives this completion at this state.
+    pub logprob: f64,
+    /// What the simulated model emits, if not just the tactic: lets tests send code fences,
+    /// trailing comments or a second tactic that extraction must cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
+    pub effect: Effect,
+    /// Axioms beyond the default ones a proof using this tactic depends on
+    /// (e.g. `Lean.ofReduceBool` for `native_decide`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axioms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// New goals; `[]` means `proofStatus: "Completed"`.
+    Goals(Vec<String>),
+    /// An error-severity message in `messages` (the REPL still returns a proof state).
+    Error(String),
+    /// A thrown error: `{"message": "Lean error:\n..."}`.
+    Throw(String),
+    /// `goals: []` with this `proofStatus`, e.g. `"Incomplete: contains metavariable(s)"`.
+    Incomplete(String),
+    /// Never answers.
+    Hang,
+}
+
+/// Goals joined the way prompts and the state index see them.
+pub fn goals_key(goals: &[String]) -> String {
+    goals.join("\n\n")
+}
+
+impl World {
+    pub fn theorem(&self, name: &str) -> Option<&WorldTheorem> {
+        self.theorems.iter().find(|t| t.name == name)
+    }
+
+    /// Every known state across theorems, keyed by [`goals_key`].
+    pub fn state_index(&self) -> HashMap<String, &WorldState> {
+        self.theorems
+            .iter()
+            .flat_map(|t| t.states.iter())
+            .map(|s| (goals_key(&s.goals), s))
+            .collect()
+    }
+}
+
+impl WorldTheorem {
+    pub fn state(&self, goals: &[String]) -> Option<&WorldState> {
+        self.states.iter().find(|s| s.goals == goals)
+    }
+}

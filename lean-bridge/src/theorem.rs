@@ -1,0 +1,63 @@
+//! A theorem as the input JSONL describes it.
+
+use serde::{Deserialize, Serialize};
+
+/// One line of a theorems file: `name`, `formal_statement`, optional `header`; every other
+/// field is kept as it came so outputs can carry it along.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Theorem {
+    pub name: String,
+    /// The statement; ends in `:= by` (possibly followed by whitespace) or has no proof at all.
+    pub formal_statement: String,
+    /// Replaces `[lean].header` for this theorem when present and non-empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Theorem {
+    /// The statement with any trailing `:= by` (and whitespace) removed, ready to have
+    /// ` := by sorry` or a tactic script appended.
+    pub fn statement_head(&self) -> &str {
+        let s = self.formal_statement.trim_end();
+        let s = s.strip_suffix("by").map(str::trim_end).unwrap_or(s);
+        let s = s.strip_suffix(":=").map(str::trim_end);
+        match s {
+            Some(head) => head,
+            None => self.formal_statement.trim_end(),
+        }
+    }
+
+    /// The header this theorem runs under, given the config's default.
+    pub fn header_or<'a>(&'a self, default: &'a str) -> &'a str {
+        match self.header.as_deref() {
+            Some(h) if !h.trim().is_empty() => h,
+            _ => default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn theorem(statement: &str) -> Theorem {
+        Theorem {
+            name: "t".into(),
+            formal_statement: statement.into(),
+            header: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn statement_head_strips_by() {
+        assert_eq!(theorem("theorem t : 1 = 1 := by\n").statement_head(), "theorem t : 1 = 1");
+        assert_eq!(theorem("theorem t : 1 = 1 :=  by  ").statement_head(), "theorem t : 1 = 1");
+        assert_eq!(theorem("theorem t : 1 = 1").statement_head(), "theorem t : 1 = 1");
+        // `by` as the end of an identifier is not the proof keyword's position check, but a
+        // statement never ends in a bare identifier followed by nothing; keep it unchanged.
+        assert_eq!(theorem("theorem t : P by").statement_head(), "theorem t : P by");
+    }
+}

@@ -1,0 +1,318 @@
+//! The one `Config` type for every section of a stepwise TOML file.
+//!
+//! Every struct is `deny_unknown_fields`, so a misspelt key is an error that names the key,
+//! the file and the line (toml's span). Defaults are the tuned values of DESIGN.md, so an
+//! empty file is a working config.
+
+use std::path::{Path, PathBuf};
+
+use lean_bridge::LeanConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub search: SearchConfig,
+    pub policy: PolicyConfig,
+    pub lean: LeanConfig,
+    pub ebm: EbmConfig,
+    pub sweep: SweepConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Expanded nodes per theorem.
+    pub max_nodes: usize,
+    pub max_depth: usize,
+    /// Nodes popped per expansion step; their prompts go out in one generate request.
+    pub batch_expansion_size: usize,
+    /// Samples asked of the policy per expanded node.
+    pub num_candidates: usize,
+    /// Seconds of wall time per theorem.
+    pub timeout_per_theorem: f64,
+    /// Weight `w` of `-energy / ebm_temperature` in the priority.
+    pub ebm_weight: f64,
+    pub ebm_temperature: f64,
+    /// Exponent of the depth normalisation of the cumulative log-prob.
+    pub length_norm: f64,
+    /// Whole Lean identifiers that disqualify a candidate tactic.
+    pub banned_tactics: Vec<String>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            max_nodes: 600,
+            max_depth: 50,
+            batch_expansion_size: 1,
+            num_candidates: 16,
+            timeout_per_theorem: 600.0,
+            ebm_weight: 0.0,
+            ebm_temperature: 1.0,
+            length_norm: 0.0,
+            banned_tactics: vec!["sorry".into(), "admit".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyBackend {
+    /// SGLang's native `/generate`.
+    Sglang,
+    /// OpenAI-compatible `/v1/completions` (vLLM, SGLang).
+    Openai,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampling {
+    /// Repeat each prompt `num_candidates` times in the request (SGLang's advice).
+    Repeat,
+    /// Send each prompt once with `n = num_candidates`.
+    N,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub backend: PolicyBackend,
+    /// One or more servers; requests are spread across them.
+    pub urls: Vec<String>,
+    /// A built-in template name, or a custom template string containing `{state}`.
+    pub template: String,
+    pub sampling: Sampling,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: u32,
+    /// Seconds before one HTTP request is abandoned (and retried).
+    pub request_timeout: f64,
+    /// Retries on connection errors, 429 and 5xx, with exponential backoff and jitter.
+    pub max_retries: u32,
+    /// Model name sent to OpenAI-compatible servers.
+    pub model: String,
+    /// Stop strings sent with every request.
+    pub stop: Vec<String>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            backend: PolicyBackend::Sglang,
+            urls: vec!["http://127.0.0.1:30000".into()],
+            template: "deepseek-tactic-state".into(),
+            sampling: Sampling::Repeat,
+            temperature: 1.3,
+            top_p: 0.95,
+            max_new_tokens: 128,
+            request_timeout: 120.0,
+            max_retries: 4,
+            model: "default".into(),
+            stop: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EbmConfig {
+    /// Base URL of `stepwise ebm serve`; empty means no value model.
+    pub url: String,
+    pub request_timeout: f64,
+    pub max_retries: u32,
+}
+
+impl Default for EbmConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            request_timeout: 60.0,
+            max_retries: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    /// Theorems searched at once; each holds one Lean session.
+    pub concurrency: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self { concurrency: 10 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message already names the key and shows the line.
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid override `{assignment}`: {message}")]
+    Override { assignment: String, message: String },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads a TOML file, applies `key.path=value` overrides (as given by `--set`), and
+    /// checks the values.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path, overrides)
+    }
+
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &Path,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        };
+        let config: Config = if overrides.is_empty() {
+            // Deserialise straight from the text so errors carry line numbers.
+            toml::from_str(text).map_err(parse_err)?
+        } else {
+            let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+            for assignment in overrides {
+                apply_override(&mut table, assignment)?;
+            }
+            Config::deserialize(table).map_err(parse_err)?
+        };
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: ranges and non-empty lists.
+    pub fn validate(&self) -> Result<(), String> {
+        let s = &self.search;
+        if s.batch_expansion_size == 0 {
+            return Err("search.batch_expansion_size must be at least 1".into());
+        }
+        if s.num_candidates == 0 {
+            return Err("search.num_candidates must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&s.ebm_weight) {
+            return Err(format!("search.ebm_weight must be in [0, 1], got {}", s.ebm_weight));
+        }
+        if s.ebm_temperature <= 0.0 {
+            return Err("search.ebm_temperature must be positive".into());
+        }
+        if s.timeout_per_theorem <= 0.0 {
+            return Err("search.timeout_per_theorem must be positive".into());
+        }
+        if self.policy.urls.is_empty() {
+            return Err("policy.urls must name at least one server".into());
+        }
+        if self.lean.command.is_empty() {
+            return Err("lean.command must not be empty".into());
+        }
+        if self.lean.workers == 0 {
+            return Err("lean.workers must be at least 1".into());
+        }
+        if self.sweep.concurrency == 0 {
+            return Err("sweep.concurrency must be at least 1".into());
+        }
+        if s.ebm_weight > 0.0 && self.ebm.url.is_empty() {
+            return Err("search.ebm_weight > 0 needs ebm.url".into());
+        }
+        Ok(())
+    }
+}
+
+/// `section.key=value`; the value is parsed as TOML, falling back to a bare string.
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Override {
+        assignment: assignment.to_owned(),
+        message,
+    };
+    let (path, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| err("expected key=value".into()))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    let (last, parents) = keys.split_last().expect("split yields at least one key");
+    let mut cursor = table;
+    for key in parents {
+        cursor = cursor
+            .entry(key.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| err(format!("`{key}` is not a section")))?;
+    }
+    cursor.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_tuned_defaults() {
+        let c = Config::from_toml_str("", Path::new("x.toml"), &[]).unwrap();
+        assert_eq!(c.search.max_nodes, 600);
+        assert_eq!(c.search.num_candidates, 16);
+        assert_eq!(c.policy.temperature, 1.3);
+        assert_eq!(c.sweep.concurrency, 10);
+        assert_eq!(c.search.banned_tactics, vec!["sorry", "admit"]);
+    }
+
+    #[test]
+    fn misspelt_key_names_key_file_and_line() {
+        let text = "[search]\nmax_nodes = 10\nnum_candidate = 8\n";
+        let e = Config::from_toml_str(text, Path::new("bad.toml"), &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("num_candidate"), "{msg}");
+        assert!(msg.contains("bad.toml"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_section_is_rejected() {
+        let e = Config::from_toml_str("[serach]\n", Path::new("c.toml"), &[]).unwrap_err();
+        assert!(e.to_string().contains("serach"));
+    }
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let c = Config::from_toml_str(
+            "[search]\nmax_nodes = 10\n",
+            Path::new("c.toml"),
+            &["search.max_nodes=20".into(), "policy.template=bfs-prover".into()],
+        )
+        .unwrap();
+        assert_eq!(c.search.max_nodes, 20);
+        assert_eq!(c.policy.template, "bfs-prover");
+        let e = Config::from_toml_str("", Path::new("c.toml"), &["search.max_nodez=1".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("max_nodez"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let e = Config::from_toml_str("[search]\nebm_weight = 2.0\n", Path::new("c.toml"), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("ebm_weight"));
+    }
+}

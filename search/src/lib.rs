@@ -1,0 +1,10 @@
+//! The search side of stepwise: the best-first engine and the three narrow traits it talks
+//! through ([`policy::Policy`], [`value::ValueScorer`], [`env::ProofEnv`]), the concrete
+//! policy and value clients, the sweep runner, and the results/trajectory writers.
+
+pub mod config;
+pub mod env;
+pub mod policy;
+pub mod value;
+
+pub use config::{Config, ConfigError};

@@ -1,0 +1,10 @@
+//! One module per subcommand: flag structs and the function that runs them.
+
+pub mod demo;
+pub mod doctor;
+pub mod ebm;
+pub mod sim;
+pub mod summary;
+pub mod sweep;
+pub mod traj;
+pub mod verify;

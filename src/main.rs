@@ -1,0 +1,84 @@
+//! `stepwise`: the thin command-line edge. Each subcommand parses its flags here and hands
+//! off to one function in `commands/`; the work lives in the `search`, `lean-bridge` and
+//! `ebm` crates.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "stepwise", version, about = "A step-level neural theorem prover for Lean 4")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every config-reading command shares.
+#[derive(Args, Clone, Debug)]
+pub struct ConfigArgs {
+    /// TOML config (see configs/); unknown keys are an error.
+    #[arg(long, default_value = "configs/default.toml")]
+    pub config: PathBuf,
+    /// Override one config value, e.g. `--set search.max_nodes=100` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prove a theorem file with best-first search; results, trajectories and a report go to --out.
+    Sweep(commands::sweep::SweepArgs),
+    /// Check whole proofs in Lean (the same check a sweep applies before it reports a proof).
+    Verify(commands::verify::VerifyArgs),
+    /// Rebuild summary.json and report.md of a sweep directory from its results.jsonl.
+    Summary(commands::summary::SummaryArgs),
+    /// Several sweeps side by side.
+    Compare(commands::summary::CompareArgs),
+    /// Trajectory tools.
+    Traj {
+        #[command(subcommand)]
+        command: commands::traj::TrajCommand,
+    },
+    /// The energy-based value model: serve, embed, train, eval.
+    Ebm {
+        #[command(subcommand)]
+        command: commands::ebm::EbmCommand,
+    },
+    /// Check every part a config names and say how to fix what fails.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Run the whole pipeline on simulated Lean and SGLang backends (no GPU, no Lean needed).
+    Demo(commands::demo::DemoArgs),
+    /// The simulated Lean REPL process (used by `demo` and the tests).
+    #[command(hide = true)]
+    SimRepl(commands::sim::SimReplArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sweep(args) => commands::sweep::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Summary(args) => commands::summary::run(args),
+        Command::Compare(args) => commands::summary::run_compare(args),
+        Command::Traj { command } => commands::traj::run(command),
+        Command::Ebm { command } => commands::ebm::run(command),
+        Command::Doctor(args) => commands::doctor::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::SimRepl(args) => commands::sim::run_repl(args),
+    }
+}
+
+/// Logs go to stderr, filtered by RUST_LOG (default: info for our crates, warn elsewhere),
+/// so stdout stays clean for machine-readable output.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,stepwise=info,search=info,lean_bridge=info,ebm=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
