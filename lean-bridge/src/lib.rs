@@ -5,11 +5,23 @@
 //! The invariant this crate exists to keep: nothing here ever calls a proof complete on
 //! `goals == []` alone (see [`TacticOutcome::Complete`] and [`ProofCheck`]).
 
+mod cached_worker;
 pub mod config;
+pub mod error;
+pub mod fake_repl;
+mod lease;
 pub mod outcome;
+pub mod pool;
+mod proof_check;
+pub mod protocol;
+pub mod session;
 pub mod sim_world;
 pub mod theorem;
+pub mod worker;
 
 pub use config::LeanConfig;
+pub use error::LeanError;
 pub use outcome::{ProofCheck, StateId, TacticOutcome};
+pub use pool::LeanPool;
+pub use session::Session;
 pub use theorem::Theorem;

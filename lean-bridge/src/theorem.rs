@@ -29,6 +29,11 @@ impl Theorem {
         }
     }
 
+    /// The declared Lean name (`theorem NAME ...`), for `#print axioms`.
+    pub fn declaration_name(&self) -> Option<&str> {
+        declaration_name(&self.formal_statement)
+    }
+
     /// The header this theorem runs under, given the config's default.
     pub fn header_or<'a>(&'a self, default: &'a str) -> &'a str {
         match self.header.as_deref() {
@@ -36,6 +41,15 @@ impl Theorem {
             _ => default,
         }
     }
+}
+
+/// The name after the first `theorem` or `lemma` keyword of a statement.
+pub fn declaration_name(statement: &str) -> Option<&str> {
+    let mut words = statement.split_whitespace();
+    words.find(|w| matches!(*w, "theorem" | "lemma"))?;
+    let word = words.next()?;
+    let end = word.find(['(', '{', '[', ':', '⦃']).unwrap_or(word.len());
+    Some(&word[..end]).filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]
@@ -49,6 +63,14 @@ mod tests {
             header: None,
             extra: Default::default(),
         }
+    }
+
+    #[test]
+    fn declaration_name_follows_the_keyword() {
+        assert_eq!(declaration_name("theorem foo (x : Nat) : x = x := by"), Some("foo"));
+        assert_eq!(declaration_name("@[simp] lemma bar: True"), Some("bar"));
+        assert_eq!(declaration_name("theorem mathd_1{x : Nat} : x = x"), Some("mathd_1"));
+        assert_eq!(declaration_name("example : True := by"), None);
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! The pool: at most `workers` REPL processes, each handed to one caller at a time, kept
+//! alive between theorems so their header environments are reused.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::cached_worker::CachedWorker;
+use crate::config::LeanConfig;
+use crate::error::{Failure, LeanError};
+use crate::lease::Lease;
+use crate::outcome::ProofCheck;
+use crate::proof_check::{check_proof, indent_script};
+use crate::session::Session;
+use crate::theorem::Theorem;
+
+pub struct LeanPool {
+    config: LeanConfig,
+    /// Why the config cannot work, reported by every operation (`new` cannot fail).
+    invalid: Option<String>,
+    slots: Arc<Semaphore>,
+    idle: Mutex<Vec<CachedWorker>>,
+    closed: AtomicBool,
+}
+
+impl LeanPool {
+    /// Validates config; workers are spawned lazily and kept (header env cached per worker).
+    pub fn new(config: LeanConfig) -> Arc<LeanPool> {
+        let invalid = validate(&config).err();
+        let slots = Arc::new(Semaphore::new(config.workers.max(1)));
+        Arc::new(Self {
+            config,
+            invalid,
+            slots,
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &LeanConfig {
+        &self.config
+    }
+
+    /// Waits for a free worker (at most `workers` sessions at once), imports the header if this
+    /// worker has not yet, runs `<statement> := by sorry`; Ok(Session) with the root goals.
+    pub async fn start_theorem(self: &Arc<Self>, theorem: &Theorem) -> Result<Session, LeanError> {
+        Session::start(self.lease().await?, theorem.clone()).await
+    }
+
+    /// Whole-proof check of a tactic script (text after `by`) on a pooled worker (for `verify`).
+    pub async fn check_proof(
+        self: &Arc<Self>,
+        theorem: &Theorem,
+        script: &str,
+    ) -> Result<ProofCheck, LeanError> {
+        let mut lease = self.lease().await?;
+        let body = indent_script(script);
+        loop {
+            let worker = lease.worker()?;
+            match check_proof(worker, theorem, &body, &self.config).await {
+                Ok(check) => return Ok(check),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Fault(fault)) => lease.fault(fault, true).await?,
+            }
+        }
+    }
+
+    /// Kills all workers. Sessions still running keep theirs until they end.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock().expect("pool lock"));
+        drop(idle);
+    }
+
+    /// Waits for a slot and takes an idle worker if one is fresh enough (a worn-out one is
+    /// replaced here, between theorems).
+    async fn lease(self: &Arc<Self>) -> Result<Lease, LeanError> {
+        if let Some(message) = &self.invalid {
+            return Err(LeanError::Config {
+                message: message.clone(),
+            });
+        }
+        let permit = Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .expect("the pool never closes its semaphore");
+        let worker = self.idle.lock().expect("pool lock").pop();
+        let mut lease = Lease::new(Arc::clone(self), permit, worker);
+        lease.recycle_if_worn();
+        Ok(lease)
+    }
+
+    /// A lease gives its worker back; a dead, worn-out or late one is killed instead.
+    pub(crate) fn check_in(&self, worker: CachedWorker) {
+        if self.closed.load(Ordering::SeqCst) || worker.worn_out(&self.config) {
+            return;
+        }
+        self.idle.lock().expect("pool lock").push(worker);
+    }
+}
+
+fn validate(config: &LeanConfig) -> Result<(), String> {
+    if config.command.is_empty() {
+        return Err("lean.command must not be empty".into());
+    }
+    if config.workers == 0 {
+        return Err("lean.workers must be at least 1".into());
+    }
+    if !(config.tactic_timeout > 0.0 && config.header_timeout > 0.0) {
+        return Err("lean.tactic_timeout and lean.header_timeout must be positive".into());
+    }
+    if config.max_faults_per_theorem == 0 {
+        return Err("lean.max_faults_per_theorem must be at least 1".into());
+    }
+    Ok(())
+}
