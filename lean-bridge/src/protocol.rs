@@ -92,9 +92,9 @@ pub struct Sorry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandResponse {
     pub env: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Message>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sorries: Vec<Sorry>,
 }
 
@@ -104,9 +104,9 @@ pub struct TacticResponse {
     #[serde(rename = "proofState")]
     pub proof_state: u32,
     pub goals: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Message>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sorries: Vec<Sorry>,
     /// `"Completed"`, `"Incomplete: ..."`, ...; absent on REPLs older than v4.19.
     #[serde(rename = "proofStatus", default, skip_serializing_if = "Option::is_none")]

@@ -20,13 +20,7 @@ impl Theorem {
     /// The statement with any trailing `:= by` (and whitespace) removed, ready to have
     /// ` := by sorry` or a tactic script appended.
     pub fn statement_head(&self) -> &str {
-        let s = self.formal_statement.trim_end();
-        let s = s.strip_suffix("by").map(str::trim_end).unwrap_or(s);
-        let s = s.strip_suffix(":=").map(str::trim_end);
-        match s {
-            Some(head) => head,
-            None => self.formal_statement.trim_end(),
-        }
+        statement_head(&self.formal_statement)
     }
 
     /// The declared Lean name (`theorem NAME ...`), for `#print axioms`.
@@ -40,6 +34,16 @@ impl Theorem {
             Some(h) if !h.trim().is_empty() => h,
             _ => default,
         }
+    }
+}
+
+/// A statement with any trailing `:= by` (and whitespace) removed.
+pub fn statement_head(statement: &str) -> &str {
+    let s = statement.trim_end();
+    let s = s.strip_suffix("by").map(str::trim_end).unwrap_or(s);
+    match s.strip_suffix(":=").map(str::trim_end) {
+        Some(head) => head,
+        None => statement.trim_end(),
     }
 }
 

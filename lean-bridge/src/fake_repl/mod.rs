@@ -1,1 +1,146 @@
-//! placeholder
+//! A simulated Lean REPL — a test double, documented as such. It is a real process that
+//! speaks the leanprover-community/repl protocol on stdin/stdout (requests up to a blank
+//! line; pretty-printed multi-line responses ended by a blank line; exit on invalid JSON)
+//! over a scripted [`World`](crate::sim_world::World), with faults on demand so the bridge's
+//! recovery can be tested without Lean:
+//!
+//! ```text
+//! fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
+//!           [--hang-on TACTIC] [--garbage-after N] [--no-proof-status]
+//! ```
+//! `--crash-after N` answers N requests and dies on the next; `--garbage-after N` answers
+//! every request after the N-th with non-JSON; `--log` appends each request as a JSON line.
+
+mod elab;
+mod pretty;
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::protocol::{FrameBuffer, Request};
+use crate::sim_world::World;
+use elab::{Answer, Options, SimLean};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FakeReplError {
+    #[error("{0}\nusage: fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--garbage-after N] [--no-proof-status]")]
+    Usage(String),
+    #[error("cannot load world {path}: {message}")]
+    World { path: PathBuf, message: String },
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The real REPL exits when a request is not valid JSON.
+    #[error("could not parse request as JSON: {0}")]
+    InvalidJson(String),
+    #[error("simulated crash after {0} requests")]
+    SimulatedCrash(u64),
+}
+
+/// The flags of the simulated REPL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FakeReplArgs {
+    pub world: PathBuf,
+    pub log: Option<PathBuf>,
+    pub delay_ms: u64,
+    pub crash_after: Option<u64>,
+    pub hang_on: Option<String>,
+    pub garbage_after: Option<u64>,
+    pub no_proof_status: bool,
+}
+
+impl FakeReplArgs {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, FakeReplError> {
+        let mut parsed = FakeReplArgs::default();
+        let mut world = None;
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| FakeReplError::Usage(format!("{flag} needs a value")))
+            };
+            let number = |v: String| {
+                v.parse::<u64>()
+                    .map_err(|_| FakeReplError::Usage(format!("{flag} takes a number, got {v:?}")))
+            };
+            match flag.as_str() {
+                "--world" => world = Some(PathBuf::from(value()?)),
+                "--log" => parsed.log = Some(PathBuf::from(value()?)),
+                "--delay-ms" => parsed.delay_ms = number(value()?)?,
+                "--crash-after" => parsed.crash_after = Some(number(value()?)?),
+                "--hang-on" => parsed.hang_on = Some(value()?),
+                "--garbage-after" => parsed.garbage_after = Some(number(value()?)?),
+                "--no-proof-status" => parsed.no_proof_status = true,
+                other => return Err(FakeReplError::Usage(format!("unknown flag {other:?}"))),
+            }
+        }
+        parsed.world = world.ok_or_else(|| FakeReplError::Usage("--world is required".into()))?;
+        Ok(parsed)
+    }
+}
+
+/// Serves stdin/stdout until stdin closes (Ok), or a simulated crash / invalid JSON (Err:
+/// the caller exits non-zero, as the real REPL would die).
+pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
+    let world_error = |message: String| FakeReplError::World {
+        path: args.world.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&args.world).map_err(|e| world_error(e.to_string()))?;
+    let world: World = serde_json::from_str(&text).map_err(|e| world_error(e.to_string()))?;
+    let mut lean = SimLean::new(
+        world,
+        Options {
+            no_proof_status: args.no_proof_status,
+            hang_on: args.hang_on.clone(),
+        },
+    );
+    let mut log = match &args.log {
+        Some(path) => Some(File::options().create(true).append(true).open(path)?),
+        None => None,
+    };
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    let mut frames = FrameBuffer::default();
+    let mut served = 0u64;
+    let mut lines = stdin.lines();
+    loop {
+        let frame = match lines.next() {
+            Some(line) => match frames.push_line(&line?) {
+                Some(frame) => frame,
+                None => continue,
+            },
+            // At EOF the REPL still runs a last request that lacks its blank line.
+            None if !frames.partial().trim().is_empty() => std::mem::take(&mut frames).partial().to_owned(),
+            None => return Ok(()),
+        };
+        let request: serde_json::Value =
+            serde_json::from_str(&frame).map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
+        if let Some(log) = &mut log {
+            writeln!(log, "{request}")?;
+            log.flush()?;
+        }
+        if args.crash_after.is_some_and(|n| served >= n) {
+            return Err(FakeReplError::SimulatedCrash(served));
+        }
+        if args.delay_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.delay_ms));
+        }
+        let output = if args.garbage_after.is_some_and(|n| served >= n) {
+            "<<simulated garbage: not JSON>>\n\n".to_owned()
+        } else {
+            let request: Request = serde_json::from_value(request)
+                .map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
+            match lean.handle(request) {
+                Answer::Reply(value) => format!("{}\n\n", pretty::pretty(&value)),
+                Answer::Hang => loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                },
+            }
+        };
+        served += 1;
+        stdout.write_all(output.as_bytes())?;
+        stdout.flush()?;
+    }
+}

@@ -1,0 +1,396 @@
+//! The simulated Lean behind the fake REPL: environments and proof states over a
+//! [`World`], answering `cmd` and `tactic` requests with the REPL's response shapes.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::protocol::{
+    CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
+    TacticRequest, TacticResponse,
+};
+use crate::sim_world::{Effect, World, WorldTheorem};
+use crate::theorem::{declaration_name, statement_head};
+
+/// What every simulated proof depends on (as most Mathlib proofs do).
+const DEFAULT_AXIOMS: [&str; 3] = ["propext", "Classical.choice", "Quot.sound"];
+const SORRY_AXIOM: &str = "sorryAx";
+const SORRY_WARNING: &str = "declaration uses 'sorry'";
+/// Where the simulated `lake env` finds modules; quoted in import errors as Lean does.
+const SEARCH_PATH: &str = "/sim/.lake/build/lib/lean\n/sim/toolchain/lib/lean";
+
+/// What the simulated REPL does with a request.
+pub enum Answer {
+    Reply(Value),
+    /// The tactic never finishes.
+    Hang,
+}
+
+pub struct Options {
+    /// Leave `proofStatus` out, as REPLs before v4.19 do.
+    pub no_proof_status: bool,
+    /// This tactic hangs wherever it is run.
+    pub hang_on: Option<String>,
+}
+
+pub struct SimLean {
+    world: World,
+    options: Options,
+    envs: Vec<Env>,
+    states: Vec<ProofState>,
+}
+
+#[derive(Clone, Default)]
+struct Env {
+    /// Declared theorem -> the axioms it depends on.
+    decls: HashMap<String, Vec<String>>,
+}
+
+struct ProofState {
+    theorem: usize,
+    goals: Vec<String>,
+}
+
+/// One tactic on one state of the world.
+enum Step {
+    Goals { goals: Vec<String>, axioms: Vec<String> },
+    Error(String),
+    Throw(String),
+    Incomplete(String),
+    Sorry,
+    Hang,
+}
+
+impl SimLean {
+    pub fn new(world: World, options: Options) -> Self {
+        Self {
+            world,
+            options,
+            envs: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+
+    pub fn handle(&mut self, request: Request) -> Answer {
+        match request {
+            Request::Command(command) => self.command(command),
+            Request::Tactic(tactic) => self.tactic(tactic),
+        }
+    }
+
+    fn command(&mut self, request: CommandRequest) -> Answer {
+        let base = match request.env {
+            None => Env::default(),
+            Some(id) => match self.envs.get(id as usize) {
+                Some(env) => env.clone(),
+                None => return error_reply("Unknown environment."),
+            },
+        };
+        let text = request.cmd.trim();
+        if let Some(name) = text.strip_prefix("#print axioms") {
+            return self.print_axioms(base, name.trim());
+        }
+        match self.find_theorem(text) {
+            Some((index, body)) => self.theorem(base, index, body),
+            None => self.header(base, text),
+        }
+    }
+
+    /// Imports and options: `import X` fails for modules the world does not have, with the
+    /// message Lean gives for a module missing from the search path.
+    fn header(&mut self, base: Env, text: &str) -> Answer {
+        let mut messages = Vec::new();
+        for (line, source) in text.lines().enumerate() {
+            let Some(modules) = source.trim().strip_prefix("import ") else {
+                continue;
+            };
+            for module in modules.split_whitespace() {
+                let root = module.split('.').next().unwrap_or(module);
+                if self.world.modules.iter().any(|m| m == module || m == root) {
+                    continue;
+                }
+                messages.push(message(
+                    Severity::Error,
+                    line as u32 + 1,
+                    format!(
+                        "unknown module prefix '{root}'\n\nNo directory '{root}' or file '{root}.olean' in the search path entries:\n{SEARCH_PATH}"
+                    ),
+                ));
+            }
+        }
+        let env = self.push_env(base);
+        reply(&CommandResponse {
+            env,
+            messages,
+            sorries: Vec::new(),
+        })
+    }
+
+    /// The world theorem whose statement this command declares, and the proof after `:= by`.
+    fn find_theorem<'a>(&self, text: &'a str) -> Option<(usize, &'a str)> {
+        self.world.theorems.iter().enumerate().find_map(|(index, t)| {
+            let head = statement_head(&t.formal_statement);
+            let start = text.find(head)?;
+            let rest = text[start + head.len()..].trim_start();
+            let body = rest.strip_prefix(":=")?.trim_start().strip_prefix("by")?;
+            Some((index, body))
+        })
+    }
+
+    fn theorem(&mut self, mut base: Env, index: usize, body: &str) -> Answer {
+        let theorem = &self.world.theorems[index];
+        let name = declaration_name(&theorem.formal_statement)
+            .unwrap_or(&theorem.name)
+            .to_owned();
+        let mut messages = Vec::new();
+        let mut sorries = Vec::new();
+        let axioms;
+        if body.trim() == "sorry" {
+            let root = theorem.root.clone();
+            let goal = root.join("\n\n");
+            let proof_state = self.push_state(index, root);
+            sorries.push(Sorry {
+                proof_state: Some(proof_state),
+                pos: Pos { line: 1, column: 0 },
+                end_pos: Some(Pos { line: 1, column: 5 }),
+                goal,
+            });
+            messages.push(message(Severity::Warning, 1, SORRY_WARNING.into()));
+            axioms = vec![SORRY_AXIOM.to_owned()];
+        } else {
+            match self.replay_proof(index, &name, body) {
+                Err(()) => return Answer::Hang,
+                Ok((found, used)) => {
+                    messages = found;
+                    axioms = used;
+                }
+            }
+        }
+        base.decls.insert(name, axioms);
+        let env = self.push_env(base);
+        reply(&CommandResponse {
+            env,
+            messages,
+            sorries,
+        })
+    }
+
+    /// Runs a whole tactic script through the world. Returns Lean's messages and the axioms
+    /// the declaration ends up depending on; `Err` when a tactic hangs.
+    fn replay_proof(
+        &self,
+        index: usize,
+        name: &str,
+        body: &str,
+    ) -> Result<(Vec<Message>, Vec<String>), ()> {
+        let theorem = &self.world.theorems[index];
+        let mut goals = theorem.root.clone();
+        let mut axioms: Vec<String> = DEFAULT_AXIOMS.map(String::from).to_vec();
+        let mut messages = Vec::new();
+        let mut sorry = false;
+        for (line, tactic) in split_script(body) {
+            let fail = |data: String| message(Severity::Error, line + 1, data);
+            match self.step(theorem, &goals, &tactic) {
+                Step::Goals { goals: next, axioms: extra } => {
+                    goals = next;
+                    axioms.extend(extra.into_iter().filter(|a| !axioms.contains(a)).collect::<Vec<_>>());
+                }
+                Step::Error(data) | Step::Throw(data) => {
+                    messages.push(fail(data));
+                    break;
+                }
+                Step::Sorry => {
+                    sorry = true;
+                    goals.clear();
+                }
+                Step::Incomplete(status) if status.contains("sorry") => {
+                    sorry = true;
+                    goals.clear();
+                }
+                Step::Incomplete(_) => {
+                    messages.push(fail(format!(
+                        "(kernel) declaration has metavariables '{name}'"
+                    )));
+                    break;
+                }
+                Step::Hang => return Err(()),
+            }
+        }
+        if messages.is_empty() && !goals.is_empty() {
+            messages.push(message(
+                Severity::Error,
+                1,
+                format!("unsolved goals\n{}", goals.join("\n\n")),
+            ));
+        }
+        if sorry {
+            messages.push(message(Severity::Warning, 1, SORRY_WARNING.into()));
+        }
+        if sorry || !messages.iter().all(|m| m.severity != Severity::Error) {
+            axioms.push(SORRY_AXIOM.into());
+        }
+        Ok((messages, axioms))
+    }
+
+    fn print_axioms(&mut self, base: Env, name: &str) -> Answer {
+        let data = match base.decls.get(name) {
+            Some(axioms) if axioms.is_empty() => {
+                Ok(format!("'{name}' does not depend on any axioms"))
+            }
+            Some(axioms) => Ok(format!("'{name}' depends on axioms: [{}]", axioms.join(", "))),
+            None => Err(format!("unknown constant '{name}'")),
+        };
+        let message = match data {
+            Ok(data) => message(Severity::Info, 1, data),
+            Err(data) => message(Severity::Error, 1, data),
+        };
+        let env = self.push_env(base);
+        reply(&CommandResponse {
+            env,
+            messages: vec![message],
+            sorries: Vec::new(),
+        })
+    }
+
+    fn tactic(&mut self, request: TacticRequest) -> Answer {
+        let Some(state) = self.states.get(request.proof_state as usize) else {
+            return error_reply("Unknown proof state.");
+        };
+        let theorem_index = state.theorem;
+        let theorem = &self.world.theorems[theorem_index];
+        let (goals, messages, status) = match self.step(theorem, &state.goals, &request.tactic) {
+            Step::Hang => return Answer::Hang,
+            Step::Throw(data) => return error_reply(&format!("Lean error:\n{data}")),
+            Step::Goals { goals, .. } => {
+                let status = if goals.is_empty() {
+                    "Completed"
+                } else {
+                    "Incomplete: open goals remain"
+                };
+                (goals, Vec::new(), status.to_owned())
+            }
+            // As the REPL does: the error is logged, the goal closed by error recovery.
+            Step::Error(data) => (
+                Vec::new(),
+                vec![message(Severity::Error, 0, data)],
+                "Incomplete: contains sorry".to_owned(),
+            ),
+            Step::Sorry => (Vec::new(), Vec::new(), "Incomplete: contains sorry".to_owned()),
+            Step::Incomplete(status) => (Vec::new(), Vec::new(), status),
+        };
+        let proof_state = self.push_state(theorem_index, goals.clone());
+        reply(&TacticResponse {
+            proof_state,
+            goals,
+            messages,
+            sorries: Vec::new(),
+            proof_status: (!self.options.no_proof_status).then_some(status),
+        })
+    }
+
+    fn step(&self, theorem: &WorldTheorem, goals: &[String], tactic: &str) -> Step {
+        let tactic = tactic.trim();
+        if self.options.hang_on.as_deref() == Some(tactic) {
+            return Step::Hang;
+        }
+        if goals.is_empty() {
+            return Step::Error("no goals to be solved".into());
+        }
+        if matches!(tactic, "sorry" | "admit") {
+            return Step::Sorry;
+        }
+        let known = theorem
+            .state(goals)
+            .and_then(|s| s.tactics.iter().find(|t| t.tactic == tactic));
+        let Some(known) = known else {
+            return Step::Error(format!(
+                "tactic '{tactic}' failed (the simulated world has no such step here)\n{}",
+                goals.join("\n\n")
+            ));
+        };
+        match &known.effect {
+            Effect::Goals(goals) => Step::Goals {
+                goals: goals.clone(),
+                axioms: known.axioms.clone(),
+            },
+            Effect::Error(data) => Step::Error(data.clone()),
+            Effect::Throw(data) => Step::Throw(data.clone()),
+            Effect::Incomplete(status) => Step::Incomplete(status.clone()),
+            Effect::Hang => Step::Hang,
+        }
+    }
+
+    fn push_env(&mut self, env: Env) -> u32 {
+        self.envs.push(env);
+        self.envs.len() as u32 - 1
+    }
+
+    fn push_state(&mut self, theorem: usize, goals: Vec<String>) -> u32 {
+        self.states.push(ProofState { theorem, goals });
+        self.states.len() as u32 - 1
+    }
+}
+
+/// Splits an indented tactic block into tactics with their (0-based) line within `body`:
+/// a line at the block's own indentation starts a tactic, deeper lines continue it.
+fn split_script(body: &str) -> Vec<(u32, String)> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let margin = body
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(indent)
+        .min()
+        .unwrap_or(0);
+    let mut tactics: Vec<(u32, String)> = Vec::new();
+    for (line, text) in body.lines().enumerate() {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let text = &text[margin..];
+        match tactics.last_mut() {
+            Some((_, tactic)) if indent(text) > 0 => {
+                tactic.push('\n');
+                tactic.push_str(text);
+            }
+            _ => tactics.push((line as u32, text.trim_end().to_owned())),
+        }
+    }
+    tactics
+}
+
+fn message(severity: Severity, line: u32, data: String) -> Message {
+    Message {
+        severity,
+        pos: Pos { line, column: 0 },
+        end_pos: Some(Pos { line, column: 0 }),
+        data,
+    }
+}
+
+fn reply(response: &impl serde::Serialize) -> Answer {
+    Answer::Reply(serde_json::to_value(response).expect("responses serialise"))
+}
+
+fn error_reply(message: &str) -> Answer {
+    reply(&ReplError {
+        message: message.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_split_into_tactics_with_continuations() {
+        let body = "\n  intro x\n  have h : p := by\n    simp\n  exact h";
+        assert_eq!(
+            split_script(body),
+            vec![
+                (1, "intro x".to_owned()),
+                (2, "have h : p := by\n  simp".to_owned()),
+                (4, "exact h".to_owned()),
+            ]
+        );
+    }
+}
