@@ -1,0 +1,41 @@
+//! The one error type of the encoder, head and server: every variant names the file or value
+//! that was wrong, so a failed load says what to fix.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EbmError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("model config {path}: {message}")]
+    ModelConfig { path: PathBuf, message: String },
+    #[error("tokenizer {path}: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("tokenization failed: {0}")]
+    Encode(String),
+    #[error("device {device:?}: {message}")]
+    Device { device: String, message: String },
+    #[error("energy head config: {0}")]
+    HeadConfig(String),
+}
+
+pub type Result<T> = std::result::Result<T, EbmError>;
+
+impl EbmError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        EbmError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
