@@ -229,7 +229,12 @@ fn schema(dim: usize) -> Arc<Schema> {
     ]))
 }
 
-fn write_atomic(path: &Path, dim: usize, states: &[String], data: &[f32]) -> Result<(), CacheError> {
+fn write_atomic(
+    path: &Path,
+    dim: usize,
+    states: &[String],
+    data: &[f32],
+) -> Result<(), CacheError> {
     let parquet_err = |source| CacheError::Parquet {
         path: path.to_path_buf(),
         source,
@@ -247,14 +252,20 @@ fn write_atomic(path: &Path, dim: usize, states: &[String], data: &[f32]) -> Res
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
     let file = File::create(&tmp).map_err(io_err)?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
     for start in (0..states.len()).step_by(ROW_GROUP_ROWS) {
         let end = (start + ROW_GROUP_ROWS).min(states.len());
-        let batch = record_batch(&schema, dim, &states[start..end], &data[start * dim..end * dim])
-            .map_err(|e| CacheError::Format {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let batch = record_batch(
+            &schema,
+            dim,
+            &states[start..end],
+            &data[start * dim..end * dim],
+        )
+        .map_err(|e| CacheError::Format {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         writer.write(&batch).map_err(parquet_err)?;
     }
     writer.close().map_err(parquet_err)?;
@@ -288,9 +299,17 @@ fn read_parquet(path: &Path) -> Result<EmbeddingCache, CacheError> {
         source,
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
-    let dim = match builder.schema().field_with_name("embedding").map(|f| f.data_type()) {
+    let dim = match builder
+        .schema()
+        .field_with_name("embedding")
+        .map(|f| f.data_type())
+    {
         Ok(DataType::FixedSizeList(_, size)) => *size as usize,
-        other => return Err(format(format!("no fixed_size_list `embedding` column ({other:?})"))),
+        other => {
+            return Err(format(format!(
+                "no fixed_size_list `embedding` column ({other:?})"
+            )))
+        }
     };
     let mut cache = EmbeddingCache::new(dim);
     for batch in builder.build().map_err(parquet_err)? {
@@ -314,7 +333,10 @@ fn read_parquet(path: &Path) -> Result<EmbeddingCache, CacheError> {
         let offset = embeddings.offset() * dim;
         for row in 0..batch.num_rows() {
             let start = offset + row * dim;
-            cache.insert(states.value(row).to_string(), &values.values()[start..start + dim])?;
+            cache.insert(
+                states.value(row).to_string(),
+                &values.values()[start..start + dim],
+            )?;
         }
     }
     Ok(cache)

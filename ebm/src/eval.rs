@@ -53,7 +53,11 @@ pub fn state_energies(
     device: &Device,
 ) -> Result<HashMap<String, f32>> {
     let mut energies = HashMap::with_capacity(states.len());
-    let mut distinct: Vec<&str> = states.iter().copied().filter(|s| cache.contains(s)).collect();
+    let mut distinct: Vec<&str> = states
+        .iter()
+        .copied()
+        .filter(|s| cache.contains(s))
+        .collect();
     distinct.sort_unstable();
     distinct.dedup();
     for chunk in distinct.chunks(BATCH) {
@@ -107,7 +111,12 @@ impl Tally {
     }
 }
 
-pub fn evaluate(traj: &Trajectories, cache: &EmbeddingCache, head: &EnergyHead, device: &Device) -> Result<EvalReport> {
+pub fn evaluate(
+    traj: &Trajectories,
+    cache: &EmbeddingCache,
+    head: &EnergyHead,
+    device: &Device,
+) -> Result<EvalReport> {
     let states: Vec<&str> = traj.nodes.iter().map(|n| n.state.as_str()).collect();
     let energies = state_energies(head, cache, &states, device)?;
     let energy = |node: usize| energies.get(&traj.nodes[node].state).map(|&e| f64::from(e));
@@ -118,11 +127,20 @@ pub fn evaluate(traj: &Trajectories, cache: &EmbeddingCache, head: &EnergyHead, 
     let mut siblings_seen = 0usize;
     let mut sibling_energies = Vec::new();
     for decision in traj.decisions() {
-        let Some(ebm_values) = decision.children.iter().map(|&c| energy(c)).collect::<Option<Vec<f64>>>() else {
+        let Some(ebm_values) = decision
+            .children
+            .iter()
+            .map(|&c| energy(c))
+            .collect::<Option<Vec<f64>>>()
+        else {
             skipped += 1;
             continue;
         };
-        let llm_values: Vec<f64> = decision.children.iter().map(|&c| traj.nodes[c].llm_logprob).collect();
+        let llm_values: Vec<f64> = decision
+            .children
+            .iter()
+            .map(|&c| traj.nodes[c].llm_logprob)
+            .collect();
         let chosen = decision
             .children
             .iter()

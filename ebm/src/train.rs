@@ -46,6 +46,8 @@ pub enum TrainError {
     },
     #[error("nothing to train on: {0}")]
     NoData(String),
+    #[error("training options: {0}")]
+    Config(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -93,6 +95,35 @@ impl Default for TrainConfig {
             dropout: 0.0,
             spectral_norm: false,
         }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        let ratio = |r: f64| (0.0..=1.0).contains(&r);
+        if !ratio(self.hard_ratio)
+            || !ratio(self.medium_ratio)
+            || self.hard_ratio + self.medium_ratio > 1.0
+        {
+            return bad(format!(
+                "hard ratio {} and medium ratio {} must be in [0, 1] and sum to at most 1",
+                self.hard_ratio, self.medium_ratio
+            ));
+        }
+        if self.negatives == 0 || self.epochs == 0 || self.batch_size == 0 {
+            return bad("negatives, epochs and batch size must be at least 1".into());
+        }
+        if !ratio(self.val_fraction) || !ratio(self.warmup_fraction) {
+            return bad("val fraction and warm-up fraction must be in [0, 1]".into());
+        }
+        if [self.lr, self.max_grad_norm]
+            .iter()
+            .any(|v| v.is_nan() || *v <= 0.0)
+        {
+            return bad("learning rate and max grad norm must be > 0".into());
+        }
+        Ok(())
     }
 }
 
@@ -183,12 +214,18 @@ fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
 
 /// Writes seeded `nn.Linear` initial weights (uniform in +-1/sqrt(fan_in)) into `varmap`
 /// under the names [`EnergyHead::new`] will ask for, so building the head picks them up.
-fn seed_weights(varmap: &VarMap, widths: &[usize], rng: &mut StdRng, device: &Device) -> Result<(), TrainError> {
+fn seed_weights(
+    varmap: &VarMap,
+    widths: &[usize],
+    rng: &mut StdRng,
+    device: &Device,
+) -> Result<(), TrainError> {
     let mut data = varmap.data().lock().unwrap_or_else(|p| p.into_inner());
     for (i, pair) in widths.windows(2).enumerate() {
         let (fan_in, fan_out) = (pair[0], pair[1]);
         let bound = 1.0 / (fan_in as f32).sqrt();
-        let mut uniform = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+        let mut uniform =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
         let weight = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
         let bias = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
         data.insert(format!("layers.{i}.weight"), Var::from_tensor(&weight)?);
@@ -284,7 +321,11 @@ fn evaluate_groups(
     }
     let n = all.len() as f64;
     let mean = all.iter().map(|&e| f64::from(e)).sum::<f64>() / n;
-    let var = all.iter().map(|&e| (f64::from(e) - mean).powi(2)).sum::<f64>() / n;
+    let var = all
+        .iter()
+        .map(|&e| (f64::from(e) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     Ok(EvalStats {
         loss,
         pos_mean: pos_sum / examples.len() as f64,
@@ -302,6 +343,7 @@ pub fn train(
     cfg: &TrainConfig,
     out: &Path,
 ) -> Result<TrainReport, TrainError> {
+    cfg.validate()?;
     let device = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let val_names = split_theorems(traj, cfg.val_fraction, cfg.seed);
@@ -309,7 +351,10 @@ pub fn train(
     let embedded = |node: usize| cache.contains(&traj.nodes[node].state);
     let nodes_without_embedding = (0..traj.nodes.len()).filter(|&i| !embedded(i)).count();
     if nodes_without_embedding > 0 {
-        tracing::warn!(nodes_without_embedding, "some states are not in the embedding cache; they are skipped");
+        tracing::warn!(
+            nodes_without_embedding,
+            "some states are not in the embedding cache; they are skipped"
+        );
     }
     let plan = TierPlan {
         negatives: cfg.negatives,
@@ -323,11 +368,8 @@ pub fn train(
             "no embedded proof-path node (other than a root) in the training theorems".into(),
         ));
     }
-    if cfg.negatives == 0 || cfg.epochs == 0 {
-        return Err(TrainError::NoData("--negatives and --epochs must be at least 1".into()));
-    }
     // Validation groups are drawn once, from their own stream, so epochs compare like for like.
-    let mut val_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_0f_7a11);
+    let mut val_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_0f0a_7a11);
     let mut ignored = TierCounts::default();
     let (eval_split, eval_examples) = if val_sampler.positives().is_empty() {
         ("train", train_sampler.epoch(&mut val_rng, &mut ignored))
@@ -350,7 +392,10 @@ pub fn train(
     head_cfg.validate()?;
     let varmap = VarMap::new();
     seed_weights(&varmap, &widths, &mut rng, &device)?;
-    let head = EnergyHead::new(&head_cfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let head = EnergyHead::new(
+        &head_cfg,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
     let vars = sorted_vars(&varmap);
     let mut opt = AdamW::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
@@ -366,12 +411,14 @@ pub fn train(
     let metrics_path = out.join("metrics.jsonl");
     let mut metrics_file = std::fs::File::create(&metrics_path).map_err(io_err(&metrics_path))?;
 
-    let steps_per_epoch = train_sampler.positives().len().div_ceil(cfg.batch_size.max(1));
+    let steps_per_epoch = train_sampler.positives().len().div_ceil(cfg.batch_size);
     let total_steps = steps_per_epoch * cfg.epochs;
     let warmup = ((total_steps as f64) * cfg.warmup_fraction).ceil() as usize;
     let bar = indicatif::ProgressBar::new(total_steps as u64).with_style(
-        indicatif::ProgressStyle::with_template("train {bar:30} {pos}/{len} steps  epoch {msg}  eta {eta}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "train {bar:30} {pos}/{len} steps  epoch {msg}  eta {eta}",
+        )
+        .expect("valid template"),
     );
 
     let mut step = 0;
@@ -383,11 +430,13 @@ pub fn train(
         let examples = train_sampler.epoch(&mut rng, &mut tiers);
         let (mut loss_sum, mut grad_sum, mut clipped, mut batches) = (0f64, 0f64, 0usize, 0usize);
         let mut lr = cfg.lr;
-        for batch in examples.chunks(cfg.batch_size.max(1)) {
+        for batch in examples.chunks(cfg.batch_size) {
             lr = lr_at(cfg.lr, step, warmup, total_steps);
             opt.set_learning_rate(lr);
             let x = group_tensor(batch, traj, cache, &device)?;
-            let energies = head.forward(&x, true)?.reshape((batch.len(), cfg.negatives + 1))?;
+            let energies = head
+                .forward(&x, true)?
+                .reshape((batch.len(), cfg.negatives + 1))?;
             let loss = info_nce(&energies)?;
             let mut grads = loss.backward()?;
             let norm = clip_gradients(&mut grads, &vars, cfg.max_grad_norm)?;
@@ -403,10 +452,15 @@ pub fn train(
         let gap = stats.neg_mean - stats.pos_mean;
         let mut warnings = Vec::new();
         if stats.std < COLLAPSE_STD {
-            warnings.push(format!("energies collapsed: std {:.2e} < {COLLAPSE_STD:.0e}", stats.std));
+            warnings.push(format!(
+                "energies collapsed: std {:.2e} < {COLLAPSE_STD:.0e}",
+                stats.std
+            ));
         }
         if gap < 0.0 {
-            warnings.push(format!("inverted gap: positives score higher energy than negatives ({gap:.4})"));
+            warnings.push(format!(
+                "inverted gap: positives score higher energy than negatives ({gap:.4})"
+            ));
         }
         for w in &warnings {
             tracing::warn!(epoch, "{w}");
@@ -450,7 +504,10 @@ pub fn train(
     let best_epoch = best.map_or(1, |(_, e)| e);
     let head_path = out.join("head.safetensors");
     let from = checkpoint_path(&checkpoints, best_epoch);
-    for (src, dst) in [(from.clone(), head_path.clone()), (config_path(&from), config_path(&head_path))] {
+    for (src, dst) in [
+        (from.clone(), head_path.clone()),
+        (config_path(&from), config_path(&head_path)),
+    ] {
         std::fs::copy(&src, &dst).map_err(io_err(&dst))?;
     }
     let mut train_theorems: Vec<String> = traj

@@ -99,7 +99,12 @@ impl<'a> Sampler<'a> {
     }
 
     /// One example for `positive`, or `None` when no negative exists at all.
-    pub fn sample(&self, positive: usize, rng: &mut StdRng, counts: &mut TierCounts) -> Option<Example> {
+    pub fn sample(
+        &self,
+        positive: usize,
+        rng: &mut StdRng,
+        counts: &mut TierCounts,
+    ) -> Option<Example> {
         let traj = self.traj;
         let pos_node = &traj.nodes[positive];
         let differs = |i: &usize| traj.nodes[*i].state != pos_node.state;
@@ -128,17 +133,27 @@ impl<'a> Sampler<'a> {
             })
             .unwrap_or_default();
         let before = chosen.len();
-        chosen.extend(medium.choose_multiple(rng, want_medium + shortfall).copied());
+        chosen.extend(
+            medium
+                .choose_multiple(rng, want_medium + shortfall)
+                .copied(),
+        );
         counts.medium += chosen.len() - before;
         let shortfall = want_medium + shortfall - (chosen.len() - before);
 
         let theorem = &traj.runs[pos_node.run].theorem;
         let mut easy_needed = want_easy + shortfall;
         let mut tries = 0;
-        while easy_needed > 0 && tries < EASY_TRIES * (want_easy + shortfall) && !self.off_path_all.is_empty() {
+        while easy_needed > 0
+            && tries < EASY_TRIES * (want_easy + shortfall)
+            && !self.off_path_all.is_empty()
+        {
             tries += 1;
             let i = self.off_path_all[rng.random_range(0..self.off_path_all.len())];
-            if &traj.runs[traj.nodes[i].run].theorem != theorem && differs(&i) && !chosen.contains(&i) {
+            if &traj.runs[traj.nodes[i].run].theorem != theorem
+                && differs(&i)
+                && !chosen.contains(&i)
+            {
                 chosen.push(i);
                 counts.easy += 1;
                 easy_needed -= 1;
@@ -163,6 +178,9 @@ impl<'a> Sampler<'a> {
     pub fn epoch(&self, rng: &mut StdRng, counts: &mut TierCounts) -> Vec<Example> {
         let mut order = self.positives.clone();
         order.shuffle(rng);
-        order.into_iter().filter_map(|p| self.sample(p, rng, counts)).collect()
+        order
+            .into_iter()
+            .filter_map(|p| self.sample(p, rng, counts))
+            .collect()
     }
 }

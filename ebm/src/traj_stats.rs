@@ -131,7 +131,10 @@ impl TrajStats {
             self.branching_factor, self.expanded_nodes
         );
         let summary = |s: &Option<Summary>| match s {
-            Some(s) => format!("min {} max {} mean {:.2} median {}", s.min, s.max, s.mean, s.median),
+            Some(s) => format!(
+                "min {} max {} mean {:.2} median {}",
+                s.min, s.max, s.mean, s.median
+            ),
             None => "-".to_string(),
         };
         let _ = writeln!(out, "proof depths     {}", summary(&self.proof_depths));

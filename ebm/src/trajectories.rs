@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use search::trajectory::{read_failed, read_nodes, trajectory_files, FailedRow, NodeRow, TrajectoryError};
+use search::trajectory::{
+    read_failed, read_nodes, trajectory_files, FailedRow, NodeRow, TrajectoryError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrajError {
@@ -20,7 +22,11 @@ pub enum TrajError {
     #[error("no trajectory files match `{0}`")]
     NoFiles(String),
     #[error("theorem `{theorem}`: node {node} names parent {parent}, which is not in the file")]
-    MissingParent { theorem: String, node: u32, parent: u32 },
+    MissingParent {
+        theorem: String,
+        node: u32,
+        parent: u32,
+    },
 }
 
 /// The node and failed-attempt files a pattern names: a directory (its `nodes-*`/`failed-*`
@@ -46,7 +52,10 @@ pub fn resolve_files(patterns: &[String]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)
             pattern: pattern.clone(),
             message: e.to_string(),
         })?;
-        let mut matched: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        let mut matched: Vec<PathBuf> = matches
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
         if matched.is_empty() {
             return Err(TrajError::NoFiles(pattern.clone()));
         }
@@ -149,20 +158,28 @@ impl Trajectories {
         // Parents are resolved per run once all its rows are in (a parent may come later).
         let mut children = vec![Vec::new(); nodes.len()];
         for run in &runs {
-            let by_id: HashMap<u32, usize> = run.nodes.iter().map(|&i| (nodes[i].node_id, i)).collect();
+            let by_id: HashMap<u32, usize> =
+                run.nodes.iter().map(|&i| (nodes[i].node_id, i)).collect();
             for &i in &run.nodes {
                 if let Some(parent_id) = parents[i] {
-                    let parent = *by_id.get(&parent_id).ok_or_else(|| TrajError::MissingParent {
-                        theorem: run.theorem.clone(),
-                        node: nodes[i].node_id,
-                        parent: parent_id,
-                    })?;
+                    let parent =
+                        *by_id
+                            .get(&parent_id)
+                            .ok_or_else(|| TrajError::MissingParent {
+                                theorem: run.theorem.clone(),
+                                node: nodes[i].node_id,
+                                parent: parent_id,
+                            })?;
                     nodes[i].parent = Some(parent);
                     children[parent].push(i);
                 }
             }
         }
-        Ok(Self { nodes, runs, children })
+        Ok(Self {
+            nodes,
+            runs,
+            children,
+        })
     }
 
     /// Every proof-path decision, in node order.

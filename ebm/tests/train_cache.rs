@@ -34,8 +34,13 @@ fn parts_of_an_interrupted_run_are_resumed_and_merged() {
     // A run writes two parts, then dies before merging.
     let mut parts = PartWriter::new(&path, 2).unwrap();
     parts.write(&["b".into()], &[vec![2.0, 2.0]]).unwrap();
-    parts.write(&["c".into(), "d".into()], &[vec![3.0, 3.0], vec![4.0, 4.0]]).unwrap();
-    assert!(PartWriter::new(&path, 2).unwrap().write(&["e".into()], &[vec![1.0]]).is_err());
+    parts
+        .write(&["c".into(), "d".into()], &[vec![3.0, 3.0], vec![4.0, 4.0]])
+        .unwrap();
+    assert!(PartWriter::new(&path, 2)
+        .unwrap()
+        .write(&["e".into()], &[vec![1.0]])
+        .is_err());
 
     let resumed = EmbeddingCache::load_resumable(&path).unwrap().unwrap();
     assert_eq!(resumed.len(), 4);

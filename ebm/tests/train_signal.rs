@@ -37,7 +37,9 @@ fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
     traj_fixture::write(&train_dir, &train_trees, vec![]);
     traj_fixture::write(&eval_dir, &held_out, vec![]);
     let cache_path: PathBuf = root.join("embeddings.parquet");
-    traj_fixture::cache(&[&truth_train, &held_out], 4).save(&cache_path).unwrap();
+    traj_fixture::cache(&[&truth_train, &held_out], 4)
+        .save(&cache_path)
+        .unwrap();
 
     let cache = EmbeddingCache::load(&cache_path).unwrap();
     let (traj, _) = trajectories::load(&[train_dir.display().to_string()]).unwrap();
@@ -46,7 +48,11 @@ fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
     let head = EnergyHead::load(&out.join("head.safetensors"), &Device::Cpu).unwrap();
     let (held, _) = trajectories::load(&[eval_dir.display().to_string()]).unwrap();
     let eval = evaluate(&held, &cache, &head, &Device::Cpu).unwrap();
-    eprintln!("shuffled={shuffle}: {:?}\n{}", report.epochs.last(), eval.render());
+    eprintln!(
+        "shuffled={shuffle}: {:?}\n{}",
+        report.epochs.last(),
+        eval.render()
+    );
     (report, eval)
 }
 

@@ -43,19 +43,30 @@ fn stats_match_a_hand_count() {
     traj_fixture::write(
         dir.path(),
         &[a, b],
-        vec![failed("a", "error"), failed("b", "error"), failed("b", "timeout")],
+        vec![
+            failed("a", "error"),
+            failed("b", "error"),
+            failed("b", "timeout"),
+        ],
     );
 
     let (traj, failed_rows) = trajectories::load(&[dir.path().display().to_string()]).unwrap();
     let stats = TrajStats::compute(&traj, &failed_rows);
     assert_eq!(stats.total_nodes, 10);
-    assert_eq!((stats.runs, stats.distinct_theorems, stats.runs_proved), (2, 2, 1));
+    assert_eq!(
+        (stats.runs, stats.distinct_theorems, stats.runs_proved),
+        (2, 2, 1)
+    );
     assert_eq!((stats.positive_labels, stats.negative_labels), (4, 6));
     assert!((stats.positive_fraction - 0.4).abs() < 1e-12);
     // Expanded: a0, a1, a4 (children) and b0 (children), b1 (status) -> 8 children / 5.
     assert_eq!(stats.expanded_nodes, 5);
     assert!((stats.branching_factor - 1.6).abs() < 1e-12);
-    let hist: Vec<(u32, usize)> = stats.depth_histogram.iter().map(|(d, c)| (*d, *c)).collect();
+    let hist: Vec<(u32, usize)> = stats
+        .depth_histogram
+        .iter()
+        .map(|(d, c)| (*d, *c))
+        .collect();
     assert_eq!(hist, vec![(0, 2), (1, 5), (2, 2), (3, 1)]);
     let three = Summary {
         min: 3.0,
@@ -73,7 +84,11 @@ fn stats_match_a_hand_count() {
             median: 5.0
         })
     );
-    let outcomes: Vec<(&str, usize)> = stats.failed_by_outcome.iter().map(|(o, c)| (o.as_str(), *c)).collect();
+    let outcomes: Vec<(&str, usize)> = stats
+        .failed_by_outcome
+        .iter()
+        .map(|(o, c)| (o.as_str(), *c))
+        .collect();
     assert_eq!(outcomes, vec![("error", 2), ("timeout", 1)]);
 
     let text = stats.render();
@@ -85,7 +100,12 @@ fn stats_match_a_hand_count() {
 
 #[test]
 fn a_repeated_theorem_is_two_runs_and_one_theorem() {
-    let run = || vec![row("a", 0, None, 0, false, 0.0), row("a", 1, Some(0), 1, false, -0.1)];
+    let run = || {
+        vec![
+            row("a", 0, None, 0, false, 0.0),
+            row("a", 1, Some(0), 1, false, -0.1),
+        ]
+    };
     let dir = tempfile::tempdir().unwrap();
     traj_fixture::write(dir.path(), &[run(), run()], vec![]);
     let (traj, _) = trajectories::load(&[dir.path().display().to_string()]).unwrap();

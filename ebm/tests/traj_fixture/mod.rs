@@ -15,7 +15,14 @@ pub const DIM: usize = 16;
 /// Shift of on-path states along dimensions 0 and 1.
 const SIGNAL: f32 = 3.0;
 
-pub fn row(theorem: &str, id: u32, parent: Option<u32>, depth: u32, on_path: bool, logprob: f64) -> NodeRow {
+pub fn row(
+    theorem: &str,
+    id: u32,
+    parent: Option<u32>,
+    depth: u32,
+    on_path: bool,
+    logprob: f64,
+) -> NodeRow {
     NodeRow {
         theorem: theorem.to_string(),
         node_id: id,
@@ -38,7 +45,13 @@ pub fn row(theorem: &str, id: u32, parent: Option<u32>, depth: u32, on_path: boo
 
 /// One theorem's tree: a proof path of `path_len` tactics (when `proved`), each path node
 /// with `branching` children, some off-path children with children of their own.
-pub fn tree(theorem: &str, proved: bool, path_len: u32, branching: u32, rng: &mut StdRng) -> Vec<NodeRow> {
+pub fn tree(
+    theorem: &str,
+    proved: bool,
+    path_len: u32,
+    branching: u32,
+    rng: &mut StdRng,
+) -> Vec<NodeRow> {
     let mut rows = vec![row(theorem, 0, None, 0, proved, 0.0)];
     let mut next = 1;
     let mut on_path_parent = 0;
@@ -49,12 +62,26 @@ pub fn tree(theorem: &str, proved: bool, path_len: u32, branching: u32, rng: &mu
             let id = next;
             next += 1;
             let on_path = proved && c == chosen;
-            rows.push(row(theorem, id, Some(on_path_parent), depth, on_path, -rng.random_range(0.1..3.0)));
+            rows.push(row(
+                theorem,
+                id,
+                Some(on_path_parent),
+                depth,
+                on_path,
+                -rng.random_range(0.1..3.0),
+            ));
             if on_path {
                 next_parent = Some(id);
             } else if rng.random_bool(0.4) {
                 for _ in 0..2 {
-                    rows.push(row(theorem, next, Some(id), depth + 1, false, -rng.random_range(0.1..3.0)));
+                    rows.push(row(
+                        theorem,
+                        next,
+                        Some(id),
+                        depth + 1,
+                        false,
+                        -rng.random_range(0.1..3.0),
+                    ));
                     next += 1;
                 }
             }
@@ -66,7 +93,11 @@ pub fn tree(theorem: &str, proved: bool, path_len: u32, branching: u32, rng: &mu
     }
     if proved {
         // The last path node is the completed proof (empty goals text, shared by all proofs).
-        let last = rows.iter_mut().rev().find(|r| r.on_proof_path).expect("a path");
+        let last = rows
+            .iter_mut()
+            .rev()
+            .find(|r| r.on_proof_path)
+            .expect("a path");
         last.state = String::new();
         last.goal_count = 0;
         last.status = "proved".to_string();
@@ -104,7 +135,9 @@ pub fn write(dir: &Path, trees: &[Vec<NodeRow>], failed: Vec<FailedRow>) {
     let mut writer = TrajectoryWriter::new(dir, 8, 100_000).unwrap();
     let mut failed = Some(failed);
     for rows in trees {
-        writer.push(rows.clone(), failed.take().unwrap_or_default()).unwrap();
+        writer
+            .push(rows.clone(), failed.take().unwrap_or_default())
+            .unwrap();
     }
     writer.flush().unwrap();
 }

@@ -1,0 +1,147 @@
+//! `stepwise ebm embed`: every distinct proof state of a set of trajectories through the
+//! encoder once, into the [`EmbeddingCache`] file, so training and evaluation never touch the
+//! 7B encoder again.
+//!
+//! Batches go out `concurrency` at a time; each finished batch is persisted as a cache part
+//! before it counts as done, so a killed run (or a failed request) loses at most the batches
+//! in flight and `--resume` sends only what is missing.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::embedding_cache::{CacheError, EmbeddingCache, PartWriter};
+
+/// Anything that turns texts into embeddings, one per text, in order.
+pub trait Encoder: Send + Sync + 'static {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn encode(
+        &self,
+        texts: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<Vec<f32>>, Self::Error>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("encoder failed: {0}")]
+    Encoder(Box<dyn std::error::Error + Send + Sync>),
+    #[error("encoder returned {got} embeddings for {sent} texts")]
+    Count { sent: usize, got: usize },
+    #[error("{0} already exists: pass --resume to add to it, or remove it")]
+    Exists(PathBuf),
+    #[error("nothing to embed and no cache to resume")]
+    Empty,
+}
+
+/// One finished batch: the texts sent and the encoder's answer.
+type Encoded<E> = (Vec<String>, Result<Vec<Vec<f32>>, <E as Encoder>::Error>);
+
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedOptions {
+    pub batch: usize,
+    pub concurrency: usize,
+    pub resume: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EmbedReport {
+    pub distinct_states: usize,
+    pub already_cached: usize,
+    pub embedded: usize,
+    pub dim: usize,
+    pub cache_rows: usize,
+}
+
+/// Embeds the distinct `states` missing from the cache at `out` and writes the merged cache.
+pub async fn embed_states<E: Encoder>(
+    encoder: Arc<E>,
+    states: impl IntoIterator<Item = String>,
+    out: &Path,
+    opts: EmbedOptions,
+) -> Result<EmbedReport, EmbedError> {
+    let mut cache = if opts.resume {
+        EmbeddingCache::load_resumable(out)?
+    } else {
+        let mut parts_name = out.file_name().unwrap_or_default().to_os_string();
+        parts_name.push(".parts");
+        if out.exists() || out.with_file_name(parts_name).exists() {
+            return Err(EmbedError::Exists(out.to_path_buf()));
+        }
+        None
+    };
+    let mut seen = HashSet::new();
+    let distinct: Vec<String> = states
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .collect();
+    let todo: Vec<String> = distinct
+        .iter()
+        .filter(|s| !cache.as_ref().is_some_and(|c| c.contains(s)))
+        .cloned()
+        .collect();
+    let already_cached = distinct.len() - todo.len();
+    tracing::info!(
+        distinct = distinct.len(),
+        already_cached,
+        todo = todo.len(),
+        "embedding states"
+    );
+
+    let bar = indicatif::ProgressBar::new(todo.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "embed {bar:30} {pos}/{len} states  {per_sec}  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    let mut batches = todo.chunks(opts.batch.max(1)).map(<[String]>::to_vec);
+    let mut in_flight: JoinSet<Encoded<E>> = JoinSet::new();
+    let mut parts: Option<PartWriter> = None;
+    let mut embedded = 0;
+    loop {
+        while in_flight.len() < opts.concurrency.max(1) {
+            let Some(batch) = batches.next() else { break };
+            let encoder = encoder.clone();
+            in_flight.spawn(async move {
+                let result = encoder.encode(batch.clone()).await;
+                (batch, result)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let (batch, result) = joined.expect("embedding tasks do not panic");
+        let embeddings = result.map_err(|e| EmbedError::Encoder(Box::new(e)))?;
+        if embeddings.len() != batch.len() {
+            return Err(EmbedError::Count {
+                sent: batch.len(),
+                got: embeddings.len(),
+            });
+        }
+        let cache = cache.get_or_insert_with(|| EmbeddingCache::new(embeddings[0].len()));
+        let parts = match parts.as_mut() {
+            Some(parts) => parts,
+            None => parts.insert(PartWriter::new(out, cache.dim())?),
+        };
+        parts.write(&batch, &embeddings)?;
+        for (state, embedding) in batch.into_iter().zip(&embeddings) {
+            cache.insert(state, embedding)?;
+        }
+        embedded += embeddings.len();
+        bar.inc(embeddings.len() as u64);
+    }
+    bar.finish_and_clear();
+    let cache = cache.ok_or(EmbedError::Empty)?;
+    cache.save(out)?;
+    Ok(EmbedReport {
+        distinct_states: distinct.len(),
+        already_cached,
+        embedded,
+        dim: cache.dim(),
+        cache_rows: cache.len(),
+    })
+}
