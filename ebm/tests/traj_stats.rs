@@ -20,7 +20,7 @@ fn failed(theorem: &str, outcome: &str) -> FailedRow {
 #[test]
 fn stats_match_a_hand_count() {
     // a: 0 -> {1, 2, 3}; 1 -> {4, 5}; 4 -> {6}; proof path 0-1-4-6 (3 tactics).
-    let mut a = vec![
+    let a = vec![
         row("a", 0, None, 0, true, 0.0),
         row("a", 1, Some(0), 1, true, -0.1),
         row("a", 2, Some(0), 1, false, -0.2),
@@ -29,16 +29,13 @@ fn stats_match_a_hand_count() {
         row("a", 5, Some(1), 2, false, -0.4),
         row("a", 6, Some(4), 3, true, -0.2),
     ];
-    for r in &mut a[2..] {
-        r.status = "open".to_string();
-    }
     // b (unproved): 0 -> {1, 2}; 1 expanded but every tactic failed.
     let mut b = vec![
         row("b", 0, None, 0, false, 0.0),
         row("b", 1, Some(0), 1, false, -0.5),
         row("b", 2, Some(0), 1, false, -0.6),
     ];
-    b[2].status = "open".to_string();
+    b[1].status = "expanded".to_string();
     let dir = tempfile::tempdir().unwrap();
     traj_fixture::write(
         dir.path(),

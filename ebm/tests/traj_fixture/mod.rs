@@ -35,7 +35,7 @@ pub fn row(
         cum_logprob: logprob * f64::from(depth),
         energy: None,
         score: 0.0,
-        status: "expanded".to_string(),
+        status: "open".to_string(),
         on_proof_path: on_path,
         label: i32::from(on_path),
         remaining_depth: None,
@@ -90,6 +90,10 @@ pub fn tree(
             Some(p) => on_path_parent = p,
             None => break,
         }
+    }
+    let parents: std::collections::HashSet<u32> = rows.iter().filter_map(|r| r.parent_id).collect();
+    for r in rows.iter_mut().filter(|r| parents.contains(&r.node_id)) {
+        r.status = "expanded".to_string();
     }
     if proved {
         // The last path node is the completed proof (empty goals text, shared by all proofs).
