@@ -9,6 +9,9 @@ pub struct SimReplArgs {
     pub args: Vec<String>,
 }
 
+/// Runs the simulated Lean REPL on stdin/stdout until stdin closes (or a simulated crash).
 pub fn run_repl(args: SimReplArgs) -> anyhow::Result<()> {
-    anyhow::bail!("sim-repl is not built yet ({:?})", args.args)
+    let args = lean_bridge::fake_repl::FakeReplArgs::parse(args.args)?;
+    lean_bridge::fake_repl::run(args)?;
+    Ok(())
 }
