@@ -1,6 +1,15 @@
 //! The policy: proof states in, candidate completions with token log-probs out.
 
+mod endpoints;
+pub mod openai;
+pub mod sglang;
+
+use std::sync::Arc;
+
 use async_trait::async_trait;
+
+use crate::config::{PolicyBackend, PolicyConfig};
+use crate::http_retry::HttpError;
 
 /// One completion as the server returned it, before tactic extraction.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -38,6 +47,41 @@ pub enum PolicyError {
     /// The server answered 200 with a body we cannot read.
     #[error("policy server {url} sent an unexpected response: {message}")]
     BadResponse { url: String, message: String },
+    /// The health check found servers that do not answer; each with the reason.
+    #[error("policy server(s) down: {}", describe_down(.down))]
+    Down { down: Vec<(String, String)> },
+    /// The `[policy]` section cannot make a client.
+    #[error("invalid [policy] config: {0}")]
+    Config(String),
+}
+
+fn describe_down(down: &[(String, String)]) -> String {
+    down.iter()
+        .map(|(url, why)| format!("{url} ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PolicyError {
+    fn from_http(url: &str, e: HttpError) -> Self {
+        let url = url.to_owned();
+        match e {
+            HttpError::Rejected { status, message } => Self::Rejected {
+                url,
+                status,
+                message,
+            },
+            HttpError::Unavailable {
+                attempts,
+                last_error,
+            } => Self::Unavailable {
+                url,
+                attempts,
+                last_error,
+            },
+            HttpError::BadResponse { message } => Self::BadResponse { url, message },
+        }
+    }
 }
 
 /// A generate backend. One call is one request to one server.
@@ -45,4 +89,25 @@ pub enum PolicyError {
 pub trait Policy: Send + Sync {
     /// Returns, for each prompt in order, exactly `n` completions.
     async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError>;
+
+    /// Checks every server once at start; `PolicyError::Down` names those that do not answer.
+    /// In-process doubles have nothing to check.
+    async fn health_check(&self) -> Result<(), PolicyError> {
+        Ok(())
+    }
+}
+
+/// Splits the flat prompt-major list (p0s0..p0s(n-1), p1s0, ...) into one list per prompt.
+fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
+    let mut flat = flat.into_iter();
+    let prompts = flat.len() / n;
+    (0..prompts).map(|_| flat.by_ref().take(n).collect()).collect()
+}
+
+/// The client `[policy].backend` names, over `[policy].urls`.
+pub fn build_policy(config: &PolicyConfig) -> Result<Arc<dyn Policy>, PolicyError> {
+    Ok(match config.backend {
+        PolicyBackend::Sglang => Arc::new(sglang::SglangPolicy::new(config)?),
+        PolicyBackend::Openai => Arc::new(openai::OpenAiPolicy::new(config)?),
+    })
 }

@@ -1,0 +1,209 @@
+//! The OpenAI-compatible `POST /v1/completions` (vLLM, SGLang, ...).
+//!
+//! With a list of prompts and `n`, `choices[i].index` is `prompt * n + sample`; the order of
+//! the list itself is not promised, so choices are placed by their index. Per-token log-probs
+//! come from `logprobs.token_logprobs` with the token texts in `logprobs.tokens`.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::endpoints::Endpoints;
+use super::{Completion, Policy, PolicyError, TokenLogprob};
+use crate::config::{PolicyConfig, Sampling};
+
+pub struct OpenAiPolicy {
+    endpoints: Endpoints,
+    sampling: Sampling,
+    model: String,
+    temperature: f64,
+    top_p: f64,
+    max_tokens: u32,
+    stop: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CompletionRequest<'a> {
+    model: &'a str,
+    prompt: Vec<&'a str>,
+    n: usize,
+    max_tokens: u32,
+    temperature: f64,
+    top_p: f64,
+    stop: &'a [String],
+    logprobs: u32,
+}
+
+impl OpenAiPolicy {
+    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
+        Ok(Self {
+            endpoints: Endpoints::new(config)?,
+            sampling: config.sampling,
+            model: config.model.clone(),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_tokens: config.max_new_tokens,
+            stop: config.stop.clone(),
+        })
+    }
+
+    fn request<'a>(&'a self, prompts: &'a [String], n: usize) -> CompletionRequest<'a> {
+        // Both modes yield choices in the same order: all samples of prompt 0, then 1, ...
+        let (prompt, n) = match self.sampling {
+            Sampling::Repeat => (
+                prompts
+                    .iter()
+                    .flat_map(|p| std::iter::repeat_n(p.as_str(), n))
+                    .collect(),
+                1,
+            ),
+            Sampling::N => (prompts.iter().map(String::as_str).collect(), n),
+        };
+        CompletionRequest {
+            model: &self.model,
+            prompt,
+            n,
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            stop: &self.stop,
+            logprobs: 1,
+        }
+    }
+}
+
+#[async_trait]
+impl Policy for OpenAiPolicy {
+    async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError> {
+        if prompts.is_empty() || n == 0 {
+            return Ok(vec![Vec::new(); prompts.len()]);
+        }
+        let expected = prompts.len() * n;
+        let flat = self
+            .endpoints
+            .post("/v1/completions", &self.request(prompts, n), |answer| {
+                parse_completions_response(&answer, expected)
+            })
+            .await?;
+        Ok(super::group_by_prompt(flat, n))
+    }
+
+    async fn health_check(&self) -> Result<(), PolicyError> {
+        self.endpoints.health_check().await
+    }
+}
+
+/// The completions of a `/v1/completions` answer in `index` order, checked to number `expected`.
+pub fn parse_completions_response(answer: &Value, expected: usize) -> Result<Vec<Completion>, String> {
+    let choices = answer
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or("an answer without a `choices` list")?;
+    if choices.len() != expected {
+        return Err(format!("expected {expected} choices, got {}", choices.len()));
+    }
+    let mut slots: Vec<Option<Completion>> = vec![None; expected];
+    for (position, choice) in choices.iter().enumerate() {
+        let index = match choice.get("index") {
+            Some(v) => v
+                .as_u64()
+                .and_then(|i| usize::try_from(i).ok())
+                .ok_or_else(|| format!("choice index {v} is not a number"))?,
+            None => position,
+        };
+        let slot = slots
+            .get_mut(index)
+            .ok_or_else(|| format!("choice index {index} out of range 0..{expected}"))?;
+        if slot.is_some() {
+            return Err(format!("choice index {index} appears twice"));
+        }
+        *slot = Some(parse_choice(choice)?);
+    }
+    Ok(slots.into_iter().flatten().collect())
+}
+
+fn parse_choice(choice: &Value) -> Result<Completion, String> {
+    let text = choice
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or("a choice without `text`")?
+        .to_owned();
+    let finish_reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .unwrap_or("none")
+        .to_owned();
+    let tokens = match choice.get("logprobs") {
+        Some(Value::Object(lp)) => {
+            let logprobs = lp
+                .get("token_logprobs")
+                .and_then(Value::as_array)
+                .ok_or("`logprobs` without a `token_logprobs` list")?;
+            let texts = lp.get("tokens").and_then(Value::as_array);
+            logprobs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let logprob = v
+                        .as_f64()
+                        .ok_or_else(|| format!("token log-prob {v} is not a number"))?;
+                    let text = texts
+                        .and_then(|t| t.get(i))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    Ok(TokenLogprob {
+                        logprob,
+                        token_id: None,
+                        text,
+                    })
+                })
+                .collect::<Result<_, String>>()?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Completion {
+        text,
+        tokens,
+        finish_reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_carries_every_sampling_value() {
+        let p = OpenAiPolicy::new(&PolicyConfig {
+            sampling: Sampling::N,
+            model: "deepseek".into(),
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let prompts = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(
+            serde_json::to_value(p.request(&prompts, 4)).unwrap(),
+            json!({"model": "deepseek", "prompt": ["a", "b"], "n": 4, "max_tokens": 128,
+                   "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1})
+        );
+    }
+
+    #[test]
+    fn choices_are_placed_by_index() {
+        let choice = |i: u64, t: &str| {
+            json!({"index": i, "text": t, "finish_reason": "stop",
+                   "logprobs": {"tokens": [t], "token_logprobs": [-(i as f64)],
+                                "top_logprobs": null, "text_offset": [0]}})
+        };
+        let answer = json!({"id": "c", "object": "text_completion",
+            "choices": [choice(2, "c"), choice(0, "a"), choice(1, "b")]});
+        let c = parse_completions_response(&answer, 3).unwrap();
+        let texts: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c"]);
+        assert_eq!(c[2].tokens[0].logprob, -2.0);
+        assert_eq!(c[2].tokens[0].text.as_deref(), Some("c"));
+        let twice = json!({"choices": [choice(0, "a"), choice(0, "b"), choice(1, "c")]});
+        assert!(parse_completions_response(&twice, 3).unwrap_err().contains("twice"));
+    }
+}

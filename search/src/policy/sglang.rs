@@ -1,0 +1,257 @@
+//! SGLang's native `POST /generate`.
+//!
+//! Facts this client relies on (SGLang `io_struct.py` / `tokenizer_manager.py`): `text` as a
+//! string with `n = 1` answers one bare object, anything else a list in input order, with
+//! the `n` samples of a prompt adjacent (p0s0..p0s(n-1), p1s0, ...); with
+//! `return_logprob` every `meta_info.output_token_logprobs` entry is
+//! `[logprob, token_id, text]`, the text `null` unless `return_text_in_logprobs`;
+//! `finish_reason` is `{"type": "stop" | "length" | "abort", ...}` or `null`.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::endpoints::Endpoints;
+use super::{Completion, Policy, PolicyError, TokenLogprob};
+use crate::config::{PolicyConfig, Sampling};
+
+pub struct SglangPolicy {
+    endpoints: Endpoints,
+    sampling: Sampling,
+    temperature: f64,
+    top_p: f64,
+    max_new_tokens: u32,
+    stop: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+#[derive(Serialize)]
+struct GenerateRequest<'a> {
+    text: Text<'a>,
+    sampling_params: SamplingParams<'a>,
+    return_logprob: bool,
+    return_text_in_logprobs: bool,
+}
+
+#[derive(Serialize)]
+struct SamplingParams<'a> {
+    temperature: f64,
+    top_p: f64,
+    max_new_tokens: u32,
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<usize>,
+}
+
+impl SglangPolicy {
+    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
+        Ok(Self {
+            endpoints: Endpoints::new(config)?,
+            sampling: config.sampling,
+            temperature: config.temperature,
+            top_p: config.top_p,
+            max_new_tokens: config.max_new_tokens,
+            stop: config.stop.clone(),
+        })
+    }
+
+    fn request<'a>(&'a self, prompts: &'a [String], n: usize) -> GenerateRequest<'a> {
+        // Both modes yield the same flat order: all samples of prompt 0, then prompt 1, ...
+        let (texts, n_param): (Vec<&str>, Option<usize>) = match self.sampling {
+            Sampling::Repeat => (
+                prompts
+                    .iter()
+                    .flat_map(|p| std::iter::repeat_n(p.as_str(), n))
+                    .collect(),
+                None,
+            ),
+            Sampling::N => (prompts.iter().map(String::as_str).collect(), Some(n)),
+        };
+        let text = match texts.as_slice() {
+            [one] if n_param.unwrap_or(1) == 1 => Text::One(one),
+            _ => Text::Many(texts),
+        };
+        GenerateRequest {
+            text,
+            sampling_params: SamplingParams {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                max_new_tokens: self.max_new_tokens,
+                stop: &self.stop,
+                n: n_param,
+            },
+            return_logprob: true,
+            return_text_in_logprobs: true,
+        }
+    }
+}
+
+#[async_trait]
+impl Policy for SglangPolicy {
+    async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError> {
+        if prompts.is_empty() || n == 0 {
+            return Ok(vec![Vec::new(); prompts.len()]);
+        }
+        let expected = prompts.len() * n;
+        let flat = self
+            .endpoints
+            .post("/generate", &self.request(prompts, n), |answer| {
+                parse_generate_response(answer, expected)
+            })
+            .await?;
+        Ok(super::group_by_prompt(flat, n))
+    }
+
+    async fn health_check(&self) -> Result<(), PolicyError> {
+        self.endpoints.health_check().await
+    }
+}
+
+/// The flat completions of a `/generate` answer, checked to number `expected`.
+pub fn parse_generate_response(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
+    let items = match answer {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        other => return Err(format!("expected an object or a list, got {other}")),
+    };
+    if items.len() != expected {
+        return Err(format!("expected {expected} completions, got {}", items.len()));
+    }
+    items.iter().map(parse_item).collect()
+}
+
+fn parse_item(item: &Value) -> Result<Completion, String> {
+    let text = item
+        .get("text")
+        .and_then(Value::as_str)
+        .ok_or("a completion without `text`")?
+        .to_owned();
+    let meta = item.get("meta_info").ok_or("a completion without `meta_info`")?;
+    let finish_reason = match meta.get("finish_reason") {
+        Some(Value::Object(reason)) => reason
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        Some(Value::String(reason)) => reason.clone(),
+        _ => "none".to_owned(),
+    };
+    let tokens = match meta.get("output_token_logprobs") {
+        Some(Value::Array(entries)) => entries.iter().map(parse_token).collect::<Result<_, _>>()?,
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => return Err(format!("`output_token_logprobs` is not a list: {other}")),
+    };
+    Ok(Completion {
+        text,
+        tokens,
+        finish_reason,
+    })
+}
+
+/// `[logprob, token_id, text|null]` (older servers send the pair without the text).
+fn parse_token(entry: &Value) -> Result<TokenLogprob, String> {
+    let fields = entry
+        .as_array()
+        .ok_or_else(|| format!("a token log-prob entry that is not a list: {entry}"))?;
+    let logprob = fields
+        .first()
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("a token log-prob entry without a numeric log-prob: {entry}"))?;
+    Ok(TokenLogprob {
+        logprob,
+        token_id: fields
+            .get(1)
+            .and_then(Value::as_u64)
+            .and_then(|id| u32::try_from(id).ok()),
+        text: fields.get(2).and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(sampling: Sampling) -> SglangPolicy {
+        SglangPolicy::new(&PolicyConfig {
+            sampling,
+            stop: vec!["\n\n".into()],
+            ..PolicyConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn repeat_mode_repeats_prompts_and_sends_explicit_sampling() {
+        let p = policy(Sampling::Repeat);
+        let prompts = vec!["a".to_owned(), "b".to_owned()];
+        let body = serde_json::to_value(p.request(&prompts, 2)).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "text": ["a", "a", "b", "b"],
+                "sampling_params": {"temperature": 1.3, "top_p": 0.95, "max_new_tokens": 128, "stop": ["\n\n"]},
+                "return_logprob": true,
+                "return_text_in_logprobs": true
+            })
+        );
+    }
+
+    #[test]
+    fn n_mode_sends_each_prompt_once_with_n() {
+        let p = policy(Sampling::N);
+        let prompts = vec!["a".to_owned(), "b".to_owned()];
+        let body = serde_json::to_value(p.request(&prompts, 3)).unwrap();
+        assert_eq!(body["text"], json!(["a", "b"]));
+        assert_eq!(body["sampling_params"]["n"], json!(3));
+        // One prompt with n = 1 is sent as a string: SGLang then answers a bare object.
+        let one = vec!["a".to_owned()];
+        assert_eq!(serde_json::to_value(p.request(&one, 1)).unwrap()["text"], json!("a"));
+        let body = serde_json::to_value(p.request(&one, 2)).unwrap();
+        assert_eq!(body["text"], json!(["a"]));
+    }
+
+    #[test]
+    fn parses_a_bare_object_with_token_texts() {
+        let answer = json!({
+            "text": "simp\n",
+            "meta_info": {
+                "id": "x", "prompt_tokens": 10, "completion_tokens": 2, "cached_tokens": 0,
+                "e2e_latency": 0.1,
+                "finish_reason": {"type": "stop", "matched": "\n"},
+                "output_token_logprobs": [[-0.5, 3, "simp"], [-0.25, 4, "\n"]]
+            }
+        });
+        let c = parse_generate_response(answer, 1).unwrap();
+        assert_eq!(c[0].text, "simp\n");
+        assert_eq!(c[0].finish_reason, "stop");
+        assert_eq!(
+            c[0].tokens[0],
+            TokenLogprob { logprob: -0.5, token_id: Some(3), text: Some("simp".into()) }
+        );
+    }
+
+    #[test]
+    fn parses_lists_null_texts_and_null_finish_reason() {
+        let item = |t: &str, reason: Value| {
+            json!({"text": t, "meta_info": {"finish_reason": reason,
+                "output_token_logprobs": [[-1.0, 7, null]]}})
+        };
+        let answer = json!([
+            item("a", json!({"type": "length", "length": 128})),
+            item("b", Value::Null)
+        ]);
+        let c = parse_generate_response(answer, 2).unwrap();
+        assert_eq!(c[0].finish_reason, "length");
+        assert_eq!(c[1].finish_reason, "none");
+        assert_eq!(c[1].tokens[0].text, None);
+        assert!(parse_generate_response(json!([]), 2).unwrap_err().contains("expected 2"));
+        assert!(parse_generate_response(json!("x"), 1).is_err());
+    }
+}
