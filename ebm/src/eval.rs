@@ -6,6 +6,7 @@
 //! constant head scores exactly the random baseline, mean(1/siblings).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -192,6 +193,13 @@ pub fn evaluate(
         energy_off_path_mean: mean(scored.iter().filter(|(p, _)| !*p).map(|(_, e)| *e)),
         energy_sibling_mean: mean(sibling_energies.into_iter()),
     })
+}
+
+/// Loads a head checkpoint and evaluates it on CPU (the head is small; the encoder is not
+/// involved, the embeddings come from the cache).
+pub fn evaluate_checkpoint(traj: &Trajectories, cache: &EmbeddingCache, head: &Path) -> Result<EvalReport> {
+    let device = Device::Cpu;
+    evaluate(traj, cache, &EnergyHead::load(head, &device)?, &device)
 }
 
 impl EvalReport {
