@@ -4,7 +4,10 @@
 
 pub mod config;
 pub mod env;
+pub mod http_retry;
 pub mod policy;
+pub mod templates;
+pub mod trajectory;
 pub mod value;
 
 pub use config::{Config, ConfigError};

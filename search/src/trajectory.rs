@@ -1,0 +1,458 @@
+//! Search trajectories as Parquet: one row per node (`nodes-XXXXX.parquet`) and one row per
+//! failed tactic attempt (`failed-XXXXX.parquet`) under `DIR/trajectories/`.
+//!
+//! The sweep buffers finished theorems and writes one new pair of files per batch, so a file
+//! is never rewritten; each file is written under a temporary name and renamed into place, so
+//! a killed sweep never leaves a torn file behind. The EBM trainer reads the rows back through
+//! [`read_nodes`] / [`read_failed`].
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// One search node. `label` is 1 on the proof path (then `remaining_depth` is the number of
+/// tactics from this node to the end of the proof) and 0 everywhere else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub theorem: String,
+    pub node_id: u32,
+    /// `None` for the root.
+    pub parent_id: Option<u32>,
+    pub depth: u32,
+    /// The tactic that led here from the parent; `None` for the root.
+    pub tactic: Option<String>,
+    /// The goals text (goals joined by a blank line); empty for a completed proof.
+    pub state: String,
+    pub goal_count: u32,
+    /// Log-prob of `tactic` under the policy (0 for the root).
+    pub llm_logprob: f64,
+    pub cum_logprob: f64,
+    /// EBM energy when a value model was configured and the node is not terminal.
+    pub energy: Option<f64>,
+    /// The frontier priority the node got.
+    pub score: f64,
+    /// See [`crate::engine::NodeStatus`].
+    pub status: String,
+    pub on_proof_path: bool,
+    pub label: i32,
+    pub remaining_depth: Option<u32>,
+    /// Milliseconds since the theorem's search started.
+    pub created_ms: i64,
+}
+
+/// One tactic that Lean did not accept (or that ended in an incomplete proof).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedRow {
+    pub theorem: String,
+    pub parent_id: u32,
+    pub tactic: String,
+    /// `error`, `timeout`, `incomplete` or `check_failed`.
+    pub outcome: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrajectoryError {
+    #[error("trajectory file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("trajectory file {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("trajectory file {path}: {message}")]
+    Schema { path: PathBuf, message: String },
+}
+
+pub fn node_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("theorem", DataType::Utf8, false),
+        Field::new("node_id", DataType::UInt32, false),
+        Field::new("parent_id", DataType::UInt32, true),
+        Field::new("depth", DataType::UInt32, false),
+        Field::new("tactic", DataType::Utf8, true),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("goal_count", DataType::UInt32, false),
+        Field::new("llm_logprob", DataType::Float64, false),
+        Field::new("cum_logprob", DataType::Float64, false),
+        Field::new("energy", DataType::Float64, true),
+        Field::new("score", DataType::Float64, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("on_proof_path", DataType::Boolean, false),
+        Field::new("label", DataType::Int32, false),
+        Field::new("remaining_depth", DataType::UInt32, true),
+        Field::new("created_ms", DataType::Int64, false),
+    ]))
+}
+
+pub fn failed_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("theorem", DataType::Utf8, false),
+        Field::new("parent_id", DataType::UInt32, false),
+        Field::new("tactic", DataType::Utf8, false),
+        Field::new("outcome", DataType::Utf8, false),
+        Field::new("message", DataType::Utf8, false),
+    ]))
+}
+
+fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
+    let strings = |f: &dyn Fn(&NodeRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let u32s = |f: &dyn Fn(&NodeRow) -> u32| -> ArrayRef {
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(f)))
+    };
+    let f64s = |f: &dyn Fn(&NodeRow) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|r| &r.theorem),
+        u32s(&|r| r.node_id),
+        Arc::new(rows.iter().map(|r| r.parent_id).collect::<UInt32Array>()),
+        u32s(&|r| r.depth),
+        Arc::new(rows.iter().map(|r| r.tactic.as_deref()).collect::<StringArray>()),
+        strings(&|r| &r.state),
+        u32s(&|r| r.goal_count),
+        f64s(&|r| r.llm_logprob),
+        f64s(&|r| r.cum_logprob),
+        Arc::new(rows.iter().map(|r| r.energy).collect::<Float64Array>()),
+        f64s(&|r| r.score),
+        strings(&|r| &r.status),
+        Arc::new(rows.iter().map(|r| Some(r.on_proof_path)).collect::<BooleanArray>()),
+        Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.label))),
+        Arc::new(rows.iter().map(|r| r.remaining_depth).collect::<UInt32Array>()),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.created_ms))),
+    ];
+    RecordBatch::try_new(node_schema(), columns).expect("columns match the node schema")
+}
+
+fn failed_batch(rows: &[FailedRow]) -> RecordBatch {
+    let strings = |f: &dyn Fn(&FailedRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|r| &r.theorem),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.parent_id))),
+        strings(&|r| &r.tactic),
+        strings(&|r| &r.outcome),
+        strings(&|r| &r.message),
+    ];
+    RecordBatch::try_new(failed_schema(), columns).expect("columns match the failed schema")
+}
+
+/// Writes `batch` to `path` (snappy) via a temporary file renamed into place.
+fn write_file(path: &Path, batch: &RecordBatch) -> Result<(), TrajectoryError> {
+    let io = |source| TrajectoryError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let pq = |source| TrajectoryError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(io)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(pq)?;
+    writer.write(batch).map_err(pq)?;
+    writer.close().map_err(pq)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Buffers finished theorems and writes them out as new numbered files.
+pub struct TrajectoryWriter {
+    dir: PathBuf,
+    next_index: u32,
+    nodes: Vec<NodeRow>,
+    failed: Vec<FailedRow>,
+    theorems: usize,
+    max_theorems: usize,
+    max_rows: usize,
+}
+
+impl TrajectoryWriter {
+    /// Creates `dir` if needed; numbering continues after the files already there (resume).
+    /// A batch is written once it holds `max_theorems` theorems or `max_rows` node rows.
+    pub fn new(dir: &Path, max_theorems: usize, max_rows: usize) -> Result<Self, TrajectoryError> {
+        let io = |source| TrajectoryError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut next_index = 0;
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let name = name.to_string_lossy();
+            let index = ["nodes-", "failed-"]
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+                .and_then(|rest| rest.strip_suffix(".parquet"))
+                .and_then(|n| n.parse::<u32>().ok());
+            if let Some(i) = index {
+                next_index = next_index.max(i + 1);
+            }
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            next_index,
+            nodes: Vec::new(),
+            failed: Vec::new(),
+            theorems: 0,
+            max_theorems: max_theorems.max(1),
+            max_rows: max_rows.max(1),
+        })
+    }
+
+    /// Adds one theorem's rows; writes a batch when the buffer is full.
+    pub fn push(&mut self, nodes: Vec<NodeRow>, failed: Vec<FailedRow>) -> Result<(), TrajectoryError> {
+        self.nodes.extend(nodes);
+        self.failed.extend(failed);
+        self.theorems += 1;
+        if self.theorems >= self.max_theorems || self.nodes.len() >= self.max_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes whatever is buffered as a new pair of files (nothing if the buffer is empty).
+    pub fn flush(&mut self) -> Result<(), TrajectoryError> {
+        if self.theorems == 0 {
+            return Ok(());
+        }
+        let index = self.next_index;
+        write_file(
+            &self.dir.join(format!("nodes-{index:05}.parquet")),
+            &nodes_batch(&self.nodes),
+        )?;
+        write_file(
+            &self.dir.join(format!("failed-{index:05}.parquet")),
+            &failed_batch(&self.failed),
+        )?;
+        self.next_index += 1;
+        self.nodes.clear();
+        self.failed.clear();
+        self.theorems = 0;
+        Ok(())
+    }
+}
+
+/// The batches of one file, after checking its schema is `expected`.
+fn read_batches(path: &Path, expected: &Schema) -> Result<Vec<RecordBatch>, TrajectoryError> {
+    let pq = |source| TrajectoryError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| TrajectoryError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let found_schema = builder.schema().clone();
+    for field in expected.fields() {
+        let found = found_schema.field_with_name(field.name()).ok();
+        if found.map(|f| f.data_type()) != Some(field.data_type()) {
+            return Err(TrajectoryError::Schema {
+                path: path.to_owned(),
+                message: format!(
+                    "column `{}` should be {:?}, found {:?}",
+                    field.name(),
+                    field.data_type(),
+                    found.map(|f| f.data_type())
+                ),
+            });
+        }
+    }
+    let mut batches = Vec::new();
+    for batch in builder.build().map_err(pq)? {
+        batches.push(batch.map_err(|e| pq(e.into()))?);
+    }
+    Ok(batches)
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .expect("schema checked in read_batches")
+}
+
+fn opt<T>(present: bool, value: T) -> Option<T> {
+    present.then_some(value)
+}
+
+/// Every node row of the given `nodes-*.parquet` files, in file order.
+pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, TrajectoryError> {
+    let schema = node_schema();
+    let mut rows = Vec::new();
+    for path in paths {
+        for b in read_batches(path.as_ref(), &schema)? {
+            let theorem = column::<StringArray>(&b, "theorem");
+            let node_id = column::<UInt32Array>(&b, "node_id");
+            let parent_id = column::<UInt32Array>(&b, "parent_id");
+            let depth = column::<UInt32Array>(&b, "depth");
+            let tactic = column::<StringArray>(&b, "tactic");
+            let state = column::<StringArray>(&b, "state");
+            let goal_count = column::<UInt32Array>(&b, "goal_count");
+            let llm_logprob = column::<Float64Array>(&b, "llm_logprob");
+            let cum_logprob = column::<Float64Array>(&b, "cum_logprob");
+            let energy = column::<Float64Array>(&b, "energy");
+            let score = column::<Float64Array>(&b, "score");
+            let status = column::<StringArray>(&b, "status");
+            let on_proof_path = column::<BooleanArray>(&b, "on_proof_path");
+            let label = column::<Int32Array>(&b, "label");
+            let remaining_depth = column::<UInt32Array>(&b, "remaining_depth");
+            let created_ms = column::<Int64Array>(&b, "created_ms");
+            for i in 0..b.num_rows() {
+                rows.push(NodeRow {
+                    theorem: theorem.value(i).to_owned(),
+                    node_id: node_id.value(i),
+                    parent_id: opt(parent_id.is_valid(i), parent_id.value(i)),
+                    depth: depth.value(i),
+                    tactic: opt(tactic.is_valid(i), tactic.value(i).to_owned()),
+                    state: state.value(i).to_owned(),
+                    goal_count: goal_count.value(i),
+                    llm_logprob: llm_logprob.value(i),
+                    cum_logprob: cum_logprob.value(i),
+                    energy: opt(energy.is_valid(i), energy.value(i)),
+                    score: score.value(i),
+                    status: status.value(i).to_owned(),
+                    on_proof_path: on_proof_path.value(i),
+                    label: label.value(i),
+                    remaining_depth: opt(remaining_depth.is_valid(i), remaining_depth.value(i)),
+                    created_ms: created_ms.value(i),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Every failed-attempt row of the given `failed-*.parquet` files, in file order.
+pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, TrajectoryError> {
+    let schema = failed_schema();
+    let mut rows = Vec::new();
+    for path in paths {
+        for b in read_batches(path.as_ref(), &schema)? {
+            let theorem = column::<StringArray>(&b, "theorem");
+            let parent_id = column::<UInt32Array>(&b, "parent_id");
+            let tactic = column::<StringArray>(&b, "tactic");
+            let outcome = column::<StringArray>(&b, "outcome");
+            let message = column::<StringArray>(&b, "message");
+            for i in 0..b.num_rows() {
+                rows.push(FailedRow {
+                    theorem: theorem.value(i).to_owned(),
+                    parent_id: parent_id.value(i),
+                    tactic: tactic.value(i).to_owned(),
+                    outcome: outcome.value(i).to_owned(),
+                    message: message.value(i).to_owned(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The `nodes-*.parquet` and `failed-*.parquet` files of a sweep's trajectory directory,
+/// each list sorted by name.
+pub fn trajectory_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut nodes = Vec::new();
+    let mut failed = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if !name.ends_with(".parquet") {
+            continue;
+        }
+        if name.starts_with("nodes-") {
+            nodes.push(path);
+        } else if name.starts_with("failed-") {
+            failed.push(path);
+        }
+    }
+    nodes.sort();
+    failed.sort();
+    Ok((nodes, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(theorem: &str, id: u32, parent: Option<u32>) -> NodeRow {
+        NodeRow {
+            theorem: theorem.into(),
+            node_id: id,
+            parent_id: parent,
+            depth: parent.map_or(0, |_| 1),
+            tactic: parent.map(|_| "simp".to_string()),
+            state: format!("⊢ goal {id}"),
+            goal_count: 1,
+            llm_logprob: -0.5,
+            cum_logprob: -0.5 * id as f64,
+            energy: (id % 2 == 0).then_some(1.25),
+            score: -0.25,
+            status: "expanded".into(),
+            on_proof_path: id == 0,
+            label: i32::from(id == 0),
+            remaining_depth: (id == 0).then_some(2),
+            created_ms: 7 * id as i64,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_batched_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = TrajectoryWriter::new(dir.path(), 2, 1000).unwrap();
+        let failed = FailedRow {
+            theorem: "a".into(),
+            parent_id: 0,
+            tactic: "linarith".into(),
+            outcome: "error".into(),
+            message: "linarith failed".into(),
+        };
+        writer.push(vec![node("a", 0, None), node("a", 1, Some(0))], vec![failed.clone()]).unwrap();
+        writer.push(vec![node("b", 0, None)], vec![]).unwrap(); // fills the batch: file 00000
+        writer.push(vec![node("c", 0, None)], vec![]).unwrap();
+        writer.flush().unwrap(); // file 00001
+        let (nodes, failed_files) = trajectory_files(dir.path()).unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(failed_files.len(), 2);
+        let rows = read_nodes(&nodes).unwrap();
+        assert_eq!(
+            rows,
+            vec![node("a", 0, None), node("a", 1, Some(0)), node("b", 0, None), node("c", 0, None)]
+        );
+        assert_eq!(read_failed(&failed_files).unwrap(), vec![failed]);
+
+        // A resumed writer never touches existing files.
+        let mut again = TrajectoryWriter::new(dir.path(), 2, 1000).unwrap();
+        again.push(vec![node("d", 0, None)], vec![]).unwrap();
+        again.flush().unwrap();
+        let (nodes, _) = trajectory_files(dir.path()).unwrap();
+        assert!(nodes.last().unwrap().ends_with("nodes-00002.parquet"));
+    }
+
+    #[test]
+    fn wrong_schema_is_an_error_naming_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("failed-00000.parquet");
+        write_file(&path, &failed_batch(&[])).unwrap();
+        let e = read_nodes(&[&path]).unwrap_err().to_string();
+        assert!(e.contains("node_id"), "{e}");
+    }
+}
