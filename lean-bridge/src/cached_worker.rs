@@ -10,10 +10,15 @@ use crate::protocol::{error_messages, CommandResponse, Reply, Request, TacticRes
 use crate::theorem::Theorem;
 use crate::worker::{Fault, Worker};
 
+/// Memory is read from /proc at most once per this many requests (it is not free).
+const RSS_CHECK_EVERY: u64 = 32;
+
 pub(crate) struct CachedWorker {
     pub(crate) worker: Worker,
     /// Header text -> the environment it produced on this process.
     headers: HashMap<String, u32>,
+    /// Request count at the last memory reading.
+    rss_checked_at: Option<u64>,
 }
 
 /// A theorem's root in one worker: the `proofState` of its `sorry` and the goals.
@@ -27,18 +32,27 @@ impl CachedWorker {
         Ok(Self {
             worker: Worker::spawn(config)?,
             headers: HashMap::new(),
+            rss_checked_at: None,
         })
     }
 
     /// Whether to replace this worker at the next safe point: the REPL keeps every state
     /// for its whole life, so memory only grows.
-    pub(crate) fn worn_out(&self, config: &LeanConfig) -> bool {
-        self.worker.is_dead()
-            || self.worker.requests() >= config.max_requests_per_worker
-            || self
-                .worker
-                .rss_mb()
-                .is_some_and(|rss| rss > config.max_rss_mb)
+    pub(crate) fn worn_out(&mut self, config: &LeanConfig) -> bool {
+        let requests = self.worker.requests();
+        if self.worker.is_dead() || requests >= config.max_requests_per_worker {
+            return true;
+        }
+        if self
+            .rss_checked_at
+            .is_some_and(|at| requests < at + RSS_CHECK_EVERY)
+        {
+            return false;
+        }
+        self.rss_checked_at = Some(requests);
+        self.worker
+            .rss_mb()
+            .is_some_and(|rss| rss > config.max_rss_mb)
     }
 
     /// The environment of `header` (None for an empty header), importing it if this worker
@@ -99,7 +113,9 @@ impl CachedWorker {
                     proof_state,
                     goals: vec![sorry.goal.clone()],
                 }),
-                None => Err(statement_error("the REPL gave the sorry no proof state".into()).into()),
+                None => {
+                    Err(statement_error("the REPL gave the sorry no proof state".into()).into())
+                }
             },
             sorries => Err(statement_error(format!(
                 "expected exactly one `sorry` goal, got {}",

@@ -45,7 +45,7 @@ impl Lease {
         }
     }
 
-    pub(crate) fn pool(&self) -> &LeanPool {
+    pub(crate) fn pool(&self) -> &Arc<LeanPool> {
         &self.pool
     }
 
@@ -69,7 +69,7 @@ impl Lease {
     /// At a safe point: replace a worker past its request or memory budget. Callers replay
     /// what they need on the fresh one, so this is invisible to them.
     pub(crate) fn recycle_if_worn(&mut self) {
-        if let Some(worker) = &self.worker {
+        if let Some(worker) = &mut self.worker {
             if worker.worn_out(self.pool.config()) {
                 tracing::debug!(
                     requests = worker.worker.requests(),

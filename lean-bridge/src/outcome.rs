@@ -15,7 +15,10 @@ pub enum TacticOutcome {
     /// The REPL said `proofStatus: "Completed"` (or, on an old REPL without `proofStatus`,
     /// gave no goals; `status_confirmed` is then false). Either way the search must run the
     /// whole-proof check before it reports a proof.
-    Complete { state: StateId, status_confirmed: bool },
+    Complete {
+        state: StateId,
+        status_confirmed: bool,
+    },
     /// No goals, but `proofStatus` says the proof is not done (metavariables, sorry, ...).
     Incomplete { status: String },
     /// Lean rejected the tactic; the message is Lean's.

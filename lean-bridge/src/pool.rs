@@ -92,7 +92,7 @@ impl LeanPool {
     }
 
     /// A lease gives its worker back; a dead, worn-out or late one is killed instead.
-    pub(crate) fn check_in(&self, worker: CachedWorker) {
+    pub(crate) fn check_in(&self, mut worker: CachedWorker) {
         if self.closed.load(Ordering::SeqCst) || worker.worn_out(&self.config) {
             return;
         }

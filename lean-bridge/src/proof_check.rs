@@ -61,13 +61,18 @@ pub(crate) async fn check_proof(
             tactic_timeout(config).max(Duration::from_secs(1)),
         )
         .await?;
-    match reply.map_err(|e| e.message).and_then(|r| axioms_of(&r.messages, name)) {
+    match reply
+        .map_err(|e| e.message)
+        .and_then(|r| axioms_of(&r.messages, name))
+    {
         Ok(axioms) => {
             check.errors = rejected_axioms(&axioms, &config.allowed_axioms);
             check.axioms = axioms;
             check.verified = check.errors.is_empty();
         }
-        Err(message) => check.errors.push(format!("#print axioms {name}: {message}")),
+        Err(message) => check
+            .errors
+            .push(format!("#print axioms {name}: {message}")),
     }
     Ok(check)
 }
@@ -77,7 +82,10 @@ pub(crate) async fn check_proof(
 fn elaboration_errors(response: &CommandResponse) -> Vec<String> {
     let mut errors = error_messages(&response.messages);
     if !response.sorries.is_empty() {
-        errors.push(format!("the proof has {} sorry goal(s)", response.sorries.len()));
+        errors.push(format!(
+            "the proof has {} sorry goal(s)",
+            response.sorries.len()
+        ));
     }
     let uses_sorry = response.messages.iter().any(|m| {
         m.severity == Severity::Warning
@@ -179,9 +187,18 @@ mod tests {
 
     #[test]
     fn reads_axiom_reports() {
-        let m = [message(Severity::Info, "'foo' depends on axioms: [propext, sorryAx, Classical.choice]")];
-        assert_eq!(axioms_of(&m, "foo").unwrap(), vec!["propext", "sorryAx", "Classical.choice"]);
-        let m = [message(Severity::Info, "'foo' does not depend on any axioms")];
+        let m = [message(
+            Severity::Info,
+            "'foo' depends on axioms: [propext, sorryAx, Classical.choice]",
+        )];
+        assert_eq!(
+            axioms_of(&m, "foo").unwrap(),
+            vec!["propext", "sorryAx", "Classical.choice"]
+        );
+        let m = [message(
+            Severity::Info,
+            "'foo' does not depend on any axioms",
+        )];
         assert!(axioms_of(&m, "foo").unwrap().is_empty());
         assert!(axioms_of(&[message(Severity::Error, "unknown constant 'foo'")], "foo").is_err());
     }
@@ -189,7 +206,11 @@ mod tests {
     #[test]
     fn sorry_axiom_and_unlisted_axioms_are_rejected() {
         let allowed = vec!["propext".to_owned(), "sorryAx".to_owned()];
-        let axioms = vec!["propext".to_owned(), "sorryAx".to_owned(), "Lean.ofReduceBool".to_owned()];
+        let axioms = vec![
+            "propext".to_owned(),
+            "sorryAx".to_owned(),
+            "Lean.ofReduceBool".to_owned(),
+        ];
         let rejected = rejected_axioms(&axioms, &allowed);
         assert_eq!(rejected.len(), 2, "{rejected:?}");
     }
@@ -202,7 +223,10 @@ mod tests {
                 messages: vec![message(Severity::Warning, data)],
                 sorries: Vec::new(),
             };
-            assert_eq!(elaboration_errors(&response), vec!["declaration uses sorry"]);
+            assert_eq!(
+                elaboration_errors(&response),
+                vec!["declaration uses sorry"]
+            );
         }
     }
 
@@ -217,7 +241,11 @@ mod tests {
             indent_script("have h : p := by\n  simp\nexact h"),
             "  have h : p := by\n    simp\n  exact h"
         );
-        let tactics = vec!["intro x".to_owned(), "have h : p := by\n  simp".to_owned(), "exact h".to_owned()];
+        let tactics = vec![
+            "intro x".to_owned(),
+            "have h : p := by\n  simp".to_owned(),
+            "exact h".to_owned(),
+        ];
         assert_eq!(
             indent_tactics(&tactics),
             "  intro x\n  have h : p := by\n    simp\n  exact h"

@@ -109,7 +109,11 @@ pub struct TacticResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sorries: Vec<Sorry>,
     /// `"Completed"`, `"Incomplete: ..."`, ...; absent on REPLs older than v4.19.
-    #[serde(rename = "proofStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "proofStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proof_status: Option<String>,
 }
 

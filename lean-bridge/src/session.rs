@@ -3,6 +3,7 @@
 //! replaying the theorem start and its path — lazily, only when it is used again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::{Failure, LeanError};
 use crate::lease::Lease;
@@ -42,9 +43,9 @@ enum Step {
 impl Session {
     pub(crate) async fn start(mut lease: Lease, theorem: Theorem) -> Result<Self, LeanError> {
         loop {
-            let config = lease.pool().config().clone();
+            let pool = Arc::clone(lease.pool());
             let worker = lease.worker()?;
-            match worker.start(&theorem, &config).await {
+            match worker.start(&theorem, pool.config()).await {
                 Ok(root) => {
                     let mut session = Self {
                         live_generation: lease.generation(),
@@ -91,7 +92,11 @@ impl Session {
         Ok(path)
     }
 
-    pub async fn apply(&mut self, state: StateId, tactic: &str) -> Result<TacticOutcome, LeanError> {
+    pub async fn apply(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+    ) -> Result<TacticOutcome, LeanError> {
         self.node(state)?;
         // Between tactics is a safe point: a worn-out worker is replaced and replayed onto.
         self.lease.recycle_if_worn();
@@ -115,9 +120,9 @@ impl Session {
         let body = indent_tactics(tactics);
         self.lease.recycle_if_worn();
         loop {
-            let config = self.lease.pool().config().clone();
+            let pool = Arc::clone(self.lease.pool());
             let worker = self.lease.worker()?;
-            match check_proof(worker, &self.theorem, &body, &config).await {
+            match check_proof(worker, &self.theorem, &body, pool.config()).await {
                 Ok(check) => return Ok(check),
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Fault(fault)) => self.lease.fault(fault, true).await?,
@@ -125,12 +130,16 @@ impl Session {
         }
     }
 
-    async fn try_apply(&mut self, state: StateId, tactic: &str) -> Result<Reply<TacticResponse>, Step> {
+    async fn try_apply(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+    ) -> Result<Reply<TacticResponse>, Step> {
         let proof_state = self.ensure_live(state).await.map_err(Step::Replay)?;
-        let config = self.lease.pool().config().clone();
+        let pool = Arc::clone(self.lease.pool());
         let worker = self.lease.worker().map_err(|e| Step::Replay(e.into()))?;
         worker
-            .tactic(proof_state, tactic, &config)
+            .tactic(proof_state, tactic, pool.config())
             .await
             .map_err(Step::Tactic)
     }
@@ -152,15 +161,16 @@ impl Session {
             chain.push(id);
             cursor = self.nodes[id.0 as usize].parent;
         }
-        let config = self.lease.pool().config().clone();
+        let pool = Arc::clone(self.lease.pool());
+        let config = pool.config();
         let worker = self.lease.worker()?;
         for id in chain.into_iter().rev() {
             let node = &self.nodes[id.0 as usize];
             let proof_state = match node.parent {
-                None => worker.start(&self.theorem, &config).await?.proof_state,
+                None => worker.start(&self.theorem, config).await?.proof_state,
                 Some(parent) => {
                     let from = self.live[&parent];
-                    let reply = worker.tactic(from, &node.tactic, &config).await?;
+                    let reply = worker.tactic(from, &node.tactic, config).await?;
                     match reply.map(|r| (classify(&r), r.proof_state)) {
                         Ok((Verdict::Progress(_) | Verdict::Complete { .. }, proof_state)) => {
                             proof_state
@@ -183,7 +193,12 @@ impl Session {
         Ok(self.live[&state])
     }
 
-    fn record(&mut self, parent: StateId, tactic: &str, reply: Reply<TacticResponse>) -> TacticOutcome {
+    fn record(
+        &mut self,
+        parent: StateId,
+        tactic: &str,
+        reply: Reply<TacticResponse>,
+    ) -> TacticOutcome {
         let response = match reply {
             Ok(response) => response,
             Err(e) => return TacticOutcome::Error { message: e.message },
@@ -273,23 +288,39 @@ mod tests {
     fn completion_rule() {
         assert_eq!(
             classify(&response(&[], Some("Completed"), None)),
-            Verdict::Complete { status_confirmed: true }
+            Verdict::Complete {
+                status_confirmed: true
+            }
         );
         assert_eq!(
-            classify(&response(&[], Some("Incomplete: contains metavariable(s)"), None)),
+            classify(&response(
+                &[],
+                Some("Incomplete: contains metavariable(s)"),
+                None
+            )),
             Verdict::Incomplete("Incomplete: contains metavariable(s)".into())
         );
         assert_eq!(
             classify(&response(&[], None, None)),
-            Verdict::Complete { status_confirmed: false }
+            Verdict::Complete {
+                status_confirmed: false
+            }
         );
         assert_eq!(
-            classify(&response(&["⊢ p"], Some("Incomplete: open goals remain"), None)),
+            classify(&response(
+                &["⊢ p"],
+                Some("Incomplete: open goals remain"),
+                None
+            )),
             Verdict::Progress(vec!["⊢ p".into()])
         );
         // The REPL's own invalid-tactic answer: an error plus "Incomplete: contains sorry".
         assert_eq!(
-            classify(&response(&[], Some("Incomplete: contains sorry"), Some("Unknown identifier"))),
+            classify(&response(
+                &[],
+                Some("Incomplete: contains sorry"),
+                Some("Unknown identifier")
+            )),
             Verdict::Error("Unknown identifier".into())
         );
         assert_eq!(

@@ -71,19 +71,37 @@ mod tests {
 
     #[test]
     fn declaration_name_follows_the_keyword() {
-        assert_eq!(declaration_name("theorem foo (x : Nat) : x = x := by"), Some("foo"));
+        assert_eq!(
+            declaration_name("theorem foo (x : Nat) : x = x := by"),
+            Some("foo")
+        );
         assert_eq!(declaration_name("@[simp] lemma bar: True"), Some("bar"));
-        assert_eq!(declaration_name("theorem mathd_1{x : Nat} : x = x"), Some("mathd_1"));
+        assert_eq!(
+            declaration_name("theorem mathd_1{x : Nat} : x = x"),
+            Some("mathd_1")
+        );
         assert_eq!(declaration_name("example : True := by"), None);
     }
 
     #[test]
     fn statement_head_strips_by() {
-        assert_eq!(theorem("theorem t : 1 = 1 := by\n").statement_head(), "theorem t : 1 = 1");
-        assert_eq!(theorem("theorem t : 1 = 1 :=  by  ").statement_head(), "theorem t : 1 = 1");
-        assert_eq!(theorem("theorem t : 1 = 1").statement_head(), "theorem t : 1 = 1");
+        assert_eq!(
+            theorem("theorem t : 1 = 1 := by\n").statement_head(),
+            "theorem t : 1 = 1"
+        );
+        assert_eq!(
+            theorem("theorem t : 1 = 1 :=  by  ").statement_head(),
+            "theorem t : 1 = 1"
+        );
+        assert_eq!(
+            theorem("theorem t : 1 = 1").statement_head(),
+            "theorem t : 1 = 1"
+        );
         // `by` as the end of an identifier is not the proof keyword's position check, but a
         // statement never ends in a bare identifier followed by nothing; keep it unchanged.
-        assert_eq!(theorem("theorem t : P by").statement_head(), "theorem t : P by");
+        assert_eq!(
+            theorem("theorem t : P by").statement_head(),
+            "theorem t : P by"
+        );
     }
 }

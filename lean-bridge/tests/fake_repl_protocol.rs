@@ -12,7 +12,11 @@ fn read_frame(out: &mut impl BufRead) -> String {
     let mut frame = String::new();
     loop {
         let mut line = String::new();
-        assert_ne!(out.read_line(&mut line).unwrap(), 0, "EOF mid-frame: {frame:?}");
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "EOF mid-frame: {frame:?}"
+        );
         if line.trim().is_empty() {
             return frame;
         }
@@ -31,7 +35,9 @@ fn fake_repl_speaks_the_repl_wire_format() {
     let mut stdin = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut ask = |request: &str| -> (String, Value) {
-        stdin.write_all(format!("{request}\n\n").as_bytes()).unwrap();
+        stdin
+            .write_all(format!("{request}\n\n").as_bytes())
+            .unwrap();
         stdin.flush().unwrap();
         let frame = read_frame(&mut out);
         let value = serde_json::from_str(&frame).unwrap();
@@ -43,19 +49,31 @@ fn fake_repl_speaks_the_repl_wire_format() {
 
     let start = r#"{"cmd": "theorem and_intro_steps (p q : Prop) (hp : p) (hq : q) : p ∧ q := by sorry", "env": 0}"#;
     let (frame, started) = ask(start);
-    assert!(frame.lines().count() > 3, "pretty-printed over several lines: {frame}");
+    assert!(
+        frame.lines().count() > 3,
+        "pretty-printed over several lines: {frame}"
+    );
     assert_eq!(started["sorries"][0]["proofState"], 0);
     assert_eq!(started["messages"][0]["data"], "declaration uses 'sorry'");
 
     let (frame, step) = ask(r#"{"tactic": "constructor", "proofState": 0}"#);
-    assert_eq!(step["proofStatus"], "Incomplete: open goals remain", "{frame}");
+    assert_eq!(
+        step["proofStatus"], "Incomplete: open goals remain",
+        "{frame}"
+    );
     assert_eq!(step["goals"].as_array().unwrap().len(), 2);
 
     let (_, thrown) = ask(r#"{"tactic": "simp", "proofState": 0}"#);
-    assert_eq!(thrown, serde_json::json!({"message": "Lean error:\nsimp made no progress"}));
+    assert_eq!(
+        thrown,
+        serde_json::json!({"message": "Lean error:\nsimp made no progress"})
+    );
 
     let (_, unknown) = ask(r#"{"tactic": "exact hp", "proofState": 99}"#);
-    assert_eq!(unknown, serde_json::json!({"message": "Unknown proof state."}));
+    assert_eq!(
+        unknown,
+        serde_json::json!({"message": "Unknown proof state."})
+    );
 
     let (_, failed) = ask(r#"{"tactic": "linarith", "proofState": 0}"#);
     assert_eq!(failed["messages"][0]["severity"], "error");

@@ -24,7 +24,13 @@ async fn prove_and_intro(pool: &std::sync::Arc<LeanPool>) -> u32 {
     }
     let done = session.apply(state, "exact hq").await.unwrap();
     assert!(
-        matches!(done, TacticOutcome::Complete { status_confirmed: true, .. }),
+        matches!(
+            done,
+            TacticOutcome::Complete {
+                status_confirmed: true,
+                ..
+            }
+        ),
         "{done:?}"
     );
     session.faults()
@@ -36,7 +42,12 @@ async fn hung_tactic_is_killed_and_the_session_replays_to_the_same_state() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut config = config(
         &world_path(),
-        &["--hang-on", "trivial", "--log", log.path().to_str().unwrap()],
+        &[
+            "--hang-on",
+            "trivial",
+            "--log",
+            log.path().to_str().unwrap(),
+        ],
     );
     config.tactic_timeout = 0.5;
     let pool = LeanPool::new(config);
@@ -45,24 +56,46 @@ async fn hung_tactic_is_killed_and_the_session_replays_to_the_same_state() {
         .await
         .unwrap();
     let (root, _) = session.root();
-    let TacticOutcome::Progress { state: s1, .. } = session.apply(root, "constructor").await.unwrap() else {
+    let TacticOutcome::Progress { state: s1, .. } =
+        session.apply(root, "constructor").await.unwrap()
+    else {
         panic!()
     };
-    let TacticOutcome::Progress { state: s2, .. } = session.apply(s1, "exact hp").await.unwrap() else {
+    let TacticOutcome::Progress { state: s2, .. } = session.apply(s1, "exact hp").await.unwrap()
+    else {
         panic!()
     };
-    assert_eq!(session.apply(s2, "trivial").await.unwrap(), TacticOutcome::Timeout);
+    assert_eq!(
+        session.apply(s2, "trivial").await.unwrap(),
+        TacticOutcome::Timeout
+    );
     assert_eq!(session.faults(), 1);
     // Same state, next tactic: rebuilt on a fresh worker by replaying the path.
     let done = session.apply(s2, "exact hq").await.unwrap();
-    assert!(matches!(done, TacticOutcome::Complete { status_confirmed: true, .. }), "{done:?}");
+    assert!(
+        matches!(
+            done,
+            TacticOutcome::Complete {
+                status_confirmed: true,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
 
     let requests = logged_requests(log.path());
     let after_hang: Vec<String> = requests
         .iter()
         .skip_while(|r| r["tactic"] != "trivial")
         .skip(1)
-        .map(|r| r.get("tactic").or(r.get("cmd")).unwrap().as_str().unwrap().to_owned())
+        .map(|r| {
+            r.get("tactic")
+                .or(r.get("cmd"))
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         after_hang,
@@ -132,12 +165,22 @@ async fn crash_every_seven_requests_loses_none_of_fifty_theorems() {
         let theorem = theorem(&world, &format!("chain_{i}"));
         tasks.spawn(async move {
             let mut session = pool.start_theorem(&theorem).await?;
-            let TacticOutcome::Progress { state, .. } = session.apply(session.root().0, "intro h").await? else {
+            let TacticOutcome::Progress { state, .. } =
+                session.apply(session.root().0, "intro h").await?
+            else {
                 panic!("intro h did not progress")
             };
             let done = session.apply(state, "exact h").await?;
-            assert!(matches!(done, TacticOutcome::Complete { status_confirmed: true, .. }));
-            let check = session.check_proof(&["intro h".into(), "exact h".into()]).await?;
+            assert!(matches!(
+                done,
+                TacticOutcome::Complete {
+                    status_confirmed: true,
+                    ..
+                }
+            ));
+            let check = session
+                .check_proof(&["intro h".into(), "exact h".into()])
+                .await?;
             Ok::<_, LeanError>((check.verified, session.faults()))
         });
     }
@@ -149,7 +192,10 @@ async fn crash_every_seven_requests_loses_none_of_fifty_theorems() {
         faults += f;
     }
     assert_eq!(verified, 50);
-    assert!(faults >= 20, "the workers did crash ({faults} faults survived)");
+    assert!(
+        faults >= 20,
+        "the workers did crash ({faults} faults survived)"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +210,10 @@ async fn worker_over_its_request_budget_is_recycled_without_the_caller_noticing(
         .iter()
         .filter(|r| r["cmd"].as_str().is_some_and(|c| c.starts_with("import")))
         .count();
-    assert!(imports >= 3, "fresh workers were started ({imports} header imports)");
+    assert!(
+        imports >= 3,
+        "fresh workers were started ({imports} header imports)"
+    );
 }
 
 #[tokio::test]
@@ -180,9 +229,8 @@ async fn garbage_output_is_survived() {
     let mut state = session.root().0;
     for tactic in &tactics {
         match session.apply(state, tactic).await.unwrap() {
-            TacticOutcome::Progress { state: next, .. } | TacticOutcome::Complete { state: next, .. } => {
-                state = next
-            }
+            TacticOutcome::Progress { state: next, .. }
+            | TacticOutcome::Complete { state: next, .. } => state = next,
             other => panic!("{tactic}: {other:?}"),
         }
     }
@@ -202,11 +250,18 @@ async fn repeated_faults_give_an_infrastructure_error_with_the_repl_stderr() {
         .await
         .err()
         .expect("every worker dies");
-    let LeanError::Infrastructure { reason, stderr_tail } = &error else {
+    let LeanError::Infrastructure {
+        reason,
+        stderr_tail,
+    } = &error
+    else {
         panic!("expected an infrastructure error, got {error:?}");
     };
     assert!(reason.starts_with("3 worker faults"), "{reason}");
-    assert!(stderr_tail.contains("simulated crash after 0 requests"), "{stderr_tail}");
+    assert!(
+        stderr_tail.contains("simulated crash after 0 requests"),
+        "{stderr_tail}"
+    );
 }
 
 #[tokio::test]

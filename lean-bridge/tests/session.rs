@@ -29,7 +29,11 @@ async fn proof_through_several_states_is_complete_only_on_completed_status() {
     let (s2, goals) = progress(session.apply(s1, "exact hp").await.unwrap());
     assert_eq!(goals, ["case right\np q : Prop\nhp : p\nhq : q\n⊢ q"]);
     let done = session.apply(s2, "exact hq").await.unwrap();
-    let TacticOutcome::Complete { state, status_confirmed } = done else {
+    let TacticOutcome::Complete {
+        state,
+        status_confirmed,
+    } = done
+    else {
         panic!("expected completion, got {done:?}");
     };
     assert!(status_confirmed);
@@ -62,14 +66,26 @@ async fn metavariable_and_sorry_traps_are_not_proofs() {
         ("sorry", "Incomplete: contains sorry"),
     ] {
         let outcome = session.apply(root, tactic).await.unwrap();
-        assert_eq!(outcome, TacticOutcome::Incomplete { status: status.into() }, "{tactic}");
+        assert_eq!(
+            outcome,
+            TacticOutcome::Incomplete {
+                status: status.into()
+            },
+            "{tactic}"
+        );
         let check = session.check_proof(&[tactic.to_owned()]).await.unwrap();
         assert!(!check.verified, "{tactic}: {check:?}");
         assert!(!check.errors.is_empty());
     }
     // The real proof still goes through on the same session.
     let outcome = session.apply(root, "simp").await.unwrap();
-    assert!(matches!(outcome, TacticOutcome::Complete { status_confirmed: true, .. }));
+    assert!(matches!(
+        outcome,
+        TacticOutcome::Complete {
+            status_confirmed: true,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -112,12 +128,33 @@ async fn old_repl_without_proof_status_gives_unconfirmed_completion() {
     let (root, _) = session.root();
     // Without proofStatus the metavariable trap looks finished: only the check can tell.
     let outcome = session.apply(root, "refine ?_").await.unwrap();
-    assert!(matches!(outcome, TacticOutcome::Complete { status_confirmed: false, .. }));
-    let check = session.check_proof(&["refine ?_".to_owned()]).await.unwrap();
+    assert!(matches!(
+        outcome,
+        TacticOutcome::Complete {
+            status_confirmed: false,
+            ..
+        }
+    ));
+    let check = session
+        .check_proof(&["refine ?_".to_owned()])
+        .await
+        .unwrap();
     assert!(!check.verified, "{check:?}");
     let outcome = session.apply(root, "simp").await.unwrap();
-    assert!(matches!(outcome, TacticOutcome::Complete { status_confirmed: false, .. }));
-    assert!(session.check_proof(&["simp".to_owned()]).await.unwrap().verified);
+    assert!(matches!(
+        outcome,
+        TacticOutcome::Complete {
+            status_confirmed: false,
+            ..
+        }
+    ));
+    assert!(
+        session
+            .check_proof(&["simp".to_owned()])
+            .await
+            .unwrap()
+            .verified
+    );
 }
 
 #[tokio::test]
@@ -128,7 +165,12 @@ async fn header_is_imported_once_per_worker_and_distinct_header() {
         &world_path(),
         &["--log", log.path().to_str().unwrap()],
     ));
-    for name in ["and_intro_steps", "add_zero_traps", "and_intro_steps", "add_zero_traps"] {
+    for name in [
+        "and_intro_steps",
+        "add_zero_traps",
+        "and_intro_steps",
+        "add_zero_traps",
+    ] {
         let session = pool.start_theorem(&theorem(&world, name)).await.unwrap();
         drop(session);
     }
@@ -138,9 +180,17 @@ async fn header_is_imported_once_per_worker_and_distinct_header() {
     pool.check_proof(&other, "simp").await.unwrap();
     let imports: Vec<String> = logged_requests(log.path())
         .iter()
-        .filter_map(|r| r["cmd"].as_str().filter(|c| c.starts_with("import")).map(String::from))
+        .filter_map(|r| {
+            r["cmd"]
+                .as_str()
+                .filter(|c| c.starts_with("import"))
+                .map(String::from)
+        })
         .collect();
-    assert_eq!(imports, ["import Mathlib\nopen Nat", "import Mathlib\nimport Aesop"]);
+    assert_eq!(
+        imports,
+        ["import Mathlib\nopen Nat", "import Mathlib\nimport Aesop"]
+    );
 }
 
 #[tokio::test]
@@ -149,7 +199,11 @@ async fn failing_header_quotes_leans_message() {
     let pool = LeanPool::new(config(&world_path(), &[]));
     let mut bad = theorem(&world, "and_intro_steps");
     bad.header = Some("import Mathlib\nimport NoSuchModule".into());
-    let error = pool.start_theorem(&bad).await.err().expect("the header must fail");
+    let error = pool
+        .start_theorem(&bad)
+        .await
+        .err()
+        .expect("the header must fail");
     let LeanError::Header { header, message } = &error else {
         panic!("expected a header error, got {error:?}");
     };
@@ -158,9 +212,13 @@ async fn failing_header_quotes_leans_message() {
         message.starts_with("unknown module prefix 'NoSuchModule'\n\nNo directory 'NoSuchModule' or file 'NoSuchModule.olean' in the search path entries:"),
         "{message}"
     );
-    assert!(error.to_string().contains("unknown module prefix 'NoSuchModule'"));
+    assert!(error
+        .to_string()
+        .contains("unknown module prefix 'NoSuchModule'"));
     // The same pool goes on with good theorems.
-    pool.start_theorem(&theorem(&world, "and_intro_steps")).await.unwrap();
+    pool.start_theorem(&theorem(&world, "and_intro_steps"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -183,20 +241,37 @@ async fn whole_proof_check_rejects_disallowed_axioms_and_reports_them() {
     let pool = LeanPool::new(config(&world_path(), &[]));
     let check = pool.check_proof(&traps, "native_decide").await.unwrap();
     assert!(!check.verified);
-    assert!(check.axioms.contains(&"Lean.ofReduceBool".to_owned()), "{check:?}");
+    assert!(
+        check.axioms.contains(&"Lean.ofReduceBool".to_owned()),
+        "{check:?}"
+    );
     assert!(check.errors[0].contains("Lean.ofReduceBool"), "{check:?}");
 
     let mut lenient = config(&world_path(), &[]);
     lenient.allowed_axioms.push("Lean.ofReduceBool".into());
     let pool = LeanPool::new(lenient);
-    assert!(pool.check_proof(&traps, "native_decide").await.unwrap().verified);
+    assert!(
+        pool.check_proof(&traps, "native_decide")
+            .await
+            .unwrap()
+            .verified
+    );
     let wrong = pool.check_proof(&traps, "omega").await.unwrap();
     assert!(!wrong.verified);
-    assert!(wrong.errors[0].starts_with("omega could not prove the goal"), "{wrong:?}");
+    assert!(
+        wrong.errors[0].starts_with("omega could not prove the goal"),
+        "{wrong:?}"
+    );
     let unsolved = pool
-        .check_proof(&theorem(&world, "and_intro_steps"), "  constructor\n  exact hp\n")
+        .check_proof(
+            &theorem(&world, "and_intro_steps"),
+            "  constructor\n  exact hp\n",
+        )
         .await
         .unwrap();
     assert!(!unsolved.verified);
-    assert!(unsolved.errors[0].starts_with("unsolved goals"), "{unsolved:?}");
+    assert!(
+        unsolved.errors[0].starts_with("unsolved goals"),
+        "{unsolved:?}"
+    );
 }

@@ -53,7 +53,10 @@ struct ProofState {
 
 /// One tactic on one state of the world.
 enum Step {
-    Goals { goals: Vec<String>, axioms: Vec<String> },
+    Goals {
+        goals: Vec<String>,
+        axioms: Vec<String>,
+    },
     Error(String),
     Throw(String),
     Incomplete(String),
@@ -128,13 +131,17 @@ impl SimLean {
 
     /// The world theorem whose statement this command declares, and the proof after `:= by`.
     fn find_theorem<'a>(&self, text: &'a str) -> Option<(usize, &'a str)> {
-        self.world.theorems.iter().enumerate().find_map(|(index, t)| {
-            let head = statement_head(&t.formal_statement);
-            let start = text.find(head)?;
-            let rest = text[start + head.len()..].trim_start();
-            let body = rest.strip_prefix(":=")?.trim_start().strip_prefix("by")?;
-            Some((index, body))
-        })
+        self.world
+            .theorems
+            .iter()
+            .enumerate()
+            .find_map(|(index, t)| {
+                let head = statement_head(&t.formal_statement);
+                let start = text.find(head)?;
+                let rest = text[start + head.len()..].trim_start();
+                let body = rest.strip_prefix(":=")?.trim_start().strip_prefix("by")?;
+                Some((index, body))
+            })
     }
 
     fn theorem(&mut self, mut base: Env, index: usize, body: &str) -> Answer {
@@ -191,9 +198,17 @@ impl SimLean {
         for (line, tactic) in split_script(body) {
             let fail = |data: String| message(Severity::Error, line + 1, data);
             match self.step(theorem, &goals, &tactic) {
-                Step::Goals { goals: next, axioms: extra } => {
+                Step::Goals {
+                    goals: next,
+                    axioms: extra,
+                } => {
                     goals = next;
-                    axioms.extend(extra.into_iter().filter(|a| !axioms.contains(a)).collect::<Vec<_>>());
+                    axioms.extend(
+                        extra
+                            .into_iter()
+                            .filter(|a| !axioms.contains(a))
+                            .collect::<Vec<_>>(),
+                    );
                 }
                 Step::Error(data) | Step::Throw(data) => {
                     messages.push(fail(data));
@@ -237,7 +252,10 @@ impl SimLean {
             Some(axioms) if axioms.is_empty() => {
                 Ok(format!("'{name}' does not depend on any axioms"))
             }
-            Some(axioms) => Ok(format!("'{name}' depends on axioms: [{}]", axioms.join(", "))),
+            Some(axioms) => Ok(format!(
+                "'{name}' depends on axioms: [{}]",
+                axioms.join(", ")
+            )),
             None => Err(format!("unknown constant '{name}'")),
         };
         let message = match data {
@@ -275,7 +293,11 @@ impl SimLean {
                 vec![message(Severity::Error, 0, data)],
                 "Incomplete: contains sorry".to_owned(),
             ),
-            Step::Sorry => (Vec::new(), Vec::new(), "Incomplete: contains sorry".to_owned()),
+            Step::Sorry => (
+                Vec::new(),
+                Vec::new(),
+                "Incomplete: contains sorry".to_owned(),
+            ),
             Step::Incomplete(status) => (Vec::new(), Vec::new(), status),
         };
         let proof_state = self.push_state(theorem_index, goals.clone());

@@ -112,7 +112,9 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
                 None => continue,
             },
             // At EOF the REPL still runs a last request that lacks its blank line.
-            None if !frames.partial().trim().is_empty() => std::mem::take(&mut frames).partial().to_owned(),
+            None if !frames.partial().trim().is_empty() => {
+                std::mem::take(&mut frames).partial().to_owned()
+            }
             None => return Ok(()),
         };
         let request: serde_json::Value =

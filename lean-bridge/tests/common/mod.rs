@@ -37,7 +37,9 @@ pub fn config(world: &Path, flags: &[&str]) -> LeanConfig {
 }
 
 pub fn theorem(world: &World, name: &str) -> Theorem {
-    let t = world.theorem(name).unwrap_or_else(|| panic!("no theorem {name}"));
+    let t = world
+        .theorem(name)
+        .unwrap_or_else(|| panic!("no theorem {name}"));
     Theorem {
         name: t.name.clone(),
         formal_statement: t.formal_statement.clone(),

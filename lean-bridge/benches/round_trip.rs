@@ -1,0 +1,143 @@
+//! The bridge's own cost per tactic round trip, against the fake REPL with zero delay,
+//! beside a raw pipe echo (`cat`) and a raw frame round trip to the same fake REPL, all in
+//! one run. The three are timed in interleaved blocks (the machine is shared, so load
+//! drifts) and each reports its fastest block. Not a test: it prints numbers.
+//!
+//! `cargo bench -p lean-bridge --bench round_trip`
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lean_bridge::protocol::Request;
+use lean_bridge::sim_world::World;
+use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome, Theorem};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const WARMUP: u32 = 200;
+const BLOCKS: u32 = 10;
+const ROUNDS_PER_BLOCK: u32 = 500;
+
+fn world_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/world.json")
+}
+
+/// A child process spoken to in raw frames: write, read lines up to a blank one.
+struct RawPipe {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+}
+
+impl RawPipe {
+    fn spawn(argv: &[&str]) -> Self {
+        let mut child = Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        Self {
+            stdin: child.stdin.take().unwrap(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            _child: child,
+            line: String::new(),
+        }
+    }
+
+    async fn round(&mut self, frame: &str) {
+        self.stdin.write_all(frame.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+        loop {
+            self.line.clear();
+            assert!(
+                self.stdout.read_line(&mut self.line).await.unwrap() > 0,
+                "EOF"
+            );
+            if self.line.trim().is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+async fn apply(session: &mut Session, root: StateId) {
+    let outcome = session.apply(root, "constructor").await.unwrap();
+    assert!(matches!(outcome, TacticOutcome::Progress { .. }));
+}
+
+fn per_round(started: Instant) -> Duration {
+    started.elapsed() / ROUNDS_PER_BLOCK
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let world: World =
+        serde_json::from_str(&std::fs::read_to_string(world_path()).unwrap()).unwrap();
+    let t = world.theorem("and_intro_steps").unwrap();
+    let theorem = Theorem {
+        name: t.name.clone(),
+        formal_statement: t.formal_statement.clone(),
+        header: None,
+        extra: Default::default(),
+    };
+    let fake_repl = env!("CARGO_BIN_EXE_fake-repl");
+    let world_arg = world_path().display().to_string();
+    let tactic = Request::tactic("constructor", 0).to_frame();
+
+    let mut echo = RawPipe::spawn(&["cat"]);
+    let mut raw = RawPipe::spawn(&[fake_repl, "--world", &world_arg]);
+    raw.round(&Request::command("import Mathlib", None).to_frame())
+        .await;
+    raw.round(
+        &Request::command(format!("{} := by sorry", theorem.statement_head()), Some(0)).to_frame(),
+    )
+    .await;
+    let pool: Arc<LeanPool> = LeanPool::new(LeanConfig {
+        command: vec![fake_repl.into(), "--world".into(), world_arg.clone()],
+        workers: 1,
+        header: "import Mathlib".into(),
+        max_requests_per_worker: u64::MAX,
+        ..LeanConfig::default()
+    });
+    let mut session = pool.start_theorem(&theorem).await.unwrap();
+    let root = session.root().0;
+
+    for _ in 0..WARMUP {
+        echo.round(&tactic).await;
+        raw.round(&tactic).await;
+        apply(&mut session, root).await;
+    }
+    let (mut best_echo, mut best_raw, mut best_session) =
+        (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..BLOCKS {
+        let started = Instant::now();
+        for _ in 0..ROUNDS_PER_BLOCK {
+            echo.round(&tactic).await;
+        }
+        best_echo = best_echo.min(per_round(started));
+        let started = Instant::now();
+        for _ in 0..ROUNDS_PER_BLOCK {
+            raw.round(&tactic).await;
+        }
+        best_raw = best_raw.min(per_round(started));
+        let started = Instant::now();
+        for _ in 0..ROUNDS_PER_BLOCK {
+            apply(&mut session, root).await;
+        }
+        best_session = best_session.min(per_round(started));
+    }
+
+    println!("tactic round trip, fastest of {BLOCKS} interleaved blocks of {ROUNDS_PER_BLOCK}:");
+    println!("  raw pipe echo (cat)                   {best_echo:>10.2?}");
+    println!("  raw frame to fake REPL (no parsing)   {best_raw:>10.2?}");
+    println!("  Session::apply over the fake REPL     {best_session:>10.2?}");
+    println!(
+        "  bridge overhead (apply - raw frame)   {:>10.2?}",
+        best_session.saturating_sub(best_raw)
+    );
+}
