@@ -217,6 +217,43 @@ async fn worker_over_its_request_budget_is_recycled_without_the_caller_noticing(
 }
 
 #[tokio::test]
+async fn worker_over_its_memory_cap_is_recycled_without_the_caller_noticing() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut config = config(&world_path(), &["--log", log.path().to_str().unwrap()]);
+    config.max_rss_mb = 0;
+    let pool = LeanPool::new(config);
+    assert_eq!(prove_and_intro(&pool).await, 0, "recycling is not a fault");
+    let imports = logged_requests(log.path())
+        .iter()
+        .filter(|r| r["cmd"].as_str().is_some_and(|c| c.starts_with("import")))
+        .count();
+    assert!(
+        imports >= 2,
+        "fresh workers were started ({imports} header imports)"
+    );
+}
+
+#[tokio::test]
+async fn sandbox_prefix_runs_before_the_command() {
+    let mut config = config(&world_path(), &[]);
+    config.sandbox = vec!["/usr/bin/env".into(), "STEPWISE_SANDBOXED=1".into()];
+    let pool = LeanPool::new(config.clone());
+    assert_eq!(prove_and_intro(&pool).await, 0);
+    // The prefix is what gets executed.
+    config.sandbox = vec!["/nonexistent/bwrap".into()];
+    let world = load_world(&world_path());
+    let error = LeanPool::new(config)
+        .start_theorem(&theorem(&world, "and_intro_steps"))
+        .await
+        .err()
+        .unwrap();
+    let LeanError::Spawn { command, .. } = error else {
+        panic!("expected a spawn error, got {error:?}")
+    };
+    assert!(command.starts_with("/nonexistent/bwrap "), "{command}");
+}
+
+#[tokio::test]
 async fn garbage_output_is_survived() {
     // The 6th request (the whole-proof check) gets garbage; a fresh worker answers it.
     let pool = LeanPool::new(config(&world_path(), &["--garbage-after", "5"]));

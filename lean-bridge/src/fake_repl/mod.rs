@@ -136,13 +136,24 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
                 .map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
             match lean.handle(request) {
                 Answer::Reply(value) => format!("{}\n\n", pretty::pretty(&value)),
-                Answer::Hang => loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                },
+                Answer::Hang => hang(),
             }
         };
         served += 1;
         stdout.write_all(output.as_bytes())?;
         stdout.flush()?;
+    }
+}
+
+/// Never answers, like a runaway tactic; but exits once orphaned, so a test run that dies
+/// without killing its workers leaves no hung process behind on a shared machine.
+fn hang() -> ! {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if unsafe { libc::getppid() } != parent {
+            std::process::exit(1);
+        }
     }
 }
