@@ -49,6 +49,8 @@ impl LeanPool {
     }
 
     /// Whole-proof check of a tactic script (text after `by`) on a pooled worker (for `verify`).
+    /// It takes a slot of its own: inside a session use [`Session::check_proof`] instead
+    /// (holding a session while waiting here could wait forever with `workers = 1`).
     pub async fn check_proof(
         self: &Arc<Self>,
         theorem: &Theorem,

@@ -100,16 +100,27 @@ impl Session {
         self.node(state)?;
         // Between tactics is a safe point: a worn-out worker is replaced and replayed onto.
         self.lease.recycle_if_worn();
+        let mut crashed_on_tactic = false;
         loop {
             match self.try_apply(state, tactic).await {
                 Ok(reply) => return Ok(self.record(state, tactic, reply)),
+                // A hang is the tactic's verdict, not the infrastructure's: no strike.
                 Err(Step::Tactic(fault @ Fault::Timeout(_))) => {
                     self.lease.fault(fault, false).await?;
                     return Ok(TacticOutcome::Timeout);
                 }
-                Err(Step::Tactic(fault) | Step::Replay(Failure::Fault(fault))) => {
+                // The same tactic killing a fresh REPL twice is that tactic's doing (Lean
+                // can die of a stack overflow): an error, and the theorem goes on.
+                Err(Step::Tactic(fault)) if crashed_on_tactic => {
+                    let message = format!("the Lean REPL died running this tactic twice: {fault}");
+                    self.lease.fault(fault, false).await?;
+                    return Ok(TacticOutcome::Error { message });
+                }
+                Err(Step::Tactic(fault)) => {
+                    crashed_on_tactic = true;
                     self.lease.fault(fault, true).await?
                 }
+                Err(Step::Replay(Failure::Fault(fault))) => self.lease.fault(fault, true).await?,
                 Err(Step::Replay(Failure::Final(e))) => return Err(e),
             }
         }

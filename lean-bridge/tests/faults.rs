@@ -254,6 +254,27 @@ async fn sandbox_prefix_runs_before_the_command() {
 }
 
 #[tokio::test]
+async fn tactic_that_kills_the_repl_is_an_error_not_a_lost_theorem() {
+    let world = load_world(&world_path());
+    let pool = LeanPool::new(config(&world_path(), &["--crash-on", "decide"]));
+    let mut session = pool
+        .start_theorem(&theorem(&world, "and_intro_steps"))
+        .await
+        .unwrap();
+    let (root, _) = session.root();
+    let outcome = session.apply(root, "decide").await.unwrap();
+    let TacticOutcome::Error { message } = outcome else {
+        panic!("expected an error, got {outcome:?}");
+    };
+    assert!(message.contains("died running this tactic"), "{message}");
+    assert_eq!(session.faults(), 2);
+    assert!(matches!(
+        session.apply(root, "constructor").await.unwrap(),
+        TacticOutcome::Progress { .. }
+    ));
+}
+
+#[tokio::test]
 async fn garbage_output_is_survived() {
     // The 6th request (the whole-proof check) gets garbage; a fresh worker answers it.
     let pool = LeanPool::new(config(&world_path(), &["--garbage-after", "5"]));

@@ -6,10 +6,11 @@
 //!
 //! ```text
 //! fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
-//!           [--hang-on TACTIC] [--garbage-after N] [--no-proof-status]
+//!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //! ```
-//! `--crash-after N` answers N requests and dies on the next; `--garbage-after N` answers
-//! every request after the N-th with non-JSON; `--log` appends each request as a JSON line.
+//! `--crash-after N` answers N requests and dies on the next; `--crash-on TACTIC` dies
+//! whenever it is asked to run that tactic; `--garbage-after N` answers every request after
+//! the N-th with non-JSON; `--log` appends each request as a JSON line.
 
 mod elab;
 mod pretty;
@@ -25,7 +26,7 @@ use elab::{Answer, Options, SimLean};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FakeReplError {
-    #[error("{0}\nusage: fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--garbage-after N] [--no-proof-status]")]
+    #[error("{0}\nusage: fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -36,6 +37,8 @@ pub enum FakeReplError {
     InvalidJson(String),
     #[error("simulated crash after {0} requests")]
     SimulatedCrash(u64),
+    #[error("simulated crash running tactic {0:?}")]
+    SimulatedTacticCrash(String),
 }
 
 /// The flags of the simulated REPL.
@@ -46,6 +49,7 @@ pub struct FakeReplArgs {
     pub delay_ms: u64,
     pub crash_after: Option<u64>,
     pub hang_on: Option<String>,
+    pub crash_on: Option<String>,
     pub garbage_after: Option<u64>,
     pub no_proof_status: bool,
 }
@@ -70,6 +74,7 @@ impl FakeReplArgs {
                 "--delay-ms" => parsed.delay_ms = number(value()?)?,
                 "--crash-after" => parsed.crash_after = Some(number(value()?)?),
                 "--hang-on" => parsed.hang_on = Some(value()?),
+                "--crash-on" => parsed.crash_on = Some(value()?),
                 "--garbage-after" => parsed.garbage_after = Some(number(value()?)?),
                 "--no-proof-status" => parsed.no_proof_status = true,
                 other => return Err(FakeReplError::Usage(format!("unknown flag {other:?}"))),
@@ -125,6 +130,11 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
         }
         if args.crash_after.is_some_and(|n| served >= n) {
             return Err(FakeReplError::SimulatedCrash(served));
+        }
+        if let (Some(crash_on), Some(tactic)) = (&args.crash_on, request.get("tactic")) {
+            if tactic == crash_on.as_str() {
+                return Err(FakeReplError::SimulatedTacticCrash(crash_on.clone()));
+            }
         }
         if args.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.delay_ms));
