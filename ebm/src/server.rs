@@ -1,0 +1,409 @@
+//! The `/encode` + `/score` HTTP server (`stepwise ebm serve`).
+//!
+//! `POST /encode {"texts": [...]}` -> `{"embeddings": [[...], ...]}`,
+//! `POST /score {"states": [...]}` -> `{"energies": [...]}` (lower = more provable),
+//! `GET /health`, `GET /stats`. Errors are `{"error": {"message", "code"}}`: 400 for malformed
+//! JSON, an empty or too-long text, or `/score` without a head; 413 for a body or text count
+//! over the limits; 503 if the batcher has stopped.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use candle_core::Tensor;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batcher::{BatchLimits, BatchStats, Batcher, Job};
+use crate::cache::{Embedding, EmbeddingCache};
+use crate::energy_head::EnergyHead;
+use crate::error::{EbmError, Result};
+use crate::llama_encoder::LlamaEncoder;
+
+/// Per-request bounds, so one client cannot make the server allocate without limit.
+#[derive(Clone, Debug)]
+pub struct RequestLimits {
+    /// Body size; larger is 413.
+    pub max_body_bytes: usize,
+    /// Texts in one request; more is 413.
+    pub max_texts: usize,
+    /// Bytes of one text; longer is 400.
+    pub max_text_bytes: usize,
+    /// Tokens of one text; more is 400 (the model would need positions it never saw).
+    pub max_text_tokens: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_body_bytes: 32 << 20,
+            max_texts: 4096,
+            max_text_bytes: 64 << 10,
+            max_text_tokens: 8192,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub batch: BatchLimits,
+    /// Embeddings kept in the LRU cache; 0 turns it off.
+    pub cache_size: usize,
+    pub limits: RequestLimits,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            batch: BatchLimits {
+                linger: std::time::Duration::from_millis(5),
+                max_batch: 64,
+                max_batch_tokens: 32768,
+            },
+            cache_size: 50_000,
+            limits: RequestLimits::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    texts: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+struct AppState {
+    encoder: Arc<LlamaEncoder>,
+    head: Option<Arc<EnergyHead>>,
+    cache: Arc<EmbeddingCache>,
+    queue: mpsc::Sender<Job>,
+    batch_stats: Arc<Mutex<BatchStats>>,
+    counters: Counters,
+    limits: RequestLimits,
+}
+
+/// A built server: the router plus its running batcher task.
+pub struct EbmServer {
+    router: Router,
+}
+
+impl EbmServer {
+    /// Starts the batcher (call inside a tokio runtime). The head's input width must match
+    /// the encoder's hidden size.
+    pub fn new(
+        encoder: Arc<LlamaEncoder>,
+        head: Option<Arc<EnergyHead>>,
+        options: ServerOptions,
+    ) -> Result<Self> {
+        if let Some(h) = &head {
+            if h.config().input_dim() != encoder.hidden_size() {
+                return Err(EbmError::HeadConfig(format!(
+                    "head input width {} != encoder hidden size {}",
+                    h.config().input_dim(),
+                    encoder.hidden_size()
+                )));
+            }
+        }
+        let mut batch = options.batch.clone();
+        batch.max_batch = batch.max_batch.max(1);
+        // A single text must always fit a batch of its own.
+        batch.max_batch_tokens = batch.max_batch_tokens.max(options.limits.max_text_tokens);
+        let cache = Arc::new(EmbeddingCache::new(options.cache_size));
+        let batch_stats = Arc::new(Mutex::new(BatchStats::default()));
+        let (tx, rx) = mpsc::channel(batch.max_batch * 64);
+        let batcher = Batcher::new(
+            rx,
+            Arc::clone(&encoder),
+            Arc::clone(&cache),
+            Arc::clone(&batch_stats),
+            batch,
+        );
+        tokio::spawn(batcher.run());
+        let state = Arc::new(AppState {
+            encoder,
+            head,
+            cache,
+            queue: tx,
+            batch_stats,
+            counters: Counters::default(),
+            limits: options.limits.clone(),
+        });
+        let router = Router::new()
+            .route("/encode", post(encode))
+            .route("/score", post(score))
+            .route("/health", get(health))
+            .route("/stats", get(stats))
+            .layer(DefaultBodyLimit::max(options.limits.max_body_bytes))
+            .with_state(state);
+        Ok(EbmServer { router })
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": {"message": self.message, "code": self.status.as_u16()}
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// Reads a JSON body: 413 past the body limit, 400 naming what is wrong otherwise.
+fn parse_body<T: DeserializeOwned>(
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<T, ApiError> {
+    let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncodeRequest {
+    texts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreRequest {
+    states: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EncodeResponse<'a> {
+    embeddings: Vec<&'a [f32]>,
+}
+
+#[derive(Serialize)]
+struct ScoreResponse {
+    energies: Vec<f32>,
+}
+
+async fn encode(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<Response, ApiError> {
+    state.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let req: EncodeRequest = parse_body(body)?;
+    let embeddings = embed(&state, req.texts, "texts").await?;
+    let body = EncodeResponse {
+        embeddings: embeddings.iter().map(|e| &e[..]).collect(),
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn score(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<Json<ScoreResponse>, ApiError> {
+    state.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let req: ScoreRequest = parse_body(body)?;
+    let Some(head) = state.head.clone() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no energy head loaded: start the server with --head FILE to use /score (/encode works)",
+        ));
+    };
+    let embeddings = embed(&state, req.states, "states").await?;
+    if embeddings.is_empty() {
+        return Ok(Json(ScoreResponse { energies: vec![] }));
+    }
+    let device = state.encoder.device().clone();
+    let dim = state.encoder.hidden_size();
+    let energies = tokio::task::spawn_blocking(move || -> Result<Vec<f32>> {
+        let flat: Vec<f32> = embeddings.iter().flat_map(|e| e.iter().copied()).collect();
+        let x = Tensor::from_vec(flat, (embeddings.len(), dim), &device)?;
+        Ok(head.forward(&x, false)?.to_vec1::<f32>()?)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("head task failed: {e}"),
+        )
+    })?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(ScoreResponse { energies }))
+}
+
+/// Embeddings for `texts` in order: cache hits directly, misses through the batcher.
+async fn embed(
+    state: &AppState,
+    texts: Vec<String>,
+    field: &str,
+) -> std::result::Result<Vec<Embedding>, ApiError> {
+    let limits = &state.limits;
+    if texts.len() > limits.max_texts {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} {field} in one request; the limit is {}",
+                texts.len(),
+                limits.max_texts
+            ),
+        ));
+    }
+    if let Some((i, t)) = texts
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.len() > limits.max_text_bytes)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{field}[{i}] has {} bytes; the limit is {}",
+                t.len(),
+                limits.max_text_bytes
+            ),
+        ));
+    }
+    state
+        .counters
+        .texts
+        .fetch_add(texts.len() as u64, Ordering::Relaxed);
+
+    enum Slot {
+        Ready(Embedding),
+        Waiting(oneshot::Receiver<std::result::Result<Embedding, String>>),
+    }
+    let mut slots = Vec::with_capacity(texts.len());
+    let mut pending = Vec::new();
+    for (i, text) in texts.into_iter().enumerate() {
+        if let Some(e) = state.cache.get(&text) {
+            state.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+            slots.push(Slot::Ready(e));
+            continue;
+        }
+        state.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let ids = state
+            .encoder
+            .tokenize(&text)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{field}[{i}]: {e}")))?;
+        if ids.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{field}[{i}] has no tokens"),
+            ));
+        }
+        if ids.len() > limits.max_text_tokens {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{field}[{i}] has {} tokens; the limit is {}",
+                    ids.len(),
+                    limits.max_text_tokens
+                ),
+            ));
+        }
+        let (reply, rx) = oneshot::channel();
+        pending.push(Job {
+            text,
+            ids,
+            enqueued: Instant::now(),
+            reply,
+        });
+        slots.push(Slot::Waiting(rx));
+    }
+    let stopped = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the batcher has stopped");
+    for job in pending {
+        state.queue.send(job).await.map_err(|_| stopped())?;
+    }
+    let mut out = Vec::with_capacity(slots.len());
+    for slot in slots {
+        out.push(match slot {
+            Slot::Ready(e) => e,
+            Slot::Waiting(rx) => rx
+                .await
+                .map_err(|_| stopped())?
+                .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m))?,
+        });
+    }
+    Ok(out)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "hidden_size": state.encoder.hidden_size(),
+        "head": state.head.is_some(),
+    }))
+}
+
+/// Served by `GET /stats`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// HTTP requests to /encode and /score.
+    pub requests: u64,
+    pub texts: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_entries: usize,
+    /// Forward passes.
+    pub batches: u64,
+    pub failed_batches: u64,
+    pub mean_batch_size: f64,
+    pub queue_wait_p50_ms: Option<f64>,
+    pub queue_wait_p95_ms: Option<f64>,
+}
+
+async fn stats(State(state): State<Arc<AppState>>) -> Json<Stats> {
+    let c = &state.counters;
+    let b = state.batch_stats.lock().unwrap_or_else(|p| p.into_inner());
+    Json(Stats {
+        requests: c.requests.load(Ordering::Relaxed),
+        texts: c.texts.load(Ordering::Relaxed),
+        cache_hits: c.cache_hits.load(Ordering::Relaxed),
+        cache_misses: c.cache_misses.load(Ordering::Relaxed),
+        cache_entries: state.cache.len(),
+        batches: b.batches,
+        failed_batches: b.failed_batches,
+        mean_batch_size: if b.batches == 0 {
+            0.0
+        } else {
+            b.batched_texts as f64 / b.batches as f64
+        },
+        queue_wait_p50_ms: b.wait_quantile(0.5),
+        queue_wait_p95_ms: b.wait_quantile(0.95),
+    })
+}
