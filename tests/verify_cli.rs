@@ -16,7 +16,12 @@ fn verify(dir: &Path, lines: &[Value]) -> (Output, PathBuf) {
     std::fs::write(&proofs, text.join("\n") + "\n").unwrap();
     let config = dir.join("config.toml");
     std::fs::write(&config, "[lean]\nworkers = 2\ntactic_timeout = 10\n").unwrap();
-    let command = json!([env!("CARGO_BIN_EXE_stepwise"), "sim-repl", "--world", world()]);
+    let command = json!([
+        env!("CARGO_BIN_EXE_stepwise"),
+        "sim-repl",
+        "--world",
+        world()
+    ]);
     let out = dir.join("verdicts.jsonl");
     let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
         .arg("verify")
@@ -41,11 +46,17 @@ fn verify_gives_the_right_verdict_for_each_kind_of_proof() {
     let and_intro = "theorem and_intro_steps (p q : Prop) (hp : p) (hq : q) : p ∧ q := by";
     let add_zero = "theorem add_zero_traps (x : ℕ) : x + 0 = x := by";
     let cases = [
-        (proof("correct", and_intro, "constructor\nexact hp\nexact hq"), true),
+        (
+            proof("correct", and_intro, "constructor\nexact hp\nexact hq"),
+            true,
+        ),
         (proof("wrong", and_intro, "  exact hp"), false),
         (proof("sorry", add_zero, "sorry"), false),
         (proof("metavariable_trap", add_zero, "refine ?_"), false),
-        (proof("sorry_trap", add_zero, "exact add_zero_sorry x"), false),
+        (
+            proof("sorry_trap", add_zero, "exact add_zero_sorry x"),
+            false,
+        ),
         (proof("native_decide", add_zero, "native_decide"), false),
         (proof("correct_too", add_zero, "simp"), true),
     ];
@@ -70,11 +81,20 @@ fn verify_gives_the_right_verdict_for_each_kind_of_proof() {
         let errors = verdict["errors"].as_array().unwrap();
         assert_eq!(errors.is_empty(), *expected, "{verdict}");
     }
-    assert!(verdicts[1]["errors"][0].as_str().unwrap().starts_with("type mismatch"));
+    assert!(verdicts[1]["errors"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("type mismatch"));
     assert!(verdicts[2]["errors"].to_string().contains("sorry"));
     let native = &verdicts[5];
-    assert!(native["axioms"].to_string().contains("Lean.ofReduceBool"), "{native}");
-    assert_eq!(verdicts[0]["axioms"], json!(["propext", "Classical.choice", "Quot.sound"]));
+    assert!(
+        native["axioms"].to_string().contains("Lean.ofReduceBool"),
+        "{native}"
+    );
+    assert_eq!(
+        verdicts[0]["axioms"],
+        json!(["propext", "Classical.choice", "Quot.sound"])
+    );
 }
 
 #[test]
@@ -94,5 +114,35 @@ fn malformed_proofs_line_names_file_and_line() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("{}:2", proofs.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2", proofs.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn repl_that_cannot_start_stops_the_run_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let proofs = dir.path().join("proofs.jsonl");
+    std::fs::write(
+        &proofs,
+        "{\"name\": \"a\", \"formal_statement\": \"theorem a : True := by\", \"proof\": \"trivial\"}\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["verify", "--config", "configs/default.toml", "--proofs"])
+        .arg(&proofs)
+        .args([
+            "--set",
+            "lean.command=[\"/nonexistent/lake\", \"env\", \"repl\"]",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot start the Lean REPL `/nonexistent/lake env repl`"),
+        "{stderr}"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lean_bridge::{LeanConfig, LeanPool, Theorem};
+use lean_bridge::{LeanConfig, LeanError, LeanPool, Theorem};
 use serde::Serialize;
 
 use crate::ConfigArgs;
@@ -121,7 +121,7 @@ async fn verify_all(
     let mut pending = BTreeMap::new();
     let (mut next, mut verified) = (0, 0);
     while let Some((index, verdict)) = rx.recv().await {
-        pending.insert(index, verdict);
+        pending.insert(index, verdict?);
         while let Some(verdict) = pending.remove(&next) {
             verified += verdict.verified as usize;
             serde_json::to_writer(&mut out, &verdict)?;
@@ -138,20 +138,23 @@ async fn verify_all(
     Ok((verified, total))
 }
 
-async fn verify_one(pool: &Arc<LeanPool>, entry: ProofEntry) -> Verdict {
+/// A verdict, or the error that stops the whole run: a REPL that cannot be started or a
+/// config that cannot work would fail every line the same way.
+async fn verify_one(pool: &Arc<LeanPool>, entry: ProofEntry) -> Result<Verdict, LeanError> {
     let started = Instant::now();
     let (verified, errors, axioms) = match pool.check_proof(&entry.theorem, &entry.proof).await {
         Ok(check) => (check.verified, check.errors, check.axioms),
+        Err(e @ (LeanError::Spawn { .. } | LeanError::Config { .. })) => return Err(e),
         Err(e) => {
             tracing::warn!(theorem = %entry.theorem.name, "{e}");
             (false, vec![e.to_string()], Vec::new())
         }
     };
-    Verdict {
+    Ok(Verdict {
         name: entry.theorem.name,
         verified,
         errors,
         axioms,
         wall_ms: started.elapsed().as_millis() as u64,
-    }
+    })
 }
