@@ -1,6 +1,10 @@
 //! The value scorer: proof states in, energies out (lower = more provable).
 
 use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::config::EbmConfig;
+use crate::http_retry::{post_json, probe, HttpError, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValueError {
@@ -24,4 +28,123 @@ pub enum ValueError {
 pub trait ValueScorer: Send + Sync {
     /// One energy per state, in order.
     async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError>;
+}
+
+/// The client of `stepwise ebm serve`: `POST /score`, `POST /encode`, `GET /health`.
+pub struct EbmClient {
+    client: reqwest::Client,
+    /// Base URL without a trailing slash.
+    url: String,
+    retry: RetryPolicy,
+}
+
+#[derive(Serialize)]
+struct ScoreRequest<'a> {
+    states: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct ScoreResponse {
+    energies: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct EncodeRequest<'a> {
+    texts: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct EncodeResponse {
+    embeddings: Vec<Vec<f32>>,
+}
+
+impl EbmClient {
+    /// `None` when `[ebm].url` is empty: the search then runs on log-probs alone.
+    pub fn from_config(config: &EbmConfig) -> Result<Option<Self>, ValueError> {
+        let url = config.url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            return Ok(None);
+        }
+        let client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| ValueError::BadResponse {
+                url: url.to_owned(),
+                message: format!("cannot build HTTP client: {e}"),
+            })?;
+        Ok(Some(Self {
+            client,
+            url: url.to_owned(),
+            retry: RetryPolicy::new(config.max_retries, config.request_timeout),
+        }))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One embedding per text, in order.
+    pub async fn encode(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ValueError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer: EncodeResponse = self.post("/encode", &EncodeRequest { texts }).await?;
+        self.check_len("embeddings", answer.embeddings.len(), texts.len())?;
+        Ok(answer.embeddings)
+    }
+
+    /// `GET /health`: Ok when the server answers 2xx, else why not.
+    pub async fn health(&self) -> Result<(), ValueError> {
+        let url = format!("{}/health", self.url);
+        probe(&self.client, &url, self.retry.timeout)
+            .await
+            .map_err(|last_error| ValueError::Unavailable {
+                url,
+                attempts: 1,
+                last_error,
+            })
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ValueError> {
+        let url = format!("{}{path}", self.url);
+        post_json(&self.client, &url, body, &self.retry)
+            .await
+            .map_err(|e| match e {
+                HttpError::Rejected { status, message } => ValueError::Rejected {
+                    url,
+                    status,
+                    message,
+                },
+                HttpError::Unavailable {
+                    attempts,
+                    last_error,
+                } => ValueError::Unavailable {
+                    url,
+                    attempts,
+                    last_error,
+                },
+                HttpError::BadResponse { message } => ValueError::BadResponse { url, message },
+            })
+    }
+
+    fn check_len(&self, what: &str, got: usize, expected: usize) -> Result<(), ValueError> {
+        if got == expected {
+            return Ok(());
+        }
+        Err(ValueError::BadResponse {
+            url: self.url.clone(),
+            message: format!("expected {expected} {what}, got {got}"),
+        })
+    }
+}
+
+#[async_trait]
+impl ValueScorer for EbmClient {
+    async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError> {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answer: ScoreResponse = self.post("/score", &ScoreRequest { states }).await?;
+        self.check_len("energies", answer.energies.len(), states.len())?;
+        Ok(answer.energies)
+    }
 }

@@ -1,0 +1,539 @@
+//! A simulated SGLang server: a TEST DOUBLE, not a model. It speaks SGLang's real HTTP API
+//! (`POST /generate` with its response shapes, the OpenAI-compatible `POST /v1/completions`,
+//! `GET /health`, `GET /get_model_info`) over loopback, and answers from a
+//! [`lean_bridge::sim_world::World`] script instead of a GPU. Tests, benchmarks and
+//! `stepwise demo` use it so the policy clients run their real HTTP code.
+//!
+//! Sampling is deterministic: a prompt is matched to the world state whose goals occur in it
+//! (longest match, indentation ignored); the state's tactics are ranked by log-prob, and the
+//! j-th sample of a prompt within one request (counting repeats of the same prompt text, or
+//! the `n` index) is the tactic at `j mod len`. So `sampling = "repeat"` and `"n"` see the
+//! same completions. A prompt matching no state gets one low-log-prob junk tactic.
+//!
+//! Faults on demand: a 503 on every k-th generation request, a delay per request and per
+//! prompt (for latency-model benchmarks), and an in-memory log of every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lean_bridge::sim_world::World;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What the simulated model proposes at a state it does not know.
+pub const JUNK_TACTIC: &str = "sim_junk_tactic";
+pub const JUNK_LOGPROB: f64 = -30.0;
+/// Characters per simulated token.
+const TOKEN_CHARS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Where to listen; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Answer 503 to every k-th generation request (1-based: k, 2k, ...).
+    pub fail_every: Option<u64>,
+    pub delay_per_request: Duration,
+    /// Added once per generated sample.
+    pub delay_per_sample: Duration,
+    /// Reported by `/get_model_info` and in OpenAI answers.
+    pub model: String,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fail_every: None,
+            delay_per_request: Duration::ZERO,
+            delay_per_sample: Duration::ZERO,
+            model: "sim/deepseek-prover".into(),
+        }
+    }
+}
+
+/// One request as received, with the status it was answered with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedRequest {
+    pub path: String,
+    /// The JSON body (`Null` for GETs or a body that is not JSON).
+    pub body: Value,
+    pub status: u16,
+}
+
+/// The in-memory request log; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<LoggedRequest>>>);
+
+impl RequestLog {
+    pub fn entries(&self) -> Vec<LoggedRequest> {
+        self.0.lock().expect("log lock").clone()
+    }
+
+    fn push(&self, path: &str, body: Value, status: StatusCode) {
+        self.0.lock().expect("log lock").push(LoggedRequest {
+            path: path.to_owned(),
+            body,
+            status: status.as_u16(),
+        });
+    }
+}
+
+/// A running server. Dropping it (or [`SimSglangHandle::shutdown`]) stops it.
+pub struct SimSglangHandle {
+    pub addr: SocketAddr,
+    pub log: RequestLog,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimSglangHandle {
+    /// `http://addr`, as `[policy].urls` wants it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests and waits for the server task to end.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+impl Drop for SimSglangHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds `options.addr` and serves until the handle is shut down or dropped.
+pub async fn spawn(world: World, options: SimOptions) -> std::io::Result<SimSglangHandle> {
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let log = RequestLog::default();
+    let sim = Arc::new(Sim::new(&world, options, log.clone()));
+    let app = Router::new()
+        .route("/generate", post(generate))
+        .route("/v1/completions", post(completions))
+        .route("/health", get(health))
+        .route("/get_model_info", get(model_info))
+        .with_state(sim);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(SimSglangHandle {
+        addr,
+        log,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// A tactic as the simulated model writes it.
+#[derive(Debug, Clone)]
+struct Proposal {
+    completion: String,
+    logprob: f64,
+}
+
+struct Sim {
+    /// (goals key with indentation removed, proposals best first), longest key first.
+    states: Vec<(String, Vec<Proposal>)>,
+    options: SimOptions,
+    log: RequestLog,
+    generation_requests: AtomicU64,
+    started: Instant,
+}
+
+/// A sampled completion before it is put in either API's shape.
+struct Sample {
+    text: String,
+    /// (text, log-prob) per simulated token.
+    tokens: Vec<(String, f64)>,
+    /// `None` for a natural stop, else the `max_new_tokens` that cut it.
+    cut_at: Option<usize>,
+}
+
+/// Sampling values the simulation honours, after validation.
+struct Params {
+    n: usize,
+    max_tokens: usize,
+    stop: Vec<String>,
+}
+
+impl Sim {
+    fn new(world: &World, options: SimOptions, log: RequestLog) -> Self {
+        let mut states: Vec<(String, Vec<Proposal>)> = world
+            .state_index()
+            .into_iter()
+            .map(|(key, state)| {
+                let mut proposals: Vec<Proposal> = state
+                    .tactics
+                    .iter()
+                    .map(|t| Proposal {
+                        completion: t.completion.clone().unwrap_or_else(|| format!("{}\n", t.tactic)),
+                        logprob: t.logprob,
+                    })
+                    .collect();
+                proposals.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+                (dedent(&key), proposals)
+            })
+            .filter(|(key, _)| !key.is_empty())
+            .collect();
+        states.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Self {
+            states,
+            options,
+            log,
+            generation_requests: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn proposals(&self, prompt: &str) -> Option<&[Proposal]> {
+        let prompt = dedent(prompt);
+        self.states
+            .iter()
+            .find(|(key, _)| prompt.contains(key.as_str()))
+            .map(|(_, p)| p.as_slice())
+    }
+
+    /// Every prompt's `n` samples, prompt-major; repeats of a prompt text continue its count.
+    fn sample(&self, prompts: &[String], params: &Params) -> Vec<Sample> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(prompts.len() * params.n);
+        for prompt in prompts {
+            let proposals = self.proposals(prompt);
+            let next = seen.entry(prompt.as_str()).or_default();
+            for _ in 0..params.n {
+                let j = *next;
+                *next += 1;
+                let proposal = match proposals {
+                    Some(list) if !list.is_empty() => list[j % list.len()].clone(),
+                    _ => Proposal {
+                        completion: format!("{JUNK_TACTIC}\n"),
+                        logprob: JUNK_LOGPROB,
+                    },
+                };
+                out.push(render_sample(&proposal, params));
+            }
+        }
+        out
+    }
+
+    /// Counts a generation request; true when this one is to fail with 503.
+    fn injected_fault(&self) -> bool {
+        let number = self.generation_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        self.options.fail_every.is_some_and(|k| k > 0 && number % k == 0)
+    }
+
+    async fn delay(&self, samples: usize) {
+        let d = self.options.delay_per_request + self.options.delay_per_sample * samples as u32;
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// The completion cut at the first stop string, split into tokens carrying the log-prob,
+/// and cut again at `max_tokens`.
+fn render_sample(proposal: &Proposal, params: &Params) -> Sample {
+    let mut text = proposal.completion.as_str();
+    for stop in params.stop.iter().filter(|s| !s.is_empty()) {
+        if let Some(at) = text.find(stop.as_str()) {
+            text = &text[..at];
+        }
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let pieces: Vec<String> = chars.chunks(TOKEN_CHARS).map(|c| c.iter().collect()).collect();
+    let count = pieces.len().max(1);
+    let each = proposal.logprob / count as f64;
+    let mut tokens: Vec<(String, f64)> = pieces.into_iter().map(|p| (p, each)).collect();
+    if let Some(last) = tokens.last_mut() {
+        // The pieces sum to the world's log-prob exactly.
+        last.1 = proposal.logprob - each * (count - 1) as f64;
+    }
+    let cut_at = (tokens.len() > params.max_tokens).then(|| {
+        tokens.truncate(params.max_tokens);
+        params.max_tokens
+    });
+    Sample {
+        text: tokens.iter().map(|t| t.0.as_str()).collect(),
+        tokens,
+        cut_at,
+    }
+}
+
+/// Lines with their leading whitespace removed, so an indented `/- tactic state -/` comment
+/// matches the REPL's goals text.
+fn dedent(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A rejected request, in the error shape of the route it came to.
+struct Rejection {
+    status: StatusCode,
+    body: Value,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// SGLang native routes answer `{"error": {"message"}}`.
+fn native_error(status: StatusCode, message: &str) -> Rejection {
+    Rejection {
+        status,
+        body: json!({"error": {"message": message}}),
+    }
+}
+
+/// SGLang's OpenAI-compatible routes answer `{"object": "error", "message", "code"}`.
+fn openai_error(status: StatusCode, message: &str) -> Rejection {
+    Rejection {
+        status,
+        body: json!({"object": "error", "message": message, "type": "BadRequestError",
+                     "param": null, "code": status.as_u16()}),
+    }
+}
+
+/// `text`/`prompt` as a string or a non-empty list of strings; `(prompts, was_single)`.
+fn prompts_of(value: Option<&Value>, field: &str) -> Result<(Vec<String>, bool), String> {
+    match value {
+        Some(Value::String(s)) => Ok((vec![s.clone()], true)),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(format!("`{field}` items must be strings")))
+            .collect::<Result<_, _>>()
+            .map(|p| (p, false)),
+        _ => Err(format!("`{field}` must be a string or a non-empty list of strings")),
+    }
+}
+
+fn number(params: &Value, key: &str) -> Option<f64> {
+    params.get(key).and_then(Value::as_f64)
+}
+
+/// Checks the sampling values as SGLang does and keeps those the simulation uses.
+fn params_of(params: &Value, max_key: &str, default_max: usize) -> Result<Params, String> {
+    if let Some(t) = number(params, "temperature") {
+        if t < 0.0 {
+            return Err(format!("temperature must be non-negative, got {t}"));
+        }
+    }
+    if let Some(p) = number(params, "top_p") {
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(format!("top_p must be in (0, 1], got {p}"));
+        }
+    }
+    let n = match params.get("n") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v.as_u64().filter(|&n| n >= 1).ok_or(format!("n must be a positive integer, got {v}"))? as usize,
+    };
+    let max_tokens = match params.get(max_key) {
+        None | Some(Value::Null) => default_max,
+        Some(v) => v.as_u64().ok_or(format!("{max_key} must be a non-negative integer, got {v}"))? as usize,
+    };
+    let stop = match params.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(v) => return Err(format!("stop must be a string or a list, got {v}")),
+    };
+    Ok(Params { n, max_tokens, stop })
+}
+
+async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let (status, response) = match generate_inner(&sim, &body).await {
+        Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
+        Err(rejection) => (rejection.status, rejection.into_response()),
+    };
+    sim.log.push("/generate", serde_json::from_slice(&body).unwrap_or(Value::Null), status);
+    response
+}
+
+async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
+    let bad = |m: String| native_error(StatusCode::BAD_REQUEST, &m);
+    let request: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if sim.injected_fault() {
+        return Err(native_error(StatusCode::SERVICE_UNAVAILABLE, "simulated fault: server busy"));
+    }
+    let (prompts, single) = prompts_of(request.get("text"), "text").map_err(bad)?;
+    let sampling = request.get("sampling_params").cloned().unwrap_or(json!({}));
+    if !sampling.is_object() {
+        return Err(bad("`sampling_params` must be an object".into()));
+    }
+    let params = params_of(&sampling, "max_new_tokens", 128).map_err(bad)?;
+    let flag = |k: &str| request.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let (return_logprob, with_text) = (flag("return_logprob"), flag("return_text_in_logprobs"));
+    let started = sim.started.elapsed().as_secs_f64();
+    let samples = sim.sample(&prompts, &params);
+    sim.delay(samples.len()).await;
+    let latency = sim.started.elapsed().as_secs_f64() - started;
+    let request_number = sim.generation_requests.load(Ordering::SeqCst);
+    let items: Vec<Value> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let prompt = &prompts[i / params.n];
+            let finish = match s.cut_at {
+                None => json!({"type": "stop", "matched": 2}),
+                Some(length) => json!({"type": "length", "length": length}),
+            };
+            let mut meta = json!({
+                "id": format!("sim-{request_number}-{i}"),
+                "finish_reason": finish,
+                "prompt_tokens": prompt.chars().count().div_ceil(TOKEN_CHARS),
+                "completion_tokens": s.tokens.len(),
+                "cached_tokens": 0,
+                "e2e_latency": latency,
+            });
+            if return_logprob {
+                meta["output_token_logprobs"] = s
+                    .tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (text, lp))| json!([lp, 1000 + k, if with_text { json!(text) } else { Value::Null }]))
+                    .collect();
+            }
+            json!({"text": s.text, "meta_info": meta})
+        })
+        .collect();
+    Ok(if single && params.n == 1 {
+        items.into_iter().next().expect("one sample")
+    } else {
+        Value::Array(items)
+    })
+}
+
+async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let (status, response) = match completions_inner(&sim, &body).await {
+        Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
+        Err(rejection) => (rejection.status, rejection.into_response()),
+    };
+    sim.log.push("/v1/completions", serde_json::from_slice(&body).unwrap_or(Value::Null), status);
+    response
+}
+
+async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
+    let bad = |m: String| openai_error(StatusCode::BAD_REQUEST, &m);
+    let request: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if sim.injected_fault() {
+        return Err(openai_error(StatusCode::SERVICE_UNAVAILABLE, "simulated fault: server busy"));
+    }
+    let (prompts, _) = prompts_of(request.get("prompt"), "prompt").map_err(bad)?;
+    let params = params_of(&request, "max_tokens", 16).map_err(bad)?;
+    let with_logprobs = request.get("logprobs").is_some_and(|v| !v.is_null());
+    let samples = sim.sample(&prompts, &params);
+    sim.delay(samples.len()).await;
+    // Listed last-first: clients must place choices by `index`, not by position.
+    let choices: Vec<Value> = samples
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, s)| {
+            let logprobs = with_logprobs.then(|| {
+                let mut offset = 0;
+                let offsets: Vec<usize> = s
+                    .tokens
+                    .iter()
+                    .map(|(t, _)| {
+                        let at = offset;
+                        offset += t.len();
+                        at
+                    })
+                    .collect();
+                json!({
+                    "tokens": s.tokens.iter().map(|t| &t.0).collect::<Vec<_>>(),
+                    "token_logprobs": s.tokens.iter().map(|t| t.1).collect::<Vec<_>>(),
+                    "top_logprobs": s.tokens.iter().map(|(t, lp)| json!({t.as_str(): lp})).collect::<Vec<_>>(),
+                    "text_offset": offsets,
+                })
+            });
+            json!({
+                "index": index,
+                "text": s.text,
+                "logprobs": logprobs,
+                "finish_reason": if s.cut_at.is_some() { "length" } else { "stop" },
+            })
+        })
+        .collect();
+    let completion_tokens: usize = samples.iter().map(|s| s.tokens.len()).sum();
+    Ok(json!({
+        "id": format!("cmpl-sim-{}", sim.generation_requests.load(Ordering::SeqCst)),
+        "object": "text_completion",
+        "created": 0,
+        "model": sim.options.model,
+        "choices": choices,
+        "usage": {"prompt_tokens": 0, "completion_tokens": completion_tokens,
+                  "total_tokens": completion_tokens},
+    }))
+}
+
+async fn health(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.log.push("/health", Value::Null, StatusCode::OK);
+    StatusCode::OK
+}
+
+async fn model_info(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.log.push("/get_model_info", Value::Null, StatusCode::OK);
+    Json(json!({
+        "model_path": sim.options.model,
+        "tokenizer_path": sim.options.model,
+        "is_generation": true,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lean_bridge::sim_world::goals_key;
+
+    #[test]
+    fn samples_split_the_logprob_and_honour_stop_and_length() {
+        let p = Proposal {
+            completion: "nlinarith [h]\nlinarith\n".into(),
+            logprob: -1.3,
+        };
+        let s = render_sample(&p, &Params { n: 1, max_tokens: 128, stop: vec![] });
+        assert_eq!(s.text, p.completion);
+        let sum: f64 = s.tokens.iter().map(|t| t.1).sum();
+        assert!((sum - -1.3).abs() < 1e-12);
+        let s = render_sample(&p, &Params { n: 1, max_tokens: 128, stop: vec!["\n".into()] });
+        assert_eq!(s.text, "nlinarith [h]");
+        let s = render_sample(&p, &Params { n: 1, max_tokens: 2, stop: vec![] });
+        assert_eq!((s.text.as_str(), s.cut_at), ("nlinarit", Some(2)));
+    }
+
+    #[test]
+    fn dedent_matches_indented_states() {
+        assert_eq!(dedent("  /- tactic state:\n    x : ℕ\n    ⊢ x = x\n  -/"), "/- tactic state:\nx : ℕ\n⊢ x = x\n-/");
+        assert_eq!(dedent(&goals_key(&["x : ℕ\n⊢ x = x".into()])), "x : ℕ\n⊢ x = x");
+    }
+}
