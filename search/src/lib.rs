@@ -7,6 +7,7 @@ pub mod config;
 pub mod env;
 pub mod http_retry;
 pub mod policy;
+pub mod sim_sglang;
 pub mod templates;
 pub mod trajectory;
 pub mod value;
