@@ -55,6 +55,10 @@ impl CachedWorker {
             .is_some_and(|rss| rss > config.max_rss_mb)
     }
 
+    pub(crate) fn has_header(&self, header: &str) -> bool {
+        header.trim().is_empty() || self.headers.contains_key(header)
+    }
+
     /// The environment of `header` (None for an empty header), importing it if this worker
     /// has not yet.
     pub(crate) async fn header_env(

@@ -45,7 +45,8 @@ impl LeanPool {
     /// Waits for a free worker (at most `workers` sessions at once), imports the header if this
     /// worker has not yet, runs `<statement> := by sorry`; Ok(Session) with the root goals.
     pub async fn start_theorem(self: &Arc<Self>, theorem: &Theorem) -> Result<Session, LeanError> {
-        Session::start(self.lease().await?, theorem.clone()).await
+        let lease = self.lease(theorem.header_or(&self.config.header)).await?;
+        Session::start(lease, theorem.clone()).await
     }
 
     /// Whole-proof check of a tactic script (text after `by`) on a pooled worker (for `verify`).
@@ -56,7 +57,7 @@ impl LeanPool {
         theorem: &Theorem,
         script: &str,
     ) -> Result<ProofCheck, LeanError> {
-        let mut lease = self.lease().await?;
+        let mut lease = self.lease(theorem.header_or(&self.config.header)).await?;
         let body = indent_script(script);
         loop {
             let worker = lease.worker()?;
@@ -75,9 +76,9 @@ impl LeanPool {
         drop(idle);
     }
 
-    /// Waits for a slot and takes an idle worker if one is fresh enough (a worn-out one is
-    /// replaced here, between theorems).
-    async fn lease(self: &Arc<Self>) -> Result<Lease, LeanError> {
+    /// Waits for a slot and takes an idle worker, preferring one that has `header` loaded
+    /// already (a worn-out one is replaced here, between theorems).
+    async fn lease(self: &Arc<Self>, header: &str) -> Result<Lease, LeanError> {
         if let Some(message) = &self.invalid {
             return Err(LeanError::Config {
                 message: message.clone(),
@@ -87,7 +88,13 @@ impl LeanPool {
             .acquire_owned()
             .await
             .expect("the pool never closes its semaphore");
-        let worker = self.idle.lock().expect("pool lock").pop();
+        let worker = {
+            let mut idle = self.idle.lock().expect("pool lock");
+            match idle.iter().rposition(|w| w.has_header(header)) {
+                Some(index) => Some(idle.swap_remove(index)),
+                None => idle.pop(),
+            }
+        };
         let mut lease = Lease::new(Arc::clone(self), permit, worker);
         lease.recycle_if_worn();
         Ok(lease)

@@ -275,3 +275,28 @@ async fn whole_proof_check_rejects_disallowed_axioms_and_reports_them() {
         "{unsolved:?}"
     );
 }
+
+#[tokio::test]
+async fn idle_worker_with_the_theorems_header_loaded_is_preferred() {
+    let world = load_world(&world_path());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut config = config(&world_path(), &["--log", log.path().to_str().unwrap()]);
+    config.workers = 2;
+    let pool = LeanPool::new(config);
+    let mut a = theorem(&world, "and_intro_steps");
+    a.header = Some("import Mathlib".into());
+    let mut b = theorem(&world, "add_zero_traps");
+    b.header = Some("import Aesop".into());
+    for _ in 0..3 {
+        // Both workers busy at once, then both idle: each theorem must find its own again.
+        let first = pool.start_theorem(&a).await.unwrap();
+        let second = pool.start_theorem(&b).await.unwrap();
+        drop(first);
+        drop(second);
+    }
+    let imports = logged_requests(log.path())
+        .iter()
+        .filter(|r| r["cmd"].as_str().is_some_and(|c| c.starts_with("import")))
+        .count();
+    assert_eq!(imports, 2);
+}
