@@ -151,9 +151,9 @@ impl EnergyHead {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let cfg_path = config_path(path);
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| EbmError::io(&cfg_path, e))?;
-        let cfg: HeadConfig = serde_json::from_str(&text).map_err(|source| EbmError::Json {
+        let cfg: HeadConfig = serde_json::from_str(&text).map_err(|error| EbmError::Json {
             path: cfg_path.clone(),
-            source,
+            error,
         })?;
         let tensors = candle_core::safetensors::load(path, device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
@@ -231,9 +231,9 @@ pub fn save_head(varmap: &VarMap, cfg: &HeadConfig, path: &Path) -> Result<()> {
     cfg.validate()?;
     varmap.save(path)?;
     let cfg_path = config_path(path);
-    let json = serde_json::to_string_pretty(cfg).map_err(|source| EbmError::Json {
+    let json = serde_json::to_string_pretty(cfg).map_err(|error| EbmError::Json {
         path: cfg_path.clone(),
-        source,
+        error,
     })?;
     std::fs::write(&cfg_path, json + "\n").map_err(|e| EbmError::io(&cfg_path, e))
 }

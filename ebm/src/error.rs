@@ -7,15 +7,16 @@ use std::path::PathBuf;
 pub enum EbmError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    #[error("{path}: {source}")]
+    // The cause is in the message, not exposed as `source`, so error chains print it once.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {error}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("model config {path}: {message}")]
     ModelConfig { path: PathBuf, message: String },
@@ -32,10 +33,10 @@ pub enum EbmError {
 pub type Result<T> = std::result::Result<T, EbmError>;
 
 impl EbmError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         EbmError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

@@ -179,9 +179,9 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if index.exists() {
         let text = std::fs::read_to_string(&index).map_err(|e| EbmError::io(&index, e))?;
         let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| EbmError::Json {
+            serde_json::from_str(&text).map_err(|error| EbmError::Json {
                 path: index.clone(),
-                source,
+                error,
             })?;
         let map = json
             .get("weight_map")
