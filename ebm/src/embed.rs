@@ -11,9 +11,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use search::value::{EbmClient, ValueError};
 use tokio::task::JoinSet;
 
 use crate::embedding_cache::{CacheError, EmbeddingCache, PartWriter};
+use crate::error::EbmError;
+use crate::llama_encoder::LlamaEncoder;
 
 /// Anything that turns texts into embeddings, one per text, in order.
 pub trait Encoder: Send + Sync + 'static {
@@ -22,6 +25,30 @@ pub trait Encoder: Send + Sync + 'static {
         &self,
         texts: Vec<String>,
     ) -> impl Future<Output = Result<Vec<Vec<f32>>, Self::Error>> + Send;
+}
+
+/// `--server URL`: a running `ebm serve` (its batching and GPU do the work).
+impl Encoder for EbmClient {
+    type Error = ValueError;
+    async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ValueError> {
+        EbmClient::encode(self, &texts).await
+    }
+}
+
+/// `--model DIR`: the encoder in this process, each batch on a blocking thread.
+pub struct LocalEncoder(pub Arc<LlamaEncoder>);
+
+impl Encoder for LocalEncoder {
+    type Error = EbmError;
+    async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EbmError> {
+        let encoder = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Ok(encoder.encode(&refs)?.to_vec2::<f32>()?)
+        })
+        .await
+        .expect("the encoder does not panic")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -197,7 +197,11 @@ pub fn evaluate(
 
 /// Loads a head checkpoint and evaluates it on CPU (the head is small; the encoder is not
 /// involved, the embeddings come from the cache).
-pub fn evaluate_checkpoint(traj: &Trajectories, cache: &EmbeddingCache, head: &Path) -> Result<EvalReport> {
+pub fn evaluate_checkpoint(
+    traj: &Trajectories,
+    cache: &EmbeddingCache,
+    head: &Path,
+) -> Result<EvalReport> {
     let device = Device::Cpu;
     evaluate(traj, cache, &EnergyHead::load(head, &device)?, &device)
 }
