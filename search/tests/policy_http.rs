@@ -1,0 +1,258 @@
+//! The policy clients over real loopback HTTP against the simulated SGLang server.
+
+use std::sync::Arc;
+
+use lean_bridge::sim_world::{goals_key, World};
+use lean_bridge::Theorem;
+use search::candidates::{extract_candidates, start_column, CandidateSet};
+use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::policy::{build_policy, Policy, PolicyError};
+use search::sim_sglang::{spawn, SimOptions, SimSglangHandle, JUNK_TACTIC};
+use search::templates::{PromptInput, PromptTemplate};
+use serde_json::json;
+
+const HEADER: &str = "import Mathlib\nimport Aesop";
+
+fn world() -> World {
+    serde_json::from_value(json!({
+        "theorems": [{
+            "name": "t1",
+            "formal_statement": "theorem t1 (x : ℕ) (h₀ : x = 2) : x + x = 4 := by",
+            "root": ["x : ℕ\nh₀ : x = 2\n⊢ x + x = 4"],
+            "states": [
+                {"goals": ["x : ℕ\nh₀ : x = 2\n⊢ x + x = 4"], "tactics": [
+                    {"tactic": "subst h₀", "logprob": -0.5, "effect": {"goals": ["⊢ 2 + 2 = 4"]}},
+                    {"tactic": "sorry", "logprob": -0.1, "effect": {"goals": []}},
+                    {"tactic": "omega", "logprob": -1.5,
+                     "completion": "```lean4\n  omega -- linear arithmetic\n  simp\n```", "effect": {"goals": []}}
+                ]},
+                {"goals": ["⊢ 2 + 2 = 4"], "tactics": [
+                    {"tactic": "norm_num", "logprob": -0.2, "effect": {"goals": []}},
+                    {"tactic": "rfl", "logprob": -0.9, "effect": {"goals": []}}
+                ]}
+            ]
+        }]
+    }))
+    .unwrap()
+}
+
+fn theorem() -> Theorem {
+    Theorem {
+        name: "t1".into(),
+        formal_statement: world().theorems[0].formal_statement.clone(),
+        header: None,
+        extra: Default::default(),
+    }
+}
+
+/// Deepseek-template prompts for the root and the state after `subst h₀`.
+fn prompts() -> Vec<String> {
+    let t = theorem();
+    let template = PromptTemplate::from_config("deepseek-tactic-state").unwrap();
+    let root = goals_key(&["x : ℕ\nh₀ : x = 2\n⊢ x + x = 4".to_owned()]);
+    let after = ["subst h₀".to_owned()];
+    vec![
+        template.render(&PromptInput::new(&t, HEADER, &[], &root)),
+        template.render(&PromptInput::new(&t, HEADER, &after, "⊢ 2 + 2 = 4")),
+    ]
+}
+
+fn config(urls: Vec<String>, backend: PolicyBackend, sampling: Sampling) -> PolicyConfig {
+    PolicyConfig {
+        backend,
+        urls,
+        sampling,
+        max_retries: 3,
+        request_timeout: 10.0,
+        ..PolicyConfig::default()
+    }
+}
+
+async fn sim(options: SimOptions) -> SimSglangHandle {
+    spawn(world(), options).await.unwrap()
+}
+
+async fn candidates(policy: &Arc<dyn Policy>, prompts: &[String], n: usize) -> Vec<CandidateSet> {
+    let banned = vec!["sorry".to_owned(), "admit".to_owned()];
+    let completions = policy.generate(prompts, n).await.unwrap();
+    assert_eq!(completions.len(), prompts.len());
+    completions
+        .iter()
+        .zip(prompts)
+        .map(|(c, p)| {
+            assert_eq!(c.len(), n);
+            extract_candidates(c, &banned, start_column(p))
+        })
+        .collect()
+}
+
+/// A port nothing listens on.
+async fn closed_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn repeat_n_and_openai_give_the_same_candidates() {
+    let server = sim(SimOptions::default()).await;
+    let prompts = prompts();
+    let mut results = Vec::new();
+    for (backend, sampling) in [
+        (PolicyBackend::Sglang, Sampling::Repeat),
+        (PolicyBackend::Sglang, Sampling::N),
+        (PolicyBackend::Openai, Sampling::Repeat),
+        (PolicyBackend::Openai, Sampling::N),
+    ] {
+        let policy = build_policy(&config(vec![server.url()], backend, sampling)).unwrap();
+        results.push(candidates(&policy, &prompts, 5).await);
+    }
+    for other in &results[1..] {
+        assert_eq!(other, &results[0]);
+    }
+    let root = &results[0][0];
+    // 5 samples over [sorry, subst, omega] ranked by log-prob: sorry x2, subst x2, omega.
+    assert_eq!((root.generated, root.banned_count, root.empty_count), (5, 2, 0));
+    let tactics: Vec<&str> = root.candidates.iter().map(|c| c.tactic.as_str()).collect();
+    assert_eq!(tactics, ["subst h₀", "omega"]);
+    assert_eq!(root.candidates[0].count, 2);
+    // The fence, the comment and the second tactic are cut; the log-prob covers the tokens
+    // up to the tactic's end, never more than the whole completion.
+    assert!(root.candidates[1].logprob < 0.0 && root.candidates[1].logprob > -1.5);
+    let second: Vec<&str> = results[0][1].candidates.iter().map(|c| c.tactic.as_str()).collect();
+    assert_eq!(second, ["norm_num", "rfl"]);
+
+    // Repeat mode repeats each prompt n times; n mode sends it once with n.
+    let log = server.log.entries();
+    assert_eq!(log[0].body["text"].as_array().unwrap().len(), 10);
+    assert_eq!(log[0].body["return_logprob"], json!(true));
+    assert_eq!(log[0].body["sampling_params"]["temperature"], json!(1.3));
+    assert_eq!(log[1].body["text"].as_array().unwrap().len(), 2);
+    assert_eq!(log[1].body["sampling_params"]["n"], json!(5));
+    assert_eq!(log[2].path, "/v1/completions");
+    assert_eq!(log[2].body["logprobs"], json!(1));
+}
+
+#[tokio::test]
+async fn one_prompt_with_n_1_is_a_bare_object() {
+    let server = sim(SimOptions::default()).await;
+    let policy = build_policy(&config(vec![server.url()], PolicyBackend::Sglang, Sampling::Repeat)).unwrap();
+    let prompts = vec![prompts()[1].clone()];
+    let out = policy.generate(&prompts, 1).await.unwrap();
+    assert_eq!(out[0][0].text, "norm_num\n");
+    assert_eq!(out[0][0].finish_reason, "stop");
+    let total: f64 = out[0][0].tokens.iter().map(|t| t.logprob).sum();
+    assert!((total + 0.2).abs() < 1e-9);
+    assert!(out[0][0].tokens.iter().all(|t| t.text.is_some()));
+    let log = server.log.entries();
+    assert_eq!(log[0].body["text"], json!(prompts[0]));
+}
+
+#[tokio::test]
+async fn unknown_states_get_a_junk_tactic() {
+    let server = sim(SimOptions::default()).await;
+    let policy = build_policy(&config(vec![server.url()], PolicyBackend::Sglang, Sampling::N)).unwrap();
+    let out = policy.generate(&["⊢ False".to_owned()], 2).await.unwrap();
+    assert!(out[0].iter().all(|c| c.text.starts_with(JUNK_TACTIC)));
+}
+
+#[tokio::test]
+async fn every_third_request_failing_with_503_still_succeeds() {
+    let server = sim(SimOptions {
+        fail_every: Some(3),
+        ..SimOptions::default()
+    })
+    .await;
+    for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
+        let policy = build_policy(&config(vec![server.url()], backend, Sampling::Repeat)).unwrap();
+        for _ in 0..3 {
+            let out = candidates(&policy, &prompts(), 2).await;
+            assert_eq!(out[1].candidates[0].tactic, "norm_num");
+        }
+    }
+    let statuses: Vec<u16> = server.log.entries().iter().map(|e| e.status).collect();
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 6);
+}
+
+#[tokio::test]
+async fn a_400_fails_fast_with_the_server_message() {
+    let server = sim(SimOptions::default()).await;
+    for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
+        let mut c = config(vec![server.url()], backend, Sampling::Repeat);
+        c.top_p = 1.5;
+        let policy = build_policy(&c).unwrap();
+        let before = server.log.entries().len();
+        match policy.generate(&prompts(), 2).await {
+            Err(PolicyError::Rejected { status, message, url }) => {
+                assert_eq!(status, 400);
+                assert!(message.contains("top_p must be in (0, 1]"), "{message}");
+                assert!(url.starts_with(&server.url()), "{url}");
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert_eq!(server.log.entries().len(), before + 1, "no retry on 400");
+    }
+}
+
+#[tokio::test]
+async fn health_check_names_the_down_url() {
+    let server = sim(SimOptions::default()).await;
+    let down = closed_url().await;
+    let policy = build_policy(&config(vec![server.url(), down.clone()], PolicyBackend::Sglang, Sampling::Repeat)).unwrap();
+    let err = policy.health_check().await.unwrap_err();
+    match &err {
+        PolicyError::Down { down: list } => {
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].0, down);
+        }
+        other => panic!("expected Down, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&down) && !msg.contains(&server.url()), "{msg}");
+    let healthy = build_policy(&config(vec![server.url()], PolicyBackend::Openai, Sampling::N)).unwrap();
+    healthy.health_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
+    let (a, b) = (sim(SimOptions::default()).await, sim(SimOptions::default()).await);
+    let policy = build_policy(&config(vec![a.url(), b.url()], PolicyBackend::Sglang, Sampling::N)).unwrap();
+    for _ in 0..4 {
+        policy.generate(&prompts(), 1).await.unwrap();
+    }
+    assert_eq!((a.log.entries().len(), b.log.entries().len()), (2, 2));
+
+    let mut c = config(vec![closed_url().await, a.url()], PolicyBackend::Sglang, Sampling::N);
+    c.max_retries = 0;
+    let policy = build_policy(&c).unwrap();
+    for _ in 0..3 {
+        policy.generate(&prompts(), 1).await.unwrap();
+    }
+    assert_eq!(a.log.entries().len(), 2 + 3);
+}
+
+#[tokio::test]
+async fn all_urls_down_is_unavailable() {
+    let mut c = config(vec![closed_url().await], PolicyBackend::Sglang, Sampling::N);
+    c.max_retries = 1;
+    let policy = build_policy(&c).unwrap();
+    match policy.generate(&prompts(), 1).await {
+        Err(PolicyError::Unavailable { attempts, .. }) => assert_eq!(attempts, 2),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn model_info_answers() {
+    let server = sim(SimOptions::default()).await;
+    let info: serde_json::Value = reqwest::get(format!("{}/get_model_info", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["is_generation"], json!(true));
+    server.shutdown().await.unwrap();
+}
