@@ -1,8 +1,245 @@
+//! `stepwise doctor`: check each part a config names, print a checklist with a fix for every
+//! failure, exit non-zero if anything failed. Every check is bounded in time so a missing
+//! server or toolchain fails fast instead of hanging.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use clap::Args;
+use lean_bridge::{LeanPool, Theorem};
+use search::config::PolicyConfig;
+use search::policy::build_policy;
+use search::Config;
+
+use crate::ConfigArgs;
 
 #[derive(Args, Debug)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The folder sweeps will write into.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Seconds allowed for each HTTP check.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
 
-pub fn run(_args: DoctorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`doctor` is not built yet")
+/// One line of the checklist.
+struct Check {
+    what: String,
+    result: Result<String, Failure>,
+}
+
+struct Failure {
+    problem: String,
+    fix: String,
+}
+
+fn fail(problem: impl Into<String>, fix: impl Into<String>) -> Result<String, Failure> {
+    Err(Failure {
+        problem: problem.into(),
+        fix: fix.into(),
+    })
+}
+
+pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    println!("stepwise doctor: {}", args.config.config.display());
+    let config = match Config::load(&args.config.config, &args.config.overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            print_check(&Check {
+                what: "config".into(),
+                result: fail(
+                    e.to_string(),
+                    "fix the key or value named above (see README.md, \"Config reference\")",
+                ),
+            });
+            anyhow::bail!("the config does not load");
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let checks = runtime.block_on(run_checks(&config, &args));
+    let failed = checks.iter().filter(|c| c.result.is_err()).count();
+    for check in &checks {
+        print_check(check);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} checks failed", checks.len());
+    }
+    println!("all {} checks passed", checks.len());
+    Ok(())
+}
+
+fn print_check(check: &Check) {
+    match &check.result {
+        Ok(detail) => println!("  [ok]   {}: {detail}", check.what),
+        Err(f) => {
+            println!("  [FAIL] {}: {}", check.what, f.problem);
+            println!("         fix: {}", f.fix);
+        }
+    }
+}
+
+async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let mut checks = vec![Check {
+        what: "config".into(),
+        result: Ok("loaded".into()),
+    }];
+    checks.push(Check {
+        what: "lean".into(),
+        result: check_lean(config).await,
+    });
+    let client = reqwest::Client::new();
+    for url in &config.policy.urls {
+        checks.push(Check {
+            what: format!("policy {url}"),
+            result: check_policy(&client, &config.policy, url, timeout).await,
+        });
+    }
+    if !config.ebm.url.is_empty() {
+        checks.push(Check {
+            what: format!("ebm {}", config.ebm.url),
+            result: check_ebm(&client, &config.ebm.url, timeout).await,
+        });
+    }
+    checks.push(Check {
+        what: format!("output folder {}", args.out.display()),
+        result: check_writable(&args.out),
+    });
+    checks
+}
+
+/// Starts one worker, loads the header and checks a one-line proof: the whole path a sweep
+/// takes, timed.
+async fn check_lean(config: &Config) -> Result<String, Failure> {
+    let lean = &config.lean;
+    let argv: Vec<&String> = lean.sandbox.iter().chain(&lean.command).collect();
+    let program = argv[0];
+    if find_program(program, Path::new(&lean.cwd)).is_none() {
+        return fail(
+            format!("`{program}` (from [lean].command) is not installed or not on PATH"),
+            "install Lean with elan and build the REPL (python-servers/README.md, \"Lean\"), \
+             then point [lean].command and [lean].cwd at it",
+        );
+    }
+    if !Path::new(&lean.cwd).is_dir() {
+        return fail(
+            format!("[lean].cwd `{}` is not a folder", lean.cwd),
+            "set [lean].cwd to your Lean project with Mathlib",
+        );
+    }
+    let mut single = lean.clone();
+    single.workers = 1;
+    let pool = LeanPool::new(single);
+    let theorem = Theorem {
+        name: "stepwise_doctor_check".into(),
+        formal_statement: "theorem stepwise_doctor_check : True := by".into(),
+        header: None,
+        extra: Default::default(),
+    };
+    let started = Instant::now();
+    let outcome = Arc::clone(&pool).check_proof(&theorem, "trivial").await;
+    let took = started.elapsed().as_secs_f64();
+    pool.shutdown().await;
+    match outcome {
+        Ok(check) if check.verified => Ok(format!(
+            "REPL started, header loaded and a proof checked in {took:.1} s"
+        )),
+        Ok(check) => fail(
+            format!("the REPL rejected `trivial` for `True`: {}", check.errors.join("; ")),
+            "check that [lean].command runs the leanprover-community REPL of this project",
+        ),
+        Err(e) => fail(
+            e.to_string(),
+            "run the command by hand in [lean].cwd (python-servers/README.md shows how) \
+             and check the header's imports are built (`lake build`)",
+        ),
+    }
+}
+
+/// `/health`, then a one-token generate whose answer must carry token log-probs.
+async fn check_policy(
+    client: &reqwest::Client,
+    policy: &PolicyConfig,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, Failure> {
+    let health = format!("{}/health", url.trim_end_matches('/'));
+    if let Err(e) = search::http_retry::probe(client, &health, timeout).await {
+        return fail(
+            format!("GET {health}: {e}"),
+            "start SGLang (python-servers/sglang/launch.sh) or fix [policy].urls; \
+             a 503 means the model is still loading",
+        );
+    }
+    let mut one = policy.clone();
+    one.urls = vec![url.to_owned()];
+    one.max_new_tokens = 1;
+    one.max_retries = 0;
+    one.request_timeout = timeout.as_secs_f64();
+    let started = Instant::now();
+    let answer = match build_policy(&one) {
+        Ok(p) => p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(groups) => {
+            let token = groups.first().and_then(|g| g.first()).and_then(|c| c.tokens.first());
+            match token {
+                Some(t) if t.logprob.is_finite() => Ok(format!(
+                    "healthy; one-token generate in {:.2} s with log-probs",
+                    started.elapsed().as_secs_f64()
+                )),
+                _ => fail(
+                    "generate answered without token log-probs",
+                    "use SGLang's native /generate (backend = \"sglang\") or a server \
+                     that honours return_logprob / logprobs",
+                ),
+            }
+        }
+        Err(e) => fail(
+            e.to_string(),
+            "check [policy].backend matches the server (sglang: /generate, openai: /v1/completions)",
+        ),
+    }
+}
+
+async fn check_ebm(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, Failure> {
+    let health = format!("{}/health", url.trim_end_matches('/'));
+    match search::http_retry::probe(client, &health, timeout).await {
+        Ok(()) => Ok("healthy".into()),
+        Err(e) => fail(
+            format!("GET {health}: {e}"),
+            "start `stepwise ebm serve --model DIR --head FILE`, or set [ebm].url = \"\" to search without it",
+        ),
+    }
+}
+
+fn check_writable(dir: &Path) -> Result<String, Failure> {
+    let probe = dir.join(".stepwise-doctor-probe");
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match written {
+        Ok(()) => Ok("writable".into()),
+        Err(e) => fail(
+            format!("cannot write there: {e}"),
+            "pass --out with a folder you can write, or fix its permissions",
+        ),
+    }
+}
+
+/// Where `program` would be found: a path as given (relative to the REPL's `cwd`), or the
+/// first match on PATH.
+fn find_program(program: &str, cwd: &Path) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
