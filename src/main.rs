@@ -5,6 +5,7 @@
 mod commands;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -55,10 +56,20 @@ enum Command {
     SimRepl(commands::sim::SimReplArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     init_tracing();
-    let cli = Cli::parse();
-    match cli.command {
+    match dispatch(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line; no backtrace for user errors.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Sweep(args) => commands::sweep::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Summary(args) => commands::summary::run(args),
