@@ -16,6 +16,12 @@ use ebm::{EbmServer, EnergyHead, LlamaEncoder, ServerOptions};
 pub enum EbmCommand {
     /// Serve POST /encode and /score (and GET /health, /stats) with dynamic batching.
     Serve(ServeArgs),
+    /// Embed every distinct state of trajectory files once, into a Parquet cache.
+    Embed(EmbedArgs),
+    /// Train an energy head with InfoNCE and tiered negatives on cached embeddings.
+    Train(TrainArgs),
+    /// Sibling accuracy of a head at proof-path decisions, beside random and the LLM.
+    Eval(EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -56,6 +62,9 @@ pub struct ServeArgs {
 pub fn run(command: EbmCommand) -> anyhow::Result<()> {
     match command {
         EbmCommand::Serve(args) => serve(args),
+        EbmCommand::Embed(args) => embed(args),
+        EbmCommand::Train(args) => train(args),
+        EbmCommand::Eval(args) => eval(args),
     }
 }
 
@@ -111,4 +120,194 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await?;
         Ok(())
     })
+}
+
+/// Flags of `ebm embed`.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("encoder").required(true).args(["server", "model"])))]
+pub struct EmbedArgs {
+    /// Trajectory files, globs or directories (repeatable).
+    #[arg(long, required = true, num_args = 1..)]
+    pub trajectories: Vec<String>,
+    /// An `ebm serve` URL whose /encode embeds the states.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// A Hugging Face model directory to embed with in-process.
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// The embedding cache to write (Parquet: `state`, `embedding`).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Continue a partial or older cache: only missing states are embedded.
+    #[arg(long)]
+    pub resume: bool,
+    /// States per request.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Device of the in-process encoder (`--model`): "cpu" or "cuda:N".
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Flags of `ebm train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Trajectory files, globs or directories (repeatable).
+    #[arg(long, required = true, num_args = 1..)]
+    pub trajectories: Vec<String>,
+    /// The embedding cache written by `ebm embed`.
+    #[arg(long)]
+    pub embeddings: std::path::PathBuf,
+    /// Output directory: head.safetensors + head.json, checkpoints/, metrics.jsonl, train.json.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Negatives per positive (K).
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().negatives)]
+    pub negatives: usize,
+    /// Share of negatives drawn from the positive's off-path siblings.
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().hard_ratio)]
+    pub hard_ratio: f64,
+    /// Share drawn from other off-path nodes of the same theorem (the rest: other theorems).
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().medium_ratio)]
+    pub medium_ratio: f64,
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().epochs)]
+    pub epochs: usize,
+    /// Peak learning rate (after warm-up; cosine decay to 0).
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().lr)]
+    pub lr: f64,
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().weight_decay)]
+    pub weight_decay: f64,
+    /// InfoNCE groups per step.
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().batch_size)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().seed)]
+    pub seed: u64,
+    /// Share of theorems held out for validation.
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().val_fraction)]
+    pub val_fraction: f64,
+    /// Share of all steps spent on linear warm-up.
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().warmup_fraction)]
+    pub warmup_fraction: f64,
+    /// Clip gradients to this global norm.
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().max_grad_norm)]
+    pub max_grad_norm: f64,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = ebm::train::TrainConfig::default().hidden)]
+    pub hidden: Vec<usize>,
+    /// Dropout after each hidden layer (> 0 makes runs not bit-reproducible on CPU).
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().dropout)]
+    pub dropout: f32,
+    #[arg(long)]
+    pub spectral_norm: bool,
+}
+
+/// Flags of `ebm eval`.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Trajectory files, globs or directories (repeatable).
+    #[arg(long, required = true, num_args = 1..)]
+    pub trajectories: Vec<String>,
+    /// The embedding cache written by `ebm embed`.
+    #[arg(long)]
+    pub embeddings: std::path::PathBuf,
+    /// A head checkpoint (`head.safetensors`, its `head.json` beside it).
+    #[arg(long)]
+    pub head: std::path::PathBuf,
+    /// Print JSON instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let config = ebm::train::TrainConfig {
+        negatives: args.negatives,
+        hard_ratio: args.hard_ratio,
+        medium_ratio: args.medium_ratio,
+        epochs: args.epochs,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        val_fraction: args.val_fraction,
+        warmup_fraction: args.warmup_fraction,
+        max_grad_norm: args.max_grad_norm,
+        hidden: args.hidden,
+        dropout: args.dropout,
+        spectral_norm: args.spectral_norm,
+    };
+    config.validate()?;
+    let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
+    let cache = ebm::embedding_cache::EmbeddingCache::load(&args.embeddings)?;
+    let report = ebm::train::train(&traj, &cache, &config, &args.out)?;
+    let best = &report.epochs[report.best_epoch - 1];
+    println!(
+        "trained on {} theorems ({} positives), validated on {}; best epoch {}: eval loss {:.4}, rank-1 {:.3}, gap {:.3}",
+        report.train_theorems.len(),
+        report.train_positives,
+        report.val_theorems.len(),
+        report.best_epoch,
+        best.eval_loss,
+        best.rank1_accuracy,
+        best.energy_gap
+    );
+    println!("head: {}", report.head.display());
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
+    let cache = ebm::embedding_cache::EmbeddingCache::load(&args.embeddings)?;
+    let report = ebm::eval::evaluate_checkpoint(&traj, &cache, &args.head)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+fn embed(args: EmbedArgs) -> anyhow::Result<()> {
+    use ebm::embed::{embed_states, EmbedOptions, LocalEncoder};
+    let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
+    let states = traj.nodes.into_iter().map(|n| n.state);
+    let options = EmbedOptions {
+        batch: args.batch,
+        concurrency: args.concurrency,
+        resume: args.resume,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        if let Some(url) = &args.server {
+            let config = search::config::EbmConfig {
+                url: url.clone(),
+                ..Default::default()
+            };
+            let client =
+                search::value::EbmClient::from_config(&config)?.context("--server is empty")?;
+            anyhow::Ok(embed_states(Arc::new(client), states, &args.out, options).await?)
+        } else {
+            let dir = args
+                .model
+                .as_ref()
+                .expect("clap requires --server or --model");
+            let device = ebm::parse_device(&args.device)?;
+            let encoder = LlamaEncoder::load(dir, &device)
+                .with_context(|| format!("loading the encoder from {}", dir.display()))?;
+            let encoder = Arc::new(LocalEncoder(Arc::new(encoder)));
+            anyhow::Ok(embed_states(encoder, states, &args.out, options).await?)
+        }
+    })?;
+    println!(
+        "{} distinct states: {} already cached, {} embedded; {} rows of width {} in {}",
+        report.distinct_states,
+        report.already_cached,
+        report.embedded,
+        report.cache_rows,
+        report.dim,
+        args.out.display()
+    );
+    Ok(())
 }
