@@ -300,29 +300,41 @@ mod tests {
 
     #[test]
     fn start_column_of_prompts() {
-        assert_eq!(start_column("theorem t := by\n  /- tactic state:\n  -/\n  "), 2);
+        assert_eq!(
+            start_column("theorem t := by\n  /- tactic state:\n  -/\n  "),
+            2
+        );
         assert_eq!(start_column("---\nTACTIC: "), 0);
         assert_eq!(start_column("⊢ p:::"), 0);
     }
 
     #[test]
     fn single_line_then_a_second_tactic_is_cut() {
-        assert_eq!(first("nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]\n  linarith\n").as_deref(),
-            Some("nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]"));
+        assert_eq!(
+            first("nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]\n  linarith\n").as_deref(),
+            Some("nlinarith [sq_nonneg (a - b), sq_nonneg (a + b)]")
+        );
         assert_eq!(first("norm_num [h₀]\n").as_deref(), Some("norm_num [h₀]"));
         assert_eq!(first("simp").as_deref(), Some("simp"));
     }
 
     #[test]
     fn deepseek_completion_with_a_next_state_comment() {
-        let text = "field_simp [h₀]\n  /- tactic state:\n    x : ℝ\n    ⊢ x * 2 = 4\n  -/\n  ring_nf\n```";
+        let text =
+            "field_simp [h₀]\n  /- tactic state:\n    x : ℝ\n    ⊢ x * 2 = 4\n  -/\n  ring_nf\n```";
         assert_eq!(first(text).as_deref(), Some("field_simp [h₀]"));
     }
 
     #[test]
     fn code_fences_and_leading_blank_lines() {
-        assert_eq!(first("```lean4\n  intro x\n  simp\n```").as_deref(), Some("intro x"));
-        assert_eq!(first("```lean\nomega\n```\nThe proof is done.").as_deref(), Some("omega"));
+        assert_eq!(
+            first("```lean4\n  intro x\n  simp\n```").as_deref(),
+            Some("intro x")
+        );
+        assert_eq!(
+            first("```lean\nomega\n```\nThe proof is done.").as_deref(),
+            Some("omega")
+        );
         assert_eq!(first("\n\n   \n  decide\n").as_deref(), Some("decide"));
         assert_eq!(first("linarith\n```\n").as_deref(), Some("linarith"));
         assert_eq!(first("```\n```"), None);
@@ -331,18 +343,36 @@ mod tests {
 
     #[test]
     fn trailing_comments_are_removed() {
-        assert_eq!(first("simp only [Nat.add_comm] -- commute\n").as_deref(), Some("simp only [Nat.add_comm]"));
-        assert_eq!(first("/- We first simplify. -/\n  norm_num").as_deref(), Some("norm_num"));
-        assert_eq!(first("ring_nf /- normalise -/ -- done").as_deref(), Some("ring_nf"));
+        assert_eq!(
+            first("simp only [Nat.add_comm] -- commute\n").as_deref(),
+            Some("simp only [Nat.add_comm]")
+        );
+        assert_eq!(
+            first("/- We first simplify. -/\n  norm_num").as_deref(),
+            Some("norm_num")
+        );
+        assert_eq!(
+            first("ring_nf /- normalise -/ -- done").as_deref(),
+            Some("ring_nf")
+        );
         assert_eq!(first("-- just a comment\n"), None);
-        assert_eq!(first("/- nested /- inner -/ still -/ exact h").as_deref(), Some("exact h"));
+        assert_eq!(
+            first("/- nested /- inner -/ still -/ exact h").as_deref(),
+            Some("exact h")
+        );
         // `--` inside a string literal is not a comment.
-        assert_eq!(first("trace \"a -- b\"").as_deref(), Some("trace \"a -- b\""));
+        assert_eq!(
+            first("trace \"a -- b\"").as_deref(),
+            Some("trace \"a -- b\"")
+        );
     }
 
     #[test]
     fn whitespace_is_normalised() {
-        assert_eq!(first("  simp   [foo,\tbar]   \n").as_deref(), Some("simp [foo, bar]"));
+        assert_eq!(
+            first("  simp   [foo,\tbar]   \n").as_deref(),
+            Some("simp [foo, bar]")
+        );
     }
 
     #[test]
@@ -356,18 +386,25 @@ mod tests {
     #[test]
     fn have_with_an_indented_by_block() {
         let text = "have h₁ : x = 2 := by\n    linarith\n  subst h₁\n  norm_num";
-        assert_eq!(first(text).as_deref(), Some("have h₁ : x = 2 := by\n  linarith"));
+        assert_eq!(
+            first(text).as_deref(),
+            Some("have h₁ : x = 2 := by\n  linarith")
+        );
     }
 
     #[test]
     fn calc_blocks() {
-        let text = "calc\n      a * b = b * a := by ring\n      _ = c := by rw [h]\n  exact le_refl _";
+        let text =
+            "calc\n      a * b = b * a := by ring\n      _ = c := by rw [h]\n  exact le_refl _";
         assert_eq!(
             first(text).as_deref(),
             Some("calc\n    a * b = b * a := by ring\n    _ = c := by rw [h]")
         );
         let text = "calc a = b := h₀\n    _ = c := h₁\n";
-        assert_eq!(first(text).as_deref(), Some("calc a = b := h₀\n  _ = c := h₁"));
+        assert_eq!(
+            first(text).as_deref(),
+            Some("calc a = b := h₀\n  _ = c := h₁")
+        );
     }
 
     #[test]
@@ -375,37 +412,67 @@ mod tests {
         let text = "refine fun n => by\n    induction n with\n    | zero => simp\n    | succ k ih => omega\n  done";
         assert_eq!(
             first(text).as_deref(),
-            Some("refine fun n => by\n  induction n with\n  | zero => simp\n  | succ k ih => omega")
+            Some(
+                "refine fun n => by\n  induction n with\n  | zero => simp\n  | succ k ih => omega"
+            )
         );
         // At column 0, a deeper line continues the last alternative, as in Lean.
         let text = "induction n with\n  | zero => rfl\n  | succ k ih => simp [ih]\n  simp";
-        assert_eq!(first_tactic(text, 0).map(|t| t.0).as_deref(),
-            Some("induction n with\n  | zero => rfl\n  | succ k ih => simp [ih]\n  simp"));
+        assert_eq!(
+            first_tactic(text, 0).map(|t| t.0).as_deref(),
+            Some("induction n with\n  | zero => rfl\n  | succ k ih => simp [ih]\n  simp")
+        );
         let text = "cases h with\n  | inl h => exact h\n  | inr h => exact h.symm";
-        assert_eq!(first(text).as_deref(), Some("cases h with\n| inl h => exact h\n| inr h => exact h.symm"));
+        assert_eq!(
+            first(text).as_deref(),
+            Some("cases h with\n| inl h => exact h\n| inr h => exact h.symm")
+        );
     }
 
     #[test]
     fn combinator_lines_are_joined() {
-        assert_eq!(first("constructor <;>\n  norm_num\n  linarith").as_deref(), Some("constructor <;> norm_num"));
-        assert_eq!(first("constructor\n  <;> simp\n  <;> linarith\n  done").as_deref(),
-            Some("constructor <;> simp <;> linarith"));
+        assert_eq!(
+            first("constructor <;>\n  norm_num\n  linarith").as_deref(),
+            Some("constructor <;> norm_num")
+        );
+        assert_eq!(
+            first("constructor\n  <;> simp\n  <;> linarith\n  done").as_deref(),
+            Some("constructor <;> simp <;> linarith")
+        );
     }
 
     #[test]
     fn open_brackets_continue_and_cut_off_ones_are_dropped() {
         let text = "nlinarith [sq_nonneg (x - 1),\n  sq_nonneg (x + 1),\n  h₀]\n  linarith";
-        assert_eq!(first(text).as_deref(), Some("nlinarith [sq_nonneg (x - 1), sq_nonneg (x + 1), h₀]"));
+        assert_eq!(
+            first(text).as_deref(),
+            Some("nlinarith [sq_nonneg (x - 1), sq_nonneg (x + 1), h₀]")
+        );
         assert_eq!(first("nlinarith [sq_nonneg (x - 1), sq_nonneg (x"), None);
     }
 
     #[test]
     fn banned_identifiers_are_whole_words() {
         let b = banned();
-        for t in ["sorry", "exact sorry", "(sorry)", "admit", "constructor <;> sorry", "exact ⟨sorry, h⟩"] {
+        for t in [
+            "sorry",
+            "exact sorry",
+            "(sorry)",
+            "admit",
+            "constructor <;> sorry",
+            "exact ⟨sorry, h⟩",
+        ] {
             assert!(is_banned(t, &b), "{t}");
         }
-        for t in ["exact sorry_free", "apply h_admit", "exact Nat.sorry_lemma", "exact admit'", "simp [sorry₁]", "exact h.admit", "apply sorryAx"] {
+        for t in [
+            "exact sorry_free",
+            "apply h_admit",
+            "exact Nat.sorry_lemma",
+            "exact admit'",
+            "simp [sorry₁]",
+            "exact h.admit",
+            "apply sorryAx",
+        ] {
             assert!(!is_banned(t, &b), "{t}");
         }
     }
@@ -416,7 +483,11 @@ mod tests {
             tokens: pieces
                 .iter()
                 .enumerate()
-                .map(|(i, (t, lp))| TokenLogprob { logprob: *lp, token_id: Some(i as u32), text: Some((*t).into()) })
+                .map(|(i, (t, lp))| TokenLogprob {
+                    logprob: *lp,
+                    token_id: Some(i as u32),
+                    text: Some((*t).into()),
+                })
                 .collect(),
             finish_reason: "stop".into(),
         }
@@ -424,13 +495,30 @@ mod tests {
 
     #[test]
     fn logprob_sums_the_tokens_covering_the_tactic() {
-        let c = completion(&[("lin", -0.5), ("arith", -0.25), ("\n", -0.1), ("  simp", -2.0), ("\n", -0.1)]);
+        let c = completion(&[
+            ("lin", -0.5),
+            ("arith", -0.25),
+            ("\n", -0.1),
+            ("  simp", -2.0),
+            ("\n", -0.1),
+        ]);
         let set = extract_candidates(&[c], &banned(), 2);
-        assert_eq!(set.candidates, vec![Candidate { tactic: "linarith".into(), logprob: -0.75, tokens: 2, count: 1 }]);
+        assert_eq!(
+            set.candidates,
+            vec![Candidate {
+                tactic: "linarith".into(),
+                logprob: -0.75,
+                tokens: 2,
+                count: 1
+            }]
+        );
         // The fence tokens the model spent before the tactic count too.
         let c = completion(&[("```lean4\n", -0.2), ("omega", -0.3), ("\n```", -0.1)]);
         let set = extract_candidates(&[c], &banned(), 2);
-        assert_eq!((set.candidates[0].logprob, set.candidates[0].tokens), (-0.5, 2));
+        assert_eq!(
+            (set.candidates[0].logprob, set.candidates[0].tokens),
+            (-0.5, 2)
+        );
     }
 
     #[test]
@@ -441,7 +529,10 @@ mod tests {
         }
         // "simp" is 4 of 10 characters: ceil(4 tokens * 0.4) = 2 tokens.
         let set = extract_candidates(&[c], &banned(), 2);
-        assert_eq!((set.candidates[0].logprob, set.candidates[0].tokens), (-2.0, 2));
+        assert_eq!(
+            (set.candidates[0].logprob, set.candidates[0].tokens),
+            (-2.0, 2)
+        );
         // Token texts that do not spell the text (byte-level pieces) also fall back.
         let mut c = completion(&[("sim", -1.0), ("p", -1.0)]);
         c.text = "simp".into();
@@ -465,7 +556,15 @@ mod tests {
         assert_eq!(set.banned_count, 2);
         assert_eq!(set.empty_count, 1);
         assert_eq!(set.unique, 2);
-        assert_eq!(set.candidates[0], Candidate { tactic: "norm_num".into(), logprob: -0.5, tokens: 1, count: 2 });
+        assert_eq!(
+            set.candidates[0],
+            Candidate {
+                tactic: "norm_num".into(),
+                logprob: -0.5,
+                tokens: 1,
+                count: 2
+            }
+        );
         assert_eq!(set.candidates[1].tactic, "exact sorry_free");
     }
 }

@@ -137,7 +137,11 @@ pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Re
         return Ok(());
     }
     let body = response.text().await.unwrap_or_default();
-    Err(format!("HTTP {}: {}", status.as_u16(), server_message(&body)))
+    Err(format!(
+        "HTTP {}: {}",
+        status.as_u16(),
+        server_message(&body)
+    ))
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -228,7 +232,10 @@ mod tests {
         for retry in 0..30 {
             let d = p.backoff(retry);
             let full = (p.base_delay * 2u32.pow(retry.min(20))).min(p.max_delay);
-            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?} vs {full:?}");
+            assert!(
+                d >= full / 2 && d <= full,
+                "retry {retry}: {d:?} vs {full:?}"
+            );
         }
     }
 }

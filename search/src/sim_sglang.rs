@@ -192,7 +192,10 @@ impl Sim {
                     .tactics
                     .iter()
                     .map(|t| Proposal {
-                        completion: t.completion.clone().unwrap_or_else(|| format!("{}\n", t.tactic)),
+                        completion: t
+                            .completion
+                            .clone()
+                            .unwrap_or_else(|| format!("{}\n", t.tactic)),
                         logprob: t.logprob,
                     })
                     .collect();
@@ -245,7 +248,9 @@ impl Sim {
     /// Counts a generation request; true when this one is to fail with 503.
     fn injected_fault(&self) -> bool {
         let number = self.generation_requests.fetch_add(1, Ordering::SeqCst) + 1;
-        self.options.fail_every.is_some_and(|k| k > 0 && number % k == 0)
+        self.options
+            .fail_every
+            .is_some_and(|k| number.is_multiple_of(k))
     }
 
     async fn delay(&self, samples: usize) {
@@ -266,7 +271,10 @@ fn render_sample(proposal: &Proposal, params: &Params) -> Sample {
         }
     }
     let chars: Vec<char> = text.chars().collect();
-    let pieces: Vec<String> = chars.chunks(TOKEN_CHARS).map(|c| c.iter().collect()).collect();
+    let pieces: Vec<String> = chars
+        .chunks(TOKEN_CHARS)
+        .map(|c| c.iter().collect())
+        .collect();
     let count = pieces.len().max(1);
     let each = proposal.logprob / count as f64;
     let mut tokens: Vec<(String, f64)> = pieces.into_iter().map(|p| (p, each)).collect();
@@ -288,10 +296,7 @@ fn render_sample(proposal: &Proposal, params: &Params) -> Sample {
 /// Lines with their leading whitespace removed, so an indented `/- tactic state -/` comment
 /// matches the REPL's goals text.
 fn dedent(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(str::trim).collect::<Vec<_>>().join("\n")
 }
 
 /// A rejected request, in the error shape of the route it came to.
@@ -329,10 +334,16 @@ fn prompts_of(value: Option<&Value>, field: &str) -> Result<(Vec<String>, bool),
         Some(Value::String(s)) => Ok((vec![s.clone()], true)),
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(format!("`{field}` items must be strings")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(format!("`{field}` items must be strings"))
+            })
             .collect::<Result<_, _>>()
             .map(|p| (p, false)),
-        _ => Err(format!("`{field}` must be a string or a non-empty list of strings")),
+        _ => Err(format!(
+            "`{field}` must be a string or a non-empty list of strings"
+        )),
     }
 }
 
@@ -354,19 +365,33 @@ fn params_of(params: &Value, max_key: &str, default_max: usize) -> Result<Params
     }
     let n = match params.get("n") {
         None | Some(Value::Null) => 1,
-        Some(v) => v.as_u64().filter(|&n| n >= 1).ok_or(format!("n must be a positive integer, got {v}"))? as usize,
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| n >= 1)
+            .ok_or(format!("n must be a positive integer, got {v}"))? as usize,
     };
     let max_tokens = match params.get(max_key) {
         None | Some(Value::Null) => default_max,
-        Some(v) => v.as_u64().ok_or(format!("{max_key} must be a non-negative integer, got {v}"))? as usize,
+        Some(v) => v
+            .as_u64()
+            .ok_or(format!("{max_key} must be a non-negative integer, got {v}"))?
+            as usize,
     };
     let stop = match params.get("stop") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         Some(v) => return Err(format!("stop must be a string or a list, got {v}")),
     };
-    Ok(Params { n, max_tokens, stop })
+    Ok(Params {
+        n,
+        max_tokens,
+        stop,
+    })
 }
 
 async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
@@ -374,15 +399,23 @@ async fn generate(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
         Err(rejection) => (rejection.status, rejection.into_response()),
     };
-    sim.log.push("/generate", serde_json::from_slice(&body).unwrap_or(Value::Null), status);
+    sim.log.push(
+        "/generate",
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status,
+    );
     response
 }
 
 async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let bad = |m: String| native_error(StatusCode::BAD_REQUEST, &m);
-    let request: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     if sim.injected_fault() {
-        return Err(native_error(StatusCode::SERVICE_UNAVAILABLE, "simulated fault: server busy"));
+        return Err(native_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated fault: server busy",
+        ));
     }
     let (prompts, single) = prompts_of(request.get("text"), "text").map_err(bad)?;
     let sampling = request.get("sampling_params").cloned().unwrap_or(json!({}));
@@ -419,7 +452,13 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
                     .tokens
                     .iter()
                     .enumerate()
-                    .map(|(k, (text, lp))| json!([lp, 1000 + k, if with_text { json!(text) } else { Value::Null }]))
+                    .map(|(k, (text, lp))| {
+                        json!([
+                            lp,
+                            1000 + k,
+                            if with_text { json!(text) } else { Value::Null }
+                        ])
+                    })
                     .collect();
             }
             json!({"text": s.text, "meta_info": meta})
@@ -437,15 +476,23 @@ async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
         Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
         Err(rejection) => (rejection.status, rejection.into_response()),
     };
-    sim.log.push("/v1/completions", serde_json::from_slice(&body).unwrap_or(Value::Null), status);
+    sim.log.push(
+        "/v1/completions",
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status,
+    );
     response
 }
 
 async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let bad = |m: String| openai_error(StatusCode::BAD_REQUEST, &m);
-    let request: Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     if sim.injected_fault() {
-        return Err(openai_error(StatusCode::SERVICE_UNAVAILABLE, "simulated fault: server busy"));
+        return Err(openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated fault: server busy",
+        ));
     }
     let (prompts, _) = prompts_of(request.get("prompt"), "prompt").map_err(bad)?;
     let params = params_of(&request, "max_tokens", 16).map_err(bad)?;
@@ -521,19 +568,46 @@ mod tests {
             completion: "nlinarith [h]\nlinarith\n".into(),
             logprob: -1.3,
         };
-        let s = render_sample(&p, &Params { n: 1, max_tokens: 128, stop: vec![] });
+        let s = render_sample(
+            &p,
+            &Params {
+                n: 1,
+                max_tokens: 128,
+                stop: vec![],
+            },
+        );
         assert_eq!(s.text, p.completion);
         let sum: f64 = s.tokens.iter().map(|t| t.1).sum();
         assert!((sum - -1.3).abs() < 1e-12);
-        let s = render_sample(&p, &Params { n: 1, max_tokens: 128, stop: vec!["\n".into()] });
+        let s = render_sample(
+            &p,
+            &Params {
+                n: 1,
+                max_tokens: 128,
+                stop: vec!["\n".into()],
+            },
+        );
         assert_eq!(s.text, "nlinarith [h]");
-        let s = render_sample(&p, &Params { n: 1, max_tokens: 2, stop: vec![] });
+        let s = render_sample(
+            &p,
+            &Params {
+                n: 1,
+                max_tokens: 2,
+                stop: vec![],
+            },
+        );
         assert_eq!((s.text.as_str(), s.cut_at), ("nlinarit", Some(2)));
     }
 
     #[test]
     fn dedent_matches_indented_states() {
-        assert_eq!(dedent("  /- tactic state:\n    x : ℕ\n    ⊢ x = x\n  -/"), "/- tactic state:\nx : ℕ\n⊢ x = x\n-/");
-        assert_eq!(dedent(&goals_key(&["x : ℕ\n⊢ x = x".into()])), "x : ℕ\n⊢ x = x");
+        assert_eq!(
+            dedent("  /- tactic state:\n    x : ℕ\n    ⊢ x = x\n  -/"),
+            "/- tactic state:\nx : ℕ\n⊢ x = x\n-/"
+        );
+        assert_eq!(
+            dedent(&goals_key(&["x : ℕ\n⊢ x = x".into()])),
+            "x : ℕ\n⊢ x = x"
+        );
     }
 }

@@ -187,9 +187,14 @@ mod tests {
     #[test]
     fn deepseek_default_ends_where_the_next_tactic_goes() {
         let t = theorem();
-        let before = vec!["subst h₀".to_owned(), "have h : (2:ℝ) = 2 := by\n  rfl".to_owned()];
+        let before = vec![
+            "subst h₀".to_owned(),
+            "have h : (2:ℝ) = 2 := by\n  rfl".to_owned(),
+        ];
         let input = PromptInput::new(&t, "import Mathlib\nimport Aesop\n", &before, STATE);
-        let p = PromptTemplate::from_config(BUILT_IN[0].0).unwrap().render(&input);
+        let p = PromptTemplate::from_config(BUILT_IN[0].0)
+            .unwrap()
+            .render(&input);
         assert_eq!(
             p,
             "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\nimport Aesop\n\n\
@@ -210,13 +215,17 @@ mod tests {
         let t = theorem();
         let before = vec!["norm_num".to_owned(), "linarith".to_owned()];
         let input = PromptInput::new(&t, "", &before, STATE);
-        let p = PromptTemplate::from_config("internlm-step-prover").unwrap().render(&input);
+        let p = PromptTemplate::from_config("internlm-step-prover")
+            .unwrap()
+            .render(&input);
         assert_eq!(
             p,
             "---\nNAME: mathd_algebra_10\n\n---\nPROOF_BEFORE: norm_num\nlinarith\n\n\
              ---\nSTATE_BEFORE: x : ℝ\nh₀ : x = 2\n⊢ x + 1 = 3\n\n---\nTACTIC: "
         );
-        let p = PromptTemplate::from_config("bfs-prover").unwrap().render(&input);
+        let p = PromptTemplate::from_config("bfs-prover")
+            .unwrap()
+            .render(&input);
         assert_eq!(p, format!("{STATE}:::"));
     }
 
@@ -225,7 +234,9 @@ mod tests {
         let t = theorem();
         let state = "f : {x // x > 0} → ℕ\n⊢ {name} = 1";
         let input = PromptInput::new(&t, "", &[], state);
-        let p = PromptTemplate::from_config("[{name}] {x} {state} {").unwrap().render(&input);
+        let p = PromptTemplate::from_config("[{name}] {x} {state} {")
+            .unwrap()
+            .render(&input);
         assert_eq!(p, format!("[mathd_algebra_10] {{x}} {state} {{"));
     }
 
@@ -242,7 +253,9 @@ mod tests {
         let mut t = theorem();
         t.formal_statement = "theorem t : 1 = 1".into();
         let input = PromptInput::new(&t, "", &[], "⊢ 1 = 1");
-        let p = PromptTemplate::from_config("{statement}|{state}").unwrap().render(&input);
+        let p = PromptTemplate::from_config("{statement}|{state}")
+            .unwrap()
+            .render(&input);
         assert_eq!(p, "theorem t : 1 = 1 := by|⊢ 1 = 1");
     }
 }

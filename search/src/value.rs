@@ -104,7 +104,11 @@ impl EbmClient {
             })
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ValueError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ValueError> {
         let url = format!("{}{path}", self.url);
         post_json(&self.client, &url, body, &self.retry)
             .await

@@ -19,24 +19,32 @@ async fn stub() -> String {
     let app = Router::new()
         .route(
             "/score",
-            post(|State(calls): State<Arc<AtomicU32>>, Json(body): Json<Value>| async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    return (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response();
-                }
-                let states = body["states"].as_array().unwrap();
-                if states.iter().any(|s| s.as_str() == Some("")) {
-                    let e = json!({"error": {"message": "empty state"}});
-                    return (StatusCode::BAD_REQUEST, Json(e)).into_response();
-                }
-                let energies: Vec<f64> = states.iter().map(|s| s.as_str().unwrap().len() as f64).collect();
-                Json(json!({"energies": energies})).into_response()
-            }),
+            post(
+                |State(calls): State<Arc<AtomicU32>>, Json(body): Json<Value>| async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response();
+                    }
+                    let states = body["states"].as_array().unwrap();
+                    if states.iter().any(|s| s.as_str() == Some("")) {
+                        let e = json!({"error": {"message": "empty state"}});
+                        return (StatusCode::BAD_REQUEST, Json(e)).into_response();
+                    }
+                    let energies: Vec<f64> = states
+                        .iter()
+                        .map(|s| s.as_str().unwrap().len() as f64)
+                        .collect();
+                    Json(json!({"energies": energies})).into_response()
+                },
+            ),
         )
         .route(
             "/encode",
             post(|Json(body): Json<Value>| async move {
                 let texts = body["texts"].as_array().unwrap();
-                let e: Vec<Vec<f32>> = texts.iter().map(|t| vec![t.as_str().unwrap().len() as f32, 1.0]).collect();
+                let e: Vec<Vec<f32>> = texts
+                    .iter()
+                    .map(|t| vec![t.as_str().unwrap().len() as f32, 1.0])
+                    .collect();
                 Json(json!({"embeddings": e}))
             }),
         )
@@ -64,12 +72,17 @@ async fn scores_encodes_and_reports_health() {
     ebm.health().await.unwrap();
     let states = vec!["⊢ a".to_owned(), "x : ℕ\n⊢ x = x".to_owned()];
     let energies = ebm.score(&states).await.unwrap();
-    assert_eq!(energies, vec![states[0].len() as f64, states[1].len() as f64]);
+    assert_eq!(
+        energies,
+        vec![states[0].len() as f64, states[1].len() as f64]
+    );
     let e = ebm.encode(&states).await.unwrap();
     assert_eq!(e.len(), 2);
     assert_eq!(e[1], vec![states[1].len() as f32, 1.0]);
     match ebm.score(&[String::new()]).await {
-        Err(ValueError::Rejected { status, message, .. }) => {
+        Err(ValueError::Rejected {
+            status, message, ..
+        }) => {
             assert_eq!((status, message.as_str()), (400, "empty state"));
         }
         other => panic!("expected a rejection, got {other:?}"),
@@ -78,7 +91,9 @@ async fn scores_encodes_and_reports_health() {
 
 #[tokio::test]
 async fn no_url_means_no_client_and_a_dead_server_is_named() {
-    assert!(EbmClient::from_config(&EbmConfig::default()).unwrap().is_none());
+    assert!(EbmClient::from_config(&EbmConfig::default())
+        .unwrap()
+        .is_none());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);

@@ -113,14 +113,21 @@ async fn repeat_n_and_openai_give_the_same_candidates() {
     }
     let root = &results[0][0];
     // 5 samples over [sorry, subst, omega] ranked by log-prob: sorry x2, subst x2, omega.
-    assert_eq!((root.generated, root.banned_count, root.empty_count), (5, 2, 0));
+    assert_eq!(
+        (root.generated, root.banned_count, root.empty_count),
+        (5, 2, 0)
+    );
     let tactics: Vec<&str> = root.candidates.iter().map(|c| c.tactic.as_str()).collect();
     assert_eq!(tactics, ["subst h₀", "omega"]);
     assert_eq!(root.candidates[0].count, 2);
     // The fence, the comment and the second tactic are cut; the log-prob covers the tokens
     // up to the tactic's end, never more than the whole completion.
     assert!(root.candidates[1].logprob < 0.0 && root.candidates[1].logprob > -1.5);
-    let second: Vec<&str> = results[0][1].candidates.iter().map(|c| c.tactic.as_str()).collect();
+    let second: Vec<&str> = results[0][1]
+        .candidates
+        .iter()
+        .map(|c| c.tactic.as_str())
+        .collect();
     assert_eq!(second, ["norm_num", "rfl"]);
 
     // Repeat mode repeats each prompt n times; n mode sends it once with n.
@@ -137,7 +144,12 @@ async fn repeat_n_and_openai_give_the_same_candidates() {
 #[tokio::test]
 async fn one_prompt_with_n_1_is_a_bare_object() {
     let server = sim(SimOptions::default()).await;
-    let policy = build_policy(&config(vec![server.url()], PolicyBackend::Sglang, Sampling::Repeat)).unwrap();
+    let policy = build_policy(&config(
+        vec![server.url()],
+        PolicyBackend::Sglang,
+        Sampling::Repeat,
+    ))
+    .unwrap();
     let prompts = vec![prompts()[1].clone()];
     let out = policy.generate(&prompts, 1).await.unwrap();
     assert_eq!(out[0][0].text, "norm_num\n");
@@ -152,7 +164,12 @@ async fn one_prompt_with_n_1_is_a_bare_object() {
 #[tokio::test]
 async fn unknown_states_get_a_junk_tactic() {
     let server = sim(SimOptions::default()).await;
-    let policy = build_policy(&config(vec![server.url()], PolicyBackend::Sglang, Sampling::N)).unwrap();
+    let policy = build_policy(&config(
+        vec![server.url()],
+        PolicyBackend::Sglang,
+        Sampling::N,
+    ))
+    .unwrap();
     let out = policy.generate(&["⊢ False".to_owned()], 2).await.unwrap();
     assert!(out[0].iter().all(|c| c.text.starts_with(JUNK_TACTIC)));
 }
@@ -185,7 +202,11 @@ async fn a_400_fails_fast_with_the_server_message() {
         let policy = build_policy(&c).unwrap();
         let before = server.log.entries().len();
         match policy.generate(&prompts(), 2).await {
-            Err(PolicyError::Rejected { status, message, url }) => {
+            Err(PolicyError::Rejected {
+                status,
+                message,
+                url,
+            }) => {
                 assert_eq!(status, 400);
                 assert!(message.contains("top_p must be in (0, 1]"), "{message}");
                 assert!(url.starts_with(&server.url()), "{url}");
@@ -200,7 +221,12 @@ async fn a_400_fails_fast_with_the_server_message() {
 async fn health_check_names_the_down_url() {
     let server = sim(SimOptions::default()).await;
     let down = closed_url().await;
-    let policy = build_policy(&config(vec![server.url(), down.clone()], PolicyBackend::Sglang, Sampling::Repeat)).unwrap();
+    let policy = build_policy(&config(
+        vec![server.url(), down.clone()],
+        PolicyBackend::Sglang,
+        Sampling::Repeat,
+    ))
+    .unwrap();
     let err = policy.health_check().await.unwrap_err();
     match &err {
         PolicyError::Down { down: list } => {
@@ -211,20 +237,37 @@ async fn health_check_names_the_down_url() {
     }
     let msg = err.to_string();
     assert!(msg.contains(&down) && !msg.contains(&server.url()), "{msg}");
-    let healthy = build_policy(&config(vec![server.url()], PolicyBackend::Openai, Sampling::N)).unwrap();
+    let healthy = build_policy(&config(
+        vec![server.url()],
+        PolicyBackend::Openai,
+        Sampling::N,
+    ))
+    .unwrap();
     healthy.health_check().await.unwrap();
 }
 
 #[tokio::test]
 async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
-    let (a, b) = (sim(SimOptions::default()).await, sim(SimOptions::default()).await);
-    let policy = build_policy(&config(vec![a.url(), b.url()], PolicyBackend::Sglang, Sampling::N)).unwrap();
+    let (a, b) = (
+        sim(SimOptions::default()).await,
+        sim(SimOptions::default()).await,
+    );
+    let policy = build_policy(&config(
+        vec![a.url(), b.url()],
+        PolicyBackend::Sglang,
+        Sampling::N,
+    ))
+    .unwrap();
     for _ in 0..4 {
         policy.generate(&prompts(), 1).await.unwrap();
     }
     assert_eq!((a.log.entries().len(), b.log.entries().len()), (2, 2));
 
-    let mut c = config(vec![closed_url().await, a.url()], PolicyBackend::Sglang, Sampling::N);
+    let mut c = config(
+        vec![closed_url().await, a.url()],
+        PolicyBackend::Sglang,
+        Sampling::N,
+    );
     c.max_retries = 0;
     let policy = build_policy(&c).unwrap();
     for _ in 0..3 {

@@ -29,7 +29,9 @@ pub(crate) struct Endpoints {
 impl Endpoints {
     pub(crate) fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
         if config.urls.is_empty() {
-            return Err(PolicyError::Config("urls must name at least one server".into()));
+            return Err(PolicyError::Config(
+                "urls must name at least one server".into(),
+            ));
         }
         let mut urls = Vec::with_capacity(config.urls.len());
         for url in &config.urls {

@@ -88,7 +88,11 @@ impl PolicyError {
 #[async_trait]
 pub trait Policy: Send + Sync {
     /// Returns, for each prompt in order, exactly `n` completions.
-    async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError>;
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<Completion>>, PolicyError>;
 
     /// Checks every server once at start; `PolicyError::Down` names those that do not answer.
     /// In-process doubles have nothing to check.
@@ -101,7 +105,9 @@ pub trait Policy: Send + Sync {
 fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
     let mut flat = flat.into_iter();
     let prompts = flat.len() / n;
-    (0..prompts).map(|_| flat.by_ref().take(n).collect()).collect()
+    (0..prompts)
+        .map(|_| flat.by_ref().take(n).collect())
+        .collect()
 }
 
 /// The client `[policy].backend` names, over `[policy].urls`.

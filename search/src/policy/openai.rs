@@ -74,7 +74,11 @@ impl OpenAiPolicy {
 
 #[async_trait]
 impl Policy for OpenAiPolicy {
-    async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError> {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
         if prompts.is_empty() || n == 0 {
             return Ok(vec![Vec::new(); prompts.len()]);
         }
@@ -94,13 +98,19 @@ impl Policy for OpenAiPolicy {
 }
 
 /// The completions of a `/v1/completions` answer in `index` order, checked to number `expected`.
-pub fn parse_completions_response(answer: &Value, expected: usize) -> Result<Vec<Completion>, String> {
+pub fn parse_completions_response(
+    answer: &Value,
+    expected: usize,
+) -> Result<Vec<Completion>, String> {
     let choices = answer
         .get("choices")
         .and_then(Value::as_array)
         .ok_or("an answer without a `choices` list")?;
     if choices.len() != expected {
-        return Err(format!("expected {expected} choices, got {}", choices.len()));
+        return Err(format!(
+            "expected {expected} choices, got {}",
+            choices.len()
+        ));
     }
     let mut slots: Vec<Option<Completion>> = vec![None; expected];
     for (position, choice) in choices.iter().enumerate() {
@@ -204,6 +214,8 @@ mod tests {
         assert_eq!(c[2].tokens[0].logprob, -2.0);
         assert_eq!(c[2].tokens[0].text.as_deref(), Some("c"));
         let twice = json!({"choices": [choice(0, "a"), choice(0, "b"), choice(1, "c")]});
-        assert!(parse_completions_response(&twice, 3).unwrap_err().contains("twice"));
+        assert!(parse_completions_response(&twice, 3)
+            .unwrap_err()
+            .contains("twice"));
     }
 }

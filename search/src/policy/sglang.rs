@@ -94,7 +94,11 @@ impl SglangPolicy {
 
 #[async_trait]
 impl Policy for SglangPolicy {
-    async fn generate(&self, prompts: &[String], n: usize) -> Result<Vec<Vec<Completion>>, PolicyError> {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
         if prompts.is_empty() || n == 0 {
             return Ok(vec![Vec::new(); prompts.len()]);
         }
@@ -121,7 +125,10 @@ pub fn parse_generate_response(answer: Value, expected: usize) -> Result<Vec<Com
         other => return Err(format!("expected an object or a list, got {other}")),
     };
     if items.len() != expected {
-        return Err(format!("expected {expected} completions, got {}", items.len()));
+        return Err(format!(
+            "expected {expected} completions, got {}",
+            items.len()
+        ));
     }
     items.iter().map(parse_item).collect()
 }
@@ -132,7 +139,9 @@ fn parse_item(item: &Value) -> Result<Completion, String> {
         .and_then(Value::as_str)
         .ok_or("a completion without `text`")?
         .to_owned();
-    let meta = item.get("meta_info").ok_or("a completion without `meta_info`")?;
+    let meta = item
+        .get("meta_info")
+        .ok_or("a completion without `meta_info`")?;
     let finish_reason = match meta.get("finish_reason") {
         Some(Value::Object(reason)) => reason
             .get("type")
@@ -212,7 +221,10 @@ mod tests {
         assert_eq!(body["sampling_params"]["n"], json!(3));
         // One prompt with n = 1 is sent as a string: SGLang then answers a bare object.
         let one = vec!["a".to_owned()];
-        assert_eq!(serde_json::to_value(p.request(&one, 1)).unwrap()["text"], json!("a"));
+        assert_eq!(
+            serde_json::to_value(p.request(&one, 1)).unwrap()["text"],
+            json!("a")
+        );
         let body = serde_json::to_value(p.request(&one, 2)).unwrap();
         assert_eq!(body["text"], json!(["a"]));
     }
@@ -233,7 +245,11 @@ mod tests {
         assert_eq!(c[0].finish_reason, "stop");
         assert_eq!(
             c[0].tokens[0],
-            TokenLogprob { logprob: -0.5, token_id: Some(3), text: Some("simp".into()) }
+            TokenLogprob {
+                logprob: -0.5,
+                token_id: Some(3),
+                text: Some("simp".into())
+            }
         );
     }
 
@@ -251,7 +267,9 @@ mod tests {
         assert_eq!(c[0].finish_reason, "length");
         assert_eq!(c[1].finish_reason, "none");
         assert_eq!(c[1].tokens[0].text, None);
-        assert!(parse_generate_response(json!([]), 2).unwrap_err().contains("expected 2"));
+        assert!(parse_generate_response(json!([]), 2)
+            .unwrap_err()
+            .contains("expected 2"));
         assert!(parse_generate_response(json!("x"), 1).is_err());
     }
 }
