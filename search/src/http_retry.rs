@@ -72,9 +72,15 @@ where
 {
     let attempts = policy.max_retries + 1;
     let mut last_error = String::new();
+    // The server's `Retry-After`, when it sent one, lengthens (never shortens) the backoff.
+    let mut server_wait = None;
     for attempt in 0..attempts {
         if attempt > 0 {
-            tokio::time::sleep(policy.backoff(attempt - 1)).await;
+            let backoff = policy.backoff(attempt - 1);
+            let wait = server_wait
+                .take()
+                .map_or(backoff, |w: Duration| w.min(policy.max_delay).max(backoff));
+            tokio::time::sleep(wait).await;
         }
         let sent = client
             .post(url)
@@ -91,7 +97,7 @@ where
             }
         };
         let status = response.status();
-        let retry_after = retry_after(&response);
+        server_wait = retry_after(&response);
         let bytes = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -114,9 +120,6 @@ where
         }
         last_error = format!("HTTP {}: {message}", status.as_u16());
         tracing::warn!(url, attempt, error = %last_error, "server busy or failing; retrying");
-        if let Some(wait) = retry_after.filter(|_| attempt + 1 < attempts) {
-            tokio::time::sleep(wait.min(policy.max_delay)).await;
-        }
     }
     Err(HttpError::Unavailable {
         attempts,
