@@ -84,6 +84,17 @@ pub struct EmbedReport {
     pub cache_rows: usize,
 }
 
+/// Refuses to start over a cache (finished or partial) unless resuming: call it before
+/// loading a large encoder, so a wrong `--out` fails in a second, not after minutes.
+pub fn ensure_writable(out: &Path, resume: bool) -> Result<(), EmbedError> {
+    let mut parts_name = out.file_name().unwrap_or_default().to_os_string();
+    parts_name.push(".parts");
+    if !resume && (out.exists() || out.with_file_name(parts_name).exists()) {
+        return Err(EmbedError::Exists(out.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// Embeds the distinct `states` missing from the cache at `out` and writes the merged cache.
 pub async fn embed_states<E: Encoder>(
     encoder: Arc<E>,
@@ -91,14 +102,10 @@ pub async fn embed_states<E: Encoder>(
     out: &Path,
     opts: EmbedOptions,
 ) -> Result<EmbedReport, EmbedError> {
+    ensure_writable(out, opts.resume)?;
     let mut cache = if opts.resume {
         EmbeddingCache::load_resumable(out)?
     } else {
-        let mut parts_name = out.file_name().unwrap_or_default().to_os_string();
-        parts_name.push(".parts");
-        if out.exists() || out.with_file_name(parts_name).exists() {
-            return Err(EmbedError::Exists(out.to_path_buf()));
-        }
         None
     };
     let mut seen = HashSet::new();

@@ -270,7 +270,8 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    use ebm::embed::{embed_states, EmbedOptions, LocalEncoder};
+    use ebm::embed::{embed_states, ensure_writable, EmbedOptions, LocalEncoder};
+    ensure_writable(&args.out, args.resume)?;
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
     let states = traj.nodes.into_iter().map(|n| n.state);
     let options = EmbedOptions {
