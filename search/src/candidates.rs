@@ -32,7 +32,7 @@ pub struct CandidateSet {
     pub unique: usize,
     /// Completions whose tactic uses a banned identifier.
     pub banned_count: usize,
-    /// Completions without a usable tactic (blank, only comments, cut off mid-bracket).
+    /// Completions without a usable tactic (blank, only comments, cut off by the token limit).
     pub empty_count: usize,
 }
 
@@ -60,7 +60,9 @@ pub fn extract_candidates(
         ..CandidateSet::default()
     };
     for completion in completions {
-        let Some((tactic, end)) = first_tactic(&completion.text, start_column) else {
+        let Some((tactic, end)) = first_tactic(&completion.text, start_column)
+            .filter(|&(_, end)| !cut_off(completion, end))
+        else {
             set.empty_count += 1;
             continue;
         };
@@ -128,6 +130,12 @@ pub fn first_tactic(text: &str, start_column: usize) -> Option<(String, usize)> 
         previous = content;
     }
     (depth == 0).then_some((tactic, end))
+}
+
+/// A completion stopped by `max_new_tokens` before any line break after the tactic: the
+/// tactic (or its block) may go on, so it is not used.
+fn cut_off(completion: &Completion, end: usize) -> bool {
+    completion.finish_reason == "length" && !completion.text[end..].contains('\n')
 }
 
 /// Whether `tactic` uses one of `banned` as a whole Lean identifier: `sorry` is caught in
@@ -539,6 +547,44 @@ mod tests {
         c.tokens[0].text = Some("\u{fffd}".into());
         let set = extract_candidates(&[c], &banned(), 2);
         assert_eq!(set.candidates[0].tokens, 2);
+    }
+
+    #[test]
+    fn tactics_cut_by_the_token_limit_are_not_used() {
+        let mut cut = completion(&[("nlinarith [sq_nonneg (a - b), sq_", -3.0)]);
+        cut.finish_reason = "length".into();
+        let mut cut_in_block = completion(&[
+            ("have h : a = b := by\n    simp only [", -1.0),
+            ("foo]", -1.0),
+        ]);
+        cut_in_block.finish_reason = "length".into();
+        let mut cut_word = completion(&[("linar", -0.5)]);
+        cut_word.finish_reason = "length".into();
+        let mut ended = completion(&[("linarith\n  nlinarith [sq_nonneg (a", -1.0)]);
+        ended.finish_reason = "length".into();
+        let set = extract_candidates(&[cut, cut_in_block, cut_word, ended], &banned(), 2);
+        assert_eq!(set.empty_count, 3);
+        assert_eq!(set.candidates.len(), 1);
+        assert_eq!(set.candidates[0].tactic, "linarith");
+    }
+
+    #[test]
+    fn deepseek_v2_style_completions() {
+        // A `have` whose proof spans lines, then the next state comment and more proof.
+        let text = "have h₂ : (x - 1) ^ 2 ≥ 0 := by\n    nlinarith [sq_nonneg (x - 1),\n      sq_nonneg (x + 1)]\n  /- tactic state:\n    x : ℝ\n    h₂ : (x - 1) ^ 2 ≥ 0\n    ⊢ x ^ 2 + 1 ≥ 2 * x\n  -/\n  nlinarith [h₂]\n```";
+        assert_eq!(
+            first(text).as_deref(),
+            Some("have h₂ : (x - 1) ^ 2 ≥ 0 := by\n  nlinarith [sq_nonneg (x - 1), sq_nonneg (x + 1)]")
+        );
+        // `rcases` patterns and an anonymous-constructor `exact` on one line.
+        let text = "rcases h₀ with ⟨a, b, hab⟩\n  exact ⟨a, by omega⟩";
+        assert_eq!(first(text).as_deref(), Some("rcases h₀ with ⟨a, b, hab⟩"));
+        // Interval cases with a combinator on the next line.
+        let text = "interval_cases x\n  <;> simp_all\n  all_goals omega";
+        assert_eq!(
+            first(text).as_deref(),
+            Some("interval_cases x <;> simp_all")
+        );
     }
 
     #[test]
