@@ -4,6 +4,7 @@
 
 pub mod candidates;
 pub mod config;
+pub mod engine;
 pub mod env;
 pub mod http_retry;
 pub mod policy;

@@ -123,7 +123,11 @@ fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
         u32s(&|r| r.node_id),
         Arc::new(rows.iter().map(|r| r.parent_id).collect::<UInt32Array>()),
         u32s(&|r| r.depth),
-        Arc::new(rows.iter().map(|r| r.tactic.as_deref()).collect::<StringArray>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.tactic.as_deref())
+                .collect::<StringArray>(),
+        ),
         strings(&|r| &r.state),
         u32s(&|r| r.goal_count),
         f64s(&|r| r.llm_logprob),
@@ -131,10 +135,20 @@ fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
         Arc::new(rows.iter().map(|r| r.energy).collect::<Float64Array>()),
         f64s(&|r| r.score),
         strings(&|r| &r.status),
-        Arc::new(rows.iter().map(|r| Some(r.on_proof_path)).collect::<BooleanArray>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.on_proof_path))
+                .collect::<BooleanArray>(),
+        ),
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.label))),
-        Arc::new(rows.iter().map(|r| r.remaining_depth).collect::<UInt32Array>()),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.created_ms))),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.remaining_depth)
+                .collect::<UInt32Array>(),
+        ),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.created_ms),
+        )),
     ];
     RecordBatch::try_new(node_schema(), columns).expect("columns match the node schema")
 }
@@ -145,7 +159,9 @@ fn failed_batch(rows: &[FailedRow]) -> RecordBatch {
     };
     let columns: Vec<ArrayRef> = vec![
         strings(&|r| &r.theorem),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.parent_id))),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.parent_id),
+        )),
         strings(&|r| &r.tactic),
         strings(&|r| &r.outcome),
         strings(&|r| &r.message),
@@ -219,7 +235,11 @@ impl TrajectoryWriter {
     }
 
     /// Adds one theorem's rows; writes a batch when the buffer is full.
-    pub fn push(&mut self, nodes: Vec<NodeRow>, failed: Vec<FailedRow>) -> Result<(), TrajectoryError> {
+    pub fn push(
+        &mut self,
+        nodes: Vec<NodeRow>,
+        failed: Vec<FailedRow>,
+    ) -> Result<(), TrajectoryError> {
         self.nodes.extend(nodes);
         self.failed.extend(failed);
         self.theorems += 1;
@@ -374,7 +394,11 @@ pub fn trajectory_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBu
     let mut failed = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if !name.ends_with(".parquet") {
             continue;
         }
@@ -425,7 +449,12 @@ mod tests {
             outcome: "error".into(),
             message: "linarith failed".into(),
         };
-        writer.push(vec![node("a", 0, None), node("a", 1, Some(0))], vec![failed.clone()]).unwrap();
+        writer
+            .push(
+                vec![node("a", 0, None), node("a", 1, Some(0))],
+                vec![failed.clone()],
+            )
+            .unwrap();
         writer.push(vec![node("b", 0, None)], vec![]).unwrap(); // fills the batch: file 00000
         writer.push(vec![node("c", 0, None)], vec![]).unwrap();
         writer.flush().unwrap(); // file 00001
@@ -435,7 +464,12 @@ mod tests {
         let rows = read_nodes(&nodes).unwrap();
         assert_eq!(
             rows,
-            vec![node("a", 0, None), node("a", 1, Some(0)), node("b", 0, None), node("c", 0, None)]
+            vec![
+                node("a", 0, None),
+                node("a", 1, Some(0)),
+                node("b", 0, None),
+                node("c", 0, None)
+            ]
         );
         assert_eq!(read_failed(&failed_files).unwrap(), vec![failed]);
 

@@ -1,0 +1,15 @@
+//! The best-first search engine: the node arena, the frontier, the per-theorem search loop and
+//! its time accounting.
+
+pub mod frontier;
+pub mod node;
+mod rows;
+pub mod search;
+pub mod timing;
+
+pub use frontier::{priority, Frontier, OrdF64};
+pub use node::{Node, NodeId, NodeStatus, Tree};
+pub use search::{
+    search_theorem, FailedAttempt, SearchOutcome, SearchParams, SearchStats, SearchStatus,
+};
+pub use timing::{Clock, Histogram, ManualClock, Phase, PhaseTimer, SystemClock, TimeAccount};

@@ -1,0 +1,193 @@
+//! The search tree of one theorem: an arena of nodes indexed by id, with an index of the goals
+//! texts already seen (for transpositions).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use lean_bridge::StateId;
+
+pub type NodeId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Queued, never expanded.
+    Open,
+    Expanded,
+    /// At `max_depth`: kept, never queued.
+    DepthLimit,
+    /// The proof is complete and passed the whole-proof check.
+    Proof,
+    /// Lean called the proof complete but the whole-proof check rejected it.
+    Unverified,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Open => "open",
+            NodeStatus::Expanded => "expanded",
+            NodeStatus::DepthLimit => "depth_limit",
+            NodeStatus::Proof => "proof",
+            NodeStatus::Unverified => "unverified",
+        }
+    }
+
+    /// Terminal nodes (complete proofs) are never scored or queued.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, NodeStatus::Proof | NodeStatus::Unverified)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: NodeId,
+    pub parent: Option<NodeId>,
+    /// The tactic from the parent; `None` at the root.
+    pub tactic: Option<String>,
+    /// Goals joined by a blank line (`sim_world::goals_key` layout); empty when complete.
+    pub goals: String,
+    pub goal_count: u32,
+    pub state: StateId,
+    pub depth: u32,
+    pub llm_logprob: f64,
+    pub tokens: u32,
+    pub cum_logprob: f64,
+    pub energy: Option<f64>,
+    /// The frontier priority (0 for nodes never queued).
+    pub score: f64,
+    pub status: NodeStatus,
+    /// Milliseconds since the theorem's start.
+    pub created_ms: f64,
+}
+
+/// A child as the engine learned it, before it gets an id.
+#[derive(Debug, Clone)]
+pub struct NewNode {
+    pub tactic: String,
+    pub goals: Vec<String>,
+    pub state: StateId,
+    pub llm_logprob: f64,
+    pub tokens: u32,
+    pub status: NodeStatus,
+    pub created_ms: f64,
+}
+
+/// The arena. Goals texts are indexed by hash (not a second copy of the text); a hash
+/// collision between different texts only means one of them is not indexed.
+#[derive(Debug, Default)]
+pub struct Tree {
+    nodes: Vec<Node>,
+    seen: HashMap<u64, NodeId>,
+}
+
+fn text_hash(text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+pub fn join_goals(goals: &[String]) -> String {
+    goals.join("\n\n")
+}
+
+impl Tree {
+    pub fn with_root(state: StateId, goals: &[String]) -> Self {
+        let mut tree = Tree::default();
+        let goals_text = join_goals(goals);
+        tree.seen.insert(text_hash(&goals_text), 0);
+        tree.nodes.push(Node {
+            id: 0,
+            parent: None,
+            tactic: None,
+            goals: goals_text,
+            goal_count: goals.len() as u32,
+            state,
+            depth: 0,
+            llm_logprob: 0.0,
+            tokens: 0,
+            cum_logprob: 0.0,
+            energy: None,
+            score: 0.0,
+            status: NodeStatus::Open,
+            created_ms: 0.0,
+        });
+        tree
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn get(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    pub fn get_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id as usize]
+    }
+
+    /// The node whose goals text is `goals`, if one exists (a transposition).
+    pub fn find_state(&self, goals: &[String]) -> Option<NodeId> {
+        let text = join_goals(goals);
+        self.seen
+            .get(&text_hash(&text))
+            .copied()
+            .filter(|id| self.get(*id).goals == text)
+    }
+
+    /// Adds a child of `parent`. Complete proofs (no goals) are not indexed as states.
+    pub fn add_child(&mut self, parent: NodeId, new: NewNode) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        let p = self.get(parent);
+        let (depth, cum_logprob) = (p.depth + 1, p.cum_logprob + new.llm_logprob);
+        let goals = join_goals(&new.goals);
+        if !new.status.is_terminal() {
+            self.seen.entry(text_hash(&goals)).or_insert(id);
+        }
+        self.nodes.push(Node {
+            id,
+            parent: Some(parent),
+            tactic: Some(new.tactic),
+            goals,
+            goal_count: new.goals.len() as u32,
+            state: new.state,
+            depth,
+            llm_logprob: new.llm_logprob,
+            tokens: new.tokens,
+            cum_logprob,
+            energy: None,
+            score: 0.0,
+            status: new.status,
+            created_ms: new.created_ms,
+        });
+        id
+    }
+
+    /// Node ids from the root to `id`, inclusive.
+    pub fn path(&self, id: NodeId) -> Vec<NodeId> {
+        let mut path = vec![id];
+        let mut cur = id;
+        while let Some(p) = self.get(cur).parent {
+            path.push(p);
+            cur = p;
+        }
+        path.reverse();
+        path
+    }
+
+    /// The tactics from the root to `id`.
+    pub fn tactics_to(&self, id: NodeId) -> Vec<String> {
+        self.path(id)
+            .into_iter()
+            .filter_map(|n| self.get(n).tactic.clone())
+            .collect()
+    }
+}

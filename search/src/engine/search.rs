@@ -1,0 +1,437 @@
+//! Best-first search of one theorem.
+
+use std::time::Duration;
+
+use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
+use serde::{Deserialize, Serialize};
+
+use super::frontier::{priority, Frontier};
+use super::node::{NewNode, NodeId, NodeStatus, Tree};
+use super::timing::{Clock, Phase, PhaseTimer};
+use crate::candidates::{extract_candidates, start_column, Candidate};
+use crate::config::SearchConfig;
+use crate::env::{ProofEnv, ProofSession};
+use crate::policy::Policy;
+use crate::templates::{PromptInput, PromptTemplate};
+use crate::value::ValueScorer;
+
+/// What the engine needs besides the three backends.
+pub struct SearchParams<'a> {
+    pub config: &'a SearchConfig,
+    pub template: &'a PromptTemplate,
+    /// `[lean].header`, for prompts of theorems without their own header.
+    pub default_header: &'a str,
+    pub clock: &'a dyn Clock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchStatus {
+    Proved,
+    NodeBudget,
+    Timeout,
+    /// The frontier ran dry.
+    Exhausted,
+    /// The infrastructure failed (Lean, policy or value server); `error` says why.
+    Error,
+}
+
+impl SearchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchStatus::Proved => "proved",
+            SearchStatus::NodeBudget => "node_budget",
+            SearchStatus::Timeout => "timeout",
+            SearchStatus::Exhausted => "exhausted",
+            SearchStatus::Error => "error",
+        }
+    }
+}
+
+/// A tactic that did not lead to a new node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedAttempt {
+    pub parent: NodeId,
+    pub tactic: String,
+    /// `error`, `timeout`, `incomplete`, `check_failed` or `transposition`.
+    pub outcome: &'static str,
+    pub message: String,
+}
+
+/// Counts the statistics report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchStats {
+    pub nodes_expanded: u64,
+    pub nodes_created: u64,
+    pub gen_calls: u64,
+    pub lean_calls: u64,
+    pub ebm_calls: u64,
+    /// Completions received.
+    pub candidates_generated: u64,
+    /// Distinct allowed tactics, summed over expanded nodes.
+    pub candidates_unique: u64,
+    pub candidates_banned: u64,
+    /// Completions without a usable tactic.
+    pub candidates_empty: u64,
+    /// Unique tactics Lean accepted (new state, transposition or complete).
+    pub candidates_passed_lean: u64,
+    pub lean_errors: u64,
+    pub lean_timeouts: u64,
+    /// `goals: []` without `proofStatus: Completed`.
+    pub incomplete: u64,
+    pub transpositions: u64,
+    /// Complete proofs the whole-proof check rejected.
+    pub check_failures: u64,
+    pub max_depth_reached: u64,
+}
+
+#[derive(Debug)]
+pub struct SearchOutcome {
+    pub status: SearchStatus,
+    pub error: Option<String>,
+    /// The verified whole-proof check, when proved.
+    pub proof: Option<ProofCheck>,
+    pub proof_tactics: Vec<String>,
+    /// The proof's last node, when proved.
+    pub proof_node: Option<NodeId>,
+    pub tree: Tree,
+    pub failed: Vec<FailedAttempt>,
+    pub stats: SearchStats,
+    /// Still open: the caller closes the books after its own bookkeeping.
+    pub timer: PhaseTimer,
+}
+
+/// Searches one theorem. Never fails: infrastructure errors end the search with
+/// `SearchStatus::Error` and the reason, keeping whatever tree was built.
+pub async fn search_theorem(
+    theorem: &Theorem,
+    params: &SearchParams<'_>,
+    policy: &dyn Policy,
+    scorer: Option<&dyn ValueScorer>,
+    env: &dyn ProofEnv,
+) -> SearchOutcome {
+    let clock = params.clock;
+    let mut timer = PhaseTimer::new(clock.now());
+    timer.lap(clock, Phase::Engine);
+    let started = env.start(theorem).await;
+    timer.lap(clock, Phase::Wait);
+    let mut session = match started {
+        Ok(session) => session,
+        Err(e) => {
+            return SearchOutcome {
+                status: SearchStatus::Error,
+                error: Some(e.to_string()),
+                proof: None,
+                proof_tactics: Vec::new(),
+                proof_node: None,
+                tree: Tree::default(),
+                failed: Vec::new(),
+                stats: SearchStats::default(),
+                timer,
+            };
+        }
+    };
+    let (root_state, root_goals) = session.root();
+    let tree = Tree::with_root(root_state, root_goals);
+    let mut search = Search {
+        theorem,
+        params,
+        policy,
+        scorer,
+        session: session.as_mut(),
+        timer,
+        tree,
+        frontier: Frontier::default(),
+        failed: Vec::new(),
+        stats: SearchStats {
+            nodes_created: 1,
+            ..SearchStats::default()
+        },
+    };
+    let end = search.run().await;
+    let Search {
+        tree,
+        failed,
+        mut stats,
+        mut timer,
+        ..
+    } = search;
+    stats.nodes_created = tree.len() as u64;
+    drop(session);
+    timer.lap(clock, Phase::Engine);
+    let (status, error, proof) = match end {
+        End::Proved(node, check) => (SearchStatus::Proved, None, Some((node, check))),
+        End::Status(status) => (status, None, None),
+        End::Error(message) => (SearchStatus::Error, Some(message), None),
+    };
+    let (proof_node, proof) = proof.map_or((None, None), |(n, c)| (Some(n), Some(c)));
+    SearchOutcome {
+        status,
+        error,
+        proof_tactics: proof_node.map(|n| tree.tactics_to(n)).unwrap_or_default(),
+        proof,
+        proof_node,
+        tree,
+        failed,
+        stats,
+        timer,
+    }
+}
+
+enum End {
+    Proved(NodeId, ProofCheck),
+    Status(SearchStatus),
+    Error(String),
+}
+
+struct Search<'a, 'p> {
+    theorem: &'a Theorem,
+    params: &'a SearchParams<'p>,
+    policy: &'a dyn Policy,
+    scorer: Option<&'a dyn ValueScorer>,
+    session: &'a mut dyn ProofSession,
+    timer: PhaseTimer,
+    tree: Tree,
+    frontier: Frontier,
+    failed: Vec<FailedAttempt>,
+    stats: SearchStats,
+}
+
+impl Search<'_, '_> {
+    fn clock(&self) -> &dyn Clock {
+        self.params.clock
+    }
+
+    fn timed_out(&self) -> bool {
+        let limit = Duration::from_secs_f64(self.params.config.timeout_per_theorem);
+        self.timer.elapsed(self.clock()) >= limit
+    }
+
+    fn elapsed_ms(&self) -> f64 {
+        self.timer.elapsed(self.clock()).as_secs_f64() * 1000.0
+    }
+
+    async fn run(&mut self) -> End {
+        if let Err(e) = self.score_and_queue(&[0]).await {
+            return e;
+        }
+        let config = self.params.config;
+        loop {
+            if self.timed_out() {
+                return End::Status(SearchStatus::Timeout);
+            }
+            let budget_left = config
+                .max_nodes
+                .saturating_sub(self.stats.nodes_expanded as usize);
+            if budget_left == 0 {
+                return End::Status(SearchStatus::NodeBudget);
+            }
+            let mut batch = Vec::new();
+            while batch.len() < config.batch_expansion_size.min(budget_left) {
+                match self.frontier.pop() {
+                    Some(id) => batch.push(id),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                return End::Status(SearchStatus::Exhausted);
+            }
+            if let Some(end) = self.expand(&batch).await {
+                return end;
+            }
+        }
+    }
+
+    /// One expansion step: one generate request for the whole batch, then every surviving
+    /// candidate of every node in Lean, then one value request for the new children.
+    async fn expand(&mut self, batch: &[NodeId]) -> Option<End> {
+        let header = self.theorem.header_or(self.params.default_header);
+        let prompts: Vec<String> = batch
+            .iter()
+            .map(|&id| {
+                let proof_before = self.tree.tactics_to(id);
+                let node = self.tree.get(id);
+                let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
+                self.params.template.render(&input)
+            })
+            .collect();
+        for &id in batch {
+            self.tree.get_mut(id).status = NodeStatus::Expanded;
+        }
+        self.stats.nodes_expanded += batch.len() as u64;
+        let n = self.params.config.num_candidates;
+        self.timer.lap(self.params.clock, Phase::Engine);
+        let generated = self.policy.generate(&prompts, n).await;
+        self.timer.call(self.params.clock, Phase::Generate);
+        self.stats.gen_calls += 1;
+        let completions = match generated {
+            Ok(c) if c.len() == prompts.len() => c,
+            Ok(c) => {
+                return Some(End::Error(format!(
+                    "policy returned completions for {} prompts, expected {}",
+                    c.len(),
+                    prompts.len()
+                )))
+            }
+            Err(e) => return Some(End::Error(format!("generate: {e}"))),
+        };
+        let mut new_children = Vec::new();
+        for ((&parent, prompt), completions) in batch.iter().zip(&prompts).zip(&completions) {
+            let set = extract_candidates(
+                completions,
+                &self.params.config.banned_tactics,
+                start_column(prompt),
+            );
+            self.stats.candidates_generated += set.generated as u64;
+            self.stats.candidates_unique += set.unique as u64;
+            self.stats.candidates_banned += set.banned_count as u64;
+            self.stats.candidates_empty += set.empty_count as u64;
+            let mut candidates = set.candidates;
+            // Most likely first: a proof found early ends the step early.
+            candidates.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+            for candidate in candidates {
+                if self.timed_out() {
+                    return Some(End::Status(SearchStatus::Timeout));
+                }
+                match self.apply(parent, candidate).await {
+                    Ok(Applied::Child(id)) => new_children.push(id),
+                    Ok(Applied::Nothing) => {}
+                    Err(end) => return Some(end),
+                }
+            }
+        }
+        self.score_and_queue(&new_children).await.err()
+    }
+
+    async fn apply(&mut self, parent: NodeId, candidate: Candidate) -> Result<Applied, End> {
+        let state = self.tree.get(parent).state;
+        self.timer.lap(self.params.clock, Phase::Engine);
+        let outcome = self.session.apply(state, &candidate.tactic).await;
+        self.timer.call(self.params.clock, Phase::Lean);
+        self.stats.lean_calls += 1;
+        let outcome = outcome.map_err(|e| End::Error(e.to_string()))?;
+        let created_ms = self.elapsed_ms();
+        let new = |goals: Vec<String>, state, status| NewNode {
+            tactic: candidate.tactic.clone(),
+            goals,
+            state,
+            llm_logprob: candidate.logprob,
+            tokens: candidate.tokens as u32,
+            status,
+            created_ms,
+        };
+        let fail = |outcome: &'static str, message: String| FailedAttempt {
+            parent,
+            tactic: candidate.tactic.clone(),
+            outcome,
+            message,
+        };
+        match outcome {
+            TacticOutcome::Progress { state, goals } => {
+                self.stats.candidates_passed_lean += 1;
+                if let Some(existing) = self.tree.find_state(&goals) {
+                    self.stats.transpositions += 1;
+                    self.failed.push(fail(
+                        "transposition",
+                        format!("same goals as node {existing}"),
+                    ));
+                    return Ok(Applied::Nothing);
+                }
+                let depth = self.tree.get(parent).depth + 1;
+                let status = if depth as usize >= self.params.config.max_depth {
+                    NodeStatus::DepthLimit
+                } else {
+                    NodeStatus::Open
+                };
+                self.stats.max_depth_reached = self.stats.max_depth_reached.max(u64::from(depth));
+                let id = self.tree.add_child(parent, new(goals, state, status));
+                Ok(if status == NodeStatus::Open {
+                    Applied::Child(id)
+                } else {
+                    Applied::Nothing
+                })
+            }
+            TacticOutcome::Complete { state, .. } => {
+                self.stats.candidates_passed_lean += 1;
+                let id = self
+                    .tree
+                    .add_child(parent, new(Vec::new(), state, NodeStatus::Unverified));
+                let tactics = self.tree.tactics_to(id);
+                self.timer.lap(self.params.clock, Phase::Engine);
+                let check = self.session.check_proof(&tactics).await;
+                self.timer.call(self.params.clock, Phase::Lean);
+                self.stats.lean_calls += 1;
+                let check = check.map_err(|e| End::Error(e.to_string()))?;
+                if check.verified {
+                    self.tree.get_mut(id).status = NodeStatus::Proof;
+                    return Err(End::Proved(id, check));
+                }
+                self.stats.check_failures += 1;
+                self.failed
+                    .push(fail("check_failed", check.errors.join("\n")));
+                Ok(Applied::Nothing)
+            }
+            TacticOutcome::Incomplete { status } => {
+                self.stats.incomplete += 1;
+                self.failed.push(fail("incomplete", status));
+                Ok(Applied::Nothing)
+            }
+            TacticOutcome::Error { message } => {
+                self.stats.lean_errors += 1;
+                self.failed.push(fail("error", message));
+                Ok(Applied::Nothing)
+            }
+            TacticOutcome::Timeout => {
+                self.stats.lean_timeouts += 1;
+                self.failed.push(fail("timeout", String::new()));
+                Ok(Applied::Nothing)
+            }
+        }
+    }
+
+    /// Scores `ids` in one value request (when a value model is configured) and queues them.
+    async fn score_and_queue(&mut self, ids: &[NodeId]) -> Result<(), End> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if let Some(scorer) = self.scorer {
+            let states: Vec<String> = ids
+                .iter()
+                .map(|&id| self.tree.get(id).goals.clone())
+                .collect();
+            self.timer.lap(self.params.clock, Phase::Engine);
+            let energies = scorer.score(&states).await;
+            self.timer.call(self.params.clock, Phase::Ebm);
+            self.stats.ebm_calls += 1;
+            let energies = energies.map_err(|e| End::Error(format!("score: {e}")))?;
+            if energies.len() != ids.len() {
+                return Err(End::Error(format!(
+                    "value model returned {} energies for {} states",
+                    energies.len(),
+                    ids.len()
+                )));
+            }
+            for (&id, energy) in ids.iter().zip(energies) {
+                self.tree.get_mut(id).energy = Some(energy);
+            }
+        }
+        for &id in ids {
+            let node = self.tree.get_mut(id);
+            node.score = priority(
+                self.params.config,
+                node.cum_logprob,
+                node.depth,
+                node.energy,
+            );
+            self.frontier.push(id, node.score);
+        }
+        Ok(())
+    }
+}
+
+enum Applied {
+    /// A new state to queue.
+    Child(NodeId),
+    Nothing,
+}

@@ -1,0 +1,244 @@
+//! Where a theorem's wall time went. Every moment between the start of a theorem and the end
+//! of its accounting is attributed to exactly one phase by timing each segment explicitly:
+//! the engine closes its own segment (`lap(Engine)`) before every await, and the await's
+//! segment (`call(Generate)`, ...) right after it. What the phases do not cover is reported as
+//! `unaccounted_ms` rather than silently folded into the engine's share.
+//!
+//! Time comes from a [`Clock`], so tests can drive it by hand and check the books exactly.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A monotonic time source: time elapsed since some fixed origin.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Duration;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A clock that only moves when told to: for deterministic tests of budgets and accounting.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    micros: AtomicU64,
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        self.micros
+            .fetch_add(by.as_micros() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::SeqCst))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting on the policy server.
+    Generate,
+    /// Waiting on Lean (tactics and the whole-proof check).
+    Lean,
+    /// Waiting on the value model.
+    Ebm,
+    /// Waiting for a Lean worker (starting the theorem's session).
+    Wait,
+    /// Our own work between awaits.
+    Engine,
+}
+
+/// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's
+/// percentiles can be merged from per-theorem lines without keeping every call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Histogram(pub BTreeMap<u32, u64>);
+
+const HIST_BASE_MS: f64 = 0.01;
+const HIST_STEPS_PER_DOUBLING: f64 = 8.0;
+
+impl Histogram {
+    pub fn record(&mut self, ms: f64) {
+        let bucket = if ms <= HIST_BASE_MS {
+            0
+        } else {
+            ((ms / HIST_BASE_MS).log2() * HIST_STEPS_PER_DOUBLING).ceil() as u32
+        };
+        *self.0.entry(bucket).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (bucket, count) in &other.0 {
+            *self.0.entry(*bucket).or_default() += count;
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// The upper edge (ms) of the bucket holding quantile `q` in [0, 1]; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, count) in &self.0 {
+            seen += count;
+            if seen >= rank {
+                return Some(HIST_BASE_MS * 2f64.powf(*bucket as f64 / HIST_STEPS_PER_DOUBLING));
+            }
+        }
+        None
+    }
+}
+
+/// A theorem's time split, as results.jsonl stores it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimeAccount {
+    pub wall_ms: f64,
+    pub gen_ms: f64,
+    pub lean_ms: f64,
+    pub ebm_ms: f64,
+    pub wait_ms: f64,
+    pub engine_ms: f64,
+    /// `wall_ms` minus every phase.
+    pub unaccounted_ms: f64,
+    pub gen_latency: Histogram,
+    pub lean_latency: Histogram,
+    pub ebm_latency: Histogram,
+}
+
+/// Attributes consecutive segments of one theorem's time to phases.
+#[derive(Debug, Clone)]
+pub struct PhaseTimer {
+    start: Duration,
+    last: Duration,
+    account: TimeAccount,
+}
+
+impl PhaseTimer {
+    /// Starts the books at `start` (a [`Clock::now`] reading).
+    pub fn new(start: Duration) -> Self {
+        Self {
+            start,
+            last: start,
+            account: TimeAccount::default(),
+        }
+    }
+
+    pub fn start(&self) -> Duration {
+        self.start
+    }
+
+    /// Attributes the time since the previous lap to `phase`; returns it in ms.
+    pub fn lap(&mut self, clock: &dyn Clock, phase: Phase) -> f64 {
+        let now = clock.now().max(self.last);
+        let ms = (now - self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+        let a = &mut self.account;
+        *match phase {
+            Phase::Generate => &mut a.gen_ms,
+            Phase::Lean => &mut a.lean_ms,
+            Phase::Ebm => &mut a.ebm_ms,
+            Phase::Wait => &mut a.wait_ms,
+            Phase::Engine => &mut a.engine_ms,
+        } += ms;
+        ms
+    }
+
+    /// Closes the segment of one awaited call and records its latency.
+    pub fn call(&mut self, clock: &dyn Clock, phase: Phase) {
+        let ms = self.lap(clock, phase);
+        let a = &mut self.account;
+        match phase {
+            Phase::Generate => a.gen_latency.record(ms),
+            Phase::Lean => a.lean_latency.record(ms),
+            Phase::Ebm => a.ebm_latency.record(ms),
+            Phase::Wait | Phase::Engine => {}
+        }
+    }
+
+    /// Milliseconds since the start, for node timestamps and budgets.
+    pub fn elapsed(&self, clock: &dyn Clock) -> Duration {
+        clock.now().saturating_sub(self.start)
+    }
+
+    /// Closes the books: the wall time is read from the clock independently of the laps, so
+    /// any time no lap covered shows up as `unaccounted_ms`.
+    pub fn finish(&self, clock: &dyn Clock) -> TimeAccount {
+        let mut a = self.account.clone();
+        a.wall_ms = self.elapsed(clock).as_secs_f64() * 1000.0;
+        let parts = a.gen_ms + a.lean_ms + a.ebm_ms + a.wait_ms + a.engine_ms;
+        a.unaccounted_ms = a.wall_ms - parts;
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn laps_cover_the_wall_and_gaps_are_unaccounted() {
+        let clock = ManualClock::default();
+        clock.advance(Duration::from_millis(5));
+        let mut t = PhaseTimer::new(clock.now());
+        clock.advance(Duration::from_millis(2));
+        t.lap(&clock, Phase::Engine);
+        clock.advance(Duration::from_millis(30));
+        t.call(&clock, Phase::Generate);
+        clock.advance(Duration::from_millis(7));
+        t.call(&clock, Phase::Lean);
+        let a = t.finish(&clock);
+        assert_eq!(
+            (a.wall_ms, a.engine_ms, a.gen_ms, a.lean_ms),
+            (39.0, 2.0, 30.0, 7.0)
+        );
+        assert_eq!(a.unaccounted_ms, 0.0);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(t.finish(&clock).unaccounted_ms, 1.0);
+    }
+
+    #[test]
+    fn histogram_quantiles_are_bucket_edges_within_ten_percent() {
+        let mut h = Histogram::default();
+        for ms in 1..=100 {
+            h.record(ms as f64);
+        }
+        let p50 = h.quantile(0.5).unwrap();
+        assert!((50.0..=55.0).contains(&p50), "{p50}");
+        let p99 = h.quantile(0.99).unwrap();
+        assert!((99.0..=109.0).contains(&p99), "{p99}");
+        let mut merged = Histogram::default();
+        merged.merge(&h);
+        merged.merge(&h);
+        assert_eq!(merged.count(), 200);
+        assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! In-process doubles of the engine's three backends, all driven by one
+//! `lean_bridge::sim_world::World` script and (optionally) a manual clock they advance by a
+//! fixed cost per call, so budgets and time accounting are deterministic.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lean_bridge::sim_world::{goals_key, Effect, World, WorldState, WorldTactic, WorldTheorem};
+use search::config::SearchConfig;
+use search::engine::{search_theorem, ManualClock, SearchOutcome, SearchParams};
+use search::env::{EnvError, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem};
+use search::policy::{Completion, Policy, PolicyError, TokenLogprob};
+use search::templates::PromptTemplate;
+use search::value::{ValueError, ValueScorer};
+
+pub fn goals(g: &[&str]) -> Vec<String> {
+    g.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn tactic(tactic: &str, logprob: f64, effect: Effect) -> WorldTactic {
+    WorldTactic {
+        tactic: tactic.into(),
+        logprob,
+        completion: None,
+        effect,
+        axioms: Vec::new(),
+    }
+}
+
+pub fn state(g: &[&str], tactics: Vec<WorldTactic>) -> WorldState {
+    WorldState {
+        goals: goals(g),
+        tactics,
+    }
+}
+
+pub fn world(name: &str, root: &[&str], states: Vec<WorldState>) -> World {
+    World {
+        modules: vec!["Mathlib".into()],
+        theorems: vec![WorldTheorem {
+            name: name.into(),
+            formal_statement: format!("theorem {name} : True := by"),
+            root: goals(root),
+            states,
+        }],
+    }
+}
+
+pub fn theorem(world: &World) -> Theorem {
+    let t = &world.theorems[0];
+    Theorem {
+        name: t.name.clone(),
+        formal_statement: t.formal_statement.clone(),
+        header: None,
+        extra: Default::default(),
+    }
+}
+
+/// Per-call costs charged to the clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Costs {
+    pub start: Duration,
+    pub generate: Duration,
+    pub tactic: Duration,
+    pub score: Duration,
+}
+
+/// Everything the doubles share: the script, the clock and what they saw.
+pub struct Sim {
+    pub world: World,
+    pub clock: Arc<ManualClock>,
+    pub costs: Costs,
+    /// Every tactic that reached the environment.
+    pub applied: Mutex<Vec<String>>,
+    /// Prompts per generate call.
+    pub gen_calls: Mutex<Vec<usize>>,
+    /// Every state sent to the scorer.
+    pub scored: Mutex<Vec<String>>,
+    /// The whole-proof check rejects every proof.
+    pub reject_checks: bool,
+}
+
+impl Sim {
+    pub fn new(world: World) -> Arc<Self> {
+        Self::with(world, Costs::default(), false)
+    }
+
+    pub fn with(world: World, costs: Costs, reject_checks: bool) -> Arc<Self> {
+        Arc::new(Self {
+            world,
+            clock: Arc::new(ManualClock::default()),
+            costs,
+            applied: Mutex::new(Vec::new()),
+            gen_calls: Mutex::new(Vec::new()),
+            scored: Mutex::new(Vec::new()),
+            reject_checks,
+        })
+    }
+
+    fn state(&self, goals: &[String]) -> Option<&WorldState> {
+        self.world.theorems[0].state(goals)
+    }
+
+    pub fn applied(&self) -> Vec<String> {
+        self.applied.lock().unwrap().clone()
+    }
+}
+
+/// The policy: a prompt is the state text (template `{state}`); the j-th of `n` samples is
+/// the state's j-th most likely tactic (cycling), with one token carrying its log-prob.
+pub struct SimPolicy(pub Arc<Sim>);
+
+#[async_trait]
+impl Policy for SimPolicy {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
+        let sim = &self.0;
+        sim.gen_calls.lock().unwrap().push(prompts.len());
+        sim.clock.advance(sim.costs.generate);
+        let index = sim.world.state_index();
+        Ok(prompts
+            .iter()
+            .map(|p| {
+                let mut tactics: Vec<&WorldTactic> = index
+                    .get(p.as_str())
+                    .map(|s| s.tactics.iter().collect())
+                    .unwrap_or_default();
+                tactics.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+                (0..n)
+                    .map(|j| match tactics.get(j % tactics.len().max(1)) {
+                        Some(t) => {
+                            let text = t.completion.clone().unwrap_or_else(|| t.tactic.clone());
+                            Completion {
+                                tokens: vec![TokenLogprob {
+                                    logprob: t.logprob,
+                                    token_id: None,
+                                    text: Some(text.clone()),
+                                }],
+                                text,
+                                finish_reason: "stop".into(),
+                            }
+                        }
+                        None => Completion {
+                            text: "junk".into(),
+                            tokens: vec![],
+                            finish_reason: "stop".into(),
+                        },
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// The scorer: energy = number of characters of the state (shorter is "more provable").
+pub struct SimScorer(pub Arc<Sim>);
+
+#[async_trait]
+impl ValueScorer for SimScorer {
+    async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError> {
+        self.0.clock.advance(self.0.costs.score);
+        self.0.scored.lock().unwrap().extend(states.iter().cloned());
+        Ok(states.iter().map(|s| s.len() as f64).collect())
+    }
+}
+
+pub struct SimEnv(pub Arc<Sim>);
+
+#[async_trait]
+impl ProofEnv for SimEnv {
+    async fn start(&self, theorem: &Theorem) -> Result<Box<dyn ProofSession>, EnvError> {
+        self.0.clock.advance(self.0.costs.start);
+        let t = self
+            .0
+            .world
+            .theorem(&theorem.name)
+            .ok_or_else(|| EnvError(format!("unknown theorem {}", theorem.name)))?;
+        Ok(Box::new(SimSession {
+            sim: self.0.clone(),
+            states: vec![t.root.clone()],
+        }))
+    }
+}
+
+pub struct SimSession {
+    sim: Arc<Sim>,
+    /// Goals by StateId.
+    states: Vec<Vec<String>>,
+}
+
+impl SimSession {
+    fn step(&self, goals: &[String], tactic: &str) -> Effect {
+        self.sim
+            .state(goals)
+            .and_then(|s| s.tactics.iter().find(|t| t.tactic == tactic))
+            .map(|t| t.effect.clone())
+            .unwrap_or_else(|| Effect::Error(format!("unknown tactic {tactic}")))
+    }
+}
+
+#[async_trait]
+impl ProofSession for SimSession {
+    fn root(&self) -> (StateId, &[String]) {
+        (StateId(0), &self.states[0])
+    }
+
+    async fn apply(&mut self, state: StateId, tactic: &str) -> Result<TacticOutcome, EnvError> {
+        self.sim.clock.advance(self.sim.costs.tactic);
+        self.sim.applied.lock().unwrap().push(tactic.to_owned());
+        let goals = self.states[state.0 as usize].clone();
+        Ok(match self.step(&goals, tactic) {
+            Effect::Goals(g) => {
+                let id = StateId(self.states.len() as u32);
+                self.states.push(g.clone());
+                if g.is_empty() {
+                    TacticOutcome::Complete {
+                        state: id,
+                        status_confirmed: true,
+                    }
+                } else {
+                    TacticOutcome::Progress {
+                        state: id,
+                        goals: g,
+                    }
+                }
+            }
+            Effect::Error(m) | Effect::Throw(m) => TacticOutcome::Error { message: m },
+            Effect::Incomplete(status) => TacticOutcome::Incomplete { status },
+            Effect::Hang => TacticOutcome::Timeout,
+        })
+    }
+
+    async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, EnvError> {
+        self.sim.clock.advance(self.sim.costs.tactic);
+        let mut goals = self.states[0].clone();
+        let mut ok = true;
+        for t in tactics {
+            match self.step(&goals, t) {
+                Effect::Goals(g) => goals = g,
+                _ => ok = false,
+            }
+        }
+        let verified = ok && goals.is_empty() && !self.sim.reject_checks;
+        Ok(ProofCheck {
+            verified,
+            proof: tactics.join("\n"),
+            errors: if verified {
+                vec![]
+            } else {
+                vec!["rejected by the check".into()]
+            },
+            axioms: vec!["propext".into()],
+        })
+    }
+}
+
+pub fn config() -> SearchConfig {
+    SearchConfig {
+        max_nodes: 50,
+        max_depth: 10,
+        num_candidates: 4,
+        ..SearchConfig::default()
+    }
+}
+
+/// Runs one search of the world's theorem with the given config.
+pub async fn run(sim: &Arc<Sim>, config: &SearchConfig, scored: bool) -> SearchOutcome {
+    let template = PromptTemplate::from_config("{state}").unwrap();
+    let params = SearchParams {
+        config,
+        template: &template,
+        default_header: "import Mathlib",
+        clock: sim.clock.as_ref(),
+    };
+    let scorer = SimScorer(sim.clone());
+    search_theorem(
+        &theorem(&sim.world),
+        &params,
+        &SimPolicy(sim.clone()),
+        scored.then_some(&scorer as &dyn ValueScorer),
+        &SimEnv(sim.clone()),
+    )
+    .await
+}
+
+/// Goals text as the engine and the scorer see it.
+pub fn key(g: &[&str]) -> String {
+    goals_key(&goals(g))
+}
