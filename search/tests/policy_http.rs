@@ -299,3 +299,27 @@ async fn model_info_answers() {
     assert_eq!(info["is_generation"], json!(true));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_simulator_finds_the_state_in_every_built_in_template() {
+    let server = sim(SimOptions::default()).await;
+    let policy = build_policy(&config(
+        vec![server.url()],
+        PolicyBackend::Sglang,
+        Sampling::N,
+    ))
+    .unwrap();
+    let t = theorem();
+    let after = ["subst h₀".to_owned()];
+    for (name, _) in search::templates::BUILT_IN {
+        let template = PromptTemplate::from_config(name).unwrap();
+        let prompt = template.render(&PromptInput::new(&t, HEADER, &after, "⊢ 2 + 2 = 4"));
+        let out = candidates(&policy, &[prompt], 2).await;
+        let tactics: Vec<&str> = out[0]
+            .candidates
+            .iter()
+            .map(|c| c.tactic.as_str())
+            .collect();
+        assert_eq!(tactics, ["norm_num", "rfl"], "template {name}");
+    }
+}
