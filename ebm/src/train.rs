@@ -9,7 +9,7 @@
 //! Determinism: one seeded RNG drives the split, the initial weights (PyTorch's `nn.Linear`
 //! init, written into the VarMap before the head is built) and every sample. Candle's CPU
 //! dropout draws from an unseeded RNG, so `dropout` defaults to 0 here; with dropout > 0 a run
-//! is not bit-for-bit repeatable.
+//! is not bit-for-bit repeatable, nor is one on CUDA (its reductions are not ordered).
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -341,10 +341,10 @@ pub fn train(
     traj: &Trajectories,
     cache: &EmbeddingCache,
     cfg: &TrainConfig,
+    device: &Device,
     out: &Path,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
-    let device = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let val_names = split_theorems(traj, cfg.val_fraction, cfg.seed);
     let in_val = |node: usize| val_names.contains(&traj.runs[traj.nodes[node].run].theorem);
@@ -391,10 +391,10 @@ pub fn train(
     };
     head_cfg.validate()?;
     let varmap = VarMap::new();
-    seed_weights(&varmap, &widths, &mut rng, &device)?;
+    seed_weights(&varmap, &widths, &mut rng, device)?;
     let head = EnergyHead::new(
         &head_cfg,
-        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
     )?;
     let vars = sorted_vars(&varmap);
     let mut opt = AdamW::new(
@@ -433,7 +433,7 @@ pub fn train(
         for batch in examples.chunks(cfg.batch_size) {
             lr = lr_at(cfg.lr, step, warmup, total_steps);
             opt.set_learning_rate(lr);
-            let x = group_tensor(batch, traj, cache, &device)?;
+            let x = group_tensor(batch, traj, cache, device)?;
             let energies = head
                 .forward(&x, true)?
                 .reshape((batch.len(), cfg.negatives + 1))?;
@@ -448,7 +448,7 @@ pub fn train(
             step += 1;
             bar.inc(1);
         }
-        let stats = evaluate_groups(&head, &eval_examples, traj, cache, &device)?;
+        let stats = evaluate_groups(&head, &eval_examples, traj, cache, device)?;
         let gap = stats.neg_mean - stats.pos_mean;
         let mut warnings = Vec::new();
         if stats.std < COLLAPSE_STD {

@@ -45,6 +45,8 @@ pub struct TrajStats {
     pub runs: usize,
     pub distinct_theorems: usize,
     pub runs_proved: usize,
+    /// Theorems with at least one proved run.
+    pub distinct_theorems_proved: usize,
     pub positive_labels: usize,
     pub negative_labels: usize,
     pub positive_fraction: f64,
@@ -94,6 +96,13 @@ impl TrajStats {
             runs: traj.runs.len(),
             distinct_theorems: traj.theorem_names().len(),
             runs_proved: proof_depths.len(),
+            distinct_theorems_proved: traj
+                .runs
+                .iter()
+                .filter(|r| r.proved(&traj.nodes))
+                .map(|r| r.theorem.as_str())
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
             positive_labels,
             negative_labels: total_nodes - positive_labels,
             positive_fraction: ratio(positive_labels, total_nodes),
@@ -112,11 +121,12 @@ impl TrajStats {
         let _ = writeln!(out, "nodes            {}", self.total_nodes);
         let _ = writeln!(
             out,
-            "theorems         {} runs ({} distinct), {} proved ({:.1}%)",
+            "theorems         {} runs ({} distinct), {} runs proved ({:.1}%), {} distinct proved",
             self.runs,
             self.distinct_theorems,
             self.runs_proved,
-            100.0 * ratio(self.runs_proved, self.runs)
+            100.0 * ratio(self.runs_proved, self.runs),
+            self.distinct_theorems_proved
         );
         let _ = writeln!(
             out,

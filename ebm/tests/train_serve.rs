@@ -81,7 +81,7 @@ async fn served_trained_head_matches_the_evaluator() {
         batch_size: 8,
         ..TrainConfig::default()
     };
-    let trained = train(&traj, &cache, &cfg, &out).unwrap();
+    let trained = train(&traj, &cache, &cfg, &Device::Cpu, &out).unwrap();
     assert_eq!(trained.embedding_dim, 64);
 
     let head_path = out.join("head.safetensors");

@@ -44,7 +44,7 @@ fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
     let cache = EmbeddingCache::load(&cache_path).unwrap();
     let (traj, _) = trajectories::load(&[train_dir.display().to_string()]).unwrap();
     let out = root.join("out");
-    let report = train(&traj, &cache, &config(), &out).unwrap();
+    let report = train(&traj, &cache, &config(), &Device::Cpu, &out).unwrap();
     let head = EnergyHead::load(&out.join("head.safetensors"), &Device::Cpu).unwrap();
     let (held, _) = trajectories::load(&[eval_dir.display().to_string()]).unwrap();
     let eval = evaluate(&held, &cache, &head, &Device::Cpu).unwrap();

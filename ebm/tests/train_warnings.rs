@@ -2,6 +2,7 @@
 
 mod traj_fixture;
 
+use candle_core::Device;
 use ebm::embedding_cache::EmbeddingCache;
 use ebm::train::{train, TrainConfig};
 use ebm::trajectories::Trajectories;
@@ -22,7 +23,7 @@ fn identical_embeddings_warn_of_collapse() {
         hidden: vec![8],
         ..TrainConfig::default()
     };
-    let report = train(&traj, &cache, &cfg, dir.path()).unwrap();
+    let report = train(&traj, &cache, &cfg, &Device::Cpu, dir.path()).unwrap();
     for epoch in &report.epochs {
         assert_eq!(epoch.energy_std, 0.0);
         assert_eq!(epoch.rank1_accuracy, 0.0, "ties are not wins");
@@ -50,12 +51,18 @@ fn bad_options_are_refused() {
         medium_ratio: 0.3,
         ..TrainConfig::default()
     };
-    let err = train(&traj, &cache, &cfg, dir.path())
+    let err = train(&traj, &cache, &cfg, &Device::Cpu, dir.path())
         .unwrap_err()
         .to_string();
     assert!(err.contains("sum to at most 1"), "{err}");
-    let err = train(&traj, &cache, &TrainConfig::default(), dir.path())
-        .unwrap_err()
-        .to_string();
+    let err = train(
+        &traj,
+        &cache,
+        &TrainConfig::default(),
+        &Device::Cpu,
+        dir.path(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("nothing to train on"), "{err}");
 }

@@ -202,6 +202,9 @@ pub struct TrainArgs {
     pub dropout: f32,
     #[arg(long)]
     pub spectral_norm: bool,
+    /// Where the head trains: "cpu" or "cuda:N" (bit-for-bit repeatable on CPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Flags of `ebm eval`.
@@ -239,9 +242,10 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         spectral_norm: args.spectral_norm,
     };
     config.validate()?;
+    let device = ebm::parse_device(&args.device)?;
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
     let cache = ebm::embedding_cache::EmbeddingCache::load(&args.embeddings)?;
-    let report = ebm::train::train(&traj, &cache, &config, &args.out)?;
+    let report = ebm::train::train(&traj, &cache, &config, &device, &args.out)?;
     let best = &report.epochs[report.best_epoch - 1];
     println!(
         "trained on {} theorems ({} positives), validated on {}; best epoch {}: eval loss {:.4}, rank-1 {:.3}, gap {:.3}",
