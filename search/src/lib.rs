@@ -7,9 +7,12 @@ pub mod config;
 pub mod engine;
 pub mod env;
 pub mod http_retry;
+pub mod lean_env;
 pub mod policy;
+pub mod results;
 pub mod sim_sglang;
 pub mod templates;
+pub mod theorems;
 pub mod trajectory;
 pub mod value;
 

@@ -71,10 +71,23 @@ pub enum Phase {
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's
-/// percentiles can be merged from per-theorem lines without keeping every call.
+/// percentiles can be merged from per-theorem lines without keeping every call. Stored as
+/// `[[bucket, count], ...]` (JSON object keys would be strings).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(from = "Vec<(u32, u64)>", into = "Vec<(u32, u64)>")]
 pub struct Histogram(pub BTreeMap<u32, u64>);
+
+impl From<Vec<(u32, u64)>> for Histogram {
+    fn from(pairs: Vec<(u32, u64)>) -> Self {
+        Histogram(pairs.into_iter().collect())
+    }
+}
+
+impl From<Histogram> for Vec<(u32, u64)> {
+    fn from(h: Histogram) -> Self {
+        h.0.into_iter().collect()
+    }
+}
 
 const HIST_BASE_MS: f64 = 0.01;
 const HIST_STEPS_PER_DOUBLING: f64 = 8.0;

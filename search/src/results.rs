@@ -1,0 +1,256 @@
+//! `DIR/results.jsonl`: one line per theorem, appended and flushed as each finishes, so a
+//! killed sweep loses nothing already reported and `--resume` knows what is done.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{SearchOutcome, SearchStats, SearchStatus, TimeAccount};
+
+/// One theorem's result line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheoremResult {
+    pub name: String,
+    pub proved: bool,
+    pub status: SearchStatus,
+    /// Why the theorem ended in `error`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The verified proof's tactics, one per step.
+    #[serde(default)]
+    pub proof_tactics: Vec<String>,
+    /// The full checked text (statement `:= by` and the script).
+    #[serde(default)]
+    pub proof: Option<String>,
+    /// Axioms the proof depends on.
+    #[serde(default)]
+    pub axioms: Vec<String>,
+    #[serde(flatten)]
+    pub stats: SearchStats,
+    #[serde(flatten)]
+    pub time: TimeAccount,
+}
+
+impl TheoremResult {
+    /// The result line of a finished search; `time` is its closed books.
+    pub fn new(name: &str, outcome: &SearchOutcome, time: TimeAccount) -> Self {
+        let proof = outcome.proof.as_ref();
+        Self {
+            name: name.to_owned(),
+            proved: outcome.status == SearchStatus::Proved,
+            status: outcome.status,
+            error: outcome.error.clone(),
+            proof_tactics: outcome.proof_tactics.clone(),
+            proof: proof.map(|p| p.proof.clone()),
+            axioms: proof.map(|p| p.axioms.clone()).unwrap_or_default(),
+            stats: outcome.stats.clone(),
+            time,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("results file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("results file {path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Every result line of `path`, in order. A last line without its newline that does not parse
+/// is what a killed sweep leaves: it is dropped with a warning. Any other bad line is an error.
+pub fn read_results(path: &Path) -> Result<Vec<TheoremResult>, ResultsError> {
+    Ok(read_with_tail(path)?.0)
+}
+
+/// The results and the byte length of the intact part of the file.
+fn read_with_tail(path: &Path) -> Result<(Vec<TheoremResult>, usize), ResultsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut results = Vec::new();
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let complete = line.ends_with('\n');
+        if line.trim().is_empty() {
+            offset += line.len();
+            continue;
+        }
+        match serde_json::from_str::<TheoremResult>(line) {
+            Ok(r) => results.push(r),
+            Err(e) if !complete => {
+                tracing::warn!(
+                    "{}:{}: dropping a torn last line (a sweep was killed mid-write): {e}",
+                    path.display(),
+                    i + 1
+                );
+                break;
+            }
+            Err(e) => {
+                return Err(ResultsError::Parse {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+        offset += line.len();
+    }
+    Ok((results, offset))
+}
+
+/// The last line per theorem (a resumed sweep appends new lines for re-run theorems).
+pub fn latest_by_name(results: Vec<TheoremResult>) -> Vec<TheoremResult> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut latest: Vec<TheoremResult> = Vec::new();
+    for r in results {
+        match index.get(&r.name) {
+            Some(&i) => latest[i] = r,
+            None => {
+                index.insert(r.name.clone(), latest.len());
+                latest.push(r);
+            }
+        }
+    }
+    latest
+}
+
+/// The append-only writer.
+pub struct ResultsWriter {
+    path: PathBuf,
+    file: File,
+}
+
+impl ResultsWriter {
+    /// Opens `path` for appending. With `resume`, returns the lines already there (cutting off
+    /// a torn last line so the next line starts clean); without, the file must not exist yet
+    /// or be empty, so a finished sweep is never silently extended.
+    pub fn open(path: &Path, resume: bool) -> Result<(Self, Vec<TheoremResult>), ResultsError> {
+        let io = |source| ResultsError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut previous = Vec::new();
+        if path.exists() {
+            let (results, intact) = read_with_tail(path)?;
+            if !resume && !results.is_empty() {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "already holds results: pass --resume to continue that sweep, or choose another --out",
+                )));
+            }
+            let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+            file.set_len(intact as u64).map_err(io)?;
+            previous = results;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok((
+            Self {
+                path: path.to_owned(),
+                file,
+            },
+            previous,
+        ))
+    }
+
+    /// Appends one line and flushes it to the OS, so a kill after this returns keeps it.
+    pub fn append(&mut self, result: &TheoremResult) -> Result<(), ResultsError> {
+        let mut line = serde_json::to_string(result).expect("results serialise");
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|source| ResultsError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, status: SearchStatus) -> TheoremResult {
+        TheoremResult {
+            name: name.into(),
+            proved: status == SearchStatus::Proved,
+            status,
+            error: None,
+            proof_tactics: vec![],
+            proof: None,
+            axioms: vec![],
+            stats: SearchStats {
+                nodes_expanded: 3,
+                ..SearchStats::default()
+            },
+            time: TimeAccount {
+                wall_ms: 12.5,
+                ..TimeAccount::default()
+            },
+        }
+    }
+
+    #[test]
+    fn lines_are_flat_and_round_trip() {
+        let mut r = result("a", SearchStatus::NodeBudget);
+        r.time.gen_latency.record(1800.0);
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["status"], "node_budget");
+        assert_eq!(json["nodes_expanded"], 3);
+        assert_eq!(json["wall_ms"], 12.5);
+        assert_eq!(serde_json::from_value::<TheoremResult>(json).unwrap(), r);
+    }
+
+    #[test]
+    fn resume_drops_a_torn_last_line_and_appends_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let (mut w, prev) = ResultsWriter::open(&path, false).unwrap();
+        assert!(prev.is_empty());
+        w.append(&result("a", SearchStatus::Proved)).unwrap();
+        w.append(&result("b", SearchStatus::Error)).unwrap();
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"name": "c", "pro"#).unwrap();
+        drop(f);
+
+        assert_eq!(read_results(&path).unwrap().len(), 2);
+        assert!(
+            ResultsWriter::open(&path, false).is_err(),
+            "no silent extension"
+        );
+        let (mut w, prev) = ResultsWriter::open(&path, true).unwrap();
+        assert_eq!(prev.len(), 2);
+        w.append(&result("b", SearchStatus::Exhausted)).unwrap();
+        let all = read_results(&path).unwrap();
+        assert_eq!(all.len(), 3);
+        let latest = latest_by_name(all);
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[1].status, SearchStatus::Exhausted);
+    }
+
+    #[test]
+    fn a_bad_middle_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        std::fs::write(&path, "not json\n{}\n").unwrap();
+        let e = read_results(&path).unwrap_err().to_string();
+        assert!(e.contains("results.jsonl:1:"), "{e}");
+    }
+}
