@@ -28,6 +28,9 @@ pub struct TheoremResult {
     /// Axioms the proof depends on.
     #[serde(default)]
     pub axioms: Vec<String>,
+    /// When the line was written (Unix ms); with `wall_ms` it places the theorem in time.
+    #[serde(default)]
+    pub finished_unix_ms: u64,
     #[serde(flatten)]
     pub stats: SearchStats,
     #[serde(flatten)]
@@ -46,6 +49,9 @@ impl TheoremResult {
             proof_tactics: outcome.proof_tactics.clone(),
             proof: proof.map(|p| p.proof.clone()),
             axioms: proof.map(|p| p.axioms.clone()).unwrap_or_default(),
+            finished_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             stats: outcome.stats.clone(),
             time,
         }
@@ -195,6 +201,7 @@ mod tests {
             proof_tactics: vec![],
             proof: None,
             axioms: vec![],
+            finished_unix_ms: 0,
             stats: SearchStats {
                 nodes_expanded: 3,
                 ..SearchStats::default()

@@ -1,0 +1,271 @@
+//! Human-readable views of [`Summary`]: a sweep's `report.md`, and the side-by-side table of
+//! `stepwise compare`.
+
+use std::fmt::Write;
+
+use crate::summary::Summary;
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
+}
+
+fn secs(ms: f64) -> String {
+    format!("{:.1} s", ms / 1000.0)
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// `report.md`.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# Sweep report\n");
+    let _ = writeln!(
+        w,
+        "**Proved {} / {} ({})** in {} of sweep time ({:.0} theorems/hour).\n",
+        s.proved,
+        s.theorems,
+        pct(s.prove_rate),
+        secs(s.sweep_span_ms),
+        s.theorems_per_hour
+    );
+    let _ = writeln!(w, "| status | theorems |\n|---|---:|");
+    for (status, n) in &s.statuses {
+        let _ = writeln!(w, "| {status} | {n} |");
+    }
+
+    let _ = writeln!(
+        w,
+        "\n## Where the time went\n\nShares of the summed per-theorem wall time ({}).\n",
+        secs(s.theorem_wall_ms)
+    );
+    let _ = writeln!(
+        w,
+        "| phase | total | share of wall | calls | mean per call (ms) | p50 (ms) | p95 (ms) | p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in &s.time {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.phase,
+            secs(p.total_ms),
+            pct(p.share),
+            p.calls,
+            ms(p.mean_ms_per_call),
+            ms(p.p50_ms),
+            ms(p.p95_ms),
+            ms(p.p99_ms)
+        );
+    }
+    if let Some(t) = &s.theorem_latency_ms {
+        let _ = writeln!(
+            w,
+            "\nPer-theorem wall time: mean {}, p50 {}, p95 {}, p99 {}, max {}.",
+            secs(t.mean),
+            secs(t.p50),
+            secs(t.p95),
+            secs(t.p99),
+            secs(t.max)
+        );
+    }
+
+    let num_candidates = s
+        .config
+        .as_ref()
+        .and_then(|c| c.pointer("/search/num_candidates"))
+        .and_then(|v| v.as_u64());
+    let _ = writeln!(w, "\n## Search\n\n| measure | value |\n|---|---:|");
+    let rows: Vec<(&str, String)> = vec![
+        ("nodes expanded", s.nodes_expanded.to_string()),
+        ("generate calls", s.gen_calls.to_string()),
+        (
+            "mean generate latency",
+            ms(s.mean_generate_latency_ms) + " ms",
+        ),
+        ("completions", s.candidates_generated.to_string()),
+        (
+            "unique tactics per expansion",
+            match num_candidates {
+                Some(n) => format!("{:.2} of {n}", s.unique_per_expansion),
+                None => format!("{:.2}", s.unique_per_expansion),
+            },
+        ),
+        (
+            "children per expansion",
+            format!("{:.2}", s.children_per_expansion),
+        ),
+        ("Lean pass rate of unique tactics", pct(s.lean_pass_rate)),
+        ("banned completions", s.candidates_banned.to_string()),
+        ("transpositions", s.transpositions.to_string()),
+        ("Lean errors", s.lean_errors.to_string()),
+        ("Lean timeouts", s.lean_timeouts.to_string()),
+        (
+            "incomplete (goals: [] without Completed)",
+            s.incomplete.to_string(),
+        ),
+        (
+            "rejected by the whole-proof check",
+            s.check_failures.to_string(),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(w, "| {k} | {v} |");
+    }
+
+    if !s.errors.is_empty() {
+        let _ = writeln!(
+            w,
+            "\n## Failures by reason\n\n| reason | theorems |\n|---|---:|"
+        );
+        for (reason, n) in &s.errors {
+            let _ = writeln!(w, "| {} | {n} |", reason.replace('|', "\\|"));
+        }
+    }
+    if let Some(config) = &s.config {
+        let pretty = serde_json::to_string_pretty(config).expect("config serialises");
+        let _ = writeln!(w, "\n## Config\n\n```json\n{pretty}\n```");
+    }
+    out
+}
+
+/// The knobs `compare` shows when they differ between sweeps: (column, JSON pointer).
+const KNOBS: &[(&str, &str)] = &[
+    ("num_candidates", "/search/num_candidates"),
+    ("temperature", "/policy/temperature"),
+    ("bex", "/search/batch_expansion_size"),
+    ("concurrency", "/sweep/concurrency"),
+    ("max_nodes", "/search/max_nodes"),
+    ("ebm_weight", "/search/ebm_weight"),
+];
+
+fn knob(s: &Summary, pointer: &str) -> String {
+    s.config
+        .as_ref()
+        .and_then(|c| c.pointer(pointer))
+        .map_or_else(|| "?".to_owned(), |v| v.to_string())
+}
+
+fn ebm_on(s: &Summary) -> String {
+    match s
+        .config
+        .as_ref()
+        .and_then(|c| c.pointer("/ebm/url"))
+        .and_then(|v| v.as_str())
+    {
+        Some("") => "off".into(),
+        Some(_) => "on".into(),
+        None => "?".into(),
+    }
+}
+
+/// One row per sweep: the knobs that differ, then what each sweep did.
+pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
+    type Getter = Box<dyn Fn(&Summary) -> String>;
+    let mut columns: Vec<(String, Getter)> = Vec::new();
+    for (name, pointer) in KNOBS {
+        let pointer = *pointer;
+        columns.push((name.to_string(), Box::new(move |s| knob(s, pointer))));
+    }
+    columns.push(("EBM".into(), Box::new(ebm_on)));
+    columns.retain(|(_, get)| {
+        let first = sweeps.first().map(|(_, s)| get(s));
+        sweeps.iter().any(|(_, s)| Some(get(s)) != first)
+    });
+    let outcomes: Vec<(&str, Getter)> = vec![
+        (
+            "proved",
+            Box::new(|s| format!("{}/{} ({})", s.proved, s.theorems, pct(s.prove_rate))),
+        ),
+        (
+            "unique/exp",
+            Box::new(|s| format!("{:.2}", s.unique_per_expansion)),
+        ),
+        (
+            "children/exp",
+            Box::new(|s| format!("{:.2}", s.children_per_expansion)),
+        ),
+        ("gen ms", Box::new(|s| ms(s.mean_generate_latency_ms))),
+        ("Lean pass", Box::new(|s| pct(s.lean_pass_rate))),
+        ("wall", Box::new(|s| secs(s.sweep_span_ms))),
+    ];
+    columns.extend(outcomes.into_iter().map(|(n, g)| (n.to_owned(), g)));
+
+    let mut table: Vec<Vec<String>> = vec![std::iter::once("sweep".to_owned())
+        .chain(columns.iter().map(|(n, _)| n.clone()))
+        .collect()];
+    for (name, s) in sweeps {
+        table.push(
+            std::iter::once(name.clone())
+                .chain(columns.iter().map(|(_, get)| get(s)))
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SearchStatus;
+    use crate::summary::tests::result;
+
+    fn summary(num_candidates: u64, url: &str) -> Summary {
+        let config = serde_json::json!({
+            "search": {"num_candidates": num_candidates, "batch_expansion_size": 1, "max_nodes": 10, "ebm_weight": 0.0},
+            "policy": {"temperature": 1.3},
+            "sweep": {"concurrency": 4},
+            "ebm": {"url": url},
+        });
+        Summary::from_results(&[result("a", SearchStatus::Proved, None)], Some(config))
+    }
+
+    #[test]
+    fn report_has_the_tables() {
+        let r = render(&summary(16, ""));
+        assert!(r.contains("Proved 1 / 1"), "{r}");
+        assert!(r.contains("| generate | 0.8 s | 80.0% | 2 |"), "{r}");
+        assert!(r.contains("5.00 of 16"), "{r}");
+    }
+
+    #[test]
+    fn compare_shows_only_knobs_that_differ() {
+        let t = render_compare(&[
+            ("a".into(), summary(16, "")),
+            ("b".into(), summary(32, "http://x")),
+        ]);
+        let header = t.lines().next().unwrap();
+        assert!(
+            header.contains("num_candidates") && header.contains("EBM"),
+            "{t}"
+        );
+        assert!(
+            !header.contains("temperature") && !header.contains("concurrency"),
+            "{t}"
+        );
+        assert!(t.lines().nth(2).unwrap().contains("32"), "{t}");
+        assert!(
+            header.contains("proved") && header.contains("Lean pass"),
+            "{t}"
+        );
+    }
+}

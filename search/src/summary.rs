@@ -1,0 +1,335 @@
+//! A sweep's statistics, rebuilt from `results.jsonl` (and `config.json`) at any time:
+//! `DIR/summary.json` and, through [`crate::report`], `DIR/report.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Histogram, SearchStatus};
+use crate::results::{latest_by_name, read_results, ResultsError, TheoremResult};
+
+pub const RESULTS_FILE: &str = "results.jsonl";
+pub const CONFIG_FILE: &str = "config.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const REPORT_FILE: &str = "report.md";
+
+/// One row of the where-the-time-went table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRow {
+    /// `generate`, `lean`, `ebm`, `wait`, `engine` or `unaccounted`.
+    pub phase: String,
+    pub total_ms: f64,
+    /// Of the summed theorem wall time; the rows sum to 1.
+    pub share: f64,
+    pub calls: u64,
+    pub mean_ms_per_call: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub theorems: usize,
+    pub proved: usize,
+    pub prove_rate: f64,
+    /// Theorems by final status.
+    pub statuses: BTreeMap<String, usize>,
+    /// `error` theorems by reason (first line of the message).
+    pub errors: BTreeMap<String, usize>,
+    /// Summed over theorems (theorem-seconds, not the sweep's elapsed time).
+    pub theorem_wall_ms: f64,
+    /// First theorem start to last theorem end (includes pauses between resumed runs).
+    pub sweep_span_ms: f64,
+    pub theorems_per_hour: f64,
+    pub time: Vec<PhaseRow>,
+    /// Per-theorem wall time (ms).
+    pub theorem_latency_ms: Option<Percentiles>,
+    pub nodes_expanded: u64,
+    pub nodes_created: u64,
+    pub gen_calls: u64,
+    pub candidates_generated: u64,
+    pub candidates_unique: u64,
+    pub candidates_banned: u64,
+    pub candidates_passed_lean: u64,
+    pub transpositions: u64,
+    pub lean_errors: u64,
+    pub lean_timeouts: u64,
+    pub incomplete: u64,
+    pub check_failures: u64,
+    /// Distinct allowed tactics per expanded node (out of `num_candidates`).
+    pub unique_per_expansion: f64,
+    /// New nodes per expanded node.
+    pub children_per_expansion: f64,
+    /// Unique tactics Lean accepted, over unique tactics.
+    pub lean_pass_rate: f64,
+    pub mean_generate_latency_ms: Option<f64>,
+    /// The resolved config the sweep ran with (`config.json`), when present.
+    pub config: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+fn ratio(num: f64, den: f64) -> f64 {
+    if den > 0.0 {
+        num / den
+    } else {
+        0.0
+    }
+}
+
+fn percentiles(mut values: Vec<f64>) -> Option<Percentiles> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at =
+        |q: f64| values[((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+    Some(Percentiles {
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+        p50: at(0.5),
+        p95: at(0.95),
+        p99: at(0.99),
+        max: values[values.len() - 1],
+    })
+}
+
+/// The first line of an error, shortened, so equal causes group together.
+fn reason(error: Option<&str>) -> String {
+    let line = error
+        .unwrap_or("unknown")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim();
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_owned(),
+    }
+}
+
+impl Summary {
+    /// Statistics of the latest line per theorem.
+    pub fn from_results(results: &[TheoremResult], config: Option<serde_json::Value>) -> Self {
+        let n = results.len();
+        let sum = |f: &dyn Fn(&TheoremResult) -> f64| results.iter().map(f).sum::<f64>();
+        let count = |f: &dyn Fn(&TheoremResult) -> u64| results.iter().map(f).sum::<u64>();
+        let proved = results.iter().filter(|r| r.proved).count();
+        let mut statuses = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        for r in results {
+            let status = serde_json::to_value(r.status).expect("status serialises");
+            *statuses
+                .entry(status.as_str().unwrap_or("").to_owned())
+                .or_insert(0) += 1;
+            if r.status == SearchStatus::Error {
+                *errors.entry(reason(r.error.as_deref())).or_insert(0) += 1;
+            }
+        }
+        let wall = sum(&|r| r.time.wall_ms);
+        let merged = |f: &dyn Fn(&TheoremResult) -> &Histogram| {
+            let mut h = Histogram::default();
+            results.iter().for_each(|r| h.merge(f(r)));
+            h
+        };
+        let phase = |name: &str, total: f64, hist: Option<Histogram>| {
+            let calls = hist.as_ref().map_or(0, Histogram::count);
+            let q = |p| hist.as_ref().and_then(|h| h.quantile(p));
+            PhaseRow {
+                phase: name.to_owned(),
+                total_ms: total,
+                share: ratio(total, wall),
+                calls,
+                mean_ms_per_call: (calls > 0).then(|| total / calls as f64),
+                p50_ms: q(0.5),
+                p95_ms: q(0.95),
+                p99_ms: q(0.99),
+            }
+        };
+        let gen_ms = sum(&|r| r.time.gen_ms);
+        let time = vec![
+            phase("generate", gen_ms, Some(merged(&|r| &r.time.gen_latency))),
+            phase(
+                "lean",
+                sum(&|r| r.time.lean_ms),
+                Some(merged(&|r| &r.time.lean_latency)),
+            ),
+            phase(
+                "ebm",
+                sum(&|r| r.time.ebm_ms),
+                Some(merged(&|r| &r.time.ebm_latency)),
+            ),
+            phase("wait", sum(&|r| r.time.wait_ms), None),
+            phase("engine", sum(&|r| r.time.engine_ms), None),
+            phase("unaccounted", sum(&|r| r.time.unaccounted_ms), None),
+        ];
+        let start = results
+            .iter()
+            .map(|r| r.finished_unix_ms as f64 - r.time.wall_ms)
+            .fold(f64::INFINITY, f64::min);
+        let end = results
+            .iter()
+            .map(|r| r.finished_unix_ms as f64)
+            .fold(0.0, f64::max);
+        let span = if n > 0 { (end - start).max(0.0) } else { 0.0 };
+        let expanded = count(&|r| r.stats.nodes_expanded);
+        let created = count(&|r| r.stats.nodes_created);
+        let unique = count(&|r| r.stats.candidates_unique);
+        let passed = count(&|r| r.stats.candidates_passed_lean);
+        let gen_calls = count(&|r| r.stats.gen_calls);
+        // Every theorem with a tree has a root that was not anyone's child.
+        let roots = results.iter().filter(|r| r.stats.nodes_created > 0).count() as u64;
+        Summary {
+            theorems: n,
+            proved,
+            prove_rate: ratio(proved as f64, n as f64),
+            statuses,
+            errors,
+            theorem_wall_ms: wall,
+            sweep_span_ms: span,
+            theorems_per_hour: ratio(n as f64 * 3_600_000.0, span),
+            time,
+            theorem_latency_ms: percentiles(results.iter().map(|r| r.time.wall_ms).collect()),
+            nodes_expanded: expanded,
+            nodes_created: created,
+            gen_calls,
+            candidates_generated: count(&|r| r.stats.candidates_generated),
+            candidates_unique: unique,
+            candidates_banned: count(&|r| r.stats.candidates_banned),
+            candidates_passed_lean: passed,
+            transpositions: count(&|r| r.stats.transpositions),
+            lean_errors: count(&|r| r.stats.lean_errors),
+            lean_timeouts: count(&|r| r.stats.lean_timeouts),
+            incomplete: count(&|r| r.stats.incomplete),
+            check_failures: count(&|r| r.stats.check_failures),
+            unique_per_expansion: ratio(unique as f64, expanded as f64),
+            children_per_expansion: ratio(created.saturating_sub(roots) as f64, expanded as f64),
+            lean_pass_rate: ratio(passed as f64, unique as f64),
+            mean_generate_latency_ms: (gen_calls > 0).then(|| gen_ms / gen_calls as f64),
+            config,
+        }
+    }
+
+    /// Reads `DIR/results.jsonl` (latest line per theorem) and `DIR/config.json`.
+    pub fn from_dir(dir: &Path) -> Result<Self, SummaryError> {
+        let results = latest_by_name(read_results(&dir.join(RESULTS_FILE))?);
+        Ok(Self::from_results(&results, read_config(dir)?))
+    }
+
+    /// Writes `summary.json` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), SummaryError> {
+        let json = serde_json::to_string_pretty(self).expect("summary serialises");
+        write_file(&dir.join(SUMMARY_FILE), &(json + "\n"))?;
+        write_file(&dir.join(REPORT_FILE), &crate::report::render(self))
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
+    std::fs::write(path, text).map_err(|e| SummaryError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// `DIR/config.json`, if the sweep wrote one.
+pub fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SummaryError> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let err = |message: String| SummaryError::File {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::{SearchStats, TimeAccount};
+
+    pub(crate) fn result(name: &str, status: SearchStatus, error: Option<&str>) -> TheoremResult {
+        let mut time = TimeAccount {
+            wall_ms: 1000.0,
+            gen_ms: 800.0,
+            lean_ms: 150.0,
+            wait_ms: 20.0,
+            engine_ms: 29.0,
+            unaccounted_ms: 1.0,
+            ..TimeAccount::default()
+        };
+        time.gen_latency.record(400.0);
+        time.gen_latency.record(400.0);
+        TheoremResult {
+            name: name.into(),
+            proved: status == SearchStatus::Proved,
+            status,
+            error: error.map(String::from),
+            proof_tactics: vec![],
+            proof: None,
+            axioms: vec![],
+            finished_unix_ms: 10_000,
+            stats: SearchStats {
+                nodes_expanded: 4,
+                nodes_created: 9,
+                gen_calls: 2,
+                candidates_generated: 64,
+                candidates_unique: 20,
+                candidates_passed_lean: 10,
+                ..SearchStats::default()
+            },
+            time,
+        }
+    }
+
+    #[test]
+    fn rates_and_time_shares() {
+        let results = vec![
+            result("a", SearchStatus::Proved, None),
+            result(
+                "b",
+                SearchStatus::Error,
+                Some("Lean infrastructure failure: crash\nmore"),
+            ),
+            result(
+                "c",
+                SearchStatus::Error,
+                Some("Lean infrastructure failure: crash"),
+            ),
+            result("d", SearchStatus::NodeBudget, None),
+        ];
+        let s = Summary::from_results(&results, None);
+        assert_eq!((s.theorems, s.proved, s.prove_rate), (4, 1, 0.25));
+        assert_eq!(s.statuses["error"], 2);
+        assert_eq!(s.errors["Lean infrastructure failure: crash"], 2);
+        let shares: f64 = s.time.iter().map(|p| p.share).sum();
+        assert!((shares - 1.0).abs() < 1e-9);
+        assert_eq!(s.time[0].calls, 8);
+        assert_eq!(s.time[0].mean_ms_per_call, Some(400.0));
+        assert_eq!(s.unique_per_expansion, 5.0);
+        assert_eq!(s.children_per_expansion, 2.0);
+        assert_eq!(s.lean_pass_rate, 0.5);
+        assert_eq!(s.mean_generate_latency_ms, Some(400.0));
+        assert_eq!(s.sweep_span_ms, 1000.0);
+    }
+}
