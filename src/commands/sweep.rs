@@ -1,8 +1,125 @@
+//! `stepwise sweep`: best-first search over a theorems file, into a results directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
 use clap::Args;
+use lean_bridge::LeanPool;
+use search::lean_env::LeanEnv;
+use search::policy::build_policy;
+use search::sweep::{run_sweep, Backends, SweepOptions};
+use search::theorems::{read_theorems, select, Shard};
+use search::value::{EbmClient, ValueScorer};
+
+use crate::ConfigArgs;
 
 #[derive(Args, Debug)]
-pub struct SweepArgs {}
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// JSONL: `name`, `formal_statement`, optional `header`.
+    #[arg(long)]
+    pub theorems: PathBuf,
+    /// Results directory: results.jsonl, trajectories/, config.json, summary.json, report.md.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Theorems searched at once (overrides `[sweep].concurrency`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Only the first N theorems (of this shard).
+    #[arg(long)]
+    pub max_theorems: Option<usize>,
+    /// Continue the sweep in --out: skip finished theorems, re-run those that ended in error.
+    #[arg(long)]
+    pub resume: bool,
+    /// `I/N`: this machine's share of the theorems (position modulo N); N machines given the
+    /// same file cover it exactly once.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+}
 
-pub fn run(_args: SweepArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`sweep` is not built yet")
+pub fn run(args: SweepArgs) -> anyhow::Result<()> {
+    let mut config = search::Config::load(&args.config.config, &args.config.overrides)?;
+    if let Some(c) = args.concurrency {
+        anyhow::ensure!(c > 0, "--concurrency must be at least 1");
+        config.sweep.concurrency = c;
+    }
+    let theorems = select(
+        read_theorems(&args.theorems)?,
+        args.shard,
+        args.max_theorems,
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(sweep(config, theorems, args))
+}
+
+async fn sweep(
+    config: search::Config,
+    theorems: Vec<lean_bridge::Theorem>,
+    args: SweepArgs,
+) -> anyhow::Result<()> {
+    let policy = build_policy(&config.policy)?;
+    policy
+        .health_check()
+        .await
+        .context("the policy server is not ready")?;
+    let scorer: Option<Arc<dyn ValueScorer>> = match EbmClient::from_config(&config.ebm)? {
+        Some(client) => {
+            client
+                .health()
+                .await
+                .with_context(|| format!("the EBM server {} is not ready", client.url()))?;
+            Some(Arc::new(client))
+        }
+        None => None,
+    };
+    let pool = LeanPool::new(config.lean.clone());
+    let backends = Backends {
+        policy,
+        scorer,
+        env: Arc::new(LeanEnv(pool.clone())),
+    };
+
+    // First interrupt: start nothing new, finish what runs. Second: abandon it. Third: exit.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        let mut level = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            level += 1;
+            if level >= 3 {
+                std::process::exit(130);
+            }
+            let _ = stop_tx.send(level);
+        }
+    });
+
+    let options = SweepOptions {
+        resume: args.resume,
+        concurrency: config.sweep.concurrency,
+        progress: true,
+        stop: Some(stop_rx),
+        ..SweepOptions::default()
+    };
+    let total = theorems.len();
+    let report = run_sweep(&config, theorems, &args.out, options, backends).await;
+    pool.shutdown().await;
+    let report = report?;
+    let s = &report.summary;
+    println!(
+        "proved {} of {} ({:.1}%); searched {} now, {} done before; results in {}",
+        s.proved,
+        s.theorems,
+        s.prove_rate * 100.0,
+        report.searched,
+        report.skipped,
+        args.out.display()
+    );
+    if report.stopped {
+        println!(
+            "stopped early: {} of {total} theorems done; continue with --resume",
+            s.theorems
+        );
+    }
+    Ok(())
 }

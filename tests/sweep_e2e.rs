@@ -1,0 +1,338 @@
+//! `stepwise sweep` end to end over real processes and HTTP: the real binary, the simulated
+//! REPL as its Lean workers (`stepwise sim-repl`, which logs every request it receives), and
+//! the simulated SGLang server in this process, all driven by `tests/data/sweep_world.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use lean_bridge::sim_world::World;
+use search::sim_sglang::{self, SimOptions, SimSglangHandle};
+use serde_json::{json, Value};
+use tokio::process::Command;
+
+fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file)
+}
+
+fn world() -> World {
+    serde_json::from_str(&std::fs::read_to_string(data("sweep_world.json")).unwrap()).unwrap()
+}
+
+async fn sglang(options: SimOptions) -> SimSglangHandle {
+    sim_sglang::spawn(world(), options).await.unwrap()
+}
+
+const CONFIG: &str = r#"
+[search]
+max_nodes = 20
+max_depth = 8
+num_candidates = 4
+timeout_per_theorem = 60
+
+[policy]
+request_timeout = 10
+max_retries = 4
+
+[lean]
+workers = 2
+header = "import Mathlib"
+tactic_timeout = 10
+
+[sweep]
+concurrency = 2
+"#;
+
+/// The `stepwise sweep` command for `out`, with the simulated REPL logging to `out/../NAME.log`.
+fn sweep_command(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Command {
+    let config = dir.join("config.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let lean = json!([
+        env!("CARGO_BIN_EXE_stepwise"),
+        "sim-repl",
+        "--world",
+        data("sweep_world.json"),
+        "--log",
+        dir.join(format!("{out}.log")),
+    ]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepwise"));
+    cmd.arg("sweep")
+        .arg("--config")
+        .arg(&config)
+        .arg("--theorems")
+        .arg(data("sweep_theorems.jsonl"))
+        .arg("--out")
+        .arg(dir.join(out))
+        .args(["--set", &format!("lean.command={lean}")])
+        .args(["--set", &format!("policy.urls={}", json!([url]))])
+        .args(extra)
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn sweep(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Output {
+    let output = sweep_command(dir, out, url, extra).output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "sweep {out} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn results(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What must not depend on transport, retries or sampling mode, per theorem.
+fn outcomes(dir: &Path) -> BTreeMap<String, Value> {
+    results(dir)
+        .into_iter()
+        .map(|r| {
+            let keep = [
+                "proved",
+                "status",
+                "proof_tactics",
+                "proof",
+                "nodes_expanded",
+                "nodes_created",
+                "gen_calls",
+                "candidates_generated",
+                "candidates_unique",
+                "candidates_banned",
+                "candidates_passed_lean",
+            ];
+            let o: serde_json::Map<String, Value> = keep
+                .iter()
+                .map(|k| (k.to_string(), r[*k].clone()))
+                .collect();
+            (r["name"].as_str().unwrap().to_owned(), Value::Object(o))
+        })
+        .collect()
+}
+
+/// The tactics the simulated REPL received (its log holds one request per line).
+fn tactics_sent(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["tactic"].as_str().map(String::from))
+        .collect()
+}
+
+fn run_stepwise(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_proves_the_provable_and_nothing_else() {
+    let server = sglang(SimOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = sweep(dir.path(), "base", &server.url(), &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("proved 4 of 6"), "{stdout}");
+
+    let out = dir.path().join("base");
+    let by_name: BTreeMap<String, Value> = results(&out)
+        .into_iter()
+        .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
+        .collect();
+    assert_eq!(by_name.len(), 6);
+    for name in ["sw_direct", "sw_backtrack", "sw_chain", "sw_two_way"] {
+        assert_eq!(
+            by_name[name]["status"], "proved",
+            "{name}: {}",
+            by_name[name]
+        );
+    }
+    // The top-ranked first step leads nowhere; the proof backtracks past it.
+    assert_eq!(
+        by_name["sw_backtrack"]["proof_tactics"],
+        json!(["constructor", "exact hp", "exact hq"])
+    );
+    // goals: [] without `Completed` is a trap, never a proof.
+    assert_eq!(by_name["sw_trap"]["status"], "exhausted");
+    assert_eq!(by_name["sw_trap"]["incomplete"], 2);
+    assert_eq!(by_name["sw_hard"]["status"], "exhausted");
+    assert_eq!(by_name["sw_two_way"]["transpositions"], 1);
+    // sorry and admit were the most likely completions of sw_direct; they were dropped.
+    assert!(by_name["sw_direct"]["candidates_banned"].as_u64().unwrap() >= 2);
+    let sent = tactics_sent(&dir.path().join("base.log"));
+    assert!(sent.iter().any(|t| t == "simp"), "{sent:?}");
+    assert!(
+        !sent.iter().any(|t| t == "sorry" || t == "admit"),
+        "{sent:?}"
+    );
+    // Banning is by whole identifier: a lemma named `..._sorry` is fair game.
+    assert!(
+        sent.iter().any(|t| t == "exact mul_one_sorry x"),
+        "{sent:?}"
+    );
+    // Every theorem's time is accounted for.
+    for r in by_name.values() {
+        let parts: f64 = [
+            "gen_ms",
+            "lean_ms",
+            "ebm_ms",
+            "wait_ms",
+            "engine_ms",
+            "unaccounted_ms",
+        ]
+        .iter()
+        .map(|k| r[*k].as_f64().unwrap())
+        .sum();
+        assert!((parts - r["wall_ms"].as_f64().unwrap()).abs() < 1e-6, "{r}");
+    }
+
+    // Trajectories: every node, labelled along the proofs.
+    let (node_files, failed_files) =
+        search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+    let path: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.theorem == "sw_backtrack" && n.label == 1)
+        .map(|n| (n.tactic.clone(), n.remaining_depth))
+        .collect();
+    assert_eq!(
+        path,
+        vec![
+            (None, Some(3)),
+            (Some("constructor".into()), Some(2)),
+            (Some("exact hp".into()), Some(1)),
+            (Some("exact hq".into()), Some(0)),
+        ]
+    );
+    let expanded: u64 = by_name
+        .values()
+        .map(|r| r["nodes_created"].as_u64().unwrap())
+        .sum();
+    assert_eq!(nodes.len() as u64, expanded);
+    let failed = search::trajectory::read_failed(&failed_files).unwrap();
+    assert!(failed
+        .iter()
+        .any(|f| f.tactic == "refine ?_" && f.outcome == "incomplete"));
+
+    // The report, and its rebuild from results.jsonl.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Proved 4 / 6"), "{report}");
+    let summary: Value =
+        serde_json::from_slice(&run_stepwise(&["summary", out.to_str().unwrap(), "--json"]).stdout)
+            .unwrap();
+    assert_eq!(summary["proved"], 4);
+    assert_eq!(summary["config"]["search"]["num_candidates"], 4);
+    let compare = run_stepwise(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&compare.stdout);
+    assert!(
+        table.lines().count() == 3 && table.contains("4/6"),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_sampling_modes_do_not_change_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SimOptions::default()).await;
+    sweep(dir.path(), "repeat", &server.url(), &[]).await;
+    let baseline = outcomes(&dir.path().join("repeat"));
+    assert_eq!(baseline.len(), 6);
+
+    let flaky = sglang(SimOptions {
+        fail_every: Some(9),
+        ..SimOptions::default()
+    })
+    .await;
+    sweep(dir.path(), "flaky", &flaky.url(), &[]).await;
+    assert!(
+        flaky.log.entries().iter().any(|e| e.status == 503),
+        "503s were sent"
+    );
+    assert_eq!(
+        outcomes(&dir.path().join("flaky")),
+        baseline,
+        "503 every 9th request"
+    );
+
+    sweep(
+        dir.path(),
+        "n",
+        &server.url(),
+        &["--set", "policy.sampling=n"],
+    )
+    .await;
+    assert_eq!(outcomes(&dir.path().join("n")), baseline, "sampling = n");
+
+    sweep(
+        dir.path(),
+        "openai",
+        &server.url(),
+        &["--set", "policy.backend=openai"],
+    )
+    .await;
+    assert!(server
+        .log
+        .entries()
+        .iter()
+        .any(|e| e.path == "/v1/completions"));
+    assert_eq!(
+        outcomes(&dir.path().join("openai")),
+        baseline,
+        "OpenAI backend"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sweep_resumes_with_each_theorem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slow generation so the kill lands mid-sweep.
+    let server = sglang(SimOptions {
+        delay_per_request: Duration::from_millis(150),
+        ..SimOptions::default()
+    })
+    .await;
+    let out = dir.path().join("killed");
+    let mut child = sweep_command(dir.path(), "killed", &server.url(), &["--concurrency", "1"])
+        .spawn()
+        .unwrap();
+    let results_file = out.join("results.jsonl");
+    let lines = || std::fs::read_to_string(&results_file).map_or(0, |t| t.lines().count());
+    while lines() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().await.unwrap(); // SIGKILL
+    let before = lines();
+    assert!(before < 6, "killed mid-sweep");
+
+    let output = sweep(dir.path(), "killed", &server.url(), &["--resume"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("proved 4 of 6"), "{stdout}");
+    let names: Vec<String> = results(&out)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(unique.len(), 6, "{names:?}");
+}
