@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::utilisation::{Timeline, UrlUtilisation};
 use super::PolicyError;
 use crate::config::PolicyConfig;
 use crate::http_retry::{post_json, probe, HttpError, RetryPolicy};
@@ -24,6 +25,7 @@ pub(crate) struct Endpoints {
     /// Per URL: skipped until this instant (unless every server is marked).
     down_until: Mutex<Vec<Option<Instant>>>,
     retry: RetryPolicy,
+    timeline: Timeline,
 }
 
 impl Endpoints {
@@ -48,6 +50,7 @@ impl Endpoints {
             .map_err(|e| PolicyError::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             client,
+            timeline: Timeline::new(&urls),
             down_until: Mutex::new(vec![None; urls.len()]),
             urls,
             next: AtomicUsize::new(0),
@@ -72,13 +75,15 @@ impl Endpoints {
         self.down_until.lock().expect("down_until lock")[i] = until;
     }
 
-    /// POSTs `body` to `path` on one server and reads the JSON answer with `parse`; a server
-    /// still unavailable after its retries hands the request to the next one. Rejections and
-    /// unreadable answers are not failed over: every server would answer the same.
+    /// POSTs `body` (carrying `prompts` prompts, for the utilisation timeline) to `path` on one
+    /// server and reads the JSON answer with `parse`; a server still unavailable after its
+    /// retries hands the request to the next one. Rejections and unreadable answers are not
+    /// failed over: every server would answer the same.
     pub(crate) async fn post<B, R>(
         &self,
         path: &str,
         body: &B,
+        prompts: usize,
         parse: impl Fn(Value) -> Result<R, String>,
     ) -> Result<R, PolicyError>
     where
@@ -87,7 +92,11 @@ impl Endpoints {
         let mut last = None;
         for i in self.order() {
             let url = format!("{}{path}", self.urls[i]);
-            match post_json(&self.client, &url, body, &self.retry).await {
+            // Retries and their backoff count as in flight: the client is waiting on this server.
+            let in_flight = self.timeline.begin(i, prompts as u64);
+            let answer = post_json(&self.client, &url, body, &self.retry).await;
+            drop(in_flight);
+            match answer {
                 Ok(answer) => {
                     self.mark(i, None);
                     return parse(answer)
@@ -102,6 +111,11 @@ impl Endpoints {
             }
         }
         Err(last.expect("at least one url"))
+    }
+
+    /// Per server, the request timeline's counters so far.
+    pub(crate) fn utilisation(&self) -> Vec<UrlUtilisation> {
+        self.timeline.snapshot()
     }
 
     /// `GET /health` on every server (one after the other; a refused port answers at once);

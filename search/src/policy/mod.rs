@@ -3,6 +3,7 @@
 mod endpoints;
 pub mod openai;
 pub mod sglang;
+mod utilisation;
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
+pub use utilisation::UrlUtilisation;
 
 /// One completion as the server returned it, before tactic extraction.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -98,6 +100,12 @@ pub trait Policy: Send + Sync {
     /// In-process doubles have nothing to check.
     async fn health_check(&self) -> Result<(), PolicyError> {
         Ok(())
+    }
+
+    /// Per server, the client's request timeline so far (see [`UrlUtilisation`]); snapshots
+    /// taken before and after a sweep give the sweep's share. Doubles have no servers.
+    fn utilisation(&self) -> Vec<UrlUtilisation> {
+        Vec::new()
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, TokenLogprob};
+use super::{Completion, Policy, PolicyError, TokenLogprob, UrlUtilisation};
 use crate::config::{PolicyConfig, Sampling};
 
 pub struct OpenAiPolicy {
@@ -85,15 +85,22 @@ impl Policy for OpenAiPolicy {
         let expected = prompts.len() * n;
         let flat = self
             .endpoints
-            .post("/v1/completions", &self.request(prompts, n), |answer| {
-                parse_completions_response(&answer, expected)
-            })
+            .post(
+                "/v1/completions",
+                &self.request(prompts, n),
+                expected,
+                |answer| parse_completions_response(&answer, expected),
+            )
             .await?;
         Ok(super::group_by_prompt(flat, n))
     }
 
     async fn health_check(&self) -> Result<(), PolicyError> {
         self.endpoints.health_check().await
+    }
+
+    fn utilisation(&self) -> Vec<UrlUtilisation> {
+        self.endpoints.utilisation()
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, TokenLogprob};
+use super::{Completion, Policy, PolicyError, TokenLogprob, UrlUtilisation};
 use crate::config::{PolicyConfig, Sampling};
 
 pub struct SglangPolicy {
@@ -105,7 +105,7 @@ impl Policy for SglangPolicy {
         let expected = prompts.len() * n;
         let flat = self
             .endpoints
-            .post("/generate", &self.request(prompts, n), |answer| {
+            .post("/generate", &self.request(prompts, n), expected, |answer| {
                 parse_generate_response(answer, expected)
             })
             .await?;
@@ -114,6 +114,10 @@ impl Policy for SglangPolicy {
 
     async fn health_check(&self) -> Result<(), PolicyError> {
         self.endpoints.health_check().await
+    }
+
+    fn utilisation(&self) -> Vec<UrlUtilisation> {
+        self.endpoints.utilisation()
     }
 }
 

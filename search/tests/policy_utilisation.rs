@@ -1,0 +1,53 @@
+//! The generate-server utilisation counters over real loopback HTTP: each request is booked
+//! to the server that answered it, with its prompt count. No timing is asserted, only the
+//! invariants of the integrals.
+
+use lean_bridge::sim_world::World;
+use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::policy::build_policy;
+use search::sim_sglang::{spawn, SimOptions};
+use serde_json::json;
+
+#[tokio::test]
+async fn requests_and_prompts_are_booked_per_url() {
+    let world: World = serde_json::from_value(json!({"theorems": []})).unwrap();
+    let a = spawn(world.clone(), SimOptions::default()).await.unwrap();
+    let b = spawn(world, SimOptions::default()).await.unwrap();
+    for (backend, sampling) in [
+        (PolicyBackend::Sglang, Sampling::Repeat),
+        (PolicyBackend::Openai, Sampling::N),
+    ] {
+        let policy = build_policy(&PolicyConfig {
+            backend,
+            sampling,
+            urls: vec![a.url(), b.url()],
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            policy.utilisation().iter().map(|u| u.requests).sum::<u64>(),
+            0
+        );
+        let prompts = vec!["p1".to_owned(), "p2".to_owned()];
+        for _ in 0..3 {
+            policy.generate(&prompts, 4).await.unwrap();
+        }
+        let used = policy.utilisation();
+        let urls: Vec<&str> = used.iter().map(|u| u.url.as_str()).collect();
+        assert_eq!(urls, [a.url(), b.url()]);
+        // Round-robin: 2 requests to the first server, 1 to the second; 2 prompts x 4 samples.
+        assert_eq!(
+            used.iter()
+                .map(|u| (u.requests, u.prompts))
+                .collect::<Vec<_>>(),
+            [(2, 16), (1, 8)]
+        );
+        for u in &used {
+            // Every request in flight carries 8 prompts, and one request at a time was sent.
+            assert!(u.busy_ms > 0.0);
+            assert!((u.prompt_ms - 8.0 * u.busy_ms).abs() < 1e-6 * u.prompt_ms);
+        }
+        let later = policy.utilisation();
+        assert_eq!(later[0].since(&used[0]).requests, 0);
+    }
+}
