@@ -11,6 +11,7 @@ pub mod lean_env;
 pub mod policy;
 pub mod report;
 pub mod results;
+pub mod sim_ebm;
 pub mod sim_sglang;
 pub mod summary;
 pub mod sweep;

@@ -1,0 +1,128 @@
+//! A simulated EBM server: a TEST DOUBLE, not a model. It speaks `stepwise ebm serve`'s HTTP
+//! API (`POST /score {"states"}` -> `{"energies"}`, `GET /health`) over loopback with a fixed
+//! delay per request, so latency-model benchmarks and tests run the real [`EbmClient`] code
+//! without candle. Energies are a deterministic function of the state text (shorter goals
+//! score lower, i.e. look more provable), in [0, 1).
+//!
+//! [`EbmClient`]: crate::value::EbmClient
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone)]
+pub struct SimEbmOptions {
+    /// Where to listen; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Added to every `/score` request.
+    pub delay_per_request: Duration,
+}
+
+impl Default for SimEbmOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            delay_per_request: Duration::ZERO,
+        }
+    }
+}
+
+/// A running server; dropping the handle stops it.
+pub struct SimEbmHandle {
+    pub addr: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl SimEbmHandle {
+    /// `http://addr`, as `[ebm].url` wants it.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreRequest {
+    states: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ScoreResponse {
+    energies: Vec<f64>,
+}
+
+/// The simulated energy of one state.
+pub fn energy(state: &str) -> f64 {
+    let mut h = DefaultHasher::new();
+    state.hash(&mut h);
+    let jitter = (h.finish() % 1000) as f64 / 10_000.0;
+    (state.len() as f64 / (state.len() as f64 + 200.0)) * 0.9 + jitter
+}
+
+/// Binds `options.addr` and serves until the handle is dropped.
+pub async fn spawn(options: SimEbmOptions) -> std::io::Result<SimEbmHandle> {
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/score", post(score))
+        .route("/health", get(|| async {}))
+        .with_state(Arc::new(options));
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!("simulated EBM server stopped: {e}");
+        }
+    });
+    Ok(SimEbmHandle {
+        addr,
+        _shutdown: tx,
+    })
+}
+
+async fn score(
+    State(options): State<Arc<SimEbmOptions>>,
+    Json(request): Json<ScoreRequest>,
+) -> Json<ScoreResponse> {
+    if !options.delay_per_request.is_zero() {
+        tokio::time::sleep(options.delay_per_request).await;
+    }
+    Json(ScoreResponse {
+        energies: request.states.iter().map(|s| energy(s)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EbmConfig;
+    use crate::value::{EbmClient, ValueScorer};
+
+    #[tokio::test]
+    async fn the_ebm_client_scores_through_it() {
+        let server = spawn(SimEbmOptions::default()).await.unwrap();
+        let client = EbmClient::from_config(&EbmConfig {
+            url: server.url(),
+            ..EbmConfig::default()
+        })
+        .unwrap()
+        .unwrap();
+        client.health().await.unwrap();
+        let states = vec!["⊢ True".to_owned(), "x : ℕ\n⊢ x + 0 = x".repeat(20)];
+        let energies = client.score(&states).await.unwrap();
+        assert_eq!(energies, vec![energy(&states[0]), energy(&states[1])]);
+        assert!(energies[0] < energies[1]);
+        assert!(energies.iter().all(|e| (0.0..1.0).contains(e)));
+    }
+}
