@@ -96,7 +96,7 @@ enum Event {
 }
 
 struct Finished {
-    result: TheoremResult,
+    result: Box<TheoremResult>,
     nodes: Vec<NodeRow>,
     failed: Vec<FailedRow>,
 }
@@ -126,7 +126,11 @@ async fn run_one(
     let (nodes, failed) = outcome.trajectory_rows(&theorem.name);
     let mut timer = outcome.timer.clone();
     timer.lap(clock.as_ref(), Phase::Engine);
-    let result = TheoremResult::new(&theorem.name, &outcome, timer.finish(clock.as_ref()));
+    let result = Box::new(TheoremResult::new(
+        &theorem.name,
+        &outcome,
+        timer.finish(clock.as_ref()),
+    ));
     Finished {
         result,
         nodes,
@@ -233,9 +237,11 @@ pub async fn run_sweep(
             break Ok(());
         }
         let event = match stop.as_mut() {
+            // Biased: a stop request wins over a finished theorem, so nothing new starts after it.
             Some(rx) => tokio::select! {
-                joined = running.join_next_with_id() => Event::Joined(joined),
+                biased;
                 changed = rx.changed() => Event::Stop(changed.ok().map(|()| *rx.borrow_and_update())),
+                joined = running.join_next_with_id() => Event::Joined(joined),
             },
             None => Event::Joined(running.join_next_with_id().await),
         };

@@ -428,7 +428,7 @@ mod tests {
             goal_count: 1,
             llm_logprob: -0.5,
             cum_logprob: -0.5 * id as f64,
-            energy: (id % 2 == 0).then_some(1.25),
+            energy: id.is_multiple_of(2).then_some(1.25),
             score: -0.25,
             status: "expanded".into(),
             on_proof_path: id == 0,

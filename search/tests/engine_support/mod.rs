@@ -101,7 +101,7 @@ impl Sim {
     }
 
     fn state(&self, goals: &[String]) -> Option<&WorldState> {
-        self.world.theorems[0].state(goals)
+        self.world.theorems.iter().find_map(|t| t.state(goals))
     }
 
     pub fn applied(&self) -> Vec<String> {
