@@ -110,7 +110,9 @@ impl LlamaConfig {
         };
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if let Some(t) = raw.model_type.as_deref() {
-            if !matches!(t, "llama" | "mistral" | "deepseek" | "internlm" | "qwen2") {
+            // Others (qwen2's q/k/v-only biases, mistral's sliding window, internlm2's fused
+            // wqkv) differ in ways this encoder does not model.
+            if t != "llama" {
                 return Err(bad(format!(
                     "model_type {t:?} is not a Llama-family decoder"
                 )));
