@@ -336,3 +336,70 @@ async fn a_killed_sweep_resumes_with_each_theorem_once() {
     assert_eq!(names.len(), 6, "{names:?}");
     assert_eq!(unique.len(), 6, "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_cleanly_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SimOptions {
+        delay_per_request: Duration::from_millis(200),
+        ..SimOptions::default()
+    })
+    .await;
+    let out = dir.path().join("interrupted");
+    let mut child = sweep_command(
+        dir.path(),
+        "interrupted",
+        &server.url(),
+        &["--concurrency", "1"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let results_file = out.join("results.jsonl");
+    while std::fs::read_to_string(&results_file).map_or(0, |t| t.lines().count()) < 1 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before the interrupt"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("stopped early"), "{stdout}");
+    // Everything recorded is complete: results, their trajectories, the summary.
+    let recorded = results(&out).len();
+    assert!((1..6).contains(&recorded), "{recorded}");
+    let (node_files, _) = search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+    let mut theorems: Vec<&str> = nodes.iter().map(|n| n.theorem.as_str()).collect();
+    theorems.dedup();
+    assert_eq!(theorems.len(), recorded);
+    assert!(out.join("summary.json").exists());
+
+    sweep(dir.path(), "interrupted", &server.url(), &["--resume"]).await;
+    assert_eq!(results(&out).len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_policy_server_is_named_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then free it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let output = sweep_command(dir.path(), "down", &url, &[])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(!dir.path().join("down").join("results.jsonl").exists());
+}

@@ -9,8 +9,14 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
 }
 
+/// A duration in the unit that keeps it readable.
 fn secs(ms: f64) -> String {
-    format!("{:.1} s", ms / 1000.0)
+    match ms {
+        ms if ms < 1000.0 => format!("{ms:.1} ms"),
+        ms if ms < 120_000.0 => format!("{:.1} s", ms / 1000.0),
+        ms if ms < 7_200_000.0 => format!("{:.1} min", ms / 60_000.0),
+        ms => format!("{:.2} h", ms / 3_600_000.0),
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -243,7 +249,7 @@ mod tests {
     fn report_has_the_tables() {
         let r = render(&summary(16, ""));
         assert!(r.contains("Proved 1 / 1"), "{r}");
-        assert!(r.contains("| generate | 0.8 s | 80.0% | 2 |"), "{r}");
+        assert!(r.contains("| generate | 800.0 ms | 80.0% | 2 |"), "{r}");
         assert!(r.contains("5.00 of 16"), "{r}");
     }
 
