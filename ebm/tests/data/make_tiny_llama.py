@@ -24,7 +24,7 @@ import os
 import shutil
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -124,8 +124,6 @@ def load_hf(model_dir, cfg):
     conf = LlamaConfig(**cfg)
     conf._attn_implementation = "eager"
     model = LlamaForCausalLM(conf)
-    state = {}
-    from safetensors.torch import load_file
     state = load_file(os.path.join(model_dir, "model.safetensors"))
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
