@@ -18,7 +18,9 @@ use crate::policy::Policy;
 use crate::results::{latest_by_name, ResultsError, ResultsWriter, TheoremResult};
 use crate::summary::{Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
-use crate::trajectory::{FailedRow, NodeRow, TrajectoryError, TrajectoryWriter};
+use crate::trajectory::{
+    theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
+};
 use crate::value::ValueScorer;
 
 /// The backends a sweep searches with.
@@ -168,6 +170,24 @@ fn write_config(out_dir: &Path, config: &Config, resume: bool) -> Result<(), Swe
     std::fs::write(&path, json).map_err(|source| SweepError::Io { path, source })
 }
 
+/// Trajectories are written in batches, so a killed (not interrupted) sweep loses those of
+/// the theorems it had finished since its last batch, while their result lines survive.
+fn warn_missing_trajectories(dir: &Path, done: &HashSet<String>) -> Result<(), SweepError> {
+    let (nodes, _) = trajectory_files(dir).map_err(|source| SweepError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let written = theorems_in(&nodes)?;
+    let missing = done.iter().filter(|n| !written.contains(*n)).count();
+    if missing > 0 {
+        tracing::warn!(
+            "{missing} finished theorems have no trajectories (the previous run was killed before \
+             writing its last batch); their results stand, their trees are lost"
+        );
+    }
+    Ok(())
+}
+
 /// Runs `theorems` into `out_dir` (created if missing). `config` is the resolved config; it is
 /// written to `config.json`.
 pub async fn run_sweep(
@@ -195,6 +215,9 @@ pub async fn run_sweep(
         .filter(|r| r.status != SearchStatus::Error)
         .map(|r| r.name)
         .collect();
+    if !done.is_empty() {
+        warn_missing_trajectories(&out_dir.join("trajectories"), &done)?;
+    }
     let total = theorems.len();
     let mut queue: std::collections::VecDeque<Theorem> = theorems
         .into_iter()

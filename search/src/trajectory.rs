@@ -6,6 +6,7 @@
 //! a killed sweep never leaves a torn file behind. The EBM trainer reads the rows back through
 //! [`read_nodes`] / [`read_failed`].
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -387,6 +388,37 @@ pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, Trajec
     Ok(rows)
 }
 
+/// The theorems that have node rows in `paths` (reads only the `theorem` column).
+pub fn theorems_in<P: AsRef<Path>>(paths: &[P]) -> Result<HashSet<String>, TrajectoryError> {
+    let mut names = HashSet::new();
+    for path in paths {
+        let path = path.as_ref();
+        let pq = |source| TrajectoryError::Parquet {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(|source| TrajectoryError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        let index = builder
+            .schema()
+            .index_of("theorem")
+            .map_err(|_| TrajectoryError::Schema {
+                path: path.to_owned(),
+                message: "no `theorem` column".into(),
+            })?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
+        for batch in builder.with_projection(mask).build().map_err(pq)? {
+            let batch = batch.map_err(|e| pq(e.into()))?;
+            let column = column::<StringArray>(&batch, "theorem");
+            names.extend(column.iter().flatten().map(str::to_owned));
+        }
+    }
+    Ok(names)
+}
+
 /// The `nodes-*.parquet` and `failed-*.parquet` files of a sweep's trajectory directory,
 /// each list sorted by name.
 pub fn trajectory_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
@@ -479,6 +511,8 @@ mod tests {
         again.flush().unwrap();
         let (nodes, _) = trajectory_files(dir.path()).unwrap();
         assert!(nodes.last().unwrap().ends_with("nodes-00002.parquet"));
+        let names = theorems_in(&nodes).unwrap();
+        assert_eq!(names, ["a", "b", "c", "d"].map(String::from).into());
     }
 
     #[test]

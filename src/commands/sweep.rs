@@ -45,6 +45,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         anyhow::ensure!(c > 0, "--concurrency must be at least 1");
         config.sweep.concurrency = c;
     }
+    if config.sweep.concurrency > config.lean.workers {
+        tracing::warn!(
+            "concurrency {} > lean.workers {}: searches will wait for a Lean worker (wait_ms)",
+            config.sweep.concurrency,
+            config.lean.workers
+        );
+    }
     let theorems = select(
         read_theorems(&args.theorems)?,
         args.shard,
