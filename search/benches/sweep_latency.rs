@@ -1,0 +1,484 @@
+//! Sweeps against latency-model fakes of the three servers, over their real transports: the
+//! simulated SGLang (loopback HTTP), the simulated REPL (this binary re-run as `--sim-repl`,
+//! one child process per Lean worker) and the simulated EBM (loopback HTTP). Full-scale
+//! costs: generate 1.8 s per request + 20 ms per sample, 150 ms per Lean request, 300 ms per
+//! EBM call; every delay is divided by `SCALE` so the whole run takes about a minute.
+//!
+//! At concurrency 1, 2, 4, 8, 16 it reports theorems per hour (scaled back), the generate
+//! server's busy share from the client's own request timeline (over the whole sweep, and over
+//! the steady state: until the last theorem starts, before the tail drains the slots), and
+//! the time-accounting shares. Then, at concurrency 1, what overlapping the next node's
+//! generation with the current node's Lean checks could gain, and how often it would change
+//! the search order. Not a test: it prints numbers and writes `target/bench/sweep_latency.json`.
+//!
+//! `cargo bench -p search --bench sweep_latency`
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lean_bridge::sim_world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
+use lean_bridge::{LeanConfig, LeanPool};
+use search::config::{Config, Sampling};
+use search::engine::{search_theorem, Frontier, NodeStatus, SearchParams, SystemClock, Tree};
+use search::env::{EnvError, ProofEnv, ProofSession, Theorem};
+use search::lean_env::LeanEnv;
+use search::policy::{build_policy, Policy, UrlUtilisation};
+use search::sim_ebm::SimEbmOptions;
+use search::sim_sglang::SimOptions;
+use search::sweep::{run_sweep, Backends, SweepOptions};
+use search::templates::PromptTemplate;
+use search::value::{EbmClient, ValueScorer};
+use serde_json::json;
+
+mod support;
+
+/// Every full-scale delay is divided by this.
+const SCALE: u32 = 25;
+const GEN_PER_REQUEST: Duration = Duration::from_millis(1800);
+const GEN_PER_SAMPLE: Duration = Duration::from_millis(20);
+const LEAN_PER_REQUEST_MS: u64 = 150;
+const EBM_PER_REQUEST: Duration = Duration::from_millis(300);
+const CONCURRENCY: [usize; 5] = [1, 2, 4, 8, 16];
+const NUM_CANDIDATES: usize = 16;
+
+/// A deterministic stream of small numbers (no RNG crate needed).
+fn mix(a: usize, b: usize) -> usize {
+    let mut x =
+        (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).wrapping_add(0x632B_E59B);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x ^ (x >> 32)) as usize
+}
+
+/// A goals text of 300-500 bytes, unique per (theorem, state).
+fn goals(theorem: usize, state: &str) -> Vec<String> {
+    let len = 300 + mix(theorem, state.len() + 7) % 200;
+    let mut text = format!("x y z : ℝ\nh₀ : 0 < x ∧ 0 < y ∧ 0 < z\nh₁ : x * y * z = {theorem}\n");
+    let mut k = 0;
+    while text.len() + 40 < len {
+        text.push_str(&format!(
+            "h{state}_{k} : x ^ {k} + y ^ {k} ≤ z ^ {} + {theorem}\n",
+            k + 2
+        ));
+        k += 1;
+    }
+    text.push_str(&format!("⊢ x / y + y / z + z / x ≥ 3 -- {state}"));
+    vec![text]
+}
+
+fn tactic(tactic: String, logprob: f64, effect: Effect) -> WorldTactic {
+    WorldTactic {
+        tactic,
+        logprob,
+        completion: None,
+        effect,
+        axioms: Vec::new(),
+    }
+}
+
+fn failing(theorem: usize, state: &str, count: usize) -> Vec<WorldTactic> {
+    (0..count)
+        .map(|j| {
+            tactic(
+                format!("nlinarith [sq_nonneg (x - y), mul_pos h₀.1 h₀.2.1, h{state}_{j}]"),
+                -1.0 - j as f64 * 0.4,
+                Effect::Error(format!(
+                    "linarith failed to find a contradiction\ncase a\nx y z : ℝ\n⊢ False ({theorem})"
+                )),
+            )
+        })
+        .collect()
+}
+
+/// Theorem `i`: a proof path of 4-8 steps; at each step a side tactic leads to a dead end
+/// (sometimes ranked above the path, so the search backtracks) and 2-6 tactics fail. So an
+/// expansion sends 4-8 unique tactics to Lean and theorems drift out of step.
+fn world(theorems: usize) -> World {
+    let theorems = (0..theorems)
+        .map(|i| {
+            let depth = 4 + i % 5;
+            let mut states = Vec::new();
+            for k in 0..depth {
+                let here = format!("p{k}");
+                let next = if k + 1 == depth {
+                    Vec::new()
+                } else {
+                    goals(i, &format!("p{}", k + 1))
+                };
+                let side = format!("s{k}");
+                let side_first = mix(i, k) % 3 == 0;
+                let mut tactics = vec![
+                    tactic(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
+                    tactic(
+                        format!("apply side_{k}"),
+                        if side_first { -0.2 } else { -0.8 },
+                        Effect::Goals(goals(i, &side)),
+                    ),
+                ];
+                tactics.extend(failing(i, &here, 2 + mix(i, k + 100) % 5));
+                states.push(WorldState {
+                    goals: goals(i, &here),
+                    tactics,
+                });
+                states.push(WorldState {
+                    goals: goals(i, &side),
+                    tactics: failing(i, &side, 2 + mix(i, k + 200) % 3),
+                });
+            }
+            WorldTheorem {
+                name: format!("lat_{i}"),
+                formal_statement: format!(
+                    "theorem lat_{i} (x y z : ℝ) (h₀ : 0 < x ∧ 0 < y ∧ 0 < z) (h₁ : x * y * z = {i}) : x / y + y / z + z / x ≥ 3 := by"
+                ),
+                root: goals(i, "p0"),
+                states,
+            }
+        })
+        .collect();
+    World {
+        modules: vec!["Mathlib".into(), "Aesop".into()],
+        theorems,
+    }
+}
+
+fn theorems(world: &World, n: usize) -> Vec<Theorem> {
+    world.theorems[..n]
+        .iter()
+        .map(|t| Theorem {
+            name: t.name.clone(),
+            formal_statement: t.formal_statement.clone(),
+            header: None,
+            extra: Default::default(),
+        })
+        .collect()
+}
+
+/// Wraps the Lean environment to snapshot the policy's timeline when the sweep's last theorem
+/// starts: from then on fewer than `concurrency` theorems run (the tail).
+struct TailMark {
+    inner: LeanEnv,
+    policy: Arc<dyn Policy>,
+    starts: AtomicUsize,
+    last_start: usize,
+    mark: Mutex<Option<(Instant, Vec<UrlUtilisation>)>>,
+}
+
+#[async_trait]
+impl ProofEnv for TailMark {
+    async fn start(&self, theorem: &Theorem) -> Result<Box<dyn ProofSession>, EnvError> {
+        if self.starts.fetch_add(1, Ordering::SeqCst) + 1 == self.last_start {
+            *self.mark.lock().expect("mark") = Some((Instant::now(), self.policy.utilisation()));
+        }
+        self.inner.start(theorem).await
+    }
+}
+
+struct Servers {
+    sglang_url: String,
+    ebm_url: String,
+    world_file: std::path::PathBuf,
+    // Dropping these stops the servers.
+    _sglang: search::sim_sglang::SimSglangHandle,
+    _ebm: search::sim_ebm::SimEbmHandle,
+}
+
+fn config(servers: &Servers, concurrency: usize) -> Config {
+    let mut config = Config::default();
+    config.search.num_candidates = NUM_CANDIDATES;
+    config.search.ebm_weight = 0.3;
+    config.search.timeout_per_theorem = 1e6;
+    config.policy.urls = vec![servers.sglang_url.clone()];
+    // The simulator matches each prompt text against every world state; `n` sends each
+    // prompt once instead of 16 times, so the simulator's own CPU stays out of the numbers.
+    config.policy.sampling = Sampling::N;
+    config.ebm.url = servers.ebm_url.clone();
+    config.sweep.concurrency = concurrency;
+    let exe = std::env::current_exe().expect("current exe");
+    config.lean = LeanConfig {
+        command: vec![
+            exe.display().to_string(),
+            "--sim-repl".into(),
+            "--world".into(),
+            servers.world_file.display().to_string(),
+            "--delay-ms".into(),
+            (LEAN_PER_REQUEST_MS / u64::from(SCALE)).to_string(),
+        ],
+        workers: concurrency,
+        ..LeanConfig::default()
+    };
+    config
+}
+
+fn share(summary: &search::summary::Summary, phase: &str) -> f64 {
+    summary
+        .time
+        .iter()
+        .find(|p| p.phase == phase)
+        .map_or(0.0, |p| p.share)
+}
+
+async fn sweep_at(
+    servers: &Servers,
+    world: &World,
+    concurrency: usize,
+    dir: &Path,
+) -> serde_json::Value {
+    let n = if concurrency == 1 { 6 } else { 4 * concurrency };
+    let config = config(servers, concurrency);
+    let policy = build_policy(&config.policy).expect("policy");
+    let scorer: Arc<dyn ValueScorer> = Arc::new(
+        EbmClient::from_config(&config.ebm)
+            .expect("ebm")
+            .expect("url"),
+    );
+    let pool = LeanPool::new(config.lean.clone());
+    let env = Arc::new(TailMark {
+        inner: LeanEnv(pool.clone()),
+        policy: policy.clone(),
+        starts: AtomicUsize::new(0),
+        last_start: n,
+        mark: Mutex::new(None),
+    });
+    let out = dir.join(format!("c{concurrency}"));
+    let before = policy.utilisation();
+    let started = Instant::now();
+    let report = run_sweep(
+        &config,
+        theorems(world, n),
+        &out,
+        SweepOptions {
+            concurrency,
+            ..SweepOptions::default()
+        },
+        Backends {
+            policy: policy.clone(),
+            scorer: Some(scorer),
+            env: env.clone(),
+        },
+    )
+    .await
+    .expect("sweep");
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let after = policy.utilisation();
+    pool.shutdown().await;
+    let whole = after[0].since(&before[0]);
+    let (mark_at, mark) = env
+        .mark
+        .lock()
+        .expect("mark")
+        .take()
+        .expect("last start seen");
+    let steady_ms = (mark_at - started).as_secs_f64() * 1000.0;
+    let steady = mark[0].since(&before[0]);
+    let s = &report.summary;
+    let thm_per_hour = n as f64 / (wall_ms / 1000.0 * f64::from(SCALE)) * 3600.0;
+    let row = json!({
+        "concurrency": concurrency,
+        "theorems": n,
+        "proved": s.proved,
+        "wall_s": wall_ms / 1000.0,
+        "theorems_per_hour_full_scale": thm_per_hour,
+        "generate_busy_share": whole.busy_share(wall_ms),
+        "generate_idle_share": 1.0 - whole.busy_share(wall_ms),
+        "mean_prompts_in_flight": whole.mean_prompts_in_flight(wall_ms),
+        "steady_state_s": steady_ms / 1000.0,
+        "steady_generate_idle_share": 1.0 - steady.busy_share(steady_ms),
+        "steady_mean_prompts_in_flight": steady.mean_prompts_in_flight(steady_ms),
+        "generate_requests": whole.requests,
+        "shares": s.time.iter().map(|p| (p.phase.clone(), json!(p.share))).collect::<serde_json::Map<_, _>>(),
+        "mean_generate_latency_ms": s.mean_generate_latency_ms,
+        "unique_per_expansion": s.unique_per_expansion,
+    });
+    println!(
+        "| {concurrency:>2} | {n:>2} | {:>2} | {:>5.1} | {:>5.0} | {:>5.1}% | {:>5.1}% | {:>5.1} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>4.1}% | {:>5.2}% | {:>5.2}% |",
+        s.proved,
+        wall_ms / 1000.0,
+        thm_per_hour,
+        100.0 * (1.0 - whole.busy_share(wall_ms)),
+        100.0 * (1.0 - steady.busy_share(steady_ms)),
+        whole.mean_prompts_in_flight(wall_ms),
+        100.0 * share(s, "generate"),
+        100.0 * share(s, "lean"),
+        100.0 * share(s, "ebm"),
+        100.0 * share(s, "wait"),
+        100.0 * share(s, "engine"),
+        100.0 * share(s, "unaccounted"),
+    );
+    row
+}
+
+/// The expansion order a finished tree was searched in, replayed through the same frontier:
+/// returns (expansions, how many of them popped a child of the node expanded just before).
+/// A pipelined expansion pops the next node before the current node's children are queued,
+/// so at each of those steps it would have expanded a different node.
+fn order_changes(tree: &Tree) -> (usize, usize) {
+    let nodes = tree.nodes();
+    let mut children: Vec<Vec<u32>> = vec![Vec::new(); nodes.len()];
+    for n in nodes {
+        if let Some(p) = n.parent {
+            if matches!(n.status, NodeStatus::Open | NodeStatus::Expanded) {
+                children[p as usize].push(n.id);
+            }
+        }
+    }
+    let mut frontier = Frontier::default();
+    frontier.push(0, nodes[0].score);
+    let (mut expansions, mut changes, mut previous) = (0, 0, None);
+    while let Some(id) = frontier.pop() {
+        if nodes[id as usize].status != NodeStatus::Expanded {
+            break;
+        }
+        expansions += 1;
+        if previous.is_some() && nodes[id as usize].parent == previous {
+            changes += 1;
+        }
+        for &c in &children[id as usize] {
+            frontier.push(c, nodes[c as usize].score);
+        }
+        previous = Some(id);
+    }
+    (expansions, changes)
+}
+
+/// At concurrency 1, theorem by theorem: the accounting, the most a pipelined expansion could
+/// save (per step it overlaps the next generate with this step's Lean and EBM calls, so the
+/// theorem saves at most min(generate, Lean + EBM)), and how often it would change the order.
+async fn pipelining(servers: &Servers, world: &World) -> serde_json::Value {
+    let config = config(servers, 1);
+    let policy = build_policy(&config.policy).expect("policy");
+    let scorer = EbmClient::from_config(&config.ebm)
+        .expect("ebm")
+        .expect("url");
+    let pool = LeanPool::new(config.lean.clone());
+    let env = LeanEnv(pool.clone());
+    let template = PromptTemplate::from_config(&config.policy.template).expect("template");
+    let clock = SystemClock::default();
+    let params = SearchParams {
+        config: &config.search,
+        template: &template,
+        default_header: &config.lean.header,
+        clock: &clock,
+    };
+    let (mut wall, mut gen, mut lean_ebm, mut bound) = (0.0, 0.0, 0.0, 0.0);
+    let (mut expansions, mut changes) = (0, 0);
+    for theorem in theorems(world, 8) {
+        let out = search_theorem(&theorem, &params, policy.as_ref(), Some(&scorer), &env).await;
+        let t = out.timer.finish(&clock);
+        wall += t.wall_ms;
+        gen += t.gen_ms;
+        lean_ebm += t.lean_ms + t.ebm_ms;
+        bound += t.gen_ms.min(t.lean_ms + t.ebm_ms);
+        let (e, c) = order_changes(&out.tree);
+        assert_eq!(
+            e as u64, out.stats.nodes_expanded,
+            "the replay matches the search"
+        );
+        expansions += e;
+        changes += c;
+    }
+    pool.shutdown().await;
+    println!(
+        "\npipelined expansion at concurrency 1 (8 theorems): wall {:.2} s = generate {:.1}% + Lean/EBM {:.1}% (+ rest); \
+         overlap could save at most {:.1}% of a theorem's wall time; it would pop a different node at {changes} of {expansions} expansions ({:.0}%)",
+        wall / 1000.0,
+        100.0 * gen / wall,
+        100.0 * lean_ebm / wall,
+        100.0 * bound / wall,
+        100.0 * changes as f64 / expansions.max(1) as f64,
+    );
+    json!({
+        "theorems": 8,
+        "wall_ms": wall,
+        "gen_ms": gen,
+        "lean_plus_ebm_ms": lean_ebm,
+        "max_saving_share": bound / wall,
+        "expansions": expansions,
+        "order_changes": changes,
+        "order_change_share": changes as f64 / expansions.max(1) as f64,
+    })
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--sim-repl") {
+        let parsed =
+            lean_bridge::fake_repl::FakeReplArgs::parse(args.skip(1)).expect("sim-repl args");
+        if let Err(e) = lean_bridge::fake_repl::run(parsed) {
+            eprintln!("sim-repl: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+
+    let world = world(64);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world_file = dir.path().join("world.json");
+    std::fs::write(&world_file, serde_json::to_vec(&world).expect("world json"))
+        .expect("write world");
+
+    // The fakes run on their own runtime thread, as separate servers would.
+    let servers_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (sglang, ebm) = servers_rt.block_on(async {
+        let sglang = search::sim_sglang::spawn(
+            world.clone(),
+            SimOptions {
+                delay_per_request: GEN_PER_REQUEST / SCALE,
+                delay_per_sample: GEN_PER_SAMPLE / SCALE,
+                ..SimOptions::default()
+            },
+        )
+        .await
+        .expect("sim sglang");
+        let ebm = search::sim_ebm::spawn(SimEbmOptions {
+            delay_per_request: EBM_PER_REQUEST / SCALE,
+            ..SimEbmOptions::default()
+        })
+        .await
+        .expect("sim ebm");
+        (sglang, ebm)
+    });
+    let servers = Servers {
+        sglang_url: sglang.url(),
+        ebm_url: ebm.url(),
+        world_file,
+        _sglang: sglang,
+        _ebm: ebm,
+    };
+
+    println!(
+        "latency model (full scale, every delay / {SCALE} here): generate {:?} + {:?}/sample, Lean {LEAN_PER_REQUEST_MS} ms/request, EBM {:?}/call; num_candidates {NUM_CANDIDATES}",
+        GEN_PER_REQUEST, GEN_PER_SAMPLE, EBM_PER_REQUEST
+    );
+    println!("\n| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle (steady) | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let rows: Vec<serde_json::Value> = CONCURRENCY
+        .iter()
+        .map(|&c| runtime.block_on(sweep_at(&servers, &world, c, dir.path())))
+        .collect();
+    let pipelining = runtime.block_on(pipelining(&servers, &world));
+    support::write_result(
+        "sweep_latency",
+        &json!({
+            "scale": SCALE,
+            "full_scale_costs": {
+                "generate_per_request_ms": GEN_PER_REQUEST.as_millis() as u64,
+                "generate_per_sample_ms": GEN_PER_SAMPLE.as_millis() as u64,
+                "lean_per_request_ms": LEAN_PER_REQUEST_MS,
+                "ebm_per_request_ms": EBM_PER_REQUEST.as_millis() as u64,
+            },
+            "num_candidates": NUM_CANDIDATES,
+            "sweeps": rows,
+            "pipelining_at_concurrency_1": pipelining,
+        }),
+    );
+    drop(servers);
+    drop(servers_rt);
+}
