@@ -46,6 +46,9 @@ pub struct SweepOptions {
     /// Stop requests: 1 = start no new theorem and let running ones finish; 2 = abandon the
     /// running ones too (they are not recorded, so `--resume` runs them again).
     pub stop: Option<watch::Receiver<u32>>,
+    /// After this many theorems in a row end in `error` (a dead server, a broken Lean
+    /// install), start no more: they would all fail the same way. 0 = never.
+    pub max_consecutive_errors: usize,
 }
 
 impl Default for SweepOptions {
@@ -57,6 +60,7 @@ impl Default for SweepOptions {
             trajectory_batch_rows: 50_000,
             progress: false,
             stop: None,
+            max_consecutive_errors: 16,
         }
     }
 }
@@ -68,8 +72,10 @@ pub struct SweepReport {
     pub searched: usize,
     /// Theorems skipped because an earlier run finished them.
     pub skipped: usize,
-    /// A stop request ended the run before every theorem was searched.
+    /// A stop request (or `aborted`) ended the run before every theorem was searched.
     pub stopped: bool,
+    /// Why the sweep gave up on its own (`max_consecutive_errors`).
+    pub aborted: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +245,8 @@ pub async fn run_sweep(
     let mut names: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut searched = 0;
     let mut stop_level = 0;
+    let mut consecutive_errors = 0;
+    let mut aborted = None;
     let concurrency = options.concurrency.max(1);
     let mut stop = options.stop.take();
     let result: Result<(), SweepError> = loop {
@@ -316,8 +324,24 @@ pub async fn run_sweep(
             proved += 1;
         }
         match &finished.result.error {
-            Some(error) => tracing::warn!("{}: error: {error}", finished.result.name),
-            None => tracing::debug!("{}: {:?}", finished.result.name, finished.result.status),
+            Some(error) => {
+                bar.suspend(|| tracing::warn!("{}: error: {error}", finished.result.name));
+                consecutive_errors += 1;
+                let limit = options.max_consecutive_errors;
+                if limit > 0 && consecutive_errors >= limit && aborted.is_none() {
+                    aborted = Some(format!(
+                        "{consecutive_errors} theorems in a row ended in error, the last with: {error}"
+                    ));
+                    stop_level = stop_level.max(1);
+                    bar.suspend(|| {
+                        tracing::error!("giving up: {}", aborted.as_deref().unwrap_or(""))
+                    });
+                }
+            }
+            None => {
+                consecutive_errors = 0;
+                tracing::debug!("{}: {:?}", finished.result.name, finished.result.status);
+            }
         }
         bar.set_message(format!("{proved} proved"));
         bar.inc(1);
@@ -335,5 +359,6 @@ pub async fn run_sweep(
         searched,
         skipped,
         stopped: stop_level > 0,
+        aborted,
     })
 }

@@ -53,10 +53,14 @@ fn theorems(w: &World) -> Vec<search::env::Theorem> {
 }
 
 fn setup() -> Config {
-    let mut c = Config::default();
-    c.search = config();
-    c.policy.template = "{state}".into();
-    c
+    Config {
+        search: config(),
+        policy: search::config::PolicyConfig {
+            template: "{state}".into(),
+            ..Default::default()
+        },
+        ..Config::default()
+    }
 }
 
 fn backends(sim: &Arc<Sim>, scored: bool) -> Backends {
@@ -220,4 +224,36 @@ async fn a_stop_request_finishes_running_theorems_and_starts_no_more() {
         assert_eq!(resumed.searched, 3 - recorded);
         assert_eq!(resumed.summary.theorems, 3);
     }
+}
+
+#[tokio::test]
+async fn a_run_of_errors_stops_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = three();
+    // An environment that knows no theorem: every start fails.
+    let sim = Sim::new(World {
+        theorems: vec![],
+        ..w.clone()
+    });
+    let opts = SweepOptions {
+        concurrency: 1,
+        max_consecutive_errors: 2,
+        ..options(false)
+    };
+    let report = run_sweep(
+        &setup(),
+        theorems(&w),
+        dir.path(),
+        opts,
+        backends(&sim, false),
+    )
+    .await
+    .unwrap();
+    assert!(report.stopped);
+    assert_eq!(report.searched, 2);
+    let reason = report.aborted.unwrap();
+    assert!(
+        reason.contains("2 theorems in a row") && reason.contains("unknown theorem"),
+        "{reason}"
+    );
 }

@@ -122,6 +122,9 @@ async fn sweep(
         report.skipped,
         args.out.display()
     );
+    if let Some(reason) = &report.aborted {
+        anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
+    }
     if report.stopped {
         println!(
             "stopped early: {} of {total} theorems done; continue with --resume",
