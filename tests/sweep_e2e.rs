@@ -403,3 +403,50 @@ async fn a_down_policy_server_is_named_before_anything_starts() {
     assert!(stderr.contains(&url), "{stderr}");
     assert!(!dir.path().join("down").join("results.jsonl").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SimOptions::default()).await;
+    let ebm = search::sim_ebm::spawn(Default::default()).await.unwrap();
+    sweep(dir.path(), "plain", &server.url(), &[]).await;
+    let ebm_url = format!("ebm.url={}", ebm.url());
+    sweep(
+        dir.path(),
+        "ebm",
+        &server.url(),
+        &["--set", &ebm_url, "--set", "search.ebm_weight=0.5"],
+    )
+    .await;
+    let out = dir.path().join("ebm");
+    let rows = results(&out);
+    assert_eq!(rows.iter().filter(|r| r["proved"] == true).count(), 4);
+    for r in &rows {
+        // The root, then at most one request per expansion step.
+        let calls = r["ebm_calls"].as_u64().unwrap();
+        assert!(
+            calls >= 1 && calls <= 1 + r["gen_calls"].as_u64().unwrap(),
+            "{r}"
+        );
+    }
+    let (node_files, _) = search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+    for n in &nodes {
+        match n.status.as_str() {
+            "proof" | "unverified" => assert_eq!(n.energy, None, "{n:?}"),
+            _ => {
+                let expected = search::sim_ebm::energy(&n.state);
+                assert!((n.energy.unwrap() - expected).abs() < 1e-9, "{n:?}");
+            }
+        }
+    }
+    let plain = dir.path().join("plain");
+    let compare = run_stepwise(&["compare", plain.to_str().unwrap(), out.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&compare.stdout);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.contains("EBM") && header.contains("ebm_weight"),
+        "{table}"
+    );
+    assert!(!header.contains("num_candidates"), "{table}");
+}

@@ -1,14 +1,15 @@
 //! `stepwise sweep`: best-first search over a theorems file, into a results directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use lean_bridge::LeanPool;
+use lean_bridge::Theorem;
 use search::lean_env::LeanEnv;
 use search::policy::build_policy;
-use search::sweep::{run_sweep, Backends, SweepOptions};
+use search::sweep::{run_sweep, Backends, SweepOptions, SweepReport};
 use search::theorems::{read_theorems, select, Shard};
 use search::value::{EbmClient, ValueScorer};
 
@@ -58,14 +59,37 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         args.max_theorems,
     );
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(sweep(config, theorems, args))
+    let total = theorems.len();
+    let report = runtime.block_on(execute(&config, theorems, &args.out, args.resume))?;
+    let s = &report.summary;
+    println!(
+        "proved {} of {} ({:.1}%); searched {} now, {} done before; results in {}",
+        s.proved,
+        s.theorems,
+        s.prove_rate * 100.0,
+        report.searched,
+        report.skipped,
+        args.out.display()
+    );
+    if report.stopped {
+        println!(
+            "stopped early: {} of {total} theorems done; continue with --resume",
+            s.theorems
+        );
+    }
+    Ok(())
 }
 
-async fn sweep(
-    config: search::Config,
-    theorems: Vec<lean_bridge::Theorem>,
-    args: SweepArgs,
-) -> anyhow::Result<()> {
+/// A sweep with the backends `config` names: the policy servers and the EBM are
+/// health-checked first (naming any that is down), Lean runs on a [`LeanPool`], and Ctrl-C
+/// stops it cleanly (first: start nothing new; second: abandon running theorems; third: exit).
+/// Also what `stepwise demo` runs.
+pub async fn execute(
+    config: &search::Config,
+    theorems: Vec<Theorem>,
+    out: &Path,
+    resume: bool,
+) -> anyhow::Result<SweepReport> {
     let policy = build_policy(&config.policy)?;
     policy
         .health_check()
@@ -88,9 +112,8 @@ async fn sweep(
         env: Arc::new(LeanEnv(pool.clone())),
     };
 
-    // First interrupt: start nothing new, finish what runs. Second: abandon it. Third: exit.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u32);
-    tokio::spawn(async move {
+    let interrupts = tokio::spawn(async move {
         let mut level = 0;
         while tokio::signal::ctrl_c().await.is_ok() {
             level += 1;
@@ -100,36 +123,19 @@ async fn sweep(
             let _ = stop_tx.send(level);
         }
     });
-
     let options = SweepOptions {
-        resume: args.resume,
+        resume,
         concurrency: config.sweep.concurrency,
         progress: true,
         stop: Some(stop_rx),
         ..SweepOptions::default()
     };
-    let total = theorems.len();
-    let report = run_sweep(&config, theorems, &args.out, options, backends).await;
+    let report = run_sweep(config, theorems, out, options, backends).await;
+    interrupts.abort();
     pool.shutdown().await;
     let report = report?;
-    let s = &report.summary;
-    println!(
-        "proved {} of {} ({:.1}%); searched {} now, {} done before; results in {}",
-        s.proved,
-        s.theorems,
-        s.prove_rate * 100.0,
-        report.searched,
-        report.skipped,
-        args.out.display()
-    );
     if let Some(reason) = &report.aborted {
         anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
     }
-    if report.stopped {
-        println!(
-            "stopped early: {} of {total} theorems done; continue with --resume",
-            s.theorems
-        );
-    }
-    Ok(())
+    Ok(report)
 }
