@@ -5,6 +5,8 @@
 //! theorems. BurnQED's head drowned in easy negatives, so the tiers are drawn by ratio and a
 //! shortfall in one tier is filled from the next (hard -> medium -> easy). A negative whose
 //! state text equals the positive's (a transposition) is never used: its embedding is the same.
+//! Nor is an `unverified` node (Lean said complete, the whole-proof check disagreed): its goals
+//! text is empty like every real proof's, so it would teach the head that "no goals" is bad.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +15,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 use crate::trajectories::Trajectories;
+
+/// `NodeRow::status` of a proof Lean accepted step by step but the final check rejected.
+const UNVERIFIED: &str = "unverified";
 
 /// Tries per easy negative to find a node of another theorem before giving up.
 const EASY_TRIES: usize = 32;
@@ -78,7 +83,7 @@ impl<'a> Sampler<'a> {
                 if node.parent.is_some() {
                     positives.push(i);
                 }
-            } else {
+            } else if node.status != UNVERIFIED {
                 off_path_by_run.entry(node.run).or_default().push(i);
                 off_path_all.push(i);
             }

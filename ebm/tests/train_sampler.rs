@@ -28,6 +28,7 @@ fn trees() -> Trajectories {
         row("b", 2, Some(0), 1, false, -0.6),
     ];
     rows[9].state = rows[4].state.clone();
+    rows[8].status = "unverified".to_string();
     Trajectories::from_rows(rows).unwrap()
 }
 
@@ -51,7 +52,7 @@ fn tier_counts_follow_the_ratios() {
 }
 
 #[test]
-fn shortfall_moves_to_the_next_tier_and_transpositions_are_never_negatives() {
+fn shortfall_moves_to_the_next_tier_and_copies_of_proofs_are_never_negatives() {
     let traj = trees();
     let plan = TierPlan {
         negatives: 7,
@@ -67,21 +68,22 @@ fn shortfall_moves_to_the_next_tier_and_transpositions_are_never_negatives() {
     let mut rng = StdRng::seed_from_u64(1);
     for _ in 0..50 {
         let mut counts = TierCounts::default();
-        // a4 has one off-path sibling (a5): 3 hard slots fall to medium (a2, a3, a6, a7, a8;
-        // a9 is a transposition of a4), and 1 + 0 slots go to easy (b1, b2; b0 is a root but off path).
+        // a4 has one off-path sibling (a5): 3 hard slots fall to medium, which has only 4 nodes
+        // (a2, a3, a6, a7; a8 is unverified, a9 a transposition of a4), so easy gets 1 + 1 (b0-b2).
         let ex = sampler.sample(a4, &mut rng, &mut counts).unwrap();
         assert_eq!(ex.negatives.len(), 7);
         assert_eq!(
             counts,
             TierCounts {
                 hard: 1,
-                medium: 5,
-                easy: 1,
+                medium: 4,
+                easy: 2,
                 repeated: 0
             }
         );
         assert!(ex.negatives.contains(&id(&traj, "a", 5)));
         assert!(!ex.negatives.contains(&id(&traj, "a", 9)));
+        assert!(!ex.negatives.contains(&id(&traj, "a", 8)));
         assert!(ex.negatives.iter().all(|&n| !traj.nodes[n].on_path));
         let easy: Vec<usize> = ex
             .negatives
@@ -89,7 +91,7 @@ fn shortfall_moves_to_the_next_tier_and_transpositions_are_never_negatives() {
             .copied()
             .filter(|&n| traj.nodes[n].run != traj.nodes[a4].run)
             .collect();
-        assert_eq!(easy.len(), 1);
+        assert_eq!(easy.len(), 2);
     }
 }
 
@@ -109,10 +111,10 @@ fn exhausted_tiers_repeat_drawn_negatives() {
         .sample(a1, &mut StdRng::seed_from_u64(2), &mut counts)
         .unwrap();
     assert_eq!(ex.negatives.len(), 12);
-    // Off path in a: 2, 3 (siblings), 5, 6, 7, 8, 9 -> 7 distinct, 5 repeats.
+    // Off path in a: 2, 3 (siblings), 5, 6, 7, 9 (8 is unverified) -> 6 distinct, 6 repeats.
     assert_eq!(
         (counts.hard, counts.medium, counts.easy, counts.repeated),
-        (2, 5, 0, 5)
+        (2, 4, 0, 6)
     );
 }
 
