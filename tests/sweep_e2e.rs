@@ -237,6 +237,12 @@ async fn sweep_proves_the_provable_and_nothing_else() {
             .unwrap();
     assert_eq!(summary["proved"], 4);
     assert_eq!(summary["config"]["search"]["num_candidates"], 4);
+    // Generate-server use, from the client's timeline over the run.
+    let server_use = &summary["generate_servers"][0];
+    assert_eq!(server_use["url"], server.url());
+    let gen_calls: u64 = by_name.values().map(|r| r["gen_calls"].as_u64().unwrap()).sum();
+    assert_eq!(server_use["requests"], gen_calls);
+    assert_eq!(summary["runs"], 1);
     let compare = run_stepwise(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&compare.stdout);
     assert!(

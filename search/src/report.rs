@@ -30,11 +30,12 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(w, "# Sweep report\n");
     let _ = writeln!(
         w,
-        "**Proved {} / {} ({})** in {} of sweep time ({:.0} theorems/hour).\n",
+        "**Proved {} / {} ({})** in {} of sweep time over {} run(s) ({:.0} theorems/hour).\n",
         s.proved,
         s.theorems,
         pct(s.prove_rate),
-        secs(s.sweep_span_ms),
+        secs(s.sweep_wall_ms),
+        s.runs,
         s.theorems_per_hour
     );
     let _ = writeln!(w, "| status | theorems |\n|---|---:|");
@@ -75,6 +76,26 @@ pub fn render(s: &Summary) -> String {
             secs(t.p99),
             secs(t.max)
         );
+    }
+
+    if !s.generate_servers.is_empty() {
+        let _ = writeln!(
+            w,
+            "\n## Generate servers\n\nFrom the client's request timeline, over the runs' wall time.\n\n\
+             | url | requests | prompts | busy (≥1 request in flight) | mean prompts in flight |\n\
+             |---|---:|---:|---:|---:|"
+        );
+        for g in &s.generate_servers {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {:.1} |",
+                g.url,
+                g.requests,
+                g.prompts,
+                pct(g.busy_share),
+                g.mean_prompts_in_flight
+            );
+        }
     }
 
     let num_candidates = s
@@ -194,7 +215,7 @@ pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
         ),
         ("gen ms", Box::new(|s| ms(s.mean_generate_latency_ms))),
         ("Lean pass", Box::new(|s| pct(s.lean_pass_rate))),
-        ("wall", Box::new(|s| secs(s.sweep_span_ms))),
+        ("wall", Box::new(|s| secs(s.sweep_wall_ms))),
     ];
     columns.extend(outcomes.into_iter().map(|(n, g)| (n.to_owned(), g)));
 
@@ -242,7 +263,11 @@ mod tests {
             "sweep": {"concurrency": 4},
             "ebm": {"url": url},
         });
-        Summary::from_results(&[result("a", SearchStatus::Proved, None)], Some(config))
+        Summary::from_results(
+            &[result("a", SearchStatus::Proved, None)],
+            &[],
+            Some(config),
+        )
     }
 
     #[test]

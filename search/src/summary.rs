@@ -7,12 +7,38 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Histogram, SearchStatus};
+use crate::policy::UrlUtilisation;
 use crate::results::{latest_by_name, read_results, ResultsError, TheoremResult};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 pub const CONFIG_FILE: &str = "config.json";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const REPORT_FILE: &str = "report.md";
+pub const RUNS_FILE: &str = "runs.jsonl";
+
+/// One run of `stepwise sweep` over a directory (a resumed sweep has several), appended to
+/// `runs.jsonl` when the run ends: the run's own wall time and what each generate server did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub started_unix_ms: u64,
+    pub wall_ms: f64,
+    pub searched: usize,
+    pub stopped: bool,
+    /// The policy client's request timeline over this run, per URL.
+    pub generate_servers: Vec<UrlUtilisation>,
+}
+
+/// How busy one generate server was over all runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerUse {
+    pub url: String,
+    pub requests: u64,
+    pub prompts: u64,
+    pub busy_ms: f64,
+    /// Share of the runs' wall time with at least one request in flight.
+    pub busy_share: f64,
+    pub mean_prompts_in_flight: f64,
+}
 
 /// One row of the where-the-time-went table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,7 +77,13 @@ pub struct Summary {
     pub theorem_wall_ms: f64,
     /// First theorem start to last theorem end (includes pauses between resumed runs).
     pub sweep_span_ms: f64,
+    /// Summed wall time of the runs (`runs.jsonl`); the span when there is no record.
+    pub sweep_wall_ms: f64,
+    pub runs: usize,
+    /// Theorems over `sweep_wall_ms`.
     pub theorems_per_hour: f64,
+    /// Per policy URL, over all runs.
+    pub generate_servers: Vec<ServerUse>,
     pub time: Vec<PhaseRow>,
     /// Per-theorem wall time (ms).
     pub theorem_latency_ms: Option<Percentiles>,
@@ -125,8 +157,12 @@ fn reason(error: Option<&str>) -> String {
 }
 
 impl Summary {
-    /// Statistics of the latest line per theorem.
-    pub fn from_results(results: &[TheoremResult], config: Option<serde_json::Value>) -> Self {
+    /// Statistics of the latest line per theorem, over the given runs.
+    pub fn from_results(
+        results: &[TheoremResult],
+        runs: &[RunRecord],
+        config: Option<serde_json::Value>,
+    ) -> Self {
         let n = results.len();
         let sum = |f: &dyn Fn(&TheoremResult) -> f64| results.iter().map(f).sum::<f64>();
         let count = |f: &dyn Fn(&TheoremResult) -> u64| results.iter().map(f).sum::<u64>();
@@ -188,6 +224,8 @@ impl Summary {
             .map(|r| r.finished_unix_ms as f64)
             .fold(0.0, f64::max);
         let span = if n > 0 { (end - start).max(0.0) } else { 0.0 };
+        let run_wall: f64 = runs.iter().map(|r| r.wall_ms).sum();
+        let sweep_wall = if runs.is_empty() { span } else { run_wall };
         let expanded = count(&|r| r.stats.nodes_expanded);
         let created = count(&|r| r.stats.nodes_created);
         let unique = count(&|r| r.stats.candidates_unique);
@@ -203,7 +241,10 @@ impl Summary {
             errors,
             theorem_wall_ms: wall,
             sweep_span_ms: span,
-            theorems_per_hour: ratio(n as f64 * 3_600_000.0, span),
+            sweep_wall_ms: sweep_wall,
+            runs: runs.len(),
+            theorems_per_hour: ratio(n as f64 * 3_600_000.0, sweep_wall),
+            generate_servers: server_use(runs, run_wall),
             time,
             theorem_latency_ms: percentiles(results.iter().map(|r| r.time.wall_ms).collect()),
             nodes_expanded: expanded,
@@ -226,10 +267,15 @@ impl Summary {
         }
     }
 
-    /// Reads `DIR/results.jsonl` (latest line per theorem) and `DIR/config.json`.
+    /// Reads `DIR/results.jsonl` (latest line per theorem), `DIR/runs.jsonl` and
+    /// `DIR/config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self, SummaryError> {
         let results = latest_by_name(read_results(&dir.join(RESULTS_FILE))?);
-        Ok(Self::from_results(&results, read_config(dir)?))
+        Ok(Self::from_results(
+            &results,
+            &read_runs(dir)?,
+            read_config(dir)?,
+        ))
     }
 
     /// Writes `summary.json` and `report.md` into `dir`.
@@ -245,6 +291,81 @@ fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// Sums each URL's counters over the runs.
+fn server_use(runs: &[RunRecord], wall_ms: f64) -> Vec<ServerUse> {
+    let mut by_url: Vec<UrlUtilisation> = Vec::new();
+    for u in runs.iter().flat_map(|r| &r.generate_servers) {
+        match by_url.iter_mut().find(|t| t.url == u.url) {
+            Some(t) => {
+                t.requests += u.requests;
+                t.prompts += u.prompts;
+                t.busy_ms += u.busy_ms;
+                t.prompt_ms += u.prompt_ms;
+            }
+            None => by_url.push(u.clone()),
+        }
+    }
+    by_url
+        .into_iter()
+        .map(|u| ServerUse {
+            busy_share: u.busy_share(wall_ms),
+            mean_prompts_in_flight: u.mean_prompts_in_flight(wall_ms),
+            url: u.url,
+            requests: u.requests,
+            prompts: u.prompts,
+            busy_ms: u.busy_ms,
+        })
+        .collect()
+}
+
+/// Appends one run's record to `DIR/runs.jsonl`.
+pub fn append_run(dir: &Path, run: &RunRecord) -> Result<(), SummaryError> {
+    use std::io::Write;
+    let path = dir.join(RUNS_FILE);
+    let line = serde_json::to_string(run).expect("run record serialises") + "\n";
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|e| SummaryError::File {
+            path,
+            message: e.to_string(),
+        })
+}
+
+/// `DIR/runs.jsonl` (none if absent); a line that does not parse is skipped with a warning
+/// (the record is informational: a bad one must not hide the results).
+pub fn read_runs(dir: &Path) -> Result<Vec<RunRecord>, SummaryError> {
+    let path = dir.join(RUNS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(SummaryError::File {
+                path,
+                message: e.to_string(),
+            })
+        }
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .filter_map(|(i, l)| match serde_json::from_str(l) {
+            Ok(run) => Some(run),
+            Err(e) => {
+                tracing::warn!(
+                    "{}:{}: skipping a bad run record: {e}",
+                    path.display(),
+                    i + 1
+                );
+                None
+            }
+        })
+        .collect())
 }
 
 /// `DIR/config.json`, if the sweep wrote one.
@@ -318,8 +439,30 @@ pub(crate) mod tests {
             ),
             result("d", SearchStatus::NodeBudget, None),
         ];
-        let s = Summary::from_results(&results, None);
+        let run = |busy_ms: f64| RunRecord {
+            started_unix_ms: 0,
+            wall_ms: 2000.0,
+            searched: 2,
+            stopped: false,
+            generate_servers: vec![UrlUtilisation {
+                url: "http://gpu0".into(),
+                requests: 4,
+                prompts: 64,
+                busy_ms,
+                prompt_ms: busy_ms * 16.0,
+            }],
+        };
+        let s = Summary::from_results(&results, &[run(1900.0), run(1980.0)], None);
         assert_eq!((s.theorems, s.proved, s.prove_rate), (4, 1, 0.25));
+        assert_eq!(
+            (s.runs, s.sweep_wall_ms, s.theorems_per_hour),
+            (2, 4000.0, 3600.0)
+        );
+        let gpu = &s.generate_servers[0];
+        assert_eq!(
+            (gpu.requests, gpu.busy_share, gpu.mean_prompts_in_flight),
+            (8, 0.97, 15.52)
+        );
         assert_eq!(s.statuses["error"], 2);
         assert_eq!(s.errors["Lean infrastructure failure: crash"], 2);
         let shares: f64 = s.time.iter().map(|p| p.share).sum();

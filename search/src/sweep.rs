@@ -16,7 +16,7 @@ use crate::engine::{search_theorem, Clock, Phase, SearchParams, SearchStatus, Sy
 use crate::env::ProofEnv;
 use crate::policy::Policy;
 use crate::results::{latest_by_name, ResultsError, ResultsWriter, TheoremResult};
-use crate::summary::{Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
+use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::trajectory::{
     theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
@@ -234,6 +234,11 @@ pub async fn run_sweep(
         tracing::info!("resuming: {skipped} of {total} theorems already done");
     }
 
+    let run_started = std::time::Instant::now();
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let servers_before = backends.policy.utilisation();
     let config = Arc::new(config.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
     let bar = progress_bar(&options, total);
@@ -352,6 +357,27 @@ pub async fn run_sweep(
     flushed?;
     bar.finish_and_clear();
 
+    let generate_servers = backends
+        .policy
+        .utilisation()
+        .into_iter()
+        .map(
+            |after| match servers_before.iter().find(|b| b.url == after.url) {
+                Some(before) => after.since(before),
+                None => after,
+            },
+        )
+        .collect();
+    append_run(
+        out_dir,
+        &RunRecord {
+            started_unix_ms,
+            wall_ms: run_started.elapsed().as_secs_f64() * 1000.0,
+            searched,
+            stopped: stop_level > 0,
+            generate_servers,
+        },
+    )?;
     let summary = Summary::from_dir(out_dir)?;
     summary.write(out_dir)?;
     Ok(SweepReport {
