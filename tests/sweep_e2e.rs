@@ -240,7 +240,10 @@ async fn sweep_proves_the_provable_and_nothing_else() {
     // Generate-server use, from the client's timeline over the run.
     let server_use = &summary["generate_servers"][0];
     assert_eq!(server_use["url"], server.url());
-    let gen_calls: u64 = by_name.values().map(|r| r["gen_calls"].as_u64().unwrap()).sum();
+    let gen_calls: u64 = by_name
+        .values()
+        .map(|r| r["gen_calls"].as_u64().unwrap())
+        .sum();
     assert_eq!(server_use["requests"], gen_calls);
     assert_eq!(summary["runs"], 1);
     let compare = run_stepwise(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
@@ -455,4 +458,34 @@ async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
         "{table}"
     );
     assert!(!header.contains("num_candidates"), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_cover_the_theorems_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SimOptions::default()).await;
+    let mut names = Vec::new();
+    let mut proved = 0;
+    for shard in ["0/2", "1/2"] {
+        let out = format!("shard{}", &shard[..1]);
+        sweep(dir.path(), &out, &server.url(), &["--shard", shard]).await;
+        let rows = results(&dir.path().join(&out));
+        assert_eq!(rows.len(), 3, "{shard}");
+        proved += rows.iter().filter(|r| r["proved"] == true).count();
+        names.extend(rows.iter().map(|r| r["name"].as_str().unwrap().to_owned()));
+    }
+    names.sort();
+    let mut all: Vec<String> = world().theorems.iter().map(|t| t.name.clone()).collect();
+    all.sort();
+    assert_eq!(names, all);
+    assert_eq!(proved, 4);
+
+    sweep(
+        dir.path(),
+        "first2",
+        &server.url(),
+        &["--max-theorems", "2"],
+    )
+    .await;
+    assert_eq!(results(&dir.path().join("first2")).len(), 2);
 }

@@ -144,10 +144,7 @@ pub async fn search_theorem(
         tree,
         frontier: Frontier::default(),
         failed: Vec::new(),
-        stats: SearchStats {
-            nodes_created: 1,
-            ..SearchStats::default()
-        },
+        stats: SearchStats::default(),
     };
     let end = search.run().await;
     let Search {
