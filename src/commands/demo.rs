@@ -1,8 +1,114 @@
+//! `stepwise demo`: the whole pipeline on simulated backends, for a machine with no GPU and no
+//! Lean. The simulated REPL is this binary's hidden `sim-repl` subcommand run as a child
+//! process, and the simulated SGLang is a real HTTP server on 127.0.0.1; both follow the
+//! scripted world in `configs/demo/`. Everything else is the real sweep.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::Args;
+use lean_bridge::sim_world::World;
+use search::sim_sglang::{self, SimOptions};
+use search::theorems::read_theorems;
+
+const WORLD: &str = include_str!("../../configs/demo/world.json");
+const THEOREMS: &str = include_str!("../../configs/demo/theorems.jsonl");
+const CONFIG: &str = include_str!("../../configs/demo.toml");
 
 #[derive(Args, Debug)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Where the demo sweep writes; a previous demo there is replaced.
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+}
 
-pub fn run(_args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`demo` is not built yet")
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    println!("stepwise demo: a real sweep against SIMULATED backends");
+    println!("  - Lean: a simulated REPL process (`stepwise sim-repl`), not Lean;");
+    println!("  - policy: a simulated SGLang HTTP server on 127.0.0.1, not a model;");
+    println!("  both follow the scripted world in configs/demo/world.json. No proof here is a");
+    println!("  real Lean proof; the search, filtering, re-checks and outputs are the real ones.");
+    println!();
+
+    clear_previous_demo(&args.out)?;
+    let sim_dir = args.out.join("simulation");
+    std::fs::create_dir_all(&sim_dir)
+        .with_context(|| format!("cannot create {}", sim_dir.display()))?;
+    let world_path = sim_dir.join("world.json");
+    let theorems_path = sim_dir.join("theorems.jsonl");
+    std::fs::write(&world_path, WORLD)?;
+    std::fs::write(&theorems_path, THEOREMS)?;
+    let world: World = serde_json::from_str(WORLD).context("the bundled demo world")?;
+    let theorems = read_theorems(&theorems_path)?;
+
+    let mut config = search::Config::from_toml_str(CONFIG, Path::new("configs/demo.toml"), &[])?;
+    let exe = std::env::current_exe().context("cannot find the stepwise binary")?;
+    config.lean.command = vec![
+        exe.display().to_string(),
+        "sim-repl".into(),
+        "--world".into(),
+        world_path.display().to_string(),
+        "--log".into(),
+        sim_dir.join("repl-requests.jsonl").display().to_string(),
+    ];
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        let sglang = sim_sglang::spawn(world, SimOptions::default())
+            .await
+            .context("cannot start the simulated SGLang server")?;
+        config.policy.urls = vec![sglang.url()];
+        println!("simulated SGLang listening on {}", sglang.url());
+        println!(
+            "sweeping {} theorems, {} at a time, into {}\n",
+            theorems.len(),
+            config.sweep.concurrency,
+            args.out.display()
+        );
+        let report = super::sweep::execute(&config, theorems, &args.out, false).await;
+        sglang.shutdown().await?;
+        report
+    })?;
+
+    let s = &report.summary;
+    println!();
+    println!("proved {} of {} theorems (simulated)", s.proved, s.theorems);
+    println!(
+        "  results       {}",
+        args.out.join("results.jsonl").display()
+    );
+    println!(
+        "  trajectories  {}",
+        args.out.join("trajectories").display()
+    );
+    println!(
+        "  summary       {}",
+        args.out.join("summary.json").display()
+    );
+    println!("  report        {}", args.out.join("report.md").display());
+    println!(
+        "  REPL requests {}",
+        sim_dir.join("repl-requests.jsonl").display()
+    );
+    println!();
+    println!(
+        "Next: `stepwise traj stats {}/trajectories/*.parquet`, then the real setup in README.md.",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The demo always starts fresh, but only ever deletes a folder that an earlier sweep wrote.
+fn clear_previous_demo(out: &Path) -> anyhow::Result<()> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let is_sweep_dir = out.join("config.json").exists() || out.join("results.jsonl").exists();
+    let is_empty = std::fs::read_dir(out)?.next().is_none();
+    anyhow::ensure!(
+        is_sweep_dir || is_empty,
+        "{} exists and is not a previous demo run; pass --out with another folder",
+        out.display()
+    );
+    std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))
 }

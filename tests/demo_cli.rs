@@ -1,0 +1,81 @@
+//! `stepwise demo` runs the whole pipeline on its simulated backends and leaves every output.
+
+use std::process::Command;
+
+#[test]
+fn demo_proves_theorems_and_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("SIMULATED"),
+        "the demo must say its backends are simulated"
+    );
+
+    let proved_line = stdout
+        .lines()
+        .find(|l| l.starts_with("proved "))
+        .expect(&stdout);
+    let proved: usize = proved_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(proved > 0, "{proved_line}");
+
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 8, "one line per bundled theorem");
+    let false_claim = results
+        .lines()
+        .find(|l| l.contains("\"demo_false_claim\""))
+        .unwrap();
+    assert!(false_claim.contains("\"proved\":false"), "{false_claim}");
+    for file in ["summary.json", "report.md", "config.json"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let nodes = std::fs::read_dir(out.join("trajectories"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("nodes-")
+        })
+        .count();
+    assert!(nodes > 0, "no trajectory files");
+
+    // A second run replaces the first instead of refusing or appending.
+    let again = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 8);
+}
+
+#[test]
+fn demo_refuses_to_clear_a_folder_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["demo", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(dir.path().join("notes.txt").is_file());
+}
