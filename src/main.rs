@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "stepwise", version, about = "A step-level neural theorem prover for Lean 4")]
+#[command(
+    name = "stepwise",
+    version,
+    about = "A step-level neural theorem prover for Lean 4"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,8 +90,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 /// so stdout stays clean for machine-readable output.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,stepwise=info,search=info,lean_bridge=info,ebm=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,stepwise=info,search=info,lean_bridge=info,ebm=info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

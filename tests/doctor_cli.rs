@@ -16,11 +16,23 @@ fn doctor_names_missing_lean_and_down_policy() {
     let out = tempfile::tempdir().unwrap();
     let port = closed_port();
     let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .args(["doctor", "--config", "configs/default.toml", "--timeout", "5"])
+        .args([
+            "doctor",
+            "--config",
+            "configs/default.toml",
+            "--timeout",
+            "5",
+        ])
         .arg("--out")
         .arg(out.path())
-        .args(["--set", "lean.command=[\"/nonexistent/lake\", \"env\", \"repl\"]"])
-        .args(["--set", &format!("policy.urls=[\"http://127.0.0.1:{port}\"]")])
+        .args([
+            "--set",
+            "lean.command=[\"/nonexistent/lake\", \"env\", \"repl\"]",
+        ])
+        .args([
+            "--set",
+            &format!("policy.urls=[\"http://127.0.0.1:{port}\"]"),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -28,7 +40,10 @@ fn doctor_names_missing_lean_and_down_policy() {
     assert!(!output.status.success(), "doctor must fail: {stdout}");
     assert!(stdout.contains("[FAIL] lean"), "{stdout}");
     assert!(stdout.contains("/nonexistent/lake"), "{stdout}");
-    assert!(stdout.contains(&format!("[FAIL] policy http://127.0.0.1:{port}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("[FAIL] policy http://127.0.0.1:{port}")),
+        "{stdout}"
+    );
     assert!(stdout.contains("fix:"), "{stdout}");
     assert!(stdout.contains("[ok]   output folder"), "{stdout}");
 }

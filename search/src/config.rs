@@ -210,7 +210,10 @@ impl Config {
             return Err("search.num_candidates must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&s.ebm_weight) {
-            return Err(format!("search.ebm_weight must be in [0, 1], got {}", s.ebm_weight));
+            return Err(format!(
+                "search.ebm_weight must be in [0, 1], got {}",
+                s.ebm_weight
+            ));
         }
         if s.ebm_temperature <= 0.0 {
             return Err("search.ebm_temperature must be positive".into());
@@ -299,7 +302,10 @@ mod tests {
         let c = Config::from_toml_str(
             "[search]\nmax_nodes = 10\n",
             Path::new("c.toml"),
-            &["search.max_nodes=20".into(), "policy.template=bfs-prover".into()],
+            &[
+                "search.max_nodes=20".into(),
+                "policy.template=bfs-prover".into(),
+            ],
         )
         .unwrap();
         assert_eq!(c.search.max_nodes, 20);

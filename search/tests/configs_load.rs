@@ -13,7 +13,10 @@ fn every_config_preset_loads() {
             loaded += 1;
         }
     }
-    assert!(loaded >= 3, "expected default, minif2f and demo presets, found {loaded}");
+    assert!(
+        loaded >= 3,
+        "expected default, minif2f and demo presets, found {loaded}"
+    );
 }
 
 #[test]

@@ -149,7 +149,10 @@ async fn check_lean(config: &Config) -> Result<String, Failure> {
             "REPL started, header loaded and a proof checked in {took:.1} s"
         )),
         Ok(check) => fail(
-            format!("the REPL rejected `trivial` for `True`: {}", check.errors.join("; ")),
+            format!(
+                "the REPL rejected `trivial` for `True`: {}",
+                check.errors.join("; ")
+            ),
             "check that [lean].command runs the leanprover-community REPL of this project",
         ),
         Err(e) => fail(
@@ -182,7 +185,10 @@ async fn check_policy(
     one.request_timeout = timeout.as_secs_f64();
     let started = Instant::now();
     let answer = match build_policy(&one) {
-        Ok(p) => p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1).await,
+        Ok(p) => {
+            p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1)
+                .await
+        }
         Err(e) => Err(e),
     };
     match answer {
@@ -207,7 +213,11 @@ async fn check_policy(
     }
 }
 
-async fn check_ebm(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, Failure> {
+async fn check_ebm(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, Failure> {
     let health = format!("{}/health", url.trim_end_matches('/'));
     match search::http_retry::probe(client, &health, timeout).await {
         Ok(()) => Ok("healthy".into()),
