@@ -5,9 +5,9 @@
 //! EBM call; every delay is divided by `SCALE` so the whole run takes about a minute.
 //!
 //! At concurrency 1, 2, 4, 8, 16 it reports theorems per hour (scaled back), the generate
-//! server's busy share from the client's own request timeline (over the whole sweep, and over
-//! the steady state: until the last theorem starts, before the tail drains the slots), and
-//! the time-accounting shares. Then, at concurrency 1, what overlapping the next node's
+//! server's idle share from the client's own request timeline over the whole sweep, where
+//! that idle time fell (start-up before the first request; mid-sweep; the tail after the last
+//! theorem started, when slots drain), and the time-accounting shares. Then, at concurrency 1, what overlapping the next node's
 //! generation with the current node's Lean checks could gain, and how often it would change
 //! the search order. Not a test: it prints numbers and writes `target/bench/sweep_latency.json`.
 //!
@@ -25,7 +25,7 @@ use search::config::{Config, Sampling};
 use search::engine::{search_theorem, Frontier, NodeStatus, SearchParams, SystemClock, Tree};
 use search::env::{EnvError, ProofEnv, ProofSession, Theorem};
 use search::lean_env::LeanEnv;
-use search::policy::{build_policy, Policy, UrlUtilisation};
+use search::policy::{build_policy, Policy};
 use search::sim_ebm::SimEbmOptions;
 use search::sim_sglang::SimOptions;
 use search::sweep::{run_sweep, Backends, SweepOptions};
@@ -156,24 +156,79 @@ fn theorems(world: &World, n: usize) -> Vec<Theorem> {
         .collect()
 }
 
-/// Wraps the Lean environment to snapshot the policy's timeline when the sweep's last theorem
-/// starts: from then on fewer than `concurrency` theorems run (the tail).
+/// Wraps the Lean environment to note when the sweep's last theorem starts: from then on
+/// fewer than `concurrency` theorems run (the tail).
 struct TailMark {
     inner: LeanEnv,
-    policy: Arc<dyn Policy>,
     starts: AtomicUsize,
     last_start: usize,
-    mark: Mutex<Option<(Instant, Vec<UrlUtilisation>)>>,
+    mark: Mutex<Option<Instant>>,
 }
 
 #[async_trait]
 impl ProofEnv for TailMark {
     async fn start(&self, theorem: &Theorem) -> Result<Box<dyn ProofSession>, EnvError> {
         if self.starts.fetch_add(1, Ordering::SeqCst) + 1 == self.last_start {
-            *self.mark.lock().expect("mark") = Some((Instant::now(), self.policy.utilisation()));
+            *self.mark.lock().expect("mark") = Some(Instant::now());
         }
         self.inner.start(theorem).await
     }
+}
+
+/// Wraps the policy to keep every generate call's (start, end), so the generate server's idle
+/// time can be placed: before the first request (start-up), mid-sweep, or in the tail.
+struct Timed {
+    inner: Arc<dyn Policy>,
+    calls: Mutex<Vec<(Instant, Instant)>>,
+}
+
+#[async_trait]
+impl Policy for Timed {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<search::policy::Completion>>, search::policy::PolicyError> {
+        let start = Instant::now();
+        let out = self.inner.generate(prompts, n).await;
+        self.calls
+            .lock()
+            .expect("calls")
+            .push((start, Instant::now()));
+        out
+    }
+}
+
+/// Idle time (ms) with no generate call in flight: before the first call, from then to
+/// `mark`, and from `mark` to `end`; plus the longest mid-sweep gap.
+fn idle_gaps(
+    mut calls: Vec<(Instant, Instant)>,
+    begin: Instant,
+    mark: Instant,
+    end: Instant,
+) -> [f64; 4] {
+    calls.sort();
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1000.0;
+    let mut gaps = [0.0; 4];
+    let Some(&(first, _)) = calls.first() else {
+        return [ms(begin, end), 0.0, 0.0, 0.0];
+    };
+    gaps[0] = ms(begin, first);
+    let mut covered = first;
+    let book = |from: Instant, to: Instant, gaps: &mut [f64; 4]| {
+        let mid = ms(from, to.min(mark));
+        gaps[1] += mid;
+        gaps[3] = f64::max(gaps[3], mid);
+        gaps[2] += ms(from.max(mark), to);
+    };
+    for (start, stop) in calls {
+        if start > covered {
+            book(covered, start, &mut gaps);
+        }
+        covered = covered.max(stop);
+    }
+    book(covered, end, &mut gaps);
+    gaps
 }
 
 struct Servers {
@@ -225,10 +280,21 @@ async fn sweep_at(
     world: &World,
     concurrency: usize,
     dir: &Path,
+    gap_lines: &mut Vec<String>,
 ) -> serde_json::Value {
-    let n = if concurrency == 1 { 6 } else { 4 * concurrency };
+    // Enough theorems per slot that start-up and tail are a modest share of the sweep.
+    let n = match concurrency {
+        1 => 6,
+        2 => 8,
+        c => 8 * c,
+    };
     let config = config(servers, concurrency);
-    let policy = build_policy(&config.policy).expect("policy");
+    let client = build_policy(&config.policy).expect("policy");
+    let timed = Arc::new(Timed {
+        inner: client.clone(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let policy: Arc<dyn Policy> = timed.clone();
     let scorer: Arc<dyn ValueScorer> = Arc::new(
         EbmClient::from_config(&config.ebm)
             .expect("ebm")
@@ -237,13 +303,12 @@ async fn sweep_at(
     let pool = LeanPool::new(config.lean.clone());
     let env = Arc::new(TailMark {
         inner: LeanEnv(pool.clone()),
-        policy: policy.clone(),
         starts: AtomicUsize::new(0),
         last_start: n,
         mark: Mutex::new(None),
     });
     let out = dir.join(format!("c{concurrency}"));
-    let before = policy.utilisation();
+    let before = client.utilisation();
     let started = Instant::now();
     let report = run_sweep(
         &config,
@@ -262,17 +327,24 @@ async fn sweep_at(
     .await
     .expect("sweep");
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let after = policy.utilisation();
+    let ended = Instant::now();
+    let after = client.utilisation();
     pool.shutdown().await;
     let whole = after[0].since(&before[0]);
-    let (mark_at, mark) = env
+    let mark_at = env
         .mark
         .lock()
         .expect("mark")
         .take()
         .expect("last start seen");
-    let steady_ms = (mark_at - started).as_secs_f64() * 1000.0;
-    let steady = mark[0].since(&before[0]);
+    let gaps = idle_gaps(
+        std::mem::take(&mut *timed.calls.lock().expect("calls")),
+        started,
+        mark_at,
+        ended,
+    );
+    // From the first generate request to the last theorem's start: all slots busy.
+    let mid_ms = (mark_at - started).as_secs_f64() * 1000.0 - gaps[0];
     let s = &report.summary;
     let thm_per_hour = n as f64 / (wall_ms / 1000.0 * f64::from(SCALE)) * 3600.0;
     let row = json!({
@@ -284,10 +356,10 @@ async fn sweep_at(
         "generate_busy_share": whole.busy_share(wall_ms),
         "generate_idle_share": 1.0 - whole.busy_share(wall_ms),
         "mean_prompts_in_flight": whole.mean_prompts_in_flight(wall_ms),
-        "steady_state_s": steady_ms / 1000.0,
-        "steady_generate_idle_share": 1.0 - steady.busy_share(steady_ms),
-        "steady_mean_prompts_in_flight": steady.mean_prompts_in_flight(steady_ms),
+        "mid_sweep_s": mid_ms / 1000.0,
+        "mid_sweep_generate_idle_share": gaps[1] / mid_ms,
         "generate_requests": whole.requests,
+        "idle_ms": {"before_first_request": gaps[0], "mid_sweep": gaps[1], "tail": gaps[2], "longest_mid_sweep_gap": gaps[3]},
         "shares": s.time.iter().map(|p| (p.phase.clone(), json!(p.share))).collect::<serde_json::Map<_, _>>(),
         "mean_generate_latency_ms": s.mean_generate_latency_ms,
         "unique_per_expansion": s.unique_per_expansion,
@@ -298,7 +370,7 @@ async fn sweep_at(
         wall_ms / 1000.0,
         thm_per_hour,
         100.0 * (1.0 - whole.busy_share(wall_ms)),
-        100.0 * (1.0 - steady.busy_share(steady_ms)),
+        100.0 * gaps[1] / mid_ms,
         whole.mean_prompts_in_flight(wall_ms),
         100.0 * share(s, "generate"),
         100.0 * share(s, "lean"),
@@ -307,6 +379,14 @@ async fn sweep_at(
         100.0 * share(s, "engine"),
         100.0 * share(s, "unaccounted"),
     );
+    gap_lines.push(format!(
+        "| {concurrency:>2} | {:>5.0} | {:>5.0} ({:.1}%) | {:>5.0} | {:>4.0} |",
+        gaps[0],
+        gaps[1],
+        100.0 * gaps[1] / mid_ms,
+        gaps[2],
+        gaps[3]
+    ));
     row
 }
 
@@ -413,7 +493,7 @@ fn main() {
         return;
     }
 
-    let world = world(64);
+    let world = world(128);
     let dir = tempfile::tempdir().expect("tempdir");
     let world_file = dir.path().join("world.json");
     std::fs::write(&world_file, serde_json::to_vec(&world).expect("world json"))
@@ -456,13 +536,17 @@ fn main() {
         "latency model (full scale, every delay / {SCALE} here): generate {:?} + {:?}/sample, Lean {LEAN_PER_REQUEST_MS} ms/request, EBM {:?}/call; num_candidates {NUM_CANDIDATES}",
         GEN_PER_REQUEST, GEN_PER_SAMPLE, EBM_PER_REQUEST
     );
-    println!("\n| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle (steady) | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |");
+    println!("\n| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut gap_lines = Vec::new();
     let rows: Vec<serde_json::Value> = CONCURRENCY
         .iter()
-        .map(|&c| runtime.block_on(sweep_at(&servers, &world, c, dir.path())))
+        .map(|&c| runtime.block_on(sweep_at(&servers, &world, c, dir.path(), &mut gap_lines)))
         .collect();
+    println!("\ngenerate idle (ms of scaled time): before the first request | from the first request until the last theorem starts (share of that window) | in the tail | longest mid-sweep gap");
+    println!("| conc | start-up | mid-sweep | tail | longest |\n|---:|---:|---:|---:|---:|");
+    gap_lines.iter().for_each(|l| println!("{l}"));
     let pipelining = runtime.block_on(pipelining(&servers, &world));
     support::write_result(
         "sweep_latency",
