@@ -49,6 +49,8 @@ pub struct SweepOptions {
     /// After this many theorems in a row end in `error` (a dead server, a broken Lean
     /// install), start no more: they would all fail the same way. 0 = never.
     pub max_consecutive_errors: usize,
+    /// The time source of every theorem's accounting (tests drive a manual one).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for SweepOptions {
@@ -61,6 +63,7 @@ impl Default for SweepOptions {
             progress: false,
             stop: None,
             max_consecutive_errors: 16,
+            clock: Arc::new(SystemClock::default()),
         }
     }
 }
@@ -240,7 +243,7 @@ pub async fn run_sweep(
         .map_or(0, |d| d.as_millis() as u64);
     let servers_before = backends.policy.utilisation();
     let config = Arc::new(config.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let clock = options.clock.clone();
     let bar = progress_bar(&options, total);
     bar.set_position(skipped as u64);
     let mut proved = 0usize;
