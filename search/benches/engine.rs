@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use search::config::SearchConfig;
-use search::engine::{search_theorem, SearchOutcome, SearchParams, SystemClock};
+use search::engine::{
+    search_theorem, FailedAttempt, Node, SearchOutcome, SearchParams, SystemClock,
+};
 use search::env::{EnvError, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem};
 use search::policy::{Completion, Policy, PolicyError, TokenLogprob};
 use search::templates::PromptTemplate;
@@ -197,7 +199,7 @@ impl ProofSession for InstantSession {
 
     async fn apply(&mut self, state: StateId, tactic: &str) -> Result<TacticOutcome, EnvError> {
         let h = hash(&[&state.0.to_string(), tactic]);
-        Ok(if h % 4 == 0 {
+        Ok(if h.is_multiple_of(4) {
             let id = self.next_state;
             self.next_state += 1;
             TacticOutcome::Progress {
@@ -281,6 +283,13 @@ fn main() {
     let nodes = out.tree.len();
     let goal_bytes: usize = out.tree.nodes().iter().map(|n| n.goals.len()).sum();
     let failed = out.failed.len();
+    // What the failed-attempt records hold (struct + text), beside the tree.
+    let failed_bytes = out.failed.capacity() * std::mem::size_of::<FailedAttempt>()
+        + out
+            .failed
+            .iter()
+            .map(|f| f.tactic.capacity() + f.message.capacity())
+            .sum::<usize>();
     drop(out);
 
     let result = json!({
@@ -298,17 +307,21 @@ fn main() {
             "peak_bytes_per_node": peak as f64 / nodes as f64,
             "retained_bytes_per_node": retained as f64 / nodes as f64,
             "goal_text_bytes_per_node": goal_bytes as f64 / nodes as f64,
+            "failed_attempt_bytes_per_node": failed_bytes as f64 / nodes as f64,
+            "node_struct_bytes": std::mem::size_of::<Node>(),
         },
     });
     println!(
         "engine alone, one core: {best:.0} expansions/s (best of 5; median {median:.0}), num_candidates {NUM_CANDIDATES}"
     );
     println!(
-        "100k-node search: {nodes} nodes, {failed} failed attempts, {secs:.2} s; peak heap {:.1} MB = {:.0} bytes/node (retained {:.0} bytes/node; goal text {:.0} bytes/node)",
+        "100k-node search: {nodes} nodes, {failed} failed attempts, {secs:.2} s; peak heap {:.1} MB = {:.0} bytes/node (retained {:.0}; of which goal text {:.0}, failed-attempt records {:.0}; Node struct {} bytes)",
         peak as f64 / 1e6,
         peak as f64 / nodes as f64,
         retained as f64 / nodes as f64,
         goal_bytes as f64 / nodes as f64,
+        failed_bytes as f64 / nodes as f64,
+        std::mem::size_of::<Node>(),
     );
     support::write_result("engine", &result);
 }

@@ -109,7 +109,7 @@ fn world(theorems: usize) -> World {
                     goals(i, &format!("p{}", k + 1))
                 };
                 let side = format!("s{k}");
-                let side_first = mix(i, k) % 3 == 0;
+                let side_first = mix(i, k).is_multiple_of(3);
                 let mut tactics = vec![
                     tactic(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
                     tactic(
@@ -308,7 +308,6 @@ async fn sweep_at(
         mark: Mutex::new(None),
     });
     let out = dir.join(format!("c{concurrency}"));
-    let before = client.utilisation();
     let started = Instant::now();
     let report = run_sweep(
         &config,
@@ -328,9 +327,7 @@ async fn sweep_at(
     .expect("sweep");
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     let ended = Instant::now();
-    let after = client.utilisation();
     pool.shutdown().await;
-    let whole = after[0].since(&before[0]);
     let mark_at = env
         .mark
         .lock()
@@ -346,6 +343,8 @@ async fn sweep_at(
     // From the first generate request to the last theorem's start: all slots busy.
     let mid_ms = (mark_at - started).as_secs_f64() * 1000.0 - gaps[0];
     let s = &report.summary;
+    // The sweep's own record of the generate server (runs.jsonl, from the client's timeline).
+    let server = &s.generate_servers[0];
     let thm_per_hour = n as f64 / (wall_ms / 1000.0 * f64::from(SCALE)) * 3600.0;
     let row = json!({
         "concurrency": concurrency,
@@ -353,12 +352,12 @@ async fn sweep_at(
         "proved": s.proved,
         "wall_s": wall_ms / 1000.0,
         "theorems_per_hour_full_scale": thm_per_hour,
-        "generate_busy_share": whole.busy_share(wall_ms),
-        "generate_idle_share": 1.0 - whole.busy_share(wall_ms),
-        "mean_prompts_in_flight": whole.mean_prompts_in_flight(wall_ms),
+        "generate_busy_share": server.busy_share,
+        "generate_idle_share": 1.0 - server.busy_share,
+        "mean_prompts_in_flight": server.mean_prompts_in_flight,
         "mid_sweep_s": mid_ms / 1000.0,
         "mid_sweep_generate_idle_share": gaps[1] / mid_ms,
-        "generate_requests": whole.requests,
+        "generate_requests": server.requests,
         "idle_ms": {"before_first_request": gaps[0], "mid_sweep": gaps[1], "tail": gaps[2], "longest_mid_sweep_gap": gaps[3]},
         "shares": s.time.iter().map(|p| (p.phase.clone(), json!(p.share))).collect::<serde_json::Map<_, _>>(),
         "mean_generate_latency_ms": s.mean_generate_latency_ms,
@@ -369,9 +368,9 @@ async fn sweep_at(
         s.proved,
         wall_ms / 1000.0,
         thm_per_hour,
-        100.0 * (1.0 - whole.busy_share(wall_ms)),
+        100.0 * (1.0 - server.busy_share),
         100.0 * gaps[1] / mid_ms,
-        whole.mean_prompts_in_flight(wall_ms),
+        server.mean_prompts_in_flight,
         100.0 * share(s, "generate"),
         100.0 * share(s, "lean"),
         100.0 * share(s, "ebm"),
