@@ -197,6 +197,10 @@ impl Policy for Timed {
             .push((start, Instant::now()));
         out
     }
+
+    fn utilisation(&self) -> Vec<search::policy::UrlUtilisation> {
+        self.inner.utilisation()
+    }
 }
 
 /// Idle time (ms) with no generate call in flight: before the first call, from then to
@@ -289,9 +293,8 @@ async fn sweep_at(
         c => 8 * c,
     };
     let config = config(servers, concurrency);
-    let client = build_policy(&config.policy).expect("policy");
     let timed = Arc::new(Timed {
-        inner: client.clone(),
+        inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
     });
     let policy: Arc<dyn Policy> = timed.clone();
