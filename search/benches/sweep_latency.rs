@@ -392,6 +392,21 @@ async fn sweep_at(
     row
 }
 
+/// Milliseconds from a cold pool to a started theorem (spawn, header, statement): the
+/// sweep's start-up before its first generate request, less the root's EBM call.
+async fn worker_start(servers: &Servers, world: &World) -> f64 {
+    let pool = LeanPool::new(config(servers, 1).lean);
+    let started = Instant::now();
+    let session = pool
+        .start_theorem(&theorems(world, 1)[0])
+        .await
+        .expect("start");
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    drop(session);
+    pool.shutdown().await;
+    ms
+}
+
 /// The expansion order a finished tree was searched in, replayed through the same frontier:
 /// returns (expansions, how many of them popped a child of the node expanded just before).
 /// A pipelined expansion pops the next node before the current node's children are queued,
@@ -538,9 +553,14 @@ fn main() {
         "latency model (full scale, every delay / {SCALE} here): generate {:?} + {:?}/sample, Lean {LEAN_PER_REQUEST_MS} ms/request, EBM {:?}/call; num_candidates {NUM_CANDIDATES}",
         GEN_PER_REQUEST, GEN_PER_SAMPLE, EBM_PER_REQUEST
     );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let worker_start_ms = runtime.block_on(worker_start(&servers, &world));
+    println!(
+        "one simulated Lean worker from spawn to a started theorem (world file {:.1} MB, parsed at start): {worker_start_ms:.0} ms",
+        std::fs::metadata(&servers.world_file).map_or(0.0, |m| m.len() as f64 / 1e6)
+    );
     println!("\n| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mut gap_lines = Vec::new();
     let rows: Vec<serde_json::Value> = CONCURRENCY
         .iter()
@@ -561,6 +581,7 @@ fn main() {
                 "ebm_per_request_ms": EBM_PER_REQUEST.as_millis() as u64,
             },
             "num_candidates": NUM_CANDIDATES,
+            "worker_start_ms": worker_start_ms,
             "sweeps": rows,
             "pipelining_at_concurrency_1": pipelining,
         }),
