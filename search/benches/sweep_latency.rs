@@ -244,7 +244,8 @@ struct Servers {
     _ebm: search::sim_ebm::SimEbmHandle,
 }
 
-fn config(servers: &Servers, concurrency: usize) -> Config {
+/// `world_file` is what the simulated REPL workers load: each parses it whole at start.
+fn config(servers: &Servers, concurrency: usize, world_file: &Path) -> Config {
     let mut config = Config::default();
     config.search.num_candidates = NUM_CANDIDATES;
     config.search.ebm_weight = 0.3;
@@ -261,7 +262,7 @@ fn config(servers: &Servers, concurrency: usize) -> Config {
             exe.display().to_string(),
             "--sim-repl".into(),
             "--world".into(),
-            servers.world_file.display().to_string(),
+            world_file.display().to_string(),
             "--delay-ms".into(),
             (LEAN_PER_REQUEST_MS / u64::from(SCALE)).to_string(),
         ],
@@ -286,13 +287,27 @@ async fn sweep_at(
     dir: &Path,
     gap_lines: &mut Vec<String>,
 ) -> serde_json::Value {
-    // Enough theorems per slot that start-up and tail are a modest share of the sweep.
+    // Enough theorems per slot that start-up and tail are a modest share of the sweep; at 16
+    // slots, one miniF2F split (244), the size of a real sweep.
     let n = match concurrency {
         1 => 6,
         2 => 8,
+        16 => 244,
         c => 8 * c,
     };
-    let config = config(servers, concurrency);
+    // The workers load only this sweep's theorems: parsing a world file is the simulator's
+    // cost, not one the latency model describes.
+    let world_file = dir.join(format!("world-c{concurrency}.json"));
+    let subset = World {
+        theorems: world.theorems[..n].to_vec(),
+        ..world.clone()
+    };
+    std::fs::write(
+        &world_file,
+        serde_json::to_vec(&subset).expect("world json"),
+    )
+    .expect("write world");
+    let config = config(servers, concurrency, &world_file);
     let timed = Arc::new(Timed {
         inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
@@ -395,7 +410,7 @@ async fn sweep_at(
 /// Milliseconds from a cold pool to a started theorem (spawn, header, statement): the
 /// sweep's start-up before its first generate request, less the root's EBM call.
 async fn worker_start(servers: &Servers, world: &World) -> f64 {
-    let pool = LeanPool::new(config(servers, 1).lean);
+    let pool = LeanPool::new(config(servers, 1, &servers.world_file).lean);
     let started = Instant::now();
     let session = pool
         .start_theorem(&theorems(world, 1)[0])
@@ -444,7 +459,7 @@ fn order_changes(tree: &Tree) -> (usize, usize) {
 /// save (per step it overlaps the next generate with this step's Lean and EBM calls, so the
 /// theorem saves at most min(generate, Lean + EBM)), and how often it would change the order.
 async fn pipelining(servers: &Servers, world: &World) -> serde_json::Value {
-    let config = config(servers, 1);
+    let config = config(servers, 1, &servers.world_file);
     let policy = build_policy(&config.policy).expect("policy");
     let scorer = EbmClient::from_config(&config.ebm)
         .expect("ebm")
@@ -510,7 +525,7 @@ fn main() {
         return;
     }
 
-    let world = world(128);
+    let world = world(244);
     let dir = tempfile::tempdir().expect("tempdir");
     let world_file = dir.path().join("world.json");
     std::fs::write(&world_file, serde_json::to_vec(&world).expect("world json"))
