@@ -125,8 +125,9 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
         let request: serde_json::Value =
             serde_json::from_str(&frame).map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
         if let Some(log) = &mut log {
-            writeln!(log, "{request}")?;
-            log.flush()?;
+            // One write per line: several workers append to the same log, and O_APPEND keeps
+            // a single write whole where `writeln!`'s pieces could interleave.
+            log.write_all(format!("{request}\n").as_bytes())?;
         }
         if args.crash_after.is_some_and(|n| served >= n) {
             return Err(FakeReplError::SimulatedCrash(served));
