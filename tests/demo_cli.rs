@@ -55,6 +55,24 @@ fn demo_proves_theorems_and_writes_every_output() {
         })
         .count();
     assert!(nodes > 0, "no trajectory files");
+    // One table per folder: the node files alone in trajectories/, failed attempts beside it.
+    let others = std::fs::read_dir(out.join("trajectories"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("nodes-")
+        })
+        .count();
+    assert_eq!(others, 0, "trajectories/ must hold only node files");
+    assert!(
+        std::fs::read_dir(out.join("failed_attempts"))
+            .unwrap()
+            .count()
+            > 0
+    );
 
     // A second run replaces the first instead of refusing or appending.
     let again = Command::new(env!("CARGO_BIN_EXE_stepwise"))

@@ -29,8 +29,9 @@ pub enum TrajError {
     },
 }
 
-/// The node and failed-attempt files a pattern names: a directory (its `nodes-*`/`failed-*`
-/// files), a file, or a glob. Files named `failed-*` hold failed attempts; all others nodes.
+/// The node and failed-attempt files a pattern names: a sweep's `trajectories` directory (its
+/// `nodes-*` files and the `failed-*` files of the `failed_attempts` folder beside it), a
+/// file, or a glob. Files named `failed-*` hold failed attempts; all others nodes.
 pub fn resolve_files(patterns: &[String]) -> Result<(Vec<PathBuf>, Vec<PathBuf>), TrajError> {
     let mut nodes = Vec::new();
     let mut failed = Vec::new();

@@ -33,7 +33,10 @@ fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
     if shuffle {
         traj_fixture::shuffle_labels(&mut train_trees, 3);
     }
-    let (train_dir, eval_dir) = (root.join("train"), root.join("eval"));
+    let (train_dir, eval_dir) = (
+        root.join("train/trajectories"),
+        root.join("eval/trajectories"),
+    );
     traj_fixture::write(&train_dir, &train_trees, vec![]);
     traj_fixture::write(&eval_dir, &held_out, vec![]);
     let cache_path: PathBuf = root.join("embeddings.parquet");

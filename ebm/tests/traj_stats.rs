@@ -37,8 +37,9 @@ fn stats_match_a_hand_count() {
     ];
     b[1].status = "expanded".to_string();
     let dir = tempfile::tempdir().unwrap();
+    let traj_dir = dir.path().join("trajectories");
     traj_fixture::write(
-        dir.path(),
+        &traj_dir,
         &[a, b],
         vec![
             failed("a", "error"),
@@ -47,7 +48,7 @@ fn stats_match_a_hand_count() {
         ],
     );
 
-    let (traj, failed_rows) = trajectories::load(&[dir.path().display().to_string()]).unwrap();
+    let (traj, failed_rows) = trajectories::load(&[traj_dir.display().to_string()]).unwrap();
     let stats = TrajStats::compute(&traj, &failed_rows);
     assert_eq!(stats.total_nodes, 10);
     assert_eq!(
@@ -105,8 +106,9 @@ fn a_repeated_theorem_is_two_runs_and_one_theorem() {
         ]
     };
     let dir = tempfile::tempdir().unwrap();
-    traj_fixture::write(dir.path(), &[run(), run()], vec![]);
-    let (traj, _) = trajectories::load(&[dir.path().display().to_string()]).unwrap();
+    let traj_dir = dir.path().join("trajectories");
+    traj_fixture::write(&traj_dir, &[run(), run()], vec![]);
+    let (traj, _) = trajectories::load(&[traj_dir.display().to_string()]).unwrap();
     let stats = TrajStats::compute(&traj, &[]);
     assert_eq!((stats.runs, stats.distinct_theorems), (2, 1));
     assert_eq!(stats.nodes_per_run.unwrap().mean, 2.0);

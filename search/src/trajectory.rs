@@ -1,5 +1,7 @@
-//! Search trajectories as Parquet: one row per node (`nodes-XXXXX.parquet`) and one row per
-//! failed tactic attempt (`failed-XXXXX.parquet`) under `DIR/trajectories/`.
+//! Search trajectories as Parquet: one row per node in `DIR/trajectories/nodes-XXXXX.parquet`
+//! and one row per failed tactic attempt in `DIR/failed_attempts/failed-XXXXX.parquet`.
+//! The two tables live in sibling folders so that `pandas.read_parquet("DIR/trajectories")`
+//! reads exactly the node table (a dataset folder must hold one schema).
 //!
 //! The sweep buffers finished theorems and writes one new pair of files per batch, so a file
 //! is never rewritten; each file is written under a temporary name and renamed into place, so
@@ -202,26 +204,39 @@ pub struct TrajectoryWriter {
     max_rows: usize,
 }
 
+/// Where the failed-attempt files of the node files in `nodes_dir` live: its sibling
+/// `failed_attempts/`.
+pub fn failed_dir(nodes_dir: &Path) -> PathBuf {
+    nodes_dir
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(FAILED_DIR)
+}
+
+const FAILED_DIR: &str = "failed_attempts";
+
 impl TrajectoryWriter {
-    /// Creates `dir` if needed; numbering continues after the files already there (resume).
-    /// A batch is written once it holds `max_theorems` theorems or `max_rows` node rows.
+    /// Creates `dir` (node files) and its sibling [`failed_dir`] if needed; numbering continues
+    /// after the files already there (resume). A batch is written once it holds
+    /// `max_theorems` theorems or `max_rows` node rows.
     pub fn new(dir: &Path, max_theorems: usize, max_rows: usize) -> Result<Self, TrajectoryError> {
-        let io = |source| TrajectoryError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
         let mut next_index = 0;
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let name = entry.map_err(io)?.file_name();
-            let name = name.to_string_lossy();
-            let index = ["nodes-", "failed-"]
-                .iter()
-                .find_map(|p| name.strip_prefix(p))
-                .and_then(|rest| rest.strip_suffix(".parquet"))
-                .and_then(|n| n.parse::<u32>().ok());
-            if let Some(i) = index {
-                next_index = next_index.max(i + 1);
+        for (folder, prefix) in [(dir.to_owned(), "nodes-"), (failed_dir(dir), "failed-")] {
+            let io = |source| TrajectoryError::Io {
+                path: folder.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&folder).map_err(io)?;
+            for entry in std::fs::read_dir(&folder).map_err(io)? {
+                let name = entry.map_err(io)?.file_name();
+                let index = name
+                    .to_string_lossy()
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_suffix(".parquet"))
+                    .and_then(|n| n.parse::<u32>().ok());
+                if let Some(i) = index {
+                    next_index = next_index.max(i + 1);
+                }
             }
         }
         Ok(Self {
@@ -261,7 +276,7 @@ impl TrajectoryWriter {
             &nodes_batch(&self.nodes),
         )?;
         write_file(
-            &self.dir.join(format!("failed-{index:05}.parquet")),
+            &failed_dir(&self.dir).join(format!("failed-{index:05}.parquet")),
             &failed_batch(&self.failed),
         )?;
         self.next_index += 1;
@@ -419,30 +434,28 @@ pub fn theorems_in<P: AsRef<Path>>(paths: &[P]) -> Result<HashSet<String>, Traje
     Ok(names)
 }
 
-/// The `nodes-*.parquet` and `failed-*.parquet` files of a sweep's trajectory directory,
-/// each list sorted by name.
+/// The `nodes-*.parquet` files of a sweep's trajectory directory and the `failed-*.parquet`
+/// files of its sibling [`failed_dir`] (absent means none), each list sorted by name.
 pub fn trajectory_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let mut nodes = Vec::new();
-    let mut failed = Vec::new();
+    let nodes = parquet_files(dir, "nodes-")?;
+    let failed = match parquet_files(&failed_dir(dir), "failed-") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        other => other?,
+    };
+    Ok((nodes, failed))
+}
+
+fn parquet_files(dir: &Path, prefix: &str) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if !name.ends_with(".parquet") {
-            continue;
-        }
-        if name.starts_with("nodes-") {
-            nodes.push(path);
-        } else if name.starts_with("failed-") {
-            failed.push(path);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".parquet") {
+            files.push(path);
         }
     }
-    nodes.sort();
-    failed.sort();
-    Ok((nodes, failed))
+    files.sort();
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -472,8 +485,9 @@ mod tests {
 
     #[test]
     fn rows_round_trip_through_batched_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut writer = TrajectoryWriter::new(dir.path(), 2, 1000).unwrap();
+        let sweep = tempfile::tempdir().unwrap();
+        let dir = sweep.path().join("trajectories");
+        let mut writer = TrajectoryWriter::new(&dir, 2, 1000).unwrap();
         let failed = FailedRow {
             theorem: "a".into(),
             parent_id: 0,
@@ -490,9 +504,14 @@ mod tests {
         writer.push(vec![node("b", 0, None)], vec![]).unwrap(); // fills the batch: file 00000
         writer.push(vec![node("c", 0, None)], vec![]).unwrap();
         writer.flush().unwrap(); // file 00001
-        let (nodes, failed_files) = trajectory_files(dir.path()).unwrap();
+        let (nodes, failed_files) = trajectory_files(&dir).unwrap();
         assert_eq!(nodes.len(), 2);
         assert_eq!(failed_files.len(), 2);
+        // One schema per folder, so a dataset reader can take the folder whole.
+        assert!(failed_files
+            .iter()
+            .all(|f| f.starts_with(sweep.path().join("failed_attempts"))));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
         let rows = read_nodes(&nodes).unwrap();
         assert_eq!(
             rows,
@@ -506,10 +525,10 @@ mod tests {
         assert_eq!(read_failed(&failed_files).unwrap(), vec![failed]);
 
         // A resumed writer never touches existing files.
-        let mut again = TrajectoryWriter::new(dir.path(), 2, 1000).unwrap();
+        let mut again = TrajectoryWriter::new(&dir, 2, 1000).unwrap();
         again.push(vec![node("d", 0, None)], vec![]).unwrap();
         again.flush().unwrap();
-        let (nodes, _) = trajectory_files(dir.path()).unwrap();
+        let (nodes, _) = trajectory_files(&dir).unwrap();
         assert!(nodes.last().unwrap().ends_with("nodes-00002.parquet"));
         let names = theorems_in(&nodes).unwrap();
         assert_eq!(names, ["a", "b", "c", "d"].map(String::from).into());
