@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -202,7 +203,13 @@ pub struct TrajectoryWriter {
     theorems: usize,
     max_theorems: usize,
     max_rows: usize,
+    /// When the oldest buffered theorem was pushed.
+    oldest: Option<Instant>,
 }
+
+/// A finished theorem's rows wait at most this long for their batch: a killed sweep loses the
+/// trees of at most this much finished work (its result lines are already on disk).
+const MAX_BUFFER_AGE: Duration = Duration::from_secs(60);
 
 /// Where the failed-attempt files of the node files in `nodes_dir` live: its sibling
 /// `failed_attempts/`.
@@ -247,10 +254,12 @@ impl TrajectoryWriter {
             theorems: 0,
             max_theorems: max_theorems.max(1),
             max_rows: max_rows.max(1),
+            oldest: None,
         })
     }
 
-    /// Adds one theorem's rows; writes a batch when the buffer is full.
+    /// Adds one theorem's rows; writes a batch when the buffer is full or its oldest theorem
+    /// has waited [`MAX_BUFFER_AGE`].
     pub fn push(
         &mut self,
         nodes: Vec<NodeRow>,
@@ -259,7 +268,11 @@ impl TrajectoryWriter {
         self.nodes.extend(nodes);
         self.failed.extend(failed);
         self.theorems += 1;
-        if self.theorems >= self.max_theorems || self.nodes.len() >= self.max_rows {
+        let oldest = *self.oldest.get_or_insert_with(Instant::now);
+        if self.theorems >= self.max_theorems
+            || self.nodes.len() >= self.max_rows
+            || oldest.elapsed() >= MAX_BUFFER_AGE
+        {
             self.flush()?;
         }
         Ok(())
@@ -283,6 +296,7 @@ impl TrajectoryWriter {
         self.nodes.clear();
         self.failed.clear();
         self.theorems = 0;
+        self.oldest = None;
         Ok(())
     }
 }
