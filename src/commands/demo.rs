@@ -73,26 +73,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let s = &report.summary;
     println!();
     println!("proved {} of {} theorems (simulated)", s.proved, s.theorems);
-    println!(
-        "  results       {}",
-        args.out.join("results.jsonl").display()
-    );
-    println!(
-        "  trajectories  {}",
-        args.out.join("trajectories").display()
-    );
-    println!(
-        "  summary       {}",
-        args.out.join("summary.json").display()
-    );
-    println!("  report        {}", args.out.join("report.md").display());
-    println!(
-        "  REPL requests {}",
-        sim_dir.join("repl-requests.jsonl").display()
-    );
+    let outputs = [
+        ("results", args.out.join("results.jsonl")),
+        ("trajectories", args.out.join("trajectories")),
+        ("failed tries", args.out.join("failed_attempts")),
+        ("summary", args.out.join("summary.json")),
+        ("report", args.out.join("report.md")),
+        ("REPL requests", sim_dir.join("repl-requests.jsonl")),
+    ];
+    for (what, path) in outputs {
+        println!("  {what:<14}{}", path.display());
+    }
     println!();
     println!(
-        "Next: `stepwise traj stats {}/trajectories/*.parquet`, then the real setup in README.md.",
+        "Next: `stepwise traj stats {}/trajectories`, then the real setup in README.md.",
         args.out.display()
     );
     Ok(())
