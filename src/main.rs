@@ -55,9 +55,12 @@ enum Command {
     Doctor(commands::doctor::DoctorArgs),
     /// Run the whole pipeline on simulated Lean and SGLang backends (no GPU, no Lean needed).
     Demo(commands::demo::DemoArgs),
-    /// The simulated Lean REPL process (used by `demo` and the tests).
+    /// The simulators (test doubles) as processes: `sim repl|sglang|ebm`.
     #[command(hide = true)]
-    SimRepl(commands::sim::SimReplArgs),
+    Sim {
+        #[command(subcommand)]
+        command: commands::sim::SimCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,7 +98,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Ebm { command } => commands::ebm::run(command),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Demo(args) => commands::demo::run(args),
-        Command::SimRepl(args) => commands::sim::run_repl(args),
+        Command::Sim { command } => commands::sim::run(command),
     }
 }
 

@@ -1,5 +1,5 @@
 //! `stepwise sweep` end to end over real processes and HTTP: the real binary, the simulated
-//! REPL as its Lean workers (`stepwise sim-repl`, which logs every request it receives), and
+//! REPL as its Lean workers (`stepwise sim repl`, which logs every request it receives), and
 //! the simulated SGLang server in this process, all driven by `tests/data/sweep_world.json`.
 
 use std::collections::BTreeMap;
@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use lean_bridge::sim_world::World;
-use search::sim_sglang::{self, SimOptions, SimSglangHandle};
 use serde_json::{json, Value};
+use sim::sglang::{SglangHandle, SglangOptions};
+use sim::world::World;
 use tokio::process::Command;
 
 fn data(file: &str) -> PathBuf {
@@ -22,8 +22,8 @@ fn world() -> World {
     serde_json::from_str(&std::fs::read_to_string(data("sweep_world.json")).unwrap()).unwrap()
 }
 
-async fn sglang(options: SimOptions) -> SimSglangHandle {
-    sim_sglang::spawn(world(), options).await.unwrap()
+async fn sglang(options: SglangOptions) -> SglangHandle {
+    sim::sglang::spawn(world(), options).await.unwrap()
 }
 
 const CONFIG: &str = r#"
@@ -52,7 +52,8 @@ fn sweep_command(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Command {
     std::fs::write(&config, CONFIG).unwrap();
     let lean = json!([
         env!("CARGO_BIN_EXE_stepwise"),
-        "sim-repl",
+        "sim",
+        "repl",
         "--world",
         data("sweep_world.json"),
         "--log",
@@ -143,7 +144,7 @@ fn run_stepwise(args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_proves_the_provable_and_nothing_else() {
-    let server = sglang(SimOptions::default()).await;
+    let server = sglang(SglangOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let output = sweep(dir.path(), "base", &server.url(), &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -203,8 +204,8 @@ async fn sweep_proves_the_provable_and_nothing_else() {
 
     // Trajectories: every node, labelled along the proofs.
     let (node_files, failed_files) =
-        search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
-    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+        formats::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = formats::trajectory::read_nodes(&node_files).unwrap();
     let path: Vec<_> = nodes
         .iter()
         .filter(|n| n.theorem == "sw_backtrack" && n.label == 1)
@@ -224,7 +225,7 @@ async fn sweep_proves_the_provable_and_nothing_else() {
         .map(|r| r["nodes_created"].as_u64().unwrap())
         .sum();
     assert_eq!(nodes.len() as u64, expanded);
-    let failed = search::trajectory::read_failed(&failed_files).unwrap();
+    let failed = formats::trajectory::read_failed(&failed_files).unwrap();
     assert!(failed
         .iter()
         .any(|f| f.tactic == "refine ?_" && f.outcome == "incomplete"));
@@ -257,14 +258,14 @@ async fn sweep_proves_the_provable_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_and_sampling_modes_do_not_change_results() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sglang(SimOptions::default()).await;
+    let server = sglang(SglangOptions::default()).await;
     sweep(dir.path(), "repeat", &server.url(), &[]).await;
     let baseline = outcomes(&dir.path().join("repeat"));
     assert_eq!(baseline.len(), 6);
 
-    let flaky = sglang(SimOptions {
+    let flaky = sglang(SglangOptions {
         fail_every: Some(9),
-        ..SimOptions::default()
+        ..SglangOptions::default()
     })
     .await;
     sweep(dir.path(), "flaky", &flaky.url(), &[]).await;
@@ -310,9 +311,9 @@ async fn retries_and_sampling_modes_do_not_change_results() {
 async fn a_killed_sweep_resumes_with_each_theorem_once() {
     let dir = tempfile::tempdir().unwrap();
     // Slow generation so the kill lands mid-sweep.
-    let server = sglang(SimOptions {
+    let server = sglang(SglangOptions {
         delay_per_request: Duration::from_millis(150),
-        ..SimOptions::default()
+        ..SglangOptions::default()
     })
     .await;
     let out = dir.path().join("killed");
@@ -349,9 +350,9 @@ async fn a_killed_sweep_resumes_with_each_theorem_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_stops_cleanly_and_resume_finishes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sglang(SimOptions {
+    let server = sglang(SglangOptions {
         delay_per_request: Duration::from_millis(200),
-        ..SimOptions::default()
+        ..SglangOptions::default()
     })
     .await;
     let out = dir.path().join("interrupted");
@@ -385,8 +386,8 @@ async fn an_interrupt_stops_cleanly_and_resume_finishes() {
     // Everything recorded is complete: results, their trajectories, the summary.
     let recorded = results(&out).len();
     assert!((1..6).contains(&recorded), "{recorded}");
-    let (node_files, _) = search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
-    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+    let (node_files, _) = formats::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = formats::trajectory::read_nodes(&node_files).unwrap();
     let mut theorems: Vec<&str> = nodes.iter().map(|n| n.theorem.as_str()).collect();
     theorems.dedup();
     assert_eq!(theorems.len(), recorded);
@@ -416,8 +417,8 @@ async fn a_down_policy_server_is_named_before_anything_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sglang(SimOptions::default()).await;
-    let ebm = search::sim_ebm::spawn(Default::default()).await.unwrap();
+    let server = sglang(SglangOptions::default()).await;
+    let ebm = sim::ebm::spawn(Default::default()).await.unwrap();
     sweep(dir.path(), "plain", &server.url(), &[]).await;
     let ebm_url = format!("ebm.url={}", ebm.url());
     sweep(
@@ -438,13 +439,13 @@ async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
             "{r}"
         );
     }
-    let (node_files, _) = search::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
-    let nodes = search::trajectory::read_nodes(&node_files).unwrap();
+    let (node_files, _) = formats::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = formats::trajectory::read_nodes(&node_files).unwrap();
     for n in &nodes {
         match n.status.as_str() {
             "proof" | "unverified" => assert_eq!(n.energy, None, "{n:?}"),
             _ => {
-                let expected = search::sim_ebm::energy(&n.state);
+                let expected = sim::ebm::energy(&n.state);
                 assert!((n.energy.unwrap() - expected).abs() < 1e-9, "{n:?}");
             }
         }
@@ -463,7 +464,7 @@ async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_cover_the_theorems_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sglang(SimOptions::default()).await;
+    let server = sglang(SglangOptions::default()).await;
     let mut names = Vec::new();
     let mut proved = 0;
     for shard in ["0/2", "1/2"] {

@@ -1,4 +1,4 @@
-//! `stepwise verify` as a real process, over the simulated REPL (`stepwise sim-repl`).
+//! `stepwise verify` as a real process, over the simulated REPL (`stepwise sim repl`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 
 fn world() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("lean-bridge/tests/data/world.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/lean_world.json")
 }
 
 /// Runs `stepwise verify` on `lines` with the simulated REPL as `lean.command`.
@@ -18,7 +18,8 @@ fn verify(dir: &Path, lines: &[Value]) -> (Output, PathBuf) {
     std::fs::write(&config, "[lean]\nworkers = 2\ntactic_timeout = 10\n").unwrap();
     let command = json!([
         env!("CARGO_BIN_EXE_stepwise"),
-        "sim-repl",
+        "sim",
+        "repl",
         "--world",
         world()
     ]);

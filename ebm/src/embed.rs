@@ -11,7 +11,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use search::value::{EbmClient, ValueError};
 use tokio::task::JoinSet;
 
 use crate::embedding_cache::{CacheError, EmbeddingCache, PartWriter};
@@ -25,14 +24,6 @@ pub trait Encoder: Send + Sync + 'static {
         &self,
         texts: Vec<String>,
     ) -> impl Future<Output = Result<Vec<Vec<f32>>, Self::Error>> + Send;
-}
-
-/// `--server URL`: a running `ebm serve` (its batching and GPU do the work).
-impl Encoder for EbmClient {
-    type Error = ValueError;
-    async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ValueError> {
-        EbmClient::encode(self, &texts).await
-    }
 }
 
 /// `--model DIR`: the encoder in this process, each batch on a blocking thread.

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use candle_core::Tensor;
+use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -198,28 +199,6 @@ fn parse_body<T: DeserializeOwned>(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EncodeRequest {
-    texts: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScoreRequest {
-    states: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct EncodeResponse<'a> {
-    embeddings: Vec<&'a [f32]>,
-}
-
-#[derive(Serialize)]
-struct ScoreResponse {
-    energies: Vec<f32>,
-}
-
 async fn encode(
     State(state): State<Arc<AppState>>,
     body: std::result::Result<Bytes, BytesRejection>,
@@ -228,7 +207,7 @@ async fn encode(
     let req: EncodeRequest = parse_body(body)?;
     let embeddings = embed(&state, req.texts, "texts").await?;
     let body = EncodeResponse {
-        embeddings: embeddings.iter().map(|e| &e[..]).collect(),
+        embeddings: embeddings.iter().map(|e| e.to_vec()).collect(),
     };
     Ok(Json(body).into_response())
 }
@@ -264,7 +243,9 @@ async fn score(
         )
     })?
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(ScoreResponse { energies }))
+    Ok(Json(ScoreResponse {
+        energies: energies.into_iter().map(f64::from).collect(),
+    }))
 }
 
 /// Embeddings for `texts` in order: cache hits directly, misses through the batcher.

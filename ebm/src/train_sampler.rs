@@ -8,6 +8,7 @@
 //! Nor is an `unverified` node (Lean said complete, the whole-proof check disagreed): its goals
 //! text is empty like every real proof's, so it would teach the head that "no goals" is bad.
 
+use formats::NodeStatus;
 use std::collections::{HashMap, HashSet};
 
 use rand::rngs::StdRng;
@@ -15,9 +16,6 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
 use crate::trajectories::Trajectories;
-
-/// `NodeRow::status` of a proof Lean accepted step by step but the final check rejected.
-const UNVERIFIED: &str = "unverified";
 
 /// Tries per easy negative to find a node of another theorem before giving up.
 const EASY_TRIES: usize = 32;
@@ -83,7 +81,7 @@ impl<'a> Sampler<'a> {
                 if node.parent.is_some() {
                     positives.push(i);
                 }
-            } else if node.status != UNVERIFIED {
+            } else if node.status != NodeStatus::Unverified {
                 off_path_by_run.entry(node.run).or_default().push(i);
                 off_path_all.push(i);
             }

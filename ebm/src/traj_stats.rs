@@ -1,10 +1,11 @@
 //! `stepwise traj stats`: what a set of trajectory files holds, in the terms that decide
 //! whether an EBM can learn from it (label balance, branching, proof depths).
 
+use formats::NodeStatus;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use search::trajectory::FailedRow;
+use formats::trajectory::FailedRow;
 use serde::Serialize;
 
 use crate::trajectories::Trajectories;
@@ -68,7 +69,9 @@ impl TrajStats {
         let total_nodes = traj.nodes.len();
         let positive_labels = traj.nodes.iter().filter(|n| n.on_path).count();
         let expanded: Vec<usize> = (0..total_nodes)
-            .filter(|&i| !traj.children[i].is_empty() || traj.nodes[i].status == "expanded")
+            .filter(|&i| {
+                !traj.children[i].is_empty() || traj.nodes[i].status == NodeStatus::Expanded
+            })
             .collect();
         let child_count: usize = expanded.iter().map(|&i| traj.children[i].len()).sum();
         let mut depth_histogram = BTreeMap::new();

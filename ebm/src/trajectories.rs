@@ -6,10 +6,11 @@
 //! the same theorem searched in two sweeps gives two runs (node ids restart per search).
 //! Splits go by theorem *name*, so both runs land on the same side.
 
+use formats::NodeStatus;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use search::trajectory::{
+use formats::trajectory::{
     read_failed, read_nodes, trajectory_files, FailedRow, NodeRow, TrajectoryError,
 };
 
@@ -90,7 +91,7 @@ pub struct Node {
     pub state: String,
     pub llm_logprob: f64,
     pub on_path: bool,
-    pub status: String,
+    pub status: NodeStatus,
 }
 
 /// One theorem run: the indices of its nodes.

@@ -5,6 +5,7 @@ mod traj_fixture;
 use ebm::train::lr_at;
 use ebm::train_sampler::{Sampler, TierCounts, TierPlan};
 use ebm::trajectories::Trajectories;
+use formats::NodeStatus;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use traj_fixture::row;
@@ -28,7 +29,7 @@ fn trees() -> Trajectories {
         row("b", 2, Some(0), 1, false, -0.6),
     ];
     rows[9].state = rows[4].state.clone();
-    rows[8].status = "unverified".to_string();
+    rows[8].status = NodeStatus::Unverified;
     Trajectories::from_rows(rows).unwrap()
 }
 

@@ -9,14 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::Device;
+use ebm::embed::Encoder;
 use ebm::embed::{embed_states, EmbedOptions, LocalEncoder};
 use ebm::embedding_cache::EmbeddingCache;
 use ebm::eval::state_energies;
 use ebm::train::{train, TrainConfig};
 use ebm::trajectories::Trajectories;
 use ebm::{EbmServer, EnergyHead, LlamaEncoder, ServerOptions};
-use search::config::EbmConfig;
-use search::value::EbmClient;
+use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
 
 fn encoder() -> Arc<LlamaEncoder> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-llama");
@@ -31,12 +31,37 @@ async fn serve(head: Option<Arc<EnergyHead>>) -> SocketAddr {
     addr
 }
 
-fn client(addr: SocketAddr) -> Arc<EbmClient> {
-    let config = EbmConfig {
-        url: format!("http://{addr}"),
-        ..EbmConfig::default()
-    };
-    Arc::new(EbmClient::from_config(&config).unwrap().unwrap())
+/// A bare HTTP client of the server's API: the search's and the CLI's clients live in other
+/// crates, and this test checks the server, not them.
+struct Client(SocketAddr);
+
+impl Client {
+    async fn post<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, reqwest::Error> {
+        reqwest::Client::new()
+            .post(format!("http://{}{path}", self.0))
+            .json(body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+}
+
+impl Encoder for Client {
+    type Error = reqwest::Error;
+    async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, reqwest::Error> {
+        let response: EncodeResponse = self.post("/encode", &EncodeRequest { texts }).await?;
+        Ok(response.embeddings)
+    }
+}
+
+fn client(addr: SocketAddr) -> Arc<Client> {
+    Arc::new(Client(addr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,9 +120,16 @@ async fn served_trained_head_matches_the_evaluator() {
     .await;
     let mut distinct: Vec<String> = evaluator.keys().cloned().collect();
     distinct.sort();
-    let energies = search::value::ValueScorer::score(&*client(scoring), &distinct)
+    let energies = client(scoring)
+        .post::<_, ScoreResponse>(
+            "/score",
+            &ScoreRequest {
+                states: distinct.clone(),
+            },
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .energies;
     assert_eq!(energies.len(), distinct.len());
     for (state, served) in distinct.iter().zip(energies) {
         let expected = f64::from(evaluator[state]);

@@ -4,7 +4,8 @@ mod traj_fixture;
 
 use ebm::traj_stats::{Summary, TrajStats};
 use ebm::trajectories;
-use search::trajectory::FailedRow;
+use formats::trajectory::FailedRow;
+use formats::NodeStatus;
 use traj_fixture::row;
 
 fn failed(theorem: &str, outcome: &str) -> FailedRow {
@@ -35,7 +36,7 @@ fn stats_match_a_hand_count() {
         row("b", 1, Some(0), 1, false, -0.5),
         row("b", 2, Some(0), 1, false, -0.6),
     ];
-    b[1].status = "expanded".to_string();
+    b[1].status = NodeStatus::Expanded;
     let dir = tempfile::tempdir().unwrap();
     let traj_dir = dir.path().join("trajectories");
     traj_fixture::write(

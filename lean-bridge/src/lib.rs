@@ -8,14 +8,12 @@
 mod cached_worker;
 pub mod config;
 pub mod error;
-pub mod fake_repl;
 mod lease;
 pub mod outcome;
 pub mod pool;
 mod proof_check;
 pub mod protocol;
 pub mod session;
-pub mod sim_world;
 pub mod theorem;
 pub mod worker;
 

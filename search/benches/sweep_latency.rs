@@ -19,19 +19,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lean_bridge::sim_world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
+use formats::NodeStatus;
 use lean_bridge::{LeanConfig, LeanPool};
 use search::config::{Config, Sampling};
-use search::engine::{search_theorem, Frontier, NodeStatus, SearchParams, SystemClock, Tree};
+use search::engine::{search_theorem, Frontier, SearchParams, SystemClock, Tree};
 use search::env::{EnvError, ProofEnv, ProofSession, Theorem};
 use search::lean_env::LeanEnv;
 use search::policy::{build_policy, Policy};
-use search::sim_ebm::SimEbmOptions;
-use search::sim_sglang::SimOptions;
 use search::sweep::{run_sweep, Backends, SweepOptions};
 use search::templates::PromptTemplate;
 use search::value::{EbmClient, ValueScorer};
 use serde_json::json;
+use sim::ebm::EbmOptions;
+use sim::sglang::SglangOptions;
+use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 mod support;
 
@@ -240,8 +241,8 @@ struct Servers {
     ebm_url: String,
     world_file: std::path::PathBuf,
     // Dropping these stops the servers.
-    _sglang: search::sim_sglang::SimSglangHandle,
-    _ebm: search::sim_ebm::SimEbmHandle,
+    _sglang: sim::sglang::SglangHandle,
+    _ebm: sim::ebm::EbmHandle,
 }
 
 /// `world_file` is what the simulated REPL workers load: each parses it whole at start.
@@ -516,9 +517,8 @@ async fn pipelining(servers: &Servers, world: &World) -> serde_json::Value {
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--sim-repl") {
-        let parsed =
-            lean_bridge::fake_repl::FakeReplArgs::parse(args.skip(1)).expect("sim-repl args");
-        if let Err(e) = lean_bridge::fake_repl::run(parsed) {
+        let parsed = sim::repl::ReplArgs::parse(args.skip(1)).expect("sim-repl args");
+        if let Err(e) = sim::repl::run(parsed) {
             eprintln!("sim-repl: {e}");
             std::process::exit(1);
         }
@@ -538,19 +538,19 @@ fn main() {
         .build()
         .expect("runtime");
     let (sglang, ebm) = servers_rt.block_on(async {
-        let sglang = search::sim_sglang::spawn(
+        let sglang = sim::sglang::spawn(
             world.clone(),
-            SimOptions {
+            SglangOptions {
                 delay_per_request: GEN_PER_REQUEST / SCALE,
                 delay_per_sample: GEN_PER_SAMPLE / SCALE,
-                ..SimOptions::default()
+                ..SglangOptions::default()
             },
         )
         .await
         .expect("sim sglang");
-        let ebm = search::sim_ebm::spawn(SimEbmOptions {
+        let ebm = sim::ebm::spawn(EbmOptions {
             delay_per_request: EBM_PER_REQUEST / SCALE,
-            ..SimEbmOptions::default()
+            ..EbmOptions::default()
         })
         .await
         .expect("sim ebm");

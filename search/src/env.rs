@@ -2,14 +2,29 @@
 //! tests and benchmarks plug in-process doubles into the same trait.
 
 use async_trait::async_trait;
+use formats::results::ErrorKind;
 pub use lean_bridge::{ProofCheck, StateId, TacticOutcome, Theorem};
 
-/// An environment failure that is not Lean's verdict on a tactic: the infrastructure gave
-/// up (repeated worker faults, a header that does not load, ...). The theorem is recorded
-/// as `status = "error"` with this message.
+/// An environment failure that is not Lean's verdict on a tactic. The theorem is recorded as
+/// `status = "error"` with the message and, as `error_kind`, whose fault it was.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct EnvError(pub String);
+pub enum EnvError {
+    /// Lean rejected the theorem statement: a re-run gives the same answer.
+    #[error("Lean rejected the statement: {0}")]
+    Statement(String),
+    /// The infrastructure gave up (repeated worker faults, a header that does not load, ...).
+    #[error("{0}")]
+    Infrastructure(String),
+}
+
+impl EnvError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EnvError::Statement(_) => ErrorKind::Statement,
+            EnvError::Infrastructure(_) => ErrorKind::Infrastructure,
+        }
+    }
+}
 
 /// Starts theorems. Waiting for a free worker happens inside `start`.
 #[async_trait]

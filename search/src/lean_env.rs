@@ -8,12 +8,15 @@ use lean_bridge::{LeanError, LeanPool, Session};
 use crate::env::{EnvError, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem};
 
 /// The pool as the engine sees it. Every `LeanError` ends the theorem with `status = "error"`
-/// and Lean's (or the bridge's) reason: a rejected statement is the theorem's fault, repeated
-/// worker faults the infrastructure's, and the message says which.
+/// and Lean's (or the bridge's) reason: a rejected statement is the theorem's fault, anything
+/// else the infrastructure's.
 pub struct LeanEnv(pub Arc<LeanPool>);
 
 fn env_error(e: LeanError) -> EnvError {
-    EnvError(e.to_string())
+    match e {
+        LeanError::Statement { message } => EnvError::Statement(message),
+        other => EnvError::Infrastructure(other.to_string()),
+    }
 }
 
 #[async_trait]

@@ -10,14 +10,10 @@ pub mod http_retry;
 pub mod lean_env;
 pub mod policy;
 pub mod report;
-pub mod results;
-pub mod sim_ebm;
-pub mod sim_sglang;
 pub mod summary;
 pub mod sweep;
 pub mod templates;
 pub mod theorems;
-pub mod trajectory;
 pub mod value;
 
 pub use config::{Config, ConfigError};

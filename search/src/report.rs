@@ -253,8 +253,8 @@ pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::SearchStatus;
     use crate::summary::tests::result;
+    use formats::results::SearchStatus;
 
     fn summary(num_candidates: u64, url: &str) -> Summary {
         let config = serde_json::json!({

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Histogram, SearchStatus};
 use crate::policy::UrlUtilisation;
-use crate::results::{latest_by_name, read_results, ResultsError, TheoremResult};
+use formats::results::SearchStatus;
+use formats::results::{latest_by_name, read_results, ResultsError, TheoremResult};
+use formats::stats::Histogram;
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 pub const CONFIG_FILE: &str = "config.json";
@@ -387,7 +388,7 @@ pub fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SummaryError
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::engine::{SearchStats, TimeAccount};
+    use formats::stats::{SearchStats, TimeAccount};
 
     pub(crate) fn result(name: &str, status: SearchStatus, error: Option<&str>) -> TheoremResult {
         let mut time = TimeAccount {
@@ -406,6 +407,7 @@ pub(crate) mod tests {
             proved: status == SearchStatus::Proved,
             status,
             error: error.map(String::from),
+            error_kind: None,
             proof_tactics: vec![],
             proof: None,
             axioms: vec![],

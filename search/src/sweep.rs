@@ -12,16 +12,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::engine::{search_theorem, Clock, Phase, SearchParams, SearchStatus, SystemClock};
+use crate::engine::{search_theorem, Clock, Phase, SearchParams, SystemClock};
 use crate::env::ProofEnv;
 use crate::policy::Policy;
-use crate::results::{latest_by_name, ResultsError, ResultsWriter, TheoremResult};
 use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
-use crate::trajectory::{
+use crate::value::ValueScorer;
+use formats::results::SearchStatus;
+use formats::results::{latest_by_name, ResultsError, ResultsWriter, TheoremResult};
+use formats::trajectory::{
     theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
 };
-use crate::value::ValueScorer;
 
 /// The backends a sweep searches with.
 #[derive(Clone)]
@@ -137,11 +138,7 @@ async fn run_one(
     let (nodes, failed) = outcome.trajectory_rows(&theorem.name);
     let mut timer = outcome.timer.clone();
     timer.lap(clock.as_ref(), Phase::Engine);
-    let result = Box::new(TheoremResult::new(
-        &theorem.name,
-        &outcome,
-        timer.finish(clock.as_ref()),
-    ));
+    let result = Box::new(outcome.result_line(&theorem.name, timer.finish(clock.as_ref())));
     Finished {
         result,
         nodes,

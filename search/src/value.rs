@@ -1,7 +1,8 @@
 //! The value scorer: proof states in, energies out (lower = more provable).
 
 use async_trait::async_trait;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
+use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::EbmConfig;
 use crate::http_retry::{post_json, probe, HttpError, RetryPolicy};
@@ -38,26 +39,6 @@ pub struct EbmClient {
     retry: RetryPolicy,
 }
 
-#[derive(Serialize)]
-struct ScoreRequest<'a> {
-    states: &'a [String],
-}
-
-#[derive(Deserialize)]
-struct ScoreResponse {
-    energies: Vec<f64>,
-}
-
-#[derive(Serialize)]
-struct EncodeRequest<'a> {
-    texts: &'a [String],
-}
-
-#[derive(Deserialize)]
-struct EncodeResponse {
-    embeddings: Vec<Vec<f32>>,
-}
-
 impl EbmClient {
     /// `None` when `[ebm].url` is empty: the search then runs on log-probs alone.
     pub fn from_config(config: &EbmConfig) -> Result<Option<Self>, ValueError> {
@@ -87,7 +68,14 @@ impl EbmClient {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let answer: EncodeResponse = self.post("/encode", &EncodeRequest { texts }).await?;
+        let answer: EncodeResponse = self
+            .post(
+                "/encode",
+                &EncodeRequest {
+                    texts: texts.to_vec(),
+                },
+            )
+            .await?;
         self.check_len("embeddings", answer.embeddings.len(), texts.len())?;
         Ok(answer.embeddings)
     }
@@ -147,7 +135,14 @@ impl ValueScorer for EbmClient {
         if states.is_empty() {
             return Ok(Vec::new());
         }
-        let answer: ScoreResponse = self.post("/score", &ScoreRequest { states }).await?;
+        let answer: ScoreResponse = self
+            .post(
+                "/score",
+                &ScoreRequest {
+                    states: states.to_vec(),
+                },
+            )
+            .await?;
         self.check_len("energies", answer.energies.len(), states.len())?;
         Ok(answer.energies)
     }

@@ -5,9 +5,10 @@ mod engine_support;
 use std::time::Duration;
 
 use engine_support::*;
-use lean_bridge::sim_world::Effect;
+use formats::results::SearchStatus;
+use formats::NodeStatus;
 use search::config::SearchConfig;
-use search::engine::{NodeStatus, SearchStatus};
+use sim::world::Effect;
 
 fn proved(g: &[&str]) -> Effect {
     Effect::Goals(goals(g))
@@ -59,7 +60,7 @@ async fn backtracks_past_the_top_ranked_tactic() {
             (Some("done"), 1, Some(0)),
         ]
     );
-    assert_eq!(rows[3].status, "proof");
+    assert_eq!(rows[3].status, NodeStatus::Proof);
     assert_eq!(failed.len(), 1);
     assert_eq!(
         (failed[0].tactic.as_str(), failed[0].outcome.as_str()),
@@ -174,7 +175,7 @@ async fn banned_tactics_never_reach_lean_but_lookalike_names_do() {
 }
 
 /// A chain `⊢ 0 -> ⊢ 1 -> ... -> ⊢ len` ending in a proof.
-fn chain(len: usize) -> lean_bridge::sim_world::World {
+fn chain(len: usize) -> sim::world::World {
     let names: Vec<String> = (0..=len).map(|i| format!("⊢ {i}")).collect();
     let states = (0..len)
         .map(|i| {

@@ -6,12 +6,12 @@ mod engine_support;
 use std::sync::Arc;
 
 use engine_support::*;
-use lean_bridge::sim_world::{Effect, World};
+use formats::results::{latest_by_name, read_results};
+use formats::trajectory::{read_nodes, trajectory_files};
 use search::config::Config;
-use search::results::{latest_by_name, read_results};
 use search::sweep::{run_sweep, Backends, SweepOptions};
-use search::trajectory::{read_nodes, trajectory_files};
 use search::value::ValueScorer;
+use sim::world::{Effect, World};
 
 /// Three theorems: two provable, one not.
 fn three() -> World {
@@ -113,7 +113,7 @@ async fn sweep_writes_results_trajectories_and_summary() {
     assert_eq!(rows.len(), 5, "three roots and two proof nodes");
     assert!(rows
         .iter()
-        .filter(|r| r.status == "proof")
+        .filter(|r| r.status == formats::NodeStatus::Proof)
         .all(|r| r.energy.is_none()));
     assert!(rows
         .iter()
@@ -153,7 +153,7 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
     .unwrap();
     let results = read_results(&dir.path().join("results.jsonl")).unwrap();
     let error = results.iter().find(|r| r.name == "three").unwrap();
-    assert_eq!(error.status, search::engine::SearchStatus::Error);
+    assert_eq!(error.status, formats::results::SearchStatus::Error);
     assert!(error
         .error
         .as_deref()

@@ -6,9 +6,9 @@ mod engine_support;
 use std::time::Duration;
 
 use engine_support::*;
-use lean_bridge::sim_world::Effect;
+use formats::results::SearchStatus;
 use search::config::SearchConfig;
-use search::engine::SearchStatus;
+use sim::world::Effect;
 
 #[tokio::test]
 async fn phases_sum_to_the_wall_time() {

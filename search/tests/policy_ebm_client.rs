@@ -101,3 +101,21 @@ async fn no_url_means_no_client_and_a_dead_server_is_named() {
     let err = ebm.health().await.unwrap_err();
     assert!(err.to_string().contains(&url), "{err}");
 }
+
+/// The same client against the simulated EBM the demo and the latency benchmarks use.
+#[tokio::test]
+async fn scores_through_the_simulated_ebm() {
+    let server = sim::ebm::spawn(sim::ebm::EbmOptions::default())
+        .await
+        .unwrap();
+    let ebm = client(server.url());
+    ebm.health().await.unwrap();
+    let states = vec!["⊢ True".to_owned(), "x : ℕ\n⊢ x + 0 = x".repeat(20)];
+    let energies = ebm.score(&states).await.unwrap();
+    assert_eq!(
+        energies,
+        vec![sim::ebm::energy(&states[0]), sim::ebm::energy(&states[1])]
+    );
+    assert!(energies[0] < energies[1]);
+    assert!(energies.iter().all(|e| (0.0..1.0).contains(e)));
+}

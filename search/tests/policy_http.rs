@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use lean_bridge::sim_world::{goals_key, World};
+use formats::join_goals;
 use lean_bridge::Theorem;
 use search::candidates::{extract_candidates, start_column, CandidateSet};
 use search::config::{PolicyBackend, PolicyConfig, Sampling};
 use search::policy::{build_policy, Policy, PolicyError};
-use search::sim_sglang::{spawn, SimOptions, SimSglangHandle, JUNK_TACTIC};
 use search::templates::{PromptInput, PromptTemplate};
 use serde_json::json;
+use sim::sglang::{spawn, SglangHandle, SglangOptions, JUNK_TACTIC};
+use sim::world::World;
 
 const HEADER: &str = "import Mathlib\nimport Aesop";
 
@@ -49,7 +50,7 @@ fn theorem() -> Theorem {
 fn prompts() -> Vec<String> {
     let t = theorem();
     let template = PromptTemplate::from_config("deepseek-tactic-state").unwrap();
-    let root = goals_key(&["x : ℕ\nh₀ : x = 2\n⊢ x + x = 4".to_owned()]);
+    let root = join_goals(&["x : ℕ\nh₀ : x = 2\n⊢ x + x = 4".to_owned()]);
     let after = ["subst h₀".to_owned()];
     vec![
         template.render(&PromptInput::new(&t, HEADER, &[], &root)),
@@ -68,7 +69,7 @@ fn config(urls: Vec<String>, backend: PolicyBackend, sampling: Sampling) -> Poli
     }
 }
 
-async fn sim(options: SimOptions) -> SimSglangHandle {
+async fn sim(options: SglangOptions) -> SglangHandle {
     spawn(world(), options).await.unwrap()
 }
 
@@ -96,7 +97,7 @@ async fn closed_url() -> String {
 
 #[tokio::test]
 async fn repeat_n_and_openai_give_the_same_candidates() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let prompts = prompts();
     let mut results = Vec::new();
     for (backend, sampling) in [
@@ -143,7 +144,7 @@ async fn repeat_n_and_openai_give_the_same_candidates() {
 
 #[tokio::test]
 async fn one_prompt_with_n_1_is_a_bare_object() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let policy = build_policy(&config(
         vec![server.url()],
         PolicyBackend::Sglang,
@@ -163,7 +164,7 @@ async fn one_prompt_with_n_1_is_a_bare_object() {
 
 #[tokio::test]
 async fn unknown_states_get_a_junk_tactic() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let policy = build_policy(&config(
         vec![server.url()],
         PolicyBackend::Sglang,
@@ -176,9 +177,9 @@ async fn unknown_states_get_a_junk_tactic() {
 
 #[tokio::test]
 async fn every_third_request_failing_with_503_still_succeeds() {
-    let server = sim(SimOptions {
+    let server = sim(SglangOptions {
         fail_every: Some(3),
-        ..SimOptions::default()
+        ..SglangOptions::default()
     })
     .await;
     for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
@@ -195,7 +196,7 @@ async fn every_third_request_failing_with_503_still_succeeds() {
 
 #[tokio::test]
 async fn a_400_fails_fast_with_the_server_message() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
         let mut c = config(vec![server.url()], backend, Sampling::Repeat);
         c.top_p = 1.5;
@@ -219,7 +220,7 @@ async fn a_400_fails_fast_with_the_server_message() {
 
 #[tokio::test]
 async fn health_check_names_the_down_url() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let down = closed_url().await;
     let policy = build_policy(&config(
         vec![server.url(), down.clone()],
@@ -249,8 +250,8 @@ async fn health_check_names_the_down_url() {
 #[tokio::test]
 async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
     let (a, b) = (
-        sim(SimOptions::default()).await,
-        sim(SimOptions::default()).await,
+        sim(SglangOptions::default()).await,
+        sim(SglangOptions::default()).await,
     );
     let policy = build_policy(&config(
         vec![a.url(), b.url()],
@@ -289,7 +290,7 @@ async fn all_urls_down_is_unavailable() {
 
 #[tokio::test]
 async fn model_info_answers() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let info: serde_json::Value = reqwest::get(format!("{}/get_model_info", server.url()))
         .await
         .unwrap()
@@ -302,7 +303,7 @@ async fn model_info_answers() {
 
 #[tokio::test]
 async fn the_simulator_finds_the_state_in_every_built_in_template() {
-    let server = sim(SimOptions::default()).await;
+    let server = sim(SglangOptions::default()).await;
     let policy = build_policy(&config(
         vec![server.url()],
         PolicyBackend::Sglang,

@@ -2,17 +2,19 @@
 //! to the server that answered it, with its prompt count. No timing is asserted, only the
 //! invariants of the integrals.
 
-use lean_bridge::sim_world::World;
 use search::config::{PolicyBackend, PolicyConfig, Sampling};
 use search::policy::build_policy;
-use search::sim_sglang::{spawn, SimOptions};
 use serde_json::json;
+use sim::sglang::{spawn, SglangOptions};
+use sim::world::World;
 
 #[tokio::test]
 async fn requests_and_prompts_are_booked_per_url() {
     let world: World = serde_json::from_value(json!({"theorems": []})).unwrap();
-    let a = spawn(world.clone(), SimOptions::default()).await.unwrap();
-    let b = spawn(world, SimOptions::default()).await.unwrap();
+    let a = spawn(world.clone(), SglangOptions::default())
+        .await
+        .unwrap();
+    let b = spawn(world, SglangOptions::default()).await.unwrap();
     for (backend, sampling) in [
         (PolicyBackend::Sglang, Sampling::Repeat),
         (PolicyBackend::Openai, Sampling::N),

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine_support::*;
-use lean_bridge::sim_world::{Effect, World};
+use formats::results::read_results;
 use search::config::{Config, PolicyConfig, SearchConfig};
 use search::engine::Clock;
 use search::policy::{Completion, Policy, PolicyError};
-use search::results::read_results;
 use search::sweep::{run_sweep, Backends, SweepOptions};
 use search::value::ValueScorer;
+use sim::world::{Effect, World};
 
 const COSTS: Costs = Costs {
     start: Duration::from_millis(11),
@@ -76,7 +76,7 @@ impl Policy for Yielding {
     }
 }
 
-async fn sweep(concurrency: usize) -> Vec<search::results::TheoremResult> {
+async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
     let w = four();
     let sim = Sim::with(w.clone(), COSTS, false);
     let dir = tempfile::tempdir().unwrap();

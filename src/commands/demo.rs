@@ -1,5 +1,5 @@
 //! `stepwise demo`: the whole pipeline on simulated backends, for a machine with no GPU and no
-//! Lean. The simulated REPL is this binary's hidden `sim-repl` subcommand run as a child
+//! Lean. The simulated REPL is this binary's hidden `sim repl` subcommand run as a child
 //! process, and the simulated SGLang is a real HTTP server on 127.0.0.1; both follow the
 //! scripted world in `configs/demo/`. Everything else is the real sweep.
 
@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use lean_bridge::sim_world::World;
-use search::sim_sglang::{self, SimOptions};
 use search::theorems::read_theorems;
+use sim::sglang::SglangOptions;
+use sim::world::World;
 
 const WORLD: &str = include_str!("../../configs/demo/world.json");
 const THEOREMS: &str = include_str!("../../configs/demo/theorems.jsonl");
@@ -24,7 +24,7 @@ pub struct DemoArgs {
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("stepwise demo: a real sweep against SIMULATED backends");
-    println!("  - Lean: a simulated REPL process (`stepwise sim-repl`), not Lean;");
+    println!("  - Lean: a simulated REPL process (`stepwise sim repl`), not Lean;");
     println!("  - policy: a simulated SGLang HTTP server on 127.0.0.1, not a model;");
     println!("  both follow the scripted world in configs/demo/world.json. No proof here is a");
     println!("  real Lean proof; the search, filtering, re-checks and outputs are the real ones.");
@@ -45,7 +45,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the stepwise binary")?;
     config.lean.command = vec![
         exe.display().to_string(),
-        "sim-repl".into(),
+        "sim".into(),
+        "repl".into(),
         "--world".into(),
         world_path.display().to_string(),
         "--log".into(),
@@ -54,7 +55,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
-        let sglang = sim_sglang::spawn(world, SimOptions::default())
+        let sglang = sim::sglang::spawn(world, SglangOptions::default())
             .await
             .context("cannot start the simulated SGLang server")?;
         config.policy.urls = vec![sglang.url()];

@@ -286,12 +286,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
         if let Some(url) = &args.server {
-            let config = search::config::EbmConfig {
-                url: url.clone(),
-                ..Default::default()
-            };
-            let client =
-                search::value::EbmClient::from_config(&config)?.context("--server is empty")?;
+            let client = super::ebm_server_encoder::ServerEncoder::new(url)?;
             anyhow::Ok(embed_states(Arc::new(client), states, &args.out, options).await?)
         } else {
             let dir = args

@@ -3,13 +3,14 @@
 //! learnable signal (a shift along two embedding dimensions) under unit Gaussian noise.
 #![allow(dead_code)] // each test binary uses part of the fixture
 
+use formats::NodeStatus;
 use std::path::Path;
 
 use ebm::embedding_cache::EmbeddingCache;
+use formats::trajectory::{FailedRow, NodeRow, TrajectoryWriter};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use search::trajectory::{FailedRow, NodeRow, TrajectoryWriter};
 
 pub const DIM: usize = 16;
 /// Shift of on-path states along dimensions 0 and 1.
@@ -35,7 +36,7 @@ pub fn row(
         cum_logprob: logprob * f64::from(depth),
         energy: None,
         score: 0.0,
-        status: "open".to_string(),
+        status: NodeStatus::Open,
         on_proof_path: on_path,
         label: i32::from(on_path),
         remaining_depth: None,
@@ -93,7 +94,7 @@ pub fn tree(
     }
     let parents: std::collections::HashSet<u32> = rows.iter().filter_map(|r| r.parent_id).collect();
     for r in rows.iter_mut().filter(|r| parents.contains(&r.node_id)) {
-        r.status = "expanded".to_string();
+        r.status = NodeStatus::Expanded;
     }
     if proved {
         // The last path node is the completed proof (empty goals text, shared by all proofs).
@@ -104,7 +105,7 @@ pub fn tree(
             .expect("a path");
         last.state = String::new();
         last.goal_count = 0;
-        last.status = "proved".to_string();
+        last.status = NodeStatus::Proof;
         let len = rows.iter().filter(|r| r.on_proof_path).count() as u32;
         for r in rows.iter_mut().filter(|r| r.on_proof_path) {
             r.remaining_depth = Some(len - 1 - r.depth);

@@ -8,8 +8,6 @@ pub mod search;
 pub mod timing;
 
 pub use frontier::{priority, Frontier, OrdF64};
-pub use node::{Node, NodeId, NodeStatus, Tree};
-pub use search::{
-    search_theorem, FailedAttempt, SearchOutcome, SearchParams, SearchStats, SearchStatus,
-};
-pub use timing::{Clock, Histogram, ManualClock, Phase, PhaseTimer, SystemClock, TimeAccount};
+pub use node::{Node, NodeId, Tree};
+pub use search::{search_theorem, FailedAttempt, SearchOutcome, SearchParams};
+pub use timing::{Clock, ManualClock, Phase, PhaseTimer, SystemClock};

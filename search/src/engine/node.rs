@@ -4,39 +4,10 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use formats::{join_goals, NodeStatus};
 use lean_bridge::StateId;
 
 pub type NodeId = u32;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeStatus {
-    /// Queued, never expanded.
-    Open,
-    Expanded,
-    /// At `max_depth`: kept, never queued.
-    DepthLimit,
-    /// The proof is complete and passed the whole-proof check.
-    Proof,
-    /// Lean called the proof complete but the whole-proof check rejected it.
-    Unverified,
-}
-
-impl NodeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeStatus::Open => "open",
-            NodeStatus::Expanded => "expanded",
-            NodeStatus::DepthLimit => "depth_limit",
-            NodeStatus::Proof => "proof",
-            NodeStatus::Unverified => "unverified",
-        }
-    }
-
-    /// Terminal nodes (complete proofs) are never scored or queued.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, NodeStatus::Proof | NodeStatus::Unverified)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -44,7 +15,7 @@ pub struct Node {
     pub parent: Option<NodeId>,
     /// The tactic from the parent; `None` at the root.
     pub tactic: Option<String>,
-    /// Goals joined by a blank line (`sim_world::goals_key` layout); empty when complete.
+    /// Goals joined by a blank line ([`join_goals`]); empty when complete.
     pub goals: String,
     pub goal_count: u32,
     pub state: StateId,
@@ -84,10 +55,6 @@ fn text_hash(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
     h.finish()
-}
-
-pub fn join_goals(goals: &[String]) -> String {
-    goals.join("\n\n")
 }
 
 impl Tree {

@@ -1,9 +1,33 @@
-//! A finished search as trajectory rows (see [`crate::trajectory`]).
+//! A finished search as output rows: its `results.jsonl` line and its trajectory rows (see
+//! [`formats::trajectory`]).
+
+use formats::results::{SearchStatus, TheoremResult};
+use formats::stats::TimeAccount;
+use formats::trajectory::{FailedRow, NodeRow};
 
 use super::search::SearchOutcome;
-use crate::trajectory::{FailedRow, NodeRow};
 
 impl SearchOutcome {
+    /// The theorem's `results.jsonl` line; `time` is its closed books.
+    pub fn result_line(&self, name: &str, time: TimeAccount) -> TheoremResult {
+        let proof = self.proof.as_ref();
+        TheoremResult {
+            name: name.to_owned(),
+            proved: self.status == SearchStatus::Proved,
+            status: self.status,
+            error: self.error.clone(),
+            error_kind: self.error_kind,
+            proof_tactics: self.proof_tactics.clone(),
+            proof: proof.map(|p| p.proof.clone()),
+            axioms: proof.map(|p| p.axioms.clone()).unwrap_or_default(),
+            finished_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            stats: self.stats.clone(),
+            time,
+        }
+    }
+
     /// One row per node, labelled 1 with `remaining_depth` on the proof path and 0 elsewhere;
     /// one row per failed attempt.
     pub fn trajectory_rows(&self, theorem: &str) -> (Vec<NodeRow>, Vec<FailedRow>) {
@@ -34,7 +58,7 @@ impl SearchOutcome {
                         n.energy
                     },
                     score: n.score,
-                    status: n.status.as_str().to_owned(),
+                    status: n.status,
                     on_proof_path: on_path,
                     label: i32::from(on_path),
                     remaining_depth: on_path.then(|| proof_len - n.depth),

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use formats::results::{ErrorKind, SearchStatus};
+use formats::stats::SearchStats;
+use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
-use serde::{Deserialize, Serialize};
 
 use super::frontier::{priority, Frontier};
-use super::node::{NewNode, NodeId, NodeStatus, Tree};
+use super::node::{NewNode, NodeId, Tree};
 use super::timing::{Clock, Phase, PhaseTimer};
 use crate::candidates::{extract_candidates, start_column, Candidate};
 use crate::config::SearchConfig;
@@ -24,30 +26,6 @@ pub struct SearchParams<'a> {
     pub clock: &'a dyn Clock,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SearchStatus {
-    Proved,
-    NodeBudget,
-    Timeout,
-    /// The frontier ran dry.
-    Exhausted,
-    /// The infrastructure failed (Lean, policy or value server); `error` says why.
-    Error,
-}
-
-impl SearchStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SearchStatus::Proved => "proved",
-            SearchStatus::NodeBudget => "node_budget",
-            SearchStatus::Timeout => "timeout",
-            SearchStatus::Exhausted => "exhausted",
-            SearchStatus::Error => "error",
-        }
-    }
-}
-
 /// A tactic that did not lead to a new node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedAttempt {
@@ -58,38 +36,11 @@ pub struct FailedAttempt {
     pub message: String,
 }
 
-/// Counts the statistics report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SearchStats {
-    pub nodes_expanded: u64,
-    pub nodes_created: u64,
-    pub gen_calls: u64,
-    pub lean_calls: u64,
-    pub ebm_calls: u64,
-    /// Completions received.
-    pub candidates_generated: u64,
-    /// Distinct allowed tactics, summed over expanded nodes.
-    pub candidates_unique: u64,
-    pub candidates_banned: u64,
-    /// Completions without a usable tactic.
-    pub candidates_empty: u64,
-    /// Unique tactics Lean accepted (new state, transposition or complete).
-    pub candidates_passed_lean: u64,
-    pub lean_errors: u64,
-    pub lean_timeouts: u64,
-    /// `goals: []` without `proofStatus: Completed`.
-    pub incomplete: u64,
-    pub transpositions: u64,
-    /// Complete proofs the whole-proof check rejected.
-    pub check_failures: u64,
-    pub max_depth_reached: u64,
-}
-
 #[derive(Debug)]
 pub struct SearchOutcome {
     pub status: SearchStatus,
     pub error: Option<String>,
+    pub error_kind: Option<ErrorKind>,
     /// The verified whole-proof check, when proved.
     pub proof: Option<ProofCheck>,
     pub proof_tactics: Vec<String>,
@@ -122,6 +73,7 @@ pub async fn search_theorem(
             return SearchOutcome {
                 status: SearchStatus::Error,
                 error: Some(e.to_string()),
+                error_kind: Some(e.kind()),
                 proof: None,
                 proof_tactics: Vec::new(),
                 proof_node: None,
@@ -160,12 +112,14 @@ pub async fn search_theorem(
     let (status, error, proof) = match end {
         End::Proved(node, check) => (SearchStatus::Proved, None, Some((node, check))),
         End::Status(status) => (status, None, None),
-        End::Error(message) => (SearchStatus::Error, Some(message), None),
+        End::Error(kind, message) => (SearchStatus::Error, Some((kind, message)), None),
     };
+    let (error_kind, error) = error.map_or((None, None), |(k, m)| (Some(k), Some(m)));
     let (proof_node, proof) = proof.map_or((None, None), |(n, c)| (Some(n), Some(c)));
     SearchOutcome {
         status,
         error,
+        error_kind,
         proof_tactics: proof_node.map(|n| tree.tactics_to(n)).unwrap_or_default(),
         proof,
         proof_node,
@@ -179,7 +133,8 @@ pub async fn search_theorem(
 enum End {
     Proved(NodeId, ProofCheck),
     Status(SearchStatus),
-    Error(String),
+    /// The search could not go on; the kind says whose fault it was.
+    Error(ErrorKind, String),
 }
 
 struct Search<'a, 'p> {
@@ -265,13 +220,21 @@ impl Search<'_, '_> {
         let completions = match generated {
             Ok(c) if c.len() == prompts.len() => c,
             Ok(c) => {
-                return Some(End::Error(format!(
-                    "policy returned completions for {} prompts, expected {}",
-                    c.len(),
-                    prompts.len()
-                )))
+                return Some(End::Error(
+                    ErrorKind::Infrastructure,
+                    format!(
+                        "policy returned completions for {} prompts, expected {}",
+                        c.len(),
+                        prompts.len()
+                    ),
+                ))
             }
-            Err(e) => return Some(End::Error(format!("generate: {e}"))),
+            Err(e) => {
+                return Some(End::Error(
+                    ErrorKind::Infrastructure,
+                    format!("generate: {e}"),
+                ))
+            }
         };
         let mut new_children = Vec::new();
         for ((&parent, prompt), completions) in batch.iter().zip(&prompts).zip(&completions) {
@@ -307,7 +270,7 @@ impl Search<'_, '_> {
         let outcome = self.session.apply(state, &candidate.tactic).await;
         self.timer.call(self.params.clock, Phase::Lean);
         self.stats.lean_calls += 1;
-        let outcome = outcome.map_err(|e| End::Error(e.to_string()))?;
+        let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
         let created_ms = self.elapsed_ms();
         let new = |goals: Vec<String>, state, status| NewNode {
             tactic: candidate.tactic.clone(),
@@ -359,7 +322,7 @@ impl Search<'_, '_> {
                 let check = self.session.check_proof(&tactics).await;
                 self.timer.call(self.params.clock, Phase::Lean);
                 self.stats.lean_calls += 1;
-                let check = check.map_err(|e| End::Error(e.to_string()))?;
+                let check = check.map_err(|e| End::Error(e.kind(), e.to_string()))?;
                 if check.verified {
                     self.tree.get_mut(id).status = NodeStatus::Proof;
                     return Err(End::Proved(id, check));
@@ -401,13 +364,17 @@ impl Search<'_, '_> {
             let energies = scorer.score(&states).await;
             self.timer.call(self.params.clock, Phase::Ebm);
             self.stats.ebm_calls += 1;
-            let energies = energies.map_err(|e| End::Error(format!("score: {e}")))?;
+            let energies = energies
+                .map_err(|e| End::Error(ErrorKind::Infrastructure, format!("score: {e}")))?;
             if energies.len() != ids.len() {
-                return Err(End::Error(format!(
-                    "value model returned {} energies for {} states",
-                    energies.len(),
-                    ids.len()
-                )));
+                return Err(End::Error(
+                    ErrorKind::Infrastructure,
+                    format!(
+                        "value model returned {} energies for {} states",
+                        energies.len(),
+                        ids.len()
+                    ),
+                ));
             }
             for (&id, energy) in ids.iter().zip(energies) {
                 self.tree.get_mut(id).energy = Some(energy);

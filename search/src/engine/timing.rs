@@ -6,11 +6,10 @@
 //!
 //! Time comes from a [`Clock`], so tests can drive it by hand and check the books exactly.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use formats::stats::TimeAccount;
 
 /// A monotonic time source: time elapsed since some fixed origin.
 pub trait Clock: Send + Sync {
@@ -68,83 +67,6 @@ pub enum Phase {
     Wait,
     /// Our own work between awaits.
     Engine,
-}
-
-/// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's
-/// percentiles can be merged from per-theorem lines without keeping every call. Stored as
-/// `[[bucket, count], ...]` (JSON object keys would be strings).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "Vec<(u32, u64)>", into = "Vec<(u32, u64)>")]
-pub struct Histogram(pub BTreeMap<u32, u64>);
-
-impl From<Vec<(u32, u64)>> for Histogram {
-    fn from(pairs: Vec<(u32, u64)>) -> Self {
-        Histogram(pairs.into_iter().collect())
-    }
-}
-
-impl From<Histogram> for Vec<(u32, u64)> {
-    fn from(h: Histogram) -> Self {
-        h.0.into_iter().collect()
-    }
-}
-
-const HIST_BASE_MS: f64 = 0.01;
-const HIST_STEPS_PER_DOUBLING: f64 = 8.0;
-
-impl Histogram {
-    pub fn record(&mut self, ms: f64) {
-        let bucket = if ms <= HIST_BASE_MS {
-            0
-        } else {
-            ((ms / HIST_BASE_MS).log2() * HIST_STEPS_PER_DOUBLING).ceil() as u32
-        };
-        *self.0.entry(bucket).or_default() += 1;
-    }
-
-    pub fn merge(&mut self, other: &Histogram) {
-        for (bucket, count) in &other.0 {
-            *self.0.entry(*bucket).or_default() += count;
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.values().sum()
-    }
-
-    /// The upper edge (ms) of the bucket holding quantile `q` in [0, 1]; `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        let total = self.count();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (bucket, count) in &self.0 {
-            seen += count;
-            if seen >= rank {
-                return Some(HIST_BASE_MS * 2f64.powf(*bucket as f64 / HIST_STEPS_PER_DOUBLING));
-            }
-        }
-        None
-    }
-}
-
-/// A theorem's time split, as results.jsonl stores it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TimeAccount {
-    pub wall_ms: f64,
-    pub gen_ms: f64,
-    pub lean_ms: f64,
-    pub ebm_ms: f64,
-    pub wait_ms: f64,
-    pub engine_ms: f64,
-    /// `wall_ms` minus every phase.
-    pub unaccounted_ms: f64,
-    pub gen_latency: Histogram,
-    pub lean_latency: Histogram,
-    pub ebm_latency: Histogram,
 }
 
 /// Attributes consecutive segments of one theorem's time to phases.
@@ -236,22 +158,5 @@ mod tests {
         assert_eq!(a.unaccounted_ms, 0.0);
         clock.advance(Duration::from_millis(1));
         assert_eq!(t.finish(&clock).unaccounted_ms, 1.0);
-    }
-
-    #[test]
-    fn histogram_quantiles_are_bucket_edges_within_ten_percent() {
-        let mut h = Histogram::default();
-        for ms in 1..=100 {
-            h.record(ms as f64);
-        }
-        let p50 = h.quantile(0.5).unwrap();
-        assert!((50.0..=55.0).contains(&p50), "{p50}");
-        let p99 = h.quantile(0.99).unwrap();
-        assert!((99.0..=109.0).contains(&p99), "{p99}");
-        let mut merged = Histogram::default();
-        merged.merge(&h);
-        merged.merge(&h);
-        assert_eq!(merged.count(), 200);
-        assert_eq!(Histogram::default().quantile(0.5), None);
     }
 }

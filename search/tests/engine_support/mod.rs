@@ -1,5 +1,5 @@
 //! In-process doubles of the engine's three backends, all driven by one
-//! `lean_bridge::sim_world::World` script and (optionally) a manual clock they advance by a
+//! `sim::world::World` script and (optionally) a manual clock they advance by a
 //! fixed cost per call, so budgets and time accounting are deterministic.
 
 #![allow(dead_code)] // each test file uses a different part
@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lean_bridge::sim_world::{goals_key, Effect, World, WorldState, WorldTactic, WorldTheorem};
+use formats::join_goals;
 use search::config::SearchConfig;
 use search::engine::{search_theorem, ManualClock, SearchOutcome, SearchParams};
 use search::env::{EnvError, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem};
 use search::policy::{Completion, Policy, PolicyError, TokenLogprob};
 use search::templates::PromptTemplate;
 use search::value::{ValueError, ValueScorer};
+use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 pub fn goals(g: &[&str]) -> Vec<String> {
     g.iter().map(|s| s.to_string()).collect()
@@ -180,7 +181,7 @@ impl ProofEnv for SimEnv {
             .0
             .world
             .theorem(&theorem.name)
-            .ok_or_else(|| EnvError(format!("unknown theorem {}", theorem.name)))?;
+            .ok_or_else(|| EnvError::Statement(format!("unknown theorem {}", theorem.name)))?;
         Ok(Box::new(SimSession {
             sim: self.0.clone(),
             states: vec![t.root.clone()],
@@ -291,5 +292,5 @@ pub async fn run(sim: &Arc<Sim>, config: &SearchConfig, scored: bool) -> SearchO
 
 /// Goals text as the engine and the scorer see it.
 pub fn key(g: &[&str]) -> String {
-    goals_key(&goals(g))
+    join_goals(&goals(g))
 }

@@ -8,7 +8,41 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{SearchOutcome, SearchStats, SearchStatus, TimeAccount};
+use crate::stats::{SearchStats, TimeAccount};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchStatus {
+    Proved,
+    NodeBudget,
+    Timeout,
+    /// The frontier ran dry.
+    Exhausted,
+    /// The theorem could not be searched; `error` says why and `error_kind` whose fault it was.
+    Error,
+}
+
+impl SearchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchStatus::Proved => "proved",
+            SearchStatus::NodeBudget => "node_budget",
+            SearchStatus::Timeout => "timeout",
+            SearchStatus::Exhausted => "exhausted",
+            SearchStatus::Error => "error",
+        }
+    }
+}
+
+/// Whose fault an `error` was: Lean rejecting the statement is a fact about the theorem (a
+/// re-run gives the same answer), anything else is the infrastructure's (a dead server, a
+/// crashing REPL) and worth another run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Statement,
+    Infrastructure,
+}
 
 /// One theorem's result line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,6 +53,9 @@ pub struct TheoremResult {
     /// Why the theorem ended in `error`.
     #[serde(default)]
     pub error: Option<String>,
+    /// Whose fault the error was; `--resume` re-runs only infrastructure errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
     /// The verified proof's tactics, one per step.
     #[serde(default)]
     pub proof_tactics: Vec<String>,
@@ -35,27 +72,6 @@ pub struct TheoremResult {
     pub stats: SearchStats,
     #[serde(flatten)]
     pub time: TimeAccount,
-}
-
-impl TheoremResult {
-    /// The result line of a finished search; `time` is its closed books.
-    pub fn new(name: &str, outcome: &SearchOutcome, time: TimeAccount) -> Self {
-        let proof = outcome.proof.as_ref();
-        Self {
-            name: name.to_owned(),
-            proved: outcome.status == SearchStatus::Proved,
-            status: outcome.status,
-            error: outcome.error.clone(),
-            proof_tactics: outcome.proof_tactics.clone(),
-            proof: proof.map(|p| p.proof.clone()),
-            axioms: proof.map(|p| p.axioms.clone()).unwrap_or_default(),
-            finished_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            stats: outcome.stats.clone(),
-            time,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +214,7 @@ mod tests {
             proved: status == SearchStatus::Proved,
             status,
             error: None,
+            error_kind: None,
             proof_tactics: vec![],
             proof: None,
             axioms: vec![],

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -23,6 +23,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+
+use crate::columns::Columns;
+use crate::NodeStatus;
 
 /// One search node. `label` is 1 on the proof path (then `remaining_depth` is the number of
 /// tactics from this node to the end of the proof) and 0 everywhere else.
@@ -45,8 +48,7 @@ pub struct NodeRow {
     pub energy: Option<f64>,
     /// The frontier priority the node got.
     pub score: f64,
-    /// See [`crate::engine::NodeStatus`].
-    pub status: String,
+    pub status: NodeStatus,
     pub on_proof_path: bool,
     pub label: i32,
     pub remaining_depth: Option<u32>,
@@ -138,7 +140,7 @@ fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
         f64s(&|r| r.cum_logprob),
         Arc::new(rows.iter().map(|r| r.energy).collect::<Float64Array>()),
         f64s(&|r| r.score),
-        strings(&|r| &r.status),
+        strings(&|r| r.status.as_str()),
         Arc::new(
             rows.iter()
                 .map(|r| Some(r.on_proof_path))
@@ -301,8 +303,9 @@ impl TrajectoryWriter {
     }
 }
 
-/// The batches of one file, after checking its schema is `expected`.
-fn read_batches(path: &Path, expected: &Schema) -> Result<Vec<RecordBatch>, TrajectoryError> {
+/// The batches of one file, each with its columns found by name and read through
+/// [`Columns`], which accepts the types pandas and polars write back (see that type).
+fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, TrajectoryError> {
     let pq = |source| TrajectoryError::Parquet {
         path: path.to_owned(),
         source,
@@ -312,79 +315,55 @@ fn read_batches(path: &Path, expected: &Schema) -> Result<Vec<RecordBatch>, Traj
         source,
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-    let found_schema = builder.schema().clone();
-    for field in expected.fields() {
-        let found = found_schema.field_with_name(field.name()).ok();
-        if found.map(|f| f.data_type()) != Some(field.data_type()) {
-            return Err(TrajectoryError::Schema {
-                path: path.to_owned(),
-                message: format!(
-                    "column `{}` should be {:?}, found {:?}",
-                    field.name(),
-                    field.data_type(),
-                    found.map(|f| f.data_type())
-                ),
-            });
-        }
-    }
-    let mut batches = Vec::new();
+    // An empty file still has its columns checked.
+    let mut batches = vec![RecordBatch::new_empty(builder.schema().clone())];
     for batch in builder.build().map_err(pq)? {
         batches.push(batch.map_err(|e| pq(e.into()))?);
     }
     Ok(batches)
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .expect("schema checked in read_batches")
-}
-
-fn opt<T>(present: bool, value: T) -> Option<T> {
-    present.then_some(value)
-}
-
 /// Every node row of the given `nodes-*.parquet` files, in file order.
 pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, TrajectoryError> {
-    let schema = node_schema();
     let mut rows = Vec::new();
     for path in paths {
-        for b in read_batches(path.as_ref(), &schema)? {
-            let theorem = column::<StringArray>(&b, "theorem");
-            let node_id = column::<UInt32Array>(&b, "node_id");
-            let parent_id = column::<UInt32Array>(&b, "parent_id");
-            let depth = column::<UInt32Array>(&b, "depth");
-            let tactic = column::<StringArray>(&b, "tactic");
-            let state = column::<StringArray>(&b, "state");
-            let goal_count = column::<UInt32Array>(&b, "goal_count");
-            let llm_logprob = column::<Float64Array>(&b, "llm_logprob");
-            let cum_logprob = column::<Float64Array>(&b, "cum_logprob");
-            let energy = column::<Float64Array>(&b, "energy");
-            let score = column::<Float64Array>(&b, "score");
-            let status = column::<StringArray>(&b, "status");
-            let on_proof_path = column::<BooleanArray>(&b, "on_proof_path");
-            let label = column::<Int32Array>(&b, "label");
-            let remaining_depth = column::<UInt32Array>(&b, "remaining_depth");
-            let created_ms = column::<Int64Array>(&b, "created_ms");
+        let path = path.as_ref();
+        for b in read_batches(path)? {
+            let c = Columns::new(path, &b);
+            let theorem = c.strings("theorem")?;
+            let node_id = c.integers::<u32>("node_id")?;
+            let parent_id = c.integers::<u32>("parent_id")?;
+            let depth = c.integers::<u32>("depth")?;
+            let tactic = c.strings("tactic")?;
+            let state = c.strings("state")?;
+            let goal_count = c.integers::<u32>("goal_count")?;
+            let llm_logprob = c.floats("llm_logprob")?;
+            let cum_logprob = c.floats("cum_logprob")?;
+            let energy = c.floats("energy")?;
+            let score = c.floats("score")?;
+            let status = c.statuses("status")?;
+            let on_proof_path = c.bools("on_proof_path")?;
+            let label = c.integers::<i32>("label")?;
+            let remaining_depth = c.integers::<u32>("remaining_depth")?;
+            let created_ms = c.integers::<i64>("created_ms")?;
             for i in 0..b.num_rows() {
                 rows.push(NodeRow {
-                    theorem: theorem.value(i).to_owned(),
-                    node_id: node_id.value(i),
-                    parent_id: opt(parent_id.is_valid(i), parent_id.value(i)),
-                    depth: depth.value(i),
-                    tactic: opt(tactic.is_valid(i), tactic.value(i).to_owned()),
-                    state: state.value(i).to_owned(),
-                    goal_count: goal_count.value(i),
-                    llm_logprob: llm_logprob.value(i),
-                    cum_logprob: cum_logprob.value(i),
-                    energy: opt(energy.is_valid(i), energy.value(i)),
-                    score: score.value(i),
-                    status: status.value(i).to_owned(),
-                    on_proof_path: on_proof_path.value(i),
-                    label: label.value(i),
-                    remaining_depth: opt(remaining_depth.is_valid(i), remaining_depth.value(i)),
-                    created_ms: created_ms.value(i),
+                    theorem: c.required(&theorem, "theorem", i)?,
+                    node_id: c.required(&node_id, "node_id", i)?,
+                    parent_id: parent_id[i],
+                    depth: c.required(&depth, "depth", i)?,
+                    tactic: tactic[i].clone(),
+                    state: c.required(&state, "state", i)?,
+                    goal_count: c.required(&goal_count, "goal_count", i)?,
+                    llm_logprob: c.required(&llm_logprob, "llm_logprob", i)?,
+                    cum_logprob: c.required(&cum_logprob, "cum_logprob", i)?,
+                    energy: energy[i],
+                    score: c.required(&score, "score", i)?,
+                    status: c.required(&status, "status", i)?,
+                    on_proof_path: c.required(&on_proof_path, "on_proof_path", i)?,
+                    label: c.required(&label, "label", i)?,
+                    remaining_depth: remaining_depth[i],
+                    created_ms: c.required(&created_ms, "created_ms", i)?,
                 });
             }
         }
@@ -394,22 +373,23 @@ pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, Trajector
 
 /// Every failed-attempt row of the given `failed-*.parquet` files, in file order.
 pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, TrajectoryError> {
-    let schema = failed_schema();
     let mut rows = Vec::new();
     for path in paths {
-        for b in read_batches(path.as_ref(), &schema)? {
-            let theorem = column::<StringArray>(&b, "theorem");
-            let parent_id = column::<UInt32Array>(&b, "parent_id");
-            let tactic = column::<StringArray>(&b, "tactic");
-            let outcome = column::<StringArray>(&b, "outcome");
-            let message = column::<StringArray>(&b, "message");
+        let path = path.as_ref();
+        for b in read_batches(path)? {
+            let c = Columns::new(path, &b);
+            let theorem = c.strings("theorem")?;
+            let parent_id = c.integers::<u32>("parent_id")?;
+            let tactic = c.strings("tactic")?;
+            let outcome = c.strings("outcome")?;
+            let message = c.strings("message")?;
             for i in 0..b.num_rows() {
                 rows.push(FailedRow {
-                    theorem: theorem.value(i).to_owned(),
-                    parent_id: parent_id.value(i),
-                    tactic: tactic.value(i).to_owned(),
-                    outcome: outcome.value(i).to_owned(),
-                    message: message.value(i).to_owned(),
+                    theorem: c.required(&theorem, "theorem", i)?,
+                    parent_id: c.required(&parent_id, "parent_id", i)?,
+                    tactic: c.required(&tactic, "tactic", i)?,
+                    outcome: c.required(&outcome, "outcome", i)?,
+                    message: c.required(&message, "message", i)?,
                 });
             }
         }
@@ -441,8 +421,12 @@ pub fn theorems_in<P: AsRef<Path>>(paths: &[P]) -> Result<HashSet<String>, Traje
         let mask = ProjectionMask::roots(builder.parquet_schema(), [index]);
         for batch in builder.with_projection(mask).build().map_err(pq)? {
             let batch = batch.map_err(|e| pq(e.into()))?;
-            let column = column::<StringArray>(&batch, "theorem");
-            names.extend(column.iter().flatten().map(str::to_owned));
+            names.extend(
+                Columns::new(path, &batch)
+                    .strings("theorem")?
+                    .into_iter()
+                    .flatten(),
+            );
         }
     }
     Ok(names)
@@ -489,7 +473,7 @@ mod tests {
             cum_logprob: -0.5 * id as f64,
             energy: id.is_multiple_of(2).then_some(1.25),
             score: -0.25,
-            status: "expanded".into(),
+            status: NodeStatus::Expanded,
             on_proof_path: id == 0,
             label: i32::from(id == 0),
             remaining_depth: (id == 0).then_some(2),

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::protocol::{
+use crate::world::{Effect, World, WorldTheorem};
+use lean_bridge::protocol::{
     CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
     TacticRequest, TacticResponse,
 };
-use crate::sim_world::{Effect, World, WorldTheorem};
-use crate::theorem::{declaration_name, statement_head};
+use lean_bridge::theorem::{declaration_name, statement_head};
 
 /// What every simulated proof depends on (as most Mathlib proofs do).
 const DEFAULT_AXIOMS: [&str; 3] = ["propext", "Classical.choice", "Quot.sound"];

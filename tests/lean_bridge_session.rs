@@ -1,10 +1,10 @@
-//! Sessions over the fake REPL process: the completion rule, traps, Lean's errors, header
+//! Sessions over the simulated REPL process: the completion rule, traps, Lean's errors, header
 //! caching and header failures.
 
-mod common;
+mod lean_support;
 
-use common::{config, load_world, logged_requests, theorem, world_path};
 use lean_bridge::{LeanError, LeanPool, TacticOutcome, Theorem};
+use lean_support::{config, load_world, logged_requests, theorem, world_path};
 
 fn progress(outcome: TacticOutcome) -> (lean_bridge::StateId, Vec<String>) {
     match outcome {

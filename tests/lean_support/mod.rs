@@ -1,30 +1,33 @@
-//! Helpers shared by the integration tests: a pool config that runs the fake REPL process.
+//! Helpers shared by the Lean bridge's integration tests: a pool config that runs the
+//! simulated REPL as a process (`stepwise sim repl`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use lean_bridge::sim_world::World;
 use lean_bridge::{LeanConfig, Theorem};
+use sim::world::World;
 
-pub fn fake_repl() -> &'static str {
-    env!("CARGO_BIN_EXE_fake-repl")
+/// The argv that starts the simulated REPL: this package's binary, `sim repl`.
+pub fn sim_repl() -> Vec<String> {
+    vec![
+        env!("CARGO_BIN_EXE_stepwise").to_owned(),
+        "sim".to_owned(),
+        "repl".to_owned(),
+    ]
 }
 
 pub fn world_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/world.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/lean_world.json")
 }
 
 pub fn load_world(path: &Path) -> World {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// One worker running `fake-repl --world WORLD FLAGS...`, short timeouts.
+/// One worker running `stepwise sim repl --world WORLD FLAGS...`, short timeouts.
 pub fn config(world: &Path, flags: &[&str]) -> LeanConfig {
-    let mut command = vec![
-        fake_repl().to_owned(),
-        "--world".to_owned(),
-        world.display().to_string(),
-    ];
+    let mut command = sim_repl();
+    command.extend(["--world".to_owned(), world.display().to_string()]);
     command.extend(flags.iter().map(|f| f.to_string()));
     LeanConfig {
         command,
@@ -48,7 +51,7 @@ pub fn theorem(world: &World, name: &str) -> Theorem {
     }
 }
 
-/// The requests the fake REPL logged, one JSON value per request.
+/// The requests the simulated REPL logged, one JSON value per request.
 pub fn logged_requests(log: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()

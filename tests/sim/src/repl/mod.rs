@@ -1,11 +1,11 @@
 //! A simulated Lean REPL — a test double, documented as such. It is a real process that
 //! speaks the leanprover-community/repl protocol on stdin/stdout (requests up to a blank
 //! line; pretty-printed multi-line responses ended by a blank line; exit on invalid JSON)
-//! over a scripted [`World`](crate::sim_world::World), with faults on demand so the bridge's
+//! over a scripted [`World`](crate::world::World), with faults on demand so the bridge's
 //! recovery can be tested without Lean:
 //!
 //! ```text
-//! fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
+//! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
 //!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //! ```
 //! `--crash-after N` answers N requests and dies on the next; `--crash-on TACTIC` dies
@@ -20,13 +20,13 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::protocol::{FrameBuffer, Request};
-use crate::sim_world::World;
+use crate::world::World;
 use elab::{Answer, Options, SimLean};
+use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
-pub enum FakeReplError {
-    #[error("{0}\nusage: fake-repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]")]
+pub enum RunError {
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -43,7 +43,7 @@ pub enum FakeReplError {
 
 /// The flags of the simulated REPL.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FakeReplArgs {
+pub struct ReplArgs {
     pub world: PathBuf,
     pub log: Option<PathBuf>,
     pub delay_ms: u64,
@@ -54,19 +54,19 @@ pub struct FakeReplArgs {
     pub no_proof_status: bool,
 }
 
-impl FakeReplArgs {
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, FakeReplError> {
-        let mut parsed = FakeReplArgs::default();
+impl ReplArgs {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, RunError> {
+        let mut parsed = ReplArgs::default();
         let mut world = None;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             let mut value = || {
                 args.next()
-                    .ok_or_else(|| FakeReplError::Usage(format!("{flag} needs a value")))
+                    .ok_or_else(|| RunError::Usage(format!("{flag} needs a value")))
             };
             let number = |v: String| {
                 v.parse::<u64>()
-                    .map_err(|_| FakeReplError::Usage(format!("{flag} takes a number, got {v:?}")))
+                    .map_err(|_| RunError::Usage(format!("{flag} takes a number, got {v:?}")))
             };
             match flag.as_str() {
                 "--world" => world = Some(PathBuf::from(value()?)),
@@ -77,18 +77,18 @@ impl FakeReplArgs {
                 "--crash-on" => parsed.crash_on = Some(value()?),
                 "--garbage-after" => parsed.garbage_after = Some(number(value()?)?),
                 "--no-proof-status" => parsed.no_proof_status = true,
-                other => return Err(FakeReplError::Usage(format!("unknown flag {other:?}"))),
+                other => return Err(RunError::Usage(format!("unknown flag {other:?}"))),
             }
         }
-        parsed.world = world.ok_or_else(|| FakeReplError::Usage("--world is required".into()))?;
+        parsed.world = world.ok_or_else(|| RunError::Usage("--world is required".into()))?;
         Ok(parsed)
     }
 }
 
 /// Serves stdin/stdout until stdin closes (Ok), or a simulated crash / invalid JSON (Err:
 /// the caller exits non-zero, as the real REPL would die).
-pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
-    let world_error = |message: String| FakeReplError::World {
+pub fn run(args: ReplArgs) -> Result<(), RunError> {
+    let world_error = |message: String| RunError::World {
         path: args.world.clone(),
         message,
     };
@@ -123,18 +123,18 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
             None => return Ok(()),
         };
         let request: serde_json::Value =
-            serde_json::from_str(&frame).map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
+            serde_json::from_str(&frame).map_err(|e| RunError::InvalidJson(e.to_string()))?;
         if let Some(log) = &mut log {
             // One write per line: several workers append to the same log, and O_APPEND keeps
             // a single write whole where `writeln!`'s pieces could interleave.
             log.write_all(format!("{request}\n").as_bytes())?;
         }
         if args.crash_after.is_some_and(|n| served >= n) {
-            return Err(FakeReplError::SimulatedCrash(served));
+            return Err(RunError::SimulatedCrash(served));
         }
         if let (Some(crash_on), Some(tactic)) = (&args.crash_on, request.get("tactic")) {
             if tactic == crash_on.as_str() {
-                return Err(FakeReplError::SimulatedTacticCrash(crash_on.clone()));
+                return Err(RunError::SimulatedTacticCrash(crash_on.clone()));
             }
         }
         if args.delay_ms > 0 {
@@ -144,7 +144,7 @@ pub fn run(args: FakeReplArgs) -> Result<(), FakeReplError> {
             "<<simulated garbage: not JSON>>\n\n".to_owned()
         } else {
             let request: Request = serde_json::from_value(request)
-                .map_err(|e| FakeReplError::InvalidJson(e.to_string()))?;
+                .map_err(|e| RunError::InvalidJson(e.to_string()))?;
             match lean.handle(request) {
                 Answer::Reply(value) => format!("{}\n\n", pretty::pretty(&value)),
                 Answer::Hang => hang(),

@@ -1,6 +1,6 @@
-//! The fake REPL speaks the real wire format: raw bytes over its stdin/stdout.
+//! The simulated REPL speaks the real wire format: raw bytes over its stdin/stdout.
 
-mod common;
+mod lean_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -25,9 +25,11 @@ fn read_frame(out: &mut impl BufRead) -> String {
 }
 
 #[test]
-fn fake_repl_speaks_the_repl_wire_format() {
-    let mut child = Command::new(common::fake_repl())
-        .args(["--world", common::world_path().to_str().unwrap()])
+fn sim_repl_speaks_the_repl_wire_format() {
+    let argv = lean_support::sim_repl();
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(["--world", lean_support::world_path().to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -1,10 +1,8 @@
 //! A simulated EBM server: a TEST DOUBLE, not a model. It speaks `stepwise ebm serve`'s HTTP
 //! API (`POST /score {"states"}` -> `{"energies"}`, `GET /health`) over loopback with a fixed
-//! delay per request, so latency-model benchmarks and tests run the real [`EbmClient`] code
+//! delay per request, so latency-model benchmarks and tests run the search's real EBM client
 //! without candle. Energies are a deterministic function of the state text (shorter goals
 //! score lower, i.e. look more provable), in [0, 1).
-//!
-//! [`EbmClient`]: crate::value::EbmClient
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
@@ -14,18 +12,18 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use formats::ebm_api::{ScoreRequest, ScoreResponse};
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone)]
-pub struct SimEbmOptions {
+pub struct EbmOptions {
     /// Where to listen; port 0 picks a free one.
     pub addr: SocketAddr,
     /// Added to every `/score` request.
     pub delay_per_request: Duration,
 }
 
-impl Default for SimEbmOptions {
+impl Default for EbmOptions {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -35,27 +33,16 @@ impl Default for SimEbmOptions {
 }
 
 /// A running server; dropping the handle stops it.
-pub struct SimEbmHandle {
+pub struct EbmHandle {
     pub addr: SocketAddr,
     _shutdown: oneshot::Sender<()>,
 }
 
-impl SimEbmHandle {
+impl EbmHandle {
     /// `http://addr`, as `[ebm].url` wants it.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScoreRequest {
-    states: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct ScoreResponse {
-    energies: Vec<f64>,
 }
 
 /// The simulated energy of one state.
@@ -67,7 +54,7 @@ pub fn energy(state: &str) -> f64 {
 }
 
 /// Binds `options.addr` and serves until the handle is dropped.
-pub async fn spawn(options: SimEbmOptions) -> std::io::Result<SimEbmHandle> {
+pub async fn spawn(options: EbmOptions) -> std::io::Result<EbmHandle> {
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
@@ -85,14 +72,14 @@ pub async fn spawn(options: SimEbmOptions) -> std::io::Result<SimEbmHandle> {
             tracing::warn!("simulated EBM server stopped: {e}");
         }
     });
-    Ok(SimEbmHandle {
+    Ok(EbmHandle {
         addr,
         _shutdown: tx,
     })
 }
 
 async fn score(
-    State(options): State<Arc<SimEbmOptions>>,
+    State(options): State<Arc<EbmOptions>>,
     Json(request): Json<ScoreRequest>,
 ) -> Json<ScoreResponse> {
     if !options.delay_per_request.is_zero() {
@@ -101,28 +88,4 @@ async fn score(
     Json(ScoreResponse {
         energies: request.states.iter().map(|s| energy(s)).collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::EbmConfig;
-    use crate::value::{EbmClient, ValueScorer};
-
-    #[tokio::test]
-    async fn the_ebm_client_scores_through_it() {
-        let server = spawn(SimEbmOptions::default()).await.unwrap();
-        let client = EbmClient::from_config(&EbmConfig {
-            url: server.url(),
-            ..EbmConfig::default()
-        })
-        .unwrap()
-        .unwrap();
-        client.health().await.unwrap();
-        let states = vec!["⊢ True".to_owned(), "x : ℕ\n⊢ x + 0 = x".repeat(20)];
-        let energies = client.score(&states).await.unwrap();
-        assert_eq!(energies, vec![energy(&states[0]), energy(&states[1])]);
-        assert!(energies[0] < energies[1]);
-        assert!(energies.iter().all(|e| (0.0..1.0).contains(e)));
-    }
 }

@@ -1,12 +1,12 @@
-//! Worker faults over the fake REPL process: hangs, crashes, garbage, recycling, give-up.
+//! Worker faults over the simulated REPL process: hangs, crashes, garbage, recycling, give-up.
 
-mod common;
+mod lean_support;
 
 use std::path::Path;
 
-use common::{config, load_world, logged_requests, theorem, world_path};
-use lean_bridge::sim_world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 use lean_bridge::{LeanError, LeanPool, TacticOutcome};
+use lean_support::{config, load_world, logged_requests, theorem, world_path};
+use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 /// Runs `constructor; exact hp; exact hq` and expects a confirmed completion.
 async fn prove_and_intro(pool: &std::sync::Arc<LeanPool>) -> u32 {

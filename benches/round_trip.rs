@@ -1,5 +1,5 @@
-//! The bridge's own cost per tactic round trip, against the fake REPL with zero delay,
-//! beside a raw pipe echo (`cat`) and a raw frame round trip to the same fake REPL, all in
+//! The bridge's own cost per tactic round trip, against the simulated REPL with zero delay,
+//! beside a raw pipe echo (`cat`) and a raw frame round trip to the same simulated REPL, all in
 //! one run. The three are timed in interleaved blocks (the machine is shared, so load
 //! drifts) and each reports its fastest block, both in wall time and in this process's own
 //! CPU time (user + sys): the CPU figure is what the bridge itself spends per round trip,
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lean_bridge::protocol::Request;
-use lean_bridge::sim_world::World;
 use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome, Theorem};
+use sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -23,7 +23,7 @@ const BLOCKS: u32 = 10;
 const ROUNDS_PER_BLOCK: u32 = 500;
 
 fn world_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/world.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/lean_world.json")
 }
 
 /// A child process spoken to in raw frames: write, read lines up to a blank one.
@@ -114,12 +114,12 @@ async fn main() {
         header: None,
         extra: Default::default(),
     };
-    let fake_repl = env!("CARGO_BIN_EXE_fake-repl");
+    let stepwise = env!("CARGO_BIN_EXE_stepwise");
     let world_arg = world_path().display().to_string();
     let tactic = Request::tactic("constructor", 0).to_frame();
 
     let mut echo = RawPipe::spawn(&["cat"]);
-    let mut raw = RawPipe::spawn(&[fake_repl, "--world", &world_arg]);
+    let mut raw = RawPipe::spawn(&[stepwise, "sim", "repl", "--world", &world_arg]);
     raw.round(&Request::command("import Mathlib", None).to_frame())
         .await;
     raw.round(
@@ -127,7 +127,13 @@ async fn main() {
     )
     .await;
     let pool: Arc<LeanPool> = LeanPool::new(LeanConfig {
-        command: vec![fake_repl.into(), "--world".into(), world_arg.clone()],
+        command: vec![
+            stepwise.into(),
+            "sim".into(),
+            "repl".into(),
+            "--world".into(),
+            world_arg.clone(),
+        ],
         workers: 1,
         header: "import Mathlib".into(),
         max_requests_per_worker: u64::MAX,
@@ -165,8 +171,8 @@ async fn main() {
     );
     for (what, best) in [
         ("raw pipe echo (cat)", echo_best),
-        ("raw frame to fake REPL (no parsing)", raw_best),
-        ("Session::apply over the fake REPL", session_best),
+        ("raw frame to simulated REPL (no parsing)", raw_best),
+        ("Session::apply over the simulated REPL", session_best),
     ] {
         println!("  {what:<37} {:>10.2?} / {:>10.2?}", best.wall, best.cpu);
     }

@@ -1,5 +1,5 @@
-//! A scripted Lean world: the shared script of the simulated REPL (`fake_repl`) and the
-//! simulated SGLang server (`search::sim_sglang`). Both are test doubles that speak the real
+//! A scripted Lean world: the shared script of the simulated REPL ([`crate::repl`]) and the
+//! simulated SGLang server ([`crate::sglang`]). Both are test doubles that speak the real
 //! protocols; this file only says what is true in the simulation.
 //!
 //! A state is a list of goal strings. At each known state a few tactics do something (their
@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use formats::join_goals;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,22 +77,17 @@ pub enum Effect {
     Hang,
 }
 
-/// Goals joined the way prompts and the state index see them.
-pub fn goals_key(goals: &[String]) -> String {
-    goals.join("\n\n")
-}
-
 impl World {
     pub fn theorem(&self, name: &str) -> Option<&WorldTheorem> {
         self.theorems.iter().find(|t| t.name == name)
     }
 
-    /// Every known state across theorems, keyed by [`goals_key`].
+    /// Every known state across theorems, keyed by [`join_goals`].
     pub fn state_index(&self) -> HashMap<String, &WorldState> {
         self.theorems
             .iter()
             .flat_map(|t| t.states.iter())
-            .map(|s| (goals_key(&s.goals), s))
+            .map(|s| (join_goals(&s.goals), s))
             .collect()
     }
 }

@@ -1,7 +1,7 @@
 //! A simulated SGLang server: a TEST DOUBLE, not a model. It speaks SGLang's real HTTP API
 //! (`POST /generate` with its response shapes, the OpenAI-compatible `POST /v1/completions`,
 //! `GET /health`, `GET /get_model_info`) over loopback, and answers from a
-//! [`lean_bridge::sim_world::World`] script instead of a GPU. Tests, benchmarks and
+//! [`crate::world::World`] script instead of a GPU. Tests, benchmarks and
 //! `stepwise demo` use it so the policy clients run their real HTTP code.
 //!
 //! Sampling is deterministic: a prompt is matched to the world state whose goals occur in it
@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::world::World;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lean_bridge::sim_world::World;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,7 +37,7 @@ pub const JUNK_LOGPROB: f64 = -30.0;
 const TOKEN_CHARS: usize = 4;
 
 #[derive(Debug, Clone)]
-pub struct SimOptions {
+pub struct SglangOptions {
     /// Where to listen; port 0 picks a free one.
     pub addr: SocketAddr,
     /// Answer 503 to every k-th generation request (1-based: k, 2k, ...).
@@ -49,7 +49,7 @@ pub struct SimOptions {
     pub model: String,
 }
 
-impl Default for SimOptions {
+impl Default for SglangOptions {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -88,15 +88,15 @@ impl RequestLog {
     }
 }
 
-/// A running server. Dropping it (or [`SimSglangHandle::shutdown`]) stops it.
-pub struct SimSglangHandle {
+/// A running server. Dropping it (or [`SglangHandle::shutdown`]) stops it.
+pub struct SglangHandle {
     pub addr: SocketAddr,
     pub log: RequestLog,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
-impl SimSglangHandle {
+impl SglangHandle {
     /// `http://addr`, as `[policy].urls` wants it.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -114,7 +114,7 @@ impl SimSglangHandle {
     }
 }
 
-impl Drop for SimSglangHandle {
+impl Drop for SglangHandle {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -123,7 +123,7 @@ impl Drop for SimSglangHandle {
 }
 
 /// Binds `options.addr` and serves until the handle is shut down or dropped.
-pub async fn spawn(world: World, options: SimOptions) -> std::io::Result<SimSglangHandle> {
+pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<SglangHandle> {
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let log = RequestLog::default();
@@ -142,7 +142,7 @@ pub async fn spawn(world: World, options: SimOptions) -> std::io::Result<SimSgla
             })
             .await
     });
-    Ok(SimSglangHandle {
+    Ok(SglangHandle {
         addr,
         log,
         shutdown: Some(tx),
@@ -160,7 +160,7 @@ struct Proposal {
 struct Sim {
     /// (goals key with indentation removed, proposals best first), longest key first.
     states: Vec<(String, Vec<Proposal>)>,
-    options: SimOptions,
+    options: SglangOptions,
     log: RequestLog,
     generation_requests: AtomicU64,
     started: Instant,
@@ -183,7 +183,7 @@ struct Params {
 }
 
 impl Sim {
-    fn new(world: &World, options: SimOptions, log: RequestLog) -> Self {
+    fn new(world: &World, options: SglangOptions, log: RequestLog) -> Self {
         let mut states: Vec<(String, Vec<Proposal>)> = world
             .state_index()
             .into_iter()
@@ -560,7 +560,7 @@ async fn model_info(State(sim): State<Arc<Sim>>) -> Json<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lean_bridge::sim_world::goals_key;
+    use formats::join_goals;
 
     #[test]
     fn samples_split_the_logprob_and_honour_stop_and_length() {
@@ -606,7 +606,7 @@ mod tests {
             "/- tactic state:\nx : ℕ\n⊢ x = x\n-/"
         );
         assert_eq!(
-            dedent(&goals_key(&["x : ℕ\n⊢ x = x".into()])),
+            dedent(&join_goals(&["x : ℕ\n⊢ x = x".into()])),
             "x : ℕ\n⊢ x = x"
         );
     }

@@ -1,0 +1,19 @@
+//! The formats two processes or two crates of stepwise must agree on, and nothing else.
+//!
+//! The prover (`search`) writes them and the value model (`ebm`) reads them; the two never
+//! depend on each other, so every shared row, status and request body lives here:
+//! trajectory and failed-attempt rows and their Parquet files ([`trajectory`]),
+//! `results.jsonl` lines ([`results`]) and the statistics they carry ([`stats`]), node
+//! statuses ([`NodeStatus`]), the goals-text layout ([`join_goals`]), and the EBM server's
+//! `/score`, `/encode` and `/health` bodies ([`ebm_api`]).
+
+mod columns;
+pub mod ebm_api;
+mod goals;
+mod node_status;
+pub mod results;
+pub mod stats;
+pub mod trajectory;
+
+pub use goals::join_goals;
+pub use node_status::NodeStatus;
