@@ -6,32 +6,64 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Counts the statistics report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SearchStats {
-    pub nodes_expanded: u64,
-    pub nodes_created: u64,
-    pub gen_calls: u64,
-    pub lean_calls: u64,
-    pub ebm_calls: u64,
+/// Defines [`SearchStats`] from one field list, so that a counter added here reaches
+/// `results.jsonl`, `summary.json` and `report.md` with no other change: each field says how
+/// theorems combine (`sum`, or `max` for a maximum).
+macro_rules! search_stats {
+    ($( $(#[doc = $doc:literal])* $field:ident: $combine:ident, )*) => {
+        /// A theorem's counters, as its `results.jsonl` line carries them (flattened).
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct SearchStats {
+            $( $(#[doc = $doc])* pub $field: u64, )*
+        }
+
+        impl SearchStats {
+            /// Folds another theorem's counters into these.
+            pub fn combine(&mut self, other: &Self) {
+                $( self.$field = $combine(self.$field, other.$field); )*
+            }
+
+            /// Every counter with its name, in declaration order.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$( (stringify!($field), self.$field), )*]
+            }
+        }
+    };
+}
+
+fn sum(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+fn max(a: u64, b: u64) -> u64 {
+    a.max(b)
+}
+
+search_stats! {
+    nodes_expanded: sum,
+    nodes_created: sum,
+    gen_calls: sum,
+    lean_calls: sum,
+    ebm_calls: sum,
     /// Completions received.
-    pub candidates_generated: u64,
+    candidates_generated: sum,
     /// Distinct allowed tactics, summed over expanded nodes.
-    pub candidates_unique: u64,
-    pub candidates_banned: u64,
+    candidates_unique: sum,
+    candidates_banned: sum,
     /// Completions without a usable tactic.
-    pub candidates_empty: u64,
+    candidates_empty: sum,
     /// Unique tactics Lean accepted (new state, transposition or complete).
-    pub candidates_passed_lean: u64,
-    pub lean_errors: u64,
-    pub lean_timeouts: u64,
+    candidates_passed_lean: sum,
+    lean_errors: sum,
+    lean_timeouts: sum,
     /// `goals: []` without `proofStatus: Completed`.
-    pub incomplete: u64,
-    pub transpositions: u64,
+    incomplete: sum,
+    transpositions: sum,
     /// Complete proofs the whole-proof check rejected.
-    pub check_failures: u64,
-    pub max_depth_reached: u64,
+    check_failures: sum,
+    /// The deepest node created.
+    max_depth_reached: max,
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's
@@ -114,6 +146,25 @@ pub struct TimeAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_sum_and_depths_take_the_maximum() {
+        let mut a = SearchStats {
+            nodes_expanded: 2,
+            max_depth_reached: 7,
+            ..SearchStats::default()
+        };
+        a.combine(&SearchStats {
+            nodes_expanded: 3,
+            max_depth_reached: 4,
+            ..SearchStats::default()
+        });
+        assert_eq!((a.nodes_expanded, a.max_depth_reached), (5, 7));
+        let json = serde_json::to_value(&a).unwrap();
+        let names: Vec<_> = a.fields().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names.len(), json.as_object().unwrap().len());
+        assert!(names.iter().all(|n| json.get(*n).is_some()), "{names:?}");
+    }
 
     #[test]
     fn histogram_quantiles_are_bucket_edges_within_ten_percent() {

@@ -104,39 +104,35 @@ pub fn render(s: &Summary) -> String {
         .and_then(|c| c.pointer("/search/num_candidates"))
         .and_then(|v| v.as_u64());
     let _ = writeln!(w, "\n## Search\n\n| measure | value |\n|---|---:|");
-    let rows: Vec<(&str, String)> = vec![
-        ("nodes expanded", s.nodes_expanded.to_string()),
-        ("generate calls", s.gen_calls.to_string()),
+    let mut rows: Vec<(String, String)> = vec![
         (
-            "mean generate latency",
+            "mean generate latency".into(),
             ms(s.mean_generate_latency_ms) + " ms",
         ),
-        ("completions", s.candidates_generated.to_string()),
         (
-            "unique tactics per expansion",
+            "unique tactics per expansion".into(),
             match num_candidates {
                 Some(n) => format!("{:.2} of {n}", s.unique_per_expansion),
                 None => format!("{:.2}", s.unique_per_expansion),
             },
         ),
         (
-            "children per expansion",
+            "children per expansion".into(),
             format!("{:.2}", s.children_per_expansion),
         ),
-        ("Lean pass rate of unique tactics", pct(s.lean_pass_rate)),
-        ("banned completions", s.candidates_banned.to_string()),
-        ("transpositions", s.transpositions.to_string()),
-        ("Lean errors", s.lean_errors.to_string()),
-        ("Lean timeouts", s.lean_timeouts.to_string()),
         (
-            "incomplete (goals: [] without Completed)",
-            s.incomplete.to_string(),
-        ),
-        (
-            "rejected by the whole-proof check",
-            s.check_failures.to_string(),
+            "Lean pass rate of unique tactics".into(),
+            pct(s.lean_pass_rate),
         ),
     ];
+    // Every counter of the result lines, by its field name: a counter added to
+    // `SearchStats` shows up here on its own.
+    rows.extend(
+        s.totals
+            .fields()
+            .into_iter()
+            .map(|(name, value)| (name.replace('_', " "), value.to_string())),
+    );
     for (k, v) in rows {
         let _ = writeln!(w, "| {k} | {v} |");
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::UrlUtilisation;
 use formats::results::SearchStatus;
 use formats::results::{latest_by_name, read_results, ResultsError, TheoremResult};
-use formats::stats::Histogram;
+use formats::stats::{Histogram, SearchStats};
 
 pub const RESULTS_FILE: &str = "results.jsonl";
 pub const CONFIG_FILE: &str = "config.json";
@@ -88,18 +88,9 @@ pub struct Summary {
     pub time: Vec<PhaseRow>,
     /// Per-theorem wall time (ms).
     pub theorem_latency_ms: Option<Percentiles>,
-    pub nodes_expanded: u64,
-    pub nodes_created: u64,
-    pub gen_calls: u64,
-    pub candidates_generated: u64,
-    pub candidates_unique: u64,
-    pub candidates_banned: u64,
-    pub candidates_passed_lean: u64,
-    pub transpositions: u64,
-    pub lean_errors: u64,
-    pub lean_timeouts: u64,
-    pub incomplete: u64,
-    pub check_failures: u64,
+    /// Every counter of the theorems' result lines, combined (flattened: one key each).
+    #[serde(flatten)]
+    pub totals: SearchStats,
     /// Distinct allowed tactics per expanded node (out of `num_candidates`).
     pub unique_per_expansion: f64,
     /// New nodes per expanded node.
@@ -166,7 +157,6 @@ impl Summary {
     ) -> Self {
         let n = results.len();
         let sum = |f: &dyn Fn(&TheoremResult) -> f64| results.iter().map(f).sum::<f64>();
-        let count = |f: &dyn Fn(&TheoremResult) -> u64| results.iter().map(f).sum::<u64>();
         let proved = results.iter().filter(|r| r.proved).count();
         let mut statuses = BTreeMap::new();
         let mut errors = BTreeMap::new();
@@ -227,11 +217,11 @@ impl Summary {
         let span = if n > 0 { (end - start).max(0.0) } else { 0.0 };
         let run_wall: f64 = runs.iter().map(|r| r.wall_ms).sum();
         let sweep_wall = if runs.is_empty() { span } else { run_wall };
-        let expanded = count(&|r| r.stats.nodes_expanded);
-        let created = count(&|r| r.stats.nodes_created);
-        let unique = count(&|r| r.stats.candidates_unique);
-        let passed = count(&|r| r.stats.candidates_passed_lean);
-        let gen_calls = count(&|r| r.stats.gen_calls);
+        let mut totals = SearchStats::default();
+        results.iter().for_each(|r| totals.combine(&r.stats));
+        let expanded = totals.nodes_expanded;
+        let unique = totals.candidates_unique;
+        let gen_calls = totals.gen_calls;
         // Every theorem with a tree has a root that was not anyone's child.
         let roots = results.iter().filter(|r| r.stats.nodes_created > 0).count() as u64;
         Summary {
@@ -248,22 +238,14 @@ impl Summary {
             generate_servers: server_use(runs, run_wall),
             time,
             theorem_latency_ms: percentiles(results.iter().map(|r| r.time.wall_ms).collect()),
-            nodes_expanded: expanded,
-            nodes_created: created,
-            gen_calls,
-            candidates_generated: count(&|r| r.stats.candidates_generated),
-            candidates_unique: unique,
-            candidates_banned: count(&|r| r.stats.candidates_banned),
-            candidates_passed_lean: passed,
-            transpositions: count(&|r| r.stats.transpositions),
-            lean_errors: count(&|r| r.stats.lean_errors),
-            lean_timeouts: count(&|r| r.stats.lean_timeouts),
-            incomplete: count(&|r| r.stats.incomplete),
-            check_failures: count(&|r| r.stats.check_failures),
             unique_per_expansion: ratio(unique as f64, expanded as f64),
-            children_per_expansion: ratio(created.saturating_sub(roots) as f64, expanded as f64),
-            lean_pass_rate: ratio(passed as f64, unique as f64),
+            children_per_expansion: ratio(
+                totals.nodes_created.saturating_sub(roots) as f64,
+                expanded as f64,
+            ),
+            lean_pass_rate: ratio(totals.candidates_passed_lean as f64, unique as f64),
             mean_generate_latency_ms: (gen_calls > 0).then(|| gen_ms / gen_calls as f64),
+            totals,
             config,
         }
     }
