@@ -10,7 +10,7 @@ fn ms(v: Option<f64>) -> String {
 }
 
 /// A duration in the unit that keeps it readable.
-fn secs(ms: f64) -> String {
+pub(crate) fn secs(ms: f64) -> String {
     match ms {
         ms if ms < 1000.0 => format!("{ms:.1} ms"),
         ms if ms < 120_000.0 => format!("{:.1} s", ms / 1000.0),
@@ -19,17 +19,22 @@ fn secs(ms: f64) -> String {
     }
 }
 
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
-/// `report.md`.
+/// `report.md`: the headline, then the tables.
 pub fn render(s: &Summary) -> String {
-    let mut out = String::new();
-    let w = &mut out;
-    let _ = writeln!(w, "# Sweep report\n");
-    let _ = writeln!(
-        w,
+    format!(
+        "# Sweep report\n\n{}\n{}",
+        render_headline(s),
+        render_tables(s)
+    )
+}
+
+/// The one-line outcome (Markdown), which `report.html` also puts above its plots.
+pub fn render_headline(s: &Summary) -> String {
+    format!(
         "**Proved {} / {} ({})** in {} of sweep time over {} run(s) ({:.0} theorems/hour).\n",
         s.proved,
         s.theorems,
@@ -37,7 +42,13 @@ pub fn render(s: &Summary) -> String {
         secs(s.sweep_wall_ms),
         s.runs,
         s.theorems_per_hour
-    );
+    )
+}
+
+/// The numbers tables of `report.md` (Markdown), which `report.html` puts below its plots.
+pub fn render_tables(s: &Summary) -> String {
+    let mut out = String::new();
+    let w = &mut out;
     let _ = writeln!(w, "| status | theorems |\n|---|---:|");
     for (status, n) in &s.statuses {
         let _ = writeln!(w, "| {status} | {n} |");
@@ -185,6 +196,31 @@ fn ebm_on(s: &Summary) -> String {
 
 /// One row per sweep: the knobs that differ, then what each sweep did.
 pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
+    let table = compare_table(sweeps);
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The `compare` table, header row first: the sweep's name, the knobs that differ between the
+/// sweeps, then what each sweep did.
+pub fn compare_table(sweeps: &[(String, Summary)]) -> Vec<Vec<String>> {
     type Getter = Box<dyn Fn(&Summary) -> String>;
     let mut columns: Vec<(String, Getter)> = Vec::new();
     for (name, pointer) in KNOBS {
@@ -225,25 +261,7 @@ pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
                 .collect(),
         );
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &table {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
+    table
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ fn percentiles(mut values: Vec<f64>) -> Option<Percentiles> {
 }
 
 /// The first line of an error, shortened, so equal causes group together.
-fn reason(error: Option<&str>) -> String {
+pub(crate) fn reason(error: Option<&str>) -> String {
     let line = error
         .unwrap_or("unknown")
         .lines()
@@ -261,11 +261,13 @@ impl Summary {
         ))
     }
 
-    /// Writes `summary.json` and `report.md` into `dir`.
+    /// Writes `summary.json`, `report.md` and `report.html` into `dir`, the sweep directory
+    /// this summary was read from (the HTML's plots read its files again).
     pub fn write(&self, dir: &Path) -> Result<(), SummaryError> {
         let json = serde_json::to_string_pretty(self).expect("summary serialises");
         write_file(&dir.join(SUMMARY_FILE), &(json + "\n"))?;
-        write_file(&dir.join(REPORT_FILE), &crate::report::render(self))
+        write_file(&dir.join(REPORT_FILE), &crate::report::render(self))?;
+        crate::report_html::write(dir, self)
     }
 }
 

@@ -1,0 +1,395 @@
+//! What a running sweep publishes beside `results.jsonl` for readers in other shells or on
+//! other nodes (`stepwise watch`, `report.html`): `DIR/progress.json`, rewritten atomically
+//! every few seconds, and `DIR/generate_timeline.jsonl`, the policy client's request timeline
+//! as one line per interval, appended by every run of the sweep.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Policy, UrlUtilisation};
+
+pub const PROGRESS_FILE: &str = "progress.json";
+pub const GENERATE_TIMELINE_FILE: &str = "generate_timeline.jsonl";
+
+/// How often a sweep rewrites `progress.json` and appends to the timeline.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The window of `Progress::generate_last_minute`.
+const LAST_MINUTE: Duration = Duration::from_secs(60);
+
+/// One interval of the policy client's request timeline: what each generate server did in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSample {
+    /// The run this interval belongs to (`runs.jsonl`'s `started_unix_ms`).
+    pub run_started_unix_ms: u64,
+    /// The interval's end.
+    pub unix_ms: u64,
+    pub interval_ms: f64,
+    /// Each server's counters over the interval (`prompt_ms / interval_ms` = mean prompts in
+    /// flight, `busy_ms / interval_ms` = busy share).
+    pub servers: Vec<UrlUtilisation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    Running,
+    /// A stop was requested: the theorems in flight finish, nothing new starts.
+    Stopping,
+    Finished,
+    /// Stopped before every theorem was searched; `--resume` continues.
+    Stopped,
+}
+
+impl SweepState {
+    pub fn ended(self) -> bool {
+        matches!(self, SweepState::Finished | SweepState::Stopped)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub name: String,
+    pub started_unix_ms: u64,
+}
+
+/// `DIR/progress.json`: what `watch` needs that `results.jsonl` does not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub state: SweepState,
+    /// When this file was written; a running sweep that stops updating it was killed.
+    pub updated_unix_ms: u64,
+    pub interval_ms: u64,
+    pub run_started_unix_ms: u64,
+    /// Theorems in the input (this shard).
+    pub total: usize,
+    /// Theorems earlier runs had finished (`--resume`).
+    pub skipped: usize,
+    /// Oldest first.
+    pub in_flight: Vec<InFlight>,
+    /// Each generate server over the last minute (or since the run started, if sooner).
+    pub generate_last_minute: Vec<UrlUtilisation>,
+    pub generate_window_ms: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The sweep's side of `progress.json`: which theorems are running and the run's state.
+#[derive(Debug)]
+pub struct Tracker {
+    total: usize,
+    skipped: usize,
+    run_started_unix_ms: u64,
+    inner: Mutex<(SweepState, BTreeMap<String, u64>)>,
+}
+
+impl Tracker {
+    pub fn new(total: usize, skipped: usize, run_started_unix_ms: u64) -> Self {
+        Self {
+            total,
+            skipped,
+            run_started_unix_ms,
+            inner: Mutex::new((SweepState::Running, BTreeMap::new())),
+        }
+    }
+
+    pub fn started(&self, name: &str) {
+        self.inner
+            .lock()
+            .expect("tracker lock")
+            .1
+            .insert(name.to_owned(), unix_ms());
+    }
+
+    pub fn finished(&self, name: &str) {
+        self.inner.lock().expect("tracker lock").1.remove(name);
+    }
+
+    pub fn set_state(&self, state: SweepState) {
+        self.inner.lock().expect("tracker lock").0 = state;
+    }
+}
+
+/// Takes the timeline samples and writes the files; [`Reporter::tick`] once per interval.
+pub struct Reporter {
+    dir: PathBuf,
+    tracker: Arc<Tracker>,
+    policy: Arc<dyn Policy>,
+    last: (Instant, Vec<UrlUtilisation>),
+    /// Snapshots over the last minute, oldest first, for the busy share `watch` shows.
+    window: VecDeque<(Instant, Vec<UrlUtilisation>)>,
+}
+
+impl Reporter {
+    pub fn new(dir: &Path, tracker: Arc<Tracker>, policy: Arc<dyn Policy>) -> Self {
+        let now = (Instant::now(), policy.utilisation());
+        Self {
+            dir: dir.to_owned(),
+            tracker,
+            policy,
+            window: VecDeque::from([now.clone()]),
+            last: now,
+        }
+    }
+
+    /// Appends the interval since the last tick to the timeline and rewrites `progress.json`.
+    pub fn tick(&mut self) -> Result<(), ProgressError> {
+        let now = (Instant::now(), self.policy.utilisation());
+        let interval_ms = now.0.duration_since(self.last.0).as_secs_f64() * 1000.0;
+        let sample = TimelineSample {
+            run_started_unix_ms: self.tracker.run_started_unix_ms,
+            unix_ms: unix_ms(),
+            interval_ms,
+            servers: since(&now.1, &self.last.1),
+        };
+        if !sample.servers.is_empty() {
+            append_line(
+                &self.dir.join(GENERATE_TIMELINE_FILE),
+                &serde_json::to_string(&sample).expect("timeline serialises"),
+            )?;
+        }
+        while self
+            .window
+            .front()
+            .is_some_and(|(at, _)| now.0.duration_since(*at) > LAST_MINUTE)
+            && self.window.len() > 1
+        {
+            self.window.pop_front();
+        }
+        let (oldest_at, oldest) = self.window.front().expect("the window keeps one").clone();
+        self.window.push_back(now.clone());
+        self.last = now;
+
+        let (state, in_flight) = {
+            let inner = self.tracker.inner.lock().expect("tracker lock");
+            (inner.0, inner.1.clone())
+        };
+        let mut in_flight: Vec<InFlight> = in_flight
+            .into_iter()
+            .map(|(name, started_unix_ms)| InFlight {
+                name,
+                started_unix_ms,
+            })
+            .collect();
+        in_flight.sort_by_key(|t| t.started_unix_ms);
+        let progress = Progress {
+            state,
+            updated_unix_ms: sample.unix_ms,
+            interval_ms: PROGRESS_INTERVAL.as_millis() as u64,
+            run_started_unix_ms: self.tracker.run_started_unix_ms,
+            total: self.tracker.total,
+            skipped: self.tracker.skipped,
+            in_flight,
+            generate_last_minute: since(&self.last.1, &oldest),
+            generate_window_ms: self.last.0.duration_since(oldest_at).as_secs_f64() * 1000.0,
+        };
+        write_atomically(
+            &self.dir.join(PROGRESS_FILE),
+            &(serde_json::to_string_pretty(&progress).expect("progress serialises") + "\n"),
+        )
+    }
+}
+
+/// Ticks every `every` until `done` fires, then once more, so the files end with the final
+/// state. Errors are logged, not fatal: these files are for watching, the results stand alone.
+pub async fn report_until(
+    mut reporter: Reporter,
+    every: Duration,
+    done: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            _ = &mut done => break,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = reporter.tick() {
+            tracing::warn!("{e}");
+        }
+    }
+    if let Err(e) = reporter.tick() {
+        tracing::warn!("{e}");
+    }
+}
+
+fn since(now: &[UrlUtilisation], before: &[UrlUtilisation]) -> Vec<UrlUtilisation> {
+    now.iter()
+        .map(|u| match before.iter().find(|b| b.url == u.url) {
+            Some(b) => u.since(b),
+            None => u.clone(),
+        })
+        .collect()
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> ProgressError {
+    ProgressError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), ProgressError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+        .map_err(|e| file_error(path, e))
+}
+
+/// Writes a sibling temporary file and renames it over `path`, so a reader on any node sees
+/// the old file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> Result<(), ProgressError> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| file_error(path, e))
+}
+
+/// `DIR/progress.json`, if the sweep wrote one.
+pub fn read_progress(dir: &Path) -> Result<Option<Progress>, ProgressError> {
+    let path = dir.join(PROGRESS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| file_error(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_error(&path, e)),
+    }
+}
+
+/// Every line of `DIR/generate_timeline.jsonl` (none if absent). A torn last line (a killed
+/// sweep) is dropped; any other bad line is an error naming it.
+pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineSample>, ProgressError> {
+    let path = dir.join(GENERATE_TIMELINE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_error(&path, e)),
+    };
+    let mut samples = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(sample) => samples.push(sample),
+            Err(_) if !line.ends_with('\n') => break,
+            Err(e) => {
+                return Err(ProgressError::Parse {
+                    path,
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Completion, PolicyError};
+
+    /// A policy whose utilisation the test sets.
+    struct Counters(Mutex<Vec<UrlUtilisation>>);
+
+    #[async_trait::async_trait]
+    impl Policy for Counters {
+        async fn generate(
+            &self,
+            _prompts: &[String],
+            _n: usize,
+        ) -> Result<Vec<Vec<Completion>>, PolicyError> {
+            unreachable!("the reporter never generates")
+        }
+        fn utilisation(&self) -> Vec<UrlUtilisation> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    fn counters(requests: u64, busy_ms: f64) -> Vec<UrlUtilisation> {
+        vec![UrlUtilisation {
+            url: "http://gpu0".into(),
+            requests,
+            prompts: requests * 8,
+            busy_ms,
+            prompt_ms: busy_ms * 8.0,
+        }]
+    }
+
+    #[test]
+    fn ticks_append_interval_deltas_and_rewrite_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Arc::new(Counters(Mutex::new(counters(5, 100.0))));
+        let tracker = Arc::new(Tracker::new(10, 2, 1234));
+        let mut reporter = Reporter::new(dir.path(), tracker.clone(), policy.clone());
+        tracker.started("a");
+        tracker.started("b");
+        *policy.0.lock().unwrap() = counters(7, 150.0);
+        reporter.tick().unwrap();
+        tracker.finished("a");
+        tracker.set_state(SweepState::Finished);
+        *policy.0.lock().unwrap() = counters(10, 400.0);
+        reporter.tick().unwrap();
+
+        let timeline = read_timeline(dir.path()).unwrap();
+        let deltas: Vec<(u64, f64)> = timeline
+            .iter()
+            .map(|s| (s.servers[0].requests, s.servers[0].busy_ms))
+            .collect();
+        assert_eq!(deltas, [(2, 50.0), (3, 250.0)]);
+        assert!(timeline.iter().all(|s| s.run_started_unix_ms == 1234));
+
+        let progress = read_progress(dir.path()).unwrap().unwrap();
+        assert_eq!(progress.state, SweepState::Finished);
+        assert_eq!((progress.total, progress.skipped), (10, 2));
+        let running: Vec<&str> = progress.in_flight.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(running, ["b"]);
+        // Both intervals are inside the last minute.
+        assert_eq!(progress.generate_last_minute[0].requests, 5);
+        assert!(!dir.path().join("progress.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_torn_last_timeline_line_is_dropped_and_a_bad_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(GENERATE_TIMELINE_FILE);
+        let good = serde_json::to_string(&TimelineSample {
+            run_started_unix_ms: 1,
+            unix_ms: 2,
+            interval_ms: 2000.0,
+            servers: counters(1, 10.0),
+        })
+        .unwrap();
+        std::fs::write(&path, format!("{good}\n{{\"run_st")).unwrap();
+        assert_eq!(read_timeline(dir.path()).unwrap().len(), 1);
+        std::fs::write(&path, format!("{good}\nnope\n{good}\n")).unwrap();
+        let e = read_timeline(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("generate_timeline.jsonl:2:"), "{e}");
+    }
+}

@@ -1,0 +1,1278 @@
+//! `DIR/report.html`: a sweep's curves as inline SVG above the numbers tables of `report.md`,
+//! and the HTML of `stepwise compare --html`. One self-contained file each: no scripts, no
+//! fonts or images fetched, so it reads offline after `scp`.
+//!
+//! The charts are drawn by plotters' SVG backend built without its font features: plotters
+//! then estimates text extents itself and the SVG backend writes `<text>` elements, which the
+//! browser renders in its own sans-serif, so no font file is ever loaded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde::Serialize;
+
+use crate::progress::{read_timeline, TimelineSample};
+use crate::report::{compare_table, pct, render_headline, render_tables, secs};
+use crate::summary::{read_runs, RunRecord, Summary, SummaryError, RESULTS_FILE};
+use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult};
+use formats::stats::Histogram;
+
+pub const REPORT_HTML_FILE: &str = "report.html";
+
+/// One finished theorem on the sweep's cumulative curves (in finishing order).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressPoint {
+    /// Since the sweep started (pauses between resumed runs included).
+    pub seconds: f64,
+    pub finished: usize,
+    pub proved: usize,
+    /// Generate calls of the theorems finished so far.
+    pub gen_calls: u64,
+}
+
+/// One theorem's wall time by phase (ms).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TheoremSplit {
+    pub name: String,
+    pub wall_ms: f64,
+    /// In [`PHASES`] order.
+    pub phases_ms: [f64; 6],
+}
+
+/// The phases of [`TheoremSplit::phases_ms`], as `summary.json`'s `time` rows name them.
+pub const PHASES: [&str; 6] = ["generate", "lean", "ebm", "wait", "engine", "unaccounted"];
+
+/// One generate server's mean prompts in flight per timeline interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerTimeline {
+    pub url: String,
+    /// (interval end in seconds since the sweep started, mean prompts in flight)
+    pub points: Vec<(f64, f64)>,
+    pub requests: u64,
+}
+
+/// Everything the plots draw, from the sweep's own files. Its totals are `summary.json`'s
+/// (the tests hold them to it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    pub started_unix_ms: u64,
+    pub progress: Vec<ProgressPoint>,
+    /// Longest first.
+    pub theorems: Vec<TheoremSplit>,
+    /// Tactics in each proof -> proved theorems.
+    pub proof_depths: BTreeMap<usize, usize>,
+    /// Deepest open (unfinished) proof state reached -> theorems.
+    pub tree_depths: BTreeMap<u64, usize>,
+    pub lean_latency: Histogram,
+    /// Why unproved theorems ended: the status, or for `error` the reason (as in
+    /// `summary.json`'s `errors`), most frequent first.
+    pub failures: Vec<(String, usize)>,
+    pub generate: Vec<ServerTimeline>,
+}
+
+impl Series {
+    pub fn new(results: &[TheoremResult], runs: &[RunRecord], timeline: &[TimelineSample]) -> Self {
+        let start = |r: &TheoremResult| r.finished_unix_ms.saturating_sub(r.time.wall_ms as u64);
+        let started_unix_ms = results
+            .iter()
+            .map(start)
+            .chain(runs.iter().map(|r| r.started_unix_ms))
+            .min()
+            .unwrap_or(0);
+        let seconds = |unix_ms: u64| unix_ms.saturating_sub(started_unix_ms) as f64 / 1000.0;
+
+        let mut by_finish: Vec<&TheoremResult> = results.iter().collect();
+        by_finish.sort_by_key(|r| r.finished_unix_ms);
+        let (mut proved, mut gen_calls) = (0, 0);
+        let progress = by_finish
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                proved += usize::from(r.proved);
+                gen_calls += r.stats.gen_calls;
+                ProgressPoint {
+                    seconds: seconds(r.finished_unix_ms),
+                    finished: i + 1,
+                    proved,
+                    gen_calls,
+                }
+            })
+            .collect();
+
+        let mut theorems: Vec<TheoremSplit> = results
+            .iter()
+            .map(|r| {
+                let t = &r.time;
+                TheoremSplit {
+                    name: r.name.clone(),
+                    wall_ms: t.wall_ms,
+                    phases_ms: [
+                        t.gen_ms,
+                        t.lean_ms,
+                        t.ebm_ms,
+                        t.wait_ms,
+                        t.engine_ms,
+                        t.unaccounted_ms,
+                    ],
+                }
+            })
+            .collect();
+        theorems.sort_by(|a, b| b.wall_ms.total_cmp(&a.wall_ms));
+
+        let mut proof_depths = BTreeMap::new();
+        let mut tree_depths = BTreeMap::new();
+        let mut lean_latency = Histogram::default();
+        let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+        for r in results {
+            if r.proved {
+                *proof_depths.entry(r.proof_tactics.len()).or_default() += 1;
+            } else {
+                let why = match r.status {
+                    SearchStatus::Error => crate::summary::reason(r.error.as_deref()),
+                    status => serde_json::to_value(status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                };
+                *failures.entry(why).or_default() += 1;
+            }
+            *tree_depths.entry(r.stats.max_depth_reached).or_default() += 1;
+            lean_latency.merge(&r.time.lean_latency);
+        }
+        let mut failures: Vec<(String, usize)> = failures.into_iter().collect();
+        failures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+
+        let mut generate: Vec<ServerTimeline> = Vec::new();
+        for sample in timeline {
+            for u in &sample.servers {
+                let i = match generate.iter().position(|g| g.url == u.url) {
+                    Some(i) => i,
+                    None => {
+                        generate.push(ServerTimeline {
+                            url: u.url.clone(),
+                            points: Vec::new(),
+                            requests: 0,
+                        });
+                        generate.len() - 1
+                    }
+                };
+                let mean = if sample.interval_ms > 0.0 {
+                    u.prompt_ms / sample.interval_ms
+                } else {
+                    0.0
+                };
+                generate[i].points.push((seconds(sample.unix_ms), mean));
+                generate[i].requests += u.requests;
+            }
+        }
+
+        Series {
+            started_unix_ms,
+            progress,
+            theorems,
+            proof_depths,
+            tree_depths,
+            lean_latency,
+            failures,
+            generate,
+        }
+    }
+
+    /// From `DIR/results.jsonl` (latest line per theorem), `runs.jsonl` and
+    /// `generate_timeline.jsonl`.
+    pub fn from_dir(dir: &Path) -> Result<Self, SummaryError> {
+        let results = latest_by_name(read_results(&dir.join(RESULTS_FILE))?);
+        let timeline = read_timeline(dir).map_err(|e| SummaryError::File {
+            path: dir.join(crate::progress::GENERATE_TIMELINE_FILE),
+            message: e.to_string(),
+        })?;
+        Ok(Self::new(&results, &read_runs(dir)?, &timeline))
+    }
+}
+
+/// Writes `DIR/report.html` for the sweep in `dir`, whose statistics are `summary`.
+pub fn write(dir: &Path, summary: &Summary) -> Result<(), SummaryError> {
+    let path = dir.join(REPORT_HTML_FILE);
+    let html = render(&dir.display().to_string(), summary, &Series::from_dir(dir)?)
+        .and_then(|html| std::fs::write(&path, html).map_err(|e| e.to_string()));
+    html.map_err(|message| SummaryError::File { path, message })
+}
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 360;
+const FONT: &str = "sans-serif";
+
+/// Phase colours (a colour-blind-safe palette); `unaccounted` is a light grey.
+const PHASE_COLOURS: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(153, 153, 153),
+    RGBColor(204, 121, 167),
+    RGBColor(220, 220, 220),
+];
+/// Colours of the sweeps of a comparison, in order (repeating).
+const SERIES_COLOURS: [RGBColor; 6] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+];
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws one chart into an SVG string.
+fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> PlotResult) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// Axis labels of counts: whole numbers only (plotters also places ticks between them).
+fn whole(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// A step curve through `(x, y)` points sorted by x, starting at (0, 0).
+fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = vec![(0.0, 0.0)];
+    for &(x, y) in points {
+        let last = out[out.len() - 1].1;
+        out.push((x, last));
+        out.push((x, y));
+    }
+    out
+}
+
+/// A legend, the points, the colour.
+type Curve = (String, Vec<(f64, f64)>, RGBColor);
+
+/// Cumulative curves on shared axes: `(legend, points, colour)`. `x_counts`: the x axis
+/// counts things (calls, tokens), so its labels are whole numbers.
+fn cumulative_chart(
+    x_desc: &str,
+    x_counts: bool,
+    y_desc: &str,
+    curves: &[Curve],
+) -> Result<String, String> {
+    let max = |f: fn(&(f64, f64)) -> f64| {
+        curves
+            .iter()
+            .flat_map(|c| c.1.iter().map(f))
+            .fold(0.0, f64::max)
+    };
+    let (x_max, y_max) = (max(|p| p.0).max(1e-9) * 1.02, max(|p| p.1).max(1.0) * 1.05);
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .y_label_formatter(&whole)
+            .x_label_formatter(&|x| {
+                if x_counts {
+                    whole(x)
+                } else {
+                    // Tick positions carry float noise (0.6000000000000001).
+                    format!("{}", (x * 1000.0).round() / 1000.0)
+                }
+            })
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        for (legend, points, colour) in curves {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(steps(points), colour.stroke_width(2)))?
+                .label(legend.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Bars per theorem, longest first, each split into the phases; more than `MAX_BARS`
+/// theorems are drawn as the means of equal groups.
+fn time_split_chart(theorems: &[TheoremSplit]) -> Result<(String, usize), String> {
+    const MAX_BARS: usize = 400;
+    let group = theorems.len().div_ceil(MAX_BARS).max(1);
+    let bars: Vec<[f64; 6]> = theorems
+        .chunks(group)
+        .map(|chunk| {
+            let mut mean = [0.0; 6];
+            for t in chunk {
+                for (m, v) in mean.iter_mut().zip(t.phases_ms) {
+                    *m += v.max(0.0) / 1000.0 / chunk.len() as f64;
+                }
+            }
+            mean
+        })
+        .collect();
+    let y_max = bars
+        .iter()
+        .map(|b| b.iter().sum::<f64>())
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.05;
+    let chart = svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..bars.len().max(1) as f64, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(if group > 1 {
+                format!("theorems, longest first ({group} per bar, their mean)")
+            } else {
+                "theorems, longest first".to_owned()
+            })
+            .y_desc("wall time (s)")
+            .x_label_formatter(&|x| format!("{}", (*x as usize) * group))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        for (p, (name, colour)) in PHASES.iter().zip(PHASE_COLOURS).enumerate() {
+            let rects = bars.iter().enumerate().map(move |(i, b)| {
+                let below: f64 = b[..p].iter().sum();
+                Rectangle::new(
+                    [(i as f64 + 0.1, below), (i as f64 + 0.9, below + b[p])],
+                    colour.filled(),
+                )
+            });
+            chart
+                .draw_series(rects)?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    })?;
+    Ok((chart, group))
+}
+
+/// Proof depths and tree depths as side-by-side bars per depth.
+fn depth_chart(s: &Series) -> Result<String, String> {
+    let proof: Vec<(f64, usize)> = s
+        .proof_depths
+        .iter()
+        .map(|(d, n)| (*d as f64, *n))
+        .collect();
+    let tree: Vec<(f64, usize)> = s.tree_depths.iter().map(|(d, n)| (*d as f64, *n)).collect();
+    let x_max = proof.iter().chain(&tree).map(|p| p.0).fold(0.0, f64::max) + 1.0;
+    let y_max = proof.iter().chain(&tree).map(|p| p.1).max().unwrap_or(1) as f64 * 1.1;
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..x_max - 0.5, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("depth (tactics from the root)")
+            .y_desc("theorems")
+            .x_label_formatter(&whole)
+            .y_label_formatter(&whole)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        let sets = [
+            (
+                "proof length (proved theorems)",
+                &proof,
+                SERIES_COLOURS[0],
+                -0.4,
+            ),
+            (
+                "deepest open state reached (all theorems)",
+                &tree,
+                SERIES_COLOURS[1],
+                0.0,
+            ),
+        ];
+        for (legend, data, colour, offset) in sets {
+            chart
+                .draw_series(data.iter().map(|(d, n)| {
+                    Rectangle::new(
+                        [(d + offset, 0.0), (d + offset + 0.4, *n as f64)],
+                        colour.filled(),
+                    )
+                }))?
+                .label(legend)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// The Lean call latencies as a cumulative distribution on a log time axis, read from the
+/// merged histogram's quantiles (its buckets are 1/8 of a doubling wide).
+fn lean_latency_points(h: &Histogram) -> Vec<(f64, f64)> {
+    (1..=200)
+        .filter_map(|i| {
+            let q = i as f64 / 200.0;
+            h.quantile(q).map(|ms| (ms, q))
+        })
+        .collect()
+}
+
+fn latency_chart(points: &[(f64, f64)]) -> Result<String, String> {
+    let lo = points.first().map_or(0.1, |p| p.0) / 2.0;
+    let hi = points.last().map_or(1.0, |p| p.0) * 2.0;
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("Lean call latency (ms, log scale)")
+            .y_desc("share of calls at most this slow")
+            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        let mut curve = vec![(lo, 0.0)];
+        for &(x, y) in points {
+            let last = curve[curve.len() - 1].1;
+            curve.push((x, last));
+            curve.push((x, y));
+        }
+        chart.draw_series(LineSeries::new(curve, SERIES_COLOURS[0].stroke_width(2)))?;
+        Ok(())
+    })
+}
+
+fn timeline_chart(generate: &[ServerTimeline]) -> Result<String, String> {
+    let x_max = generate
+        .iter()
+        .flat_map(|g| g.points.iter().map(|p| p.0))
+        .fold(1e-9, f64::max)
+        * 1.02;
+    let y_max = generate
+        .iter()
+        .flat_map(|g| g.points.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 1.1;
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the sweep started (s)")
+            .y_desc("prompts in flight (interval mean)")
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        for (g, colour) in generate.iter().zip(SERIES_COLOURS.iter().cycle()) {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(g.points.clone(), colour.stroke_width(2)))?
+                .label(g.url.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Horizontal bars, one per reason, most frequent at the top, each labelled at its end (the
+/// reasons are too long for an axis).
+fn failures_chart(failures: &[(String, usize)]) -> Result<String, String> {
+    let n = failures.len();
+    let most = failures.iter().map(|f| f.1).max().unwrap_or(1) as f64;
+    let short = |s: &str| match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    };
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(24)
+            .build_cartesian_2d(0.0..most * 2.2, -0.6..n as f64 - 0.4)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc("theorems")
+            .x_label_formatter(&whole)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        // Row 0 at the top.
+        let row = |i: usize| (n - 1 - i) as f64;
+        chart.draw_series(failures.iter().enumerate().map(|(i, f)| {
+            Rectangle::new(
+                [(0.0, row(i) - 0.35), (f.1 as f64, row(i) + 0.35)],
+                SERIES_COLOURS[1].filled(),
+            )
+        }))?;
+        let style = TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        chart.draw_series(failures.iter().enumerate().map(|(i, (why, count))| {
+            Text::new(
+                format!("{}: {count}", short(why)),
+                (*count as f64 + most * 0.02, row(i)),
+                style.clone(),
+            )
+        }))?;
+        Ok(())
+    })
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Markdown to HTML. Raw HTML in the text (an error message quoting `<stdin>`, a theorem
+/// name) is shown as text, never passed through as markup.
+fn markdown(text: &str) -> String {
+    use pulldown_cmark::{html, Event, Options, Parser};
+    let events = Parser::new_ext(text, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        e => e,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, events);
+    out
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;\
+color:#222;line-height:1.45}figure{margin:2em 0}figcaption{margin-bottom:.4em}\
+figcaption b{font-size:1.1em}svg{max-width:100%;height:auto;border:1px solid #ddd}\
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em}\
+td:not(:first-child){text-align:right}pre{background:#f6f6f6;padding:1em;overflow:auto}\
+p.note{color:#666;font-style:italic}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+/// A plot with its title and what it shows in numbers.
+fn figure(out: &mut String, id: &str, title: &str, caption: &str, svg: &str) {
+    let _ = writeln!(
+        out,
+        "<figure id=\"{id}\">\n<figcaption><b>{}</b> {}</figcaption>\n{svg}</figure>",
+        escape(title),
+        escape(caption)
+    );
+}
+
+fn note(out: &mut String, id: &str, title: &str, why: &str) {
+    let _ = writeln!(
+        out,
+        "<figure id=\"{id}\">\n<figcaption><b>{}</b></figcaption>\n<p class=\"note\">{}</p>\n</figure>",
+        escape(title),
+        escape(why)
+    );
+}
+
+/// `report.html` of the sweep `name`.
+pub fn render(name: &str, s: &Summary, series: &Series) -> Result<String, String> {
+    let mut body = String::new();
+    let b = &mut body;
+    let _ = writeln!(b, "<h1>Sweep report: {}</h1>", escape(name));
+    b.push_str(&markdown(&render_headline(s)));
+
+    let last = series.progress.last();
+    let span_s = last.map_or(0.0, |p| p.seconds);
+    let time_points: Vec<(f64, f64)> = series
+        .progress
+        .iter()
+        .map(|p| (p.seconds, p.proved as f64))
+        .collect();
+    let finished_points: Vec<(f64, f64)> = series
+        .progress
+        .iter()
+        .map(|p| (p.seconds, p.finished as f64))
+        .collect();
+    figure(
+        b,
+        "proved-vs-time",
+        "Theorems proved against wall time.",
+        &format!(
+            "{} of {} proved, {} finished, over {} since the sweep started (pauses between resumed runs included).",
+            s.proved,
+            s.theorems,
+            last.map_or(0, |p| p.finished),
+            secs(span_s * 1000.0)
+        ),
+        &cumulative_chart(
+            "wall time since the sweep started (s)",
+            false,
+            "theorems",
+            &[
+                ("proved".into(), time_points, SERIES_COLOURS[0]),
+                ("finished".into(), finished_points, PHASE_COLOURS[3]),
+            ],
+        )?,
+    );
+    let gen_points: Vec<(f64, f64)> = series
+        .progress
+        .iter()
+        .map(|p| (p.gen_calls as f64, p.proved as f64))
+        .collect();
+    figure(
+        b,
+        "proved-vs-generate-calls",
+        "Theorems proved against generate calls (the budget curve).",
+        &format!(
+            "{} proved with {} generate calls; theorems in finishing order.",
+            s.proved, s.totals.gen_calls
+        ),
+        &cumulative_chart(
+            "generate calls (cumulative)",
+            true,
+            "theorems proved",
+            &[("proved".into(), gen_points, SERIES_COLOURS[0])],
+        )?,
+    );
+    note(
+        b,
+        "proved-vs-tokens",
+        "Theorems proved against generated tokens.",
+        "results.jsonl holds no token counts yet, so there is no token curve.",
+    );
+
+    let (split, group) = time_split_chart(&series.theorems)?;
+    let shares: Vec<String> = s
+        .time
+        .iter()
+        .map(|p| format!("{} {}", p.phase, pct(p.share)))
+        .collect();
+    figure(
+        b,
+        "time-split",
+        "Where each theorem's wall time went.",
+        &format!(
+            "{} theorems{}, {} of theorem time in all: {}.",
+            series.theorems.len(),
+            if group > 1 {
+                format!(" in bars of {group}")
+            } else {
+                String::new()
+            },
+            secs(s.theorem_wall_ms),
+            shares.join(", ")
+        ),
+        &split,
+    );
+
+    let busy: Vec<String> = s
+        .generate_servers
+        .iter()
+        .map(|g| {
+            format!(
+                "{}: busy {}, {:.1} prompts in flight on average",
+                g.url,
+                pct(g.busy_share),
+                g.mean_prompts_in_flight
+            )
+        })
+        .collect();
+    if series.generate.iter().any(|g| !g.points.is_empty()) {
+        figure(
+            b,
+            "prompts-in-flight",
+            "Generate servers: prompts in flight over the sweep.",
+            &format!("From the client's request timeline. {}.", busy.join("; ")),
+            &timeline_chart(&series.generate)?,
+        );
+    } else {
+        note(
+            b,
+            "prompts-in-flight",
+            "Generate servers: prompts in flight over the sweep.",
+            "No generate_timeline.jsonl in this directory (the sweep used no HTTP policy, or predates the timeline).",
+        );
+    }
+
+    let proofs: usize = series.proof_depths.values().sum();
+    figure(
+        b,
+        "depths",
+        "Proof lengths and tree depths.",
+        &format!(
+            "{proofs} proofs, mean length {:.1} tactics; deepest open state over all theorems: {}.",
+            series
+                .proof_depths
+                .iter()
+                .map(|(d, n)| (*d * *n) as f64)
+                .sum::<f64>()
+                / proofs.max(1) as f64,
+            series.tree_depths.keys().max().copied().unwrap_or(0)
+        ),
+        &depth_chart(series)?,
+    );
+
+    let lean = s.time.iter().find(|p| p.phase == "lean");
+    let latency = lean_latency_points(&series.lean_latency);
+    if latency.is_empty() {
+        note(
+            b,
+            "lean-latency",
+            "Lean call latency.",
+            "No Lean calls were timed.",
+        );
+    } else {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"));
+        figure(
+            b,
+            "lean-latency",
+            "Lean call latency.",
+            &format!(
+                "{} calls: p50 {}, p95 {}, p99 {} (bucket upper edges, 1/8 of a doubling wide).",
+                series.lean_latency.count(),
+                ms(lean.and_then(|p| p.p50_ms)),
+                ms(lean.and_then(|p| p.p95_ms)),
+                ms(lean.and_then(|p| p.p99_ms))
+            ),
+            &latency_chart(&latency)?,
+        );
+    }
+
+    let unproved: usize = series.failures.iter().map(|f| f.1).sum();
+    if series.failures.is_empty() {
+        note(
+            b,
+            "failures",
+            "Unproved theorems by reason.",
+            "Every theorem was proved.",
+        );
+    } else {
+        let top: Vec<String> = series
+            .failures
+            .iter()
+            .take(3)
+            .map(|(why, n)| format!("{why}: {n}"))
+            .collect();
+        figure(
+            b,
+            "failures",
+            "Unproved theorems by reason.",
+            &format!("{unproved} unproved; {}.", top.join("; ")),
+            &failures_chart(&series.failures)?,
+        );
+    }
+
+    b.push_str("<h2>The numbers</h2>\n");
+    b.push_str(&markdown(&render_tables(s)));
+    Ok(page(&format!("Sweep report: {name}"), &body))
+}
+
+/// Every leaf of a JSON value by its pointer.
+fn leaves(value: &serde_json::Value, pointer: String, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                leaves(v, format!("{pointer}/{k}"), out);
+            }
+        }
+        v => {
+            out.insert(pointer, v.to_string());
+        }
+    }
+}
+
+/// `stepwise compare --html`: the sweeps' curves on shared axes, the outcome table and every
+/// config value that differs between them.
+pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, String> {
+    let mut body = String::new();
+    let b = &mut body;
+    let names: Vec<String> = sweeps.iter().map(|(n, ..)| n.clone()).collect();
+    let _ = writeln!(
+        b,
+        "<h1>Sweeps compared</h1>\n<p>{}</p>",
+        escape(&names.join(", "))
+    );
+    let curves = |f: fn(&ProgressPoint) -> f64| -> Vec<Curve> {
+        sweeps
+            .iter()
+            .zip(SERIES_COLOURS.iter().cycle())
+            .map(|((name, _, series), colour)| {
+                let points = series
+                    .progress
+                    .iter()
+                    .map(|p| (f(p), p.proved as f64))
+                    .collect();
+                (name.clone(), points, *colour)
+            })
+            .collect()
+    };
+    let proved: Vec<String> = sweeps
+        .iter()
+        .map(|(n, s, _)| format!("{n}: {} of {}", s.proved, s.theorems))
+        .collect();
+    figure(
+        b,
+        "proved-vs-time",
+        "Theorems proved against wall time.",
+        &format!("{}.", proved.join("; ")),
+        &cumulative_chart(
+            "wall time since the sweep started (s)",
+            false,
+            "theorems proved",
+            &curves(|p| p.seconds),
+        )?,
+    );
+    let calls: Vec<String> = sweeps
+        .iter()
+        .map(|(n, s, _)| format!("{n}: {} calls", s.totals.gen_calls))
+        .collect();
+    figure(
+        b,
+        "proved-vs-generate-calls",
+        "Theorems proved against generate calls.",
+        &format!("{}.", calls.join("; ")),
+        &cumulative_chart(
+            "generate calls (cumulative)",
+            true,
+            "theorems proved",
+            &curves(|p| p.gen_calls as f64),
+        )?,
+    );
+
+    b.push_str("<h2>Outcomes</h2>\n");
+    b.push_str(&html_table(&compare_table(
+        &sweeps
+            .iter()
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+    )));
+
+    let configs: Vec<BTreeMap<String, String>> = sweeps
+        .iter()
+        .map(|(_, s, _)| {
+            let mut out = BTreeMap::new();
+            if let Some(c) = &s.config {
+                leaves(c, String::new(), &mut out);
+            }
+            out
+        })
+        .collect();
+    let mut keys: Vec<&String> = configs.iter().flat_map(|c| c.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut diff = vec![std::iter::once("config key".to_owned())
+        .chain(names.iter().cloned())
+        .collect::<Vec<_>>()];
+    for key in keys {
+        let values: Vec<String> = configs
+            .iter()
+            .map(|c| c.get(key).cloned().unwrap_or_else(|| "(absent)".into()))
+            .collect();
+        if values.iter().any(|v| *v != values[0]) {
+            diff.push(std::iter::once(key.clone()).chain(values).collect());
+        }
+    }
+    b.push_str("<h2>Config differences</h2>\n");
+    if diff.len() > 1 {
+        b.push_str(&html_table(&diff));
+    } else {
+        b.push_str("<p>The sweeps ran with the same config.</p>\n");
+    }
+    Ok(page("Sweeps compared", &body))
+}
+
+fn html_table(rows: &[Vec<String>]) -> String {
+    let mut out = String::from("<table>\n");
+    for (i, row) in rows.iter().enumerate() {
+        let cell = if i == 0 { "th" } else { "td" };
+        out.push_str("<tr>");
+        for c in row {
+            let _ = write!(out, "<{cell}>{}</{cell}>", escape(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::UrlUtilisation;
+    use crate::summary::tests::result;
+    use formats::results::ResultsWriter;
+    use scraper::{Html, Selector};
+
+    const FIGURES: [&str; 6] = [
+        "proved-vs-time",
+        "proved-vs-generate-calls",
+        "time-split",
+        "prompts-in-flight",
+        "depths",
+        "lean-latency",
+    ];
+
+    fn server(requests: u64, busy_ms: f64) -> Vec<UrlUtilisation> {
+        vec![UrlUtilisation {
+            url: "http://gpu0:30000".into(),
+            requests,
+            prompts: requests * 8,
+            busy_ms,
+            prompt_ms: busy_ms * 6.0,
+        }]
+    }
+
+    /// A sweep directory: five theorems over ten seconds, one run, its timeline in five intervals.
+    fn sweep_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = ResultsWriter::open(&dir.path().join(RESULTS_FILE), false).unwrap();
+        let statuses = [
+            (SearchStatus::Proved, None),
+            (SearchStatus::NodeBudget, None),
+            (SearchStatus::Proved, None),
+            (
+                SearchStatus::Error,
+                Some("Lean infrastructure failure: <crash> & more"),
+            ),
+            (SearchStatus::Proved, None),
+        ];
+        for (i, (status, error)) in statuses.into_iter().enumerate() {
+            let mut r = result(&format!("thm_{i}"), status, error);
+            r.finished_unix_ms = 1_000_000 + 2000 * (i as u64 + 1);
+            r.stats.gen_calls = i as u64 + 1;
+            r.stats.max_depth_reached = i as u64 + 2;
+            r.proof_tactics = vec!["simp".into(); i + 1];
+            for ms in [3.0, 30.0, 300.0] {
+                r.time.lean_latency.record(ms * (i + 1) as f64);
+            }
+            w.append(&r).unwrap();
+        }
+        crate::summary::append_run(
+            dir.path(),
+            &RunRecord {
+                started_unix_ms: 1_000_000,
+                wall_ms: 10_000.0,
+                searched: 5,
+                stopped: false,
+                generate_servers: server(15, 7500.0),
+            },
+        )
+        .unwrap();
+        let timeline: String = (1..=5)
+            .map(|i| {
+                let sample = TimelineSample {
+                    run_started_unix_ms: 1_000_000,
+                    unix_ms: 1_000_000 + 2000 * i,
+                    interval_ms: 2000.0,
+                    servers: server(i, 500.0 * i as f64),
+                };
+                serde_json::to_string(&sample).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(
+            dir.path().join(crate::progress::GENERATE_TIMELINE_FILE),
+            timeline,
+        )
+        .unwrap();
+        Summary::from_dir(dir.path())
+            .unwrap()
+            .write(dir.path())
+            .unwrap();
+        dir
+    }
+
+    fn select<'a>(html: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+        html.select(&Selector::parse(css).unwrap()).collect()
+    }
+
+    fn text(e: &scraper::ElementRef) -> String {
+        e.text().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn report_html_holds_every_plot_with_its_labels_and_numbers() {
+        let dir = sweep_dir();
+        let source = std::fs::read_to_string(dir.path().join(REPORT_HTML_FILE)).unwrap();
+        let html = Html::parse_document(&source);
+        assert!(html.errors.is_empty(), "{:?}", html.errors);
+
+        let mut figures = FIGURES.to_vec();
+        figures.push("failures");
+        for id in figures {
+            let figure = select(&html, &format!("figure#{id}"));
+            assert_eq!(figure.len(), 1, "{id}");
+            let svgs = select(&html, &format!("figure#{id} svg"));
+            assert_eq!(svgs.len(), 1, "{id} has no SVG");
+            let labels: Vec<String> = select(&html, &format!("figure#{id} svg text"))
+                .iter()
+                .map(text)
+                .collect();
+            assert!(labels.len() > 4, "{id}: axis labels missing: {labels:?}");
+        }
+        let labels = |id: &str| {
+            select(&html, &format!("figure#{id} svg text"))
+                .iter()
+                .map(text)
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        assert!(labels("proved-vs-time").contains("wall time since the sweep started (s)"));
+        assert!(labels("time-split").contains("generate") && labels("time-split").contains("lean"));
+        assert!(labels("prompts-in-flight").contains("http://gpu0:30000"));
+        assert!(labels("failures").contains("node_budget"));
+        assert!(
+            labels("failures").contains("Lean infrastructure failure: <crash>"),
+            "text is escaped once, shown as written: {}",
+            labels("failures")
+        );
+
+        let caption = |id: &str| text(&select(&html, &format!("figure#{id} figcaption"))[0]);
+        assert!(
+            caption("proved-vs-time").contains("3 of 5 proved"),
+            "{}",
+            caption("proved-vs-time")
+        );
+        assert!(caption("proved-vs-generate-calls").contains("15 generate calls"));
+        assert!(
+            caption("time-split").contains("generate 80.0%"),
+            "{}",
+            caption("time-split")
+        );
+        assert!(caption("lean-latency").contains("15 calls"));
+        // The tables of report.md follow the plots.
+        let tables = select(&html, "table");
+        assert!(tables.len() >= 3, "{source}");
+        assert!(text(&tables[0]).contains("node_budget"));
+    }
+
+    #[test]
+    fn report_html_references_nothing_over_the_network() {
+        let dir = sweep_dir();
+        let source = std::fs::read_to_string(dir.path().join(REPORT_HTML_FILE)).unwrap();
+        let html = Html::parse_document(&source);
+        for tag in [
+            "script", "link", "img", "iframe", "object", "embed", "use", "image",
+        ] {
+            assert!(select(&html, tag).is_empty(), "<{tag}> in report.html");
+        }
+        for e in html
+            .root_element()
+            .descendants()
+            .filter_map(scraper::ElementRef::wrap)
+        {
+            for (name, value) in e.value().attrs() {
+                // The SVG namespace name is an identifier, never fetched.
+                if name == "xmlns" {
+                    continue;
+                }
+                assert!(
+                    !value.contains("://") && !value.starts_with("//"),
+                    "<{} {name}=\"{value}\"> points elsewhere",
+                    e.value().name()
+                );
+            }
+        }
+        let styles: String = select(&html, "style").iter().map(text).collect();
+        assert!(!styles.contains("url(") && !styles.contains("@import"));
+    }
+
+    #[test]
+    fn plotted_series_add_up_to_summary_json() {
+        let dir = sweep_dir();
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let series = Series::from_dir(dir.path()).unwrap();
+        let last = series.progress.last().unwrap();
+        assert_eq!(last.proved as u64, json["proved"].as_u64().unwrap());
+        assert_eq!(last.finished as u64, json["theorems"].as_u64().unwrap());
+        assert_eq!(last.gen_calls, json["gen_calls"].as_u64().unwrap());
+        // From the run's start, which is before the first theorem's.
+        assert_eq!(last.seconds, 10.0);
+
+        for (p, phase) in PHASES.iter().enumerate() {
+            let row = json["time"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["phase"] == *phase)
+                .unwrap();
+            let plotted: f64 = series.theorems.iter().map(|t| t.phases_ms[p]).sum();
+            assert_eq!(plotted, row["total_ms"].as_f64().unwrap(), "{phase}");
+        }
+        let lean = json["time"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["phase"] == "lean")
+            .unwrap();
+        assert_eq!(series.lean_latency.count(), lean["calls"].as_u64().unwrap());
+        let points = lean_latency_points(&series.lean_latency);
+        let at = |q: f64| points.iter().find(|p| p.1 >= q).unwrap().0;
+        assert_eq!(at(0.5), lean["p50_ms"].as_f64().unwrap());
+        assert_eq!(at(0.95), lean["p95_ms"].as_f64().unwrap());
+
+        // Unproved by reason: the statuses other than proved and error, and the error reasons.
+        let mut expected: Vec<(String, u64)> = json["statuses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "proved" && *k != "error")
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .chain(
+                json["errors"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap())),
+            )
+            .collect();
+        expected.sort();
+        let mut plotted: Vec<(String, u64)> = series
+            .failures
+            .iter()
+            .map(|(k, n)| (k.clone(), *n as u64))
+            .collect();
+        plotted.sort();
+        assert_eq!(plotted, expected);
+
+        assert_eq!(
+            series.proof_depths.values().sum::<usize>() as u64,
+            json["proved"].as_u64().unwrap()
+        );
+        assert_eq!(
+            series.tree_depths.values().sum::<usize>() as u64,
+            json["theorems"].as_u64().unwrap()
+        );
+        assert_eq!(
+            series.tree_depths.keys().max().copied(),
+            json["max_depth_reached"].as_u64()
+        );
+        let server = &json["generate_servers"][0];
+        assert_eq!(series.generate[0].url, server["url"].as_str().unwrap());
+        assert_eq!(
+            series.generate[0].requests,
+            server["requests"].as_u64().unwrap()
+        );
+        // Mean prompts in flight: the timeline's integral over the run's wall time.
+        let integral: f64 = series.generate[0].points.iter().map(|p| p.1 * 2000.0).sum();
+        assert_eq!(
+            integral / json["sweep_wall_ms"].as_f64().unwrap(),
+            server["mean_prompts_in_flight"].as_f64().unwrap()
+        );
+    }
+
+    #[test]
+    fn compare_puts_every_sweep_on_the_same_axes() {
+        let (a, b) = (sweep_dir(), sweep_dir());
+        let mut config =
+            serde_json::json!({"search": {"num_candidates": 8}, "policy": {"temperature": 1.0}});
+        let load = |dir: &Path, config: &serde_json::Value| {
+            let mut s = Summary::from_dir(dir).unwrap();
+            s.config = Some(config.clone());
+            s
+        };
+        let first = load(a.path(), &config);
+        config["search"]["num_candidates"] = 32.into();
+        let second = load(b.path(), &config);
+        let html = render_compare(&[
+            ("run-a".into(), first, Series::from_dir(a.path()).unwrap()),
+            ("run-b".into(), second, Series::from_dir(b.path()).unwrap()),
+        ])
+        .unwrap();
+        let doc = Html::parse_document(&html);
+        assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+        for id in ["proved-vs-time", "proved-vs-generate-calls"] {
+            let legend: String = select(&doc, &format!("figure#{id} svg text"))
+                .iter()
+                .map(text)
+                .collect();
+            assert!(
+                legend.contains("run-a") && legend.contains("run-b"),
+                "{id}: {legend}"
+            );
+            // One curve per sweep.
+            let curves = select(
+                &doc,
+                &format!("figure#{id} svg polyline[stroke-width=\"2\"]"),
+            );
+            assert_eq!(curves.len(), 4, "{id}: a curve and a legend mark per sweep");
+        }
+        let tables: Vec<String> = select(&doc, "table").iter().map(text).collect();
+        assert!(tables[1].contains("/search/num_candidates"), "{tables:?}");
+        assert!(
+            !tables[1].contains("temperature"),
+            "only what differs: {tables:?}"
+        );
+    }
+}
