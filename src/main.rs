@@ -37,9 +37,9 @@ enum Command {
     Sweep(commands::sweep::SweepArgs),
     /// Check whole proofs in Lean (the same check a sweep applies before it reports a proof).
     Verify(commands::verify::VerifyArgs),
-    /// Rebuild summary.json and report.md of a sweep directory from its results.jsonl.
+    /// Rebuild summary.json, report.md and report.html of a sweep directory from its files.
     Summary(commands::summary::SummaryArgs),
-    /// Several sweeps side by side.
+    /// Several sweeps side by side (`--html OUT`: their curves on the same axes).
     Compare(commands::summary::CompareArgs),
     /// Trajectory tools.
     Traj {

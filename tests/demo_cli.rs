@@ -41,7 +41,19 @@ fn demo_proves_theorems_and_writes_every_output() {
         .find(|l| l.contains("\"demo_false_claim\""))
         .unwrap();
     assert!(false_claim.contains("\"proved\":false"), "{false_claim}");
-    for file in ["summary.json", "report.md", "config.json"] {
+    assert!(
+        stdout.contains("hang") && stdout.contains("Lean worker fault"),
+        "the demo must say which faults it simulates: {stdout}"
+    );
+    let html_line = stdout
+        .lines()
+        .find(|l| l.contains("report.html"))
+        .expect(&stdout);
+    assert!(
+        html_line.contains(&out.join("report.html").display().to_string()),
+        "{html_line}"
+    );
+    for file in ["summary.json", "report.md", "report.html", "config.json"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     let nodes = std::fs::read_dir(out.join("trajectories"))
@@ -83,6 +95,38 @@ fn demo_proves_theorems_and_writes_every_output() {
     assert!(again.status.success());
     let results = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     assert_eq!(results.lines().count(), 8);
+
+    // `compare --html` of two demo runs draws both.
+    let other = dir.path().join("demo-2");
+    let second = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["demo", "--out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    let page = dir.path().join("compare.html");
+    let compare = Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .arg("compare")
+        .args([&out, &other])
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    let figure = html
+        .split("<figure id=\"proved-vs-time\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</figure>").next())
+        .expect(&html);
+    for dir in [&out, &other] {
+        let legend = format!(">\n{}\n</text>", dir.display());
+        assert!(figure.contains(&legend), "no curve for {}", dir.display());
+    }
 }
 
 #[test]

@@ -29,6 +29,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  both follow the scripted world in configs/demo/world.json. No proof here is a");
     println!("  real Lean proof; the search, filtering, re-checks and outputs are the real ones.");
     println!();
+    println!("The scripted world misbehaves on purpose, to show how the sweep copes:");
+    println!("  - `decide` on demo_mod_arith makes the simulated REPL hang. After the tactic");
+    println!("    timeout it counts as a Lean timeout, the hung worker is killed and a fresh one");
+    println!("    replays the search path: the `WARN ... Lean worker fault; restarting the");
+    println!("    worker` line you will see is this, and it is expected.");
+    println!(
+        "  - `sorry`, `admit` and an unfinished `refine` come back incomplete and never count"
+    );
+    println!("    as proofs; demo_false_claim is false and must stay unproved.");
+    println!();
 
     clear_previous_demo(&args.out)?;
     let sim_dir = args.out.join("simulation");
@@ -80,12 +90,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("failed tries", args.out.join("failed_attempts")),
         ("summary", args.out.join("summary.json")),
         ("report", args.out.join("report.md")),
+        ("plots", args.out.join("report.html")),
         ("REPL requests", sim_dir.join("repl-requests.jsonl")),
     ];
     for (what, path) in outputs {
         println!("  {what:<14}{}", path.display());
     }
     println!();
+    println!(
+        "Open {} in a browser for the plots (one file, works offline).",
+        std::path::absolute(args.out.join("report.html"))?.display()
+    );
     println!(
         "Next: `stepwise traj stats {}/trajectories`, then the real setup in README.md.",
         args.out.display()

@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use search::report::render_compare;
+use search::report_html::Series;
 use search::summary::Summary;
 
 #[derive(Args, Debug)]
@@ -20,9 +22,14 @@ pub struct CompareArgs {
     /// Sweep directories, one row each.
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
+    /// Also write an HTML page here: the sweeps' curves on the same axes, the table, and the
+    /// config values that differ.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
-/// Rebuilds `summary.json` and `report.md` in DIR and prints one of them.
+/// Rebuilds `summary.json`, `report.md` and `report.html` in DIR and prints the report or
+/// the JSON.
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
     let summary = Summary::from_dir(&args.dir)?;
     summary.write(&args.dir)?;
@@ -41,5 +48,16 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
         .map(|dir| Ok((dir.display().to_string(), Summary::from_dir(dir)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     print!("{}", render_compare(&sweeps));
+    if let Some(out) = &args.html {
+        let with_series = sweeps
+            .into_iter()
+            .zip(&args.dirs)
+            .map(|((name, summary), dir)| Ok((name, summary, Series::from_dir(dir)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let html = search::report_html::render_compare(&with_series)
+            .map_err(|e| anyhow::anyhow!("plotting the comparison: {e}"))?;
+        std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
     Ok(())
 }
