@@ -15,6 +15,7 @@ fn failed(theorem: &str, outcome: &str) -> FailedRow {
         tactic: "bad".to_string(),
         outcome: outcome.to_string(),
         message: "no".to_string(),
+        run_id: 1,
     }
 }
 

@@ -88,7 +88,7 @@ impl<'a> Columns<'a> {
                 .collect(),
             DataType::Null => vec![None; a.len()],
             _ => self
-                .whole_numbers(name, a)?
+                .whole_numbers(name, a, "a number column")?
                 .into_iter()
                 .map(|v| v.map(|v| v as f64))
                 .collect(),
@@ -116,7 +116,7 @@ impl<'a> Columns<'a> {
                     None => Ok(None),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
-            _ => self.whole_numbers(name, a)?,
+            _ => self.whole_numbers(name, a, "an integer column")?,
         };
         values
             .into_iter()
@@ -139,6 +139,7 @@ impl<'a> Columns<'a> {
         &self,
         name: &str,
         a: &ArrayRef,
+        expected: &str,
     ) -> Result<Vec<Option<i128>>, TrajectoryError> {
         macro_rules! widen {
             ($t:ty) => {
@@ -159,8 +160,19 @@ impl<'a> Columns<'a> {
             DataType::UInt64 => widen!(UInt64Type),
             DataType::Boolean => a.as_boolean().iter().map(|v| v.map(i128::from)).collect(),
             DataType::Null => vec![None; a.len()],
-            other => return Err(self.wrong_type(name, "an integer column", other)),
+            other => return Err(self.wrong_type(name, expected, other)),
         })
+    }
+
+    /// As [`Columns::integers`], all null when the file predates the column.
+    pub(crate) fn optional_integers<T: TryFrom<i128>>(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Option<T>>, TrajectoryError> {
+        if self.batch.column_by_name(name).is_none() {
+            return Ok((0..self.batch.num_rows()).map(|_| None).collect());
+        }
+        self.integers(name)
     }
 
     /// Booleans, or integers that are 0 or 1.

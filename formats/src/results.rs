@@ -155,39 +155,75 @@ pub struct ResultsWriter {
 }
 
 impl ResultsWriter {
-    /// Opens `path` for appending. With `resume`, returns the lines already there (cutting off
-    /// a torn last line so the next line starts clean); without, the file must not exist yet
-    /// or be empty, so a finished sweep is never silently extended.
-    pub fn open(path: &Path, resume: bool) -> Result<(Self, Vec<TheoremResult>), ResultsError> {
+    /// Opens a new results file: `path` must not exist yet or be empty, so a finished sweep
+    /// is never silently extended.
+    pub fn create(path: &Path) -> Result<Self, ResultsError> {
+        if path.exists() && !read_results(path)?.is_empty() {
+            return Err(ResultsError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "already holds results: pass --resume to continue that sweep, or choose another --out",
+                ),
+            });
+        }
+        Self::append_to(path)
+    }
+
+    /// Continues a results file: keeps the latest line of each theorem unless `rerun` says it
+    /// is searched again, and returns the kept lines. When anything is dropped (a re-run
+    /// theorem's old line, an older line of the same theorem, a torn last line), the file is
+    /// rewritten once, through a temporary file renamed into place, so it holds exactly one
+    /// line per theorem and a kill mid-way leaves the old file whole.
+    pub fn resume(
+        path: &Path,
+        rerun: impl Fn(&TheoremResult) -> bool,
+    ) -> Result<(Self, Vec<TheoremResult>), ResultsError> {
         let io = |source| ResultsError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut previous = Vec::new();
-        if path.exists() {
-            let (results, intact) = read_with_tail(path)?;
-            if !resume && !results.is_empty() {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "already holds results: pass --resume to continue that sweep, or choose another --out",
-                )));
+        let (all, intact) = match read_with_tail(path) {
+            Ok(found) => found,
+            Err(ResultsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                (Vec::new(), 0)
             }
-            let file = OpenOptions::new().write(true).open(path).map_err(io)?;
-            file.set_len(intact as u64).map_err(io)?;
-            previous = results;
+            Err(e) => return Err(e),
+        };
+        let lines = all.len();
+        let kept: Vec<TheoremResult> = latest_by_name(all)
+            .into_iter()
+            .filter(|r| !rerun(r))
+            .collect();
+        let on_disk = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+        if kept.len() != lines || intact != on_disk {
+            let tmp = path.with_extension("jsonl.tmp");
+            let mut text = String::new();
+            for r in &kept {
+                text.push_str(&serde_json::to_string(r).expect("results serialise"));
+                text.push('\n');
+            }
+            std::fs::write(&tmp, text).map_err(io)?;
+            std::fs::rename(&tmp, path).map_err(io)?;
         }
+        Ok((Self::append_to(path)?, kept))
+    }
+
+    fn append_to(path: &Path) -> Result<Self, ResultsError> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(io)?;
-        Ok((
-            Self {
+            .map_err(|source| ResultsError::Io {
                 path: path.to_owned(),
-                file,
-            },
-            previous,
-        ))
+                source,
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
     }
 
     /// Appends one line and flushes it to the OS, so a kill after this returns keeps it.
@@ -242,31 +278,43 @@ mod tests {
     }
 
     #[test]
-    fn resume_drops_a_torn_last_line_and_appends_cleanly() {
+    fn resume_keeps_one_line_per_theorem_and_drops_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.jsonl");
-        let (mut w, prev) = ResultsWriter::open(&path, false).unwrap();
-        assert!(prev.is_empty());
+        let mut w = ResultsWriter::create(&path).unwrap();
         w.append(&result("a", SearchStatus::Proved)).unwrap();
         w.append(&result("b", SearchStatus::Error)).unwrap();
+        w.append(&result("c", SearchStatus::Timeout)).unwrap();
+        w.append(&result("c", SearchStatus::Exhausted)).unwrap();
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"name": "c", "pro"#).unwrap();
+        f.write_all(br#"{"name": "d", "pro"#).unwrap();
         drop(f);
 
-        assert_eq!(read_results(&path).unwrap().len(), 2);
-        assert!(
-            ResultsWriter::open(&path, false).is_err(),
-            "no silent extension"
-        );
-        let (mut w, prev) = ResultsWriter::open(&path, true).unwrap();
-        assert_eq!(prev.len(), 2);
-        w.append(&result("b", SearchStatus::Exhausted)).unwrap();
+        assert_eq!(read_results(&path).unwrap().len(), 4);
+        assert!(ResultsWriter::create(&path).is_err(), "no silent extension");
+        let (mut w, kept) =
+            ResultsWriter::resume(&path, |r| r.status == SearchStatus::Error).unwrap();
+        let names: Vec<_> = kept.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(kept[1].status, SearchStatus::Exhausted);
+        // The file already says exactly that, before anything new is appended.
+        assert_eq!(read_results(&path).unwrap(), kept);
+        w.append(&result("b", SearchStatus::NodeBudget)).unwrap();
         let all = read_results(&path).unwrap();
-        assert_eq!(all.len(), 3);
-        let latest = latest_by_name(all);
-        assert_eq!(latest.len(), 2);
-        assert_eq!(latest[1].status, SearchStatus::Exhausted);
+        let names: Vec<_> = all.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "b"]);
+        assert!(!path.with_extension("jsonl.tmp").exists());
+    }
+
+    #[test]
+    fn resume_of_a_missing_file_starts_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let (mut w, kept) = ResultsWriter::resume(&path, |_| false).unwrap();
+        assert!(kept.is_empty());
+        w.append(&result("a", SearchStatus::Proved)).unwrap();
+        assert_eq!(read_results(&path).unwrap().len(), 1);
     }
 
     #[test]

@@ -8,11 +8,10 @@
 //! a killed sweep never leaves a torn file behind. The EBM trainer reads the rows back through
 //! [`read_nodes`] / [`read_failed`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
@@ -54,6 +53,9 @@ pub struct NodeRow {
     pub remaining_depth: Option<u32>,
     /// Milliseconds since the theorem's search started.
     pub created_ms: i64,
+    /// The sweep run that searched the theorem (its start, Unix ms). A resumed sweep that
+    /// searches a theorem again supersedes the earlier run's rows (see [`read_nodes`]).
+    pub run_id: i64,
 }
 
 /// One tactic that Lean did not accept (or that ended in an incomplete proof).
@@ -65,6 +67,8 @@ pub struct FailedRow {
     /// `error`, `timeout`, `incomplete` or `check_failed`.
     pub outcome: String,
     pub message: String,
+    /// As [`NodeRow::run_id`].
+    pub run_id: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +105,7 @@ pub fn node_schema() -> SchemaRef {
         Field::new("label", DataType::Int32, false),
         Field::new("remaining_depth", DataType::UInt32, true),
         Field::new("created_ms", DataType::Int64, false),
+        Field::new("run_id", DataType::Int64, false),
     ]))
 }
 
@@ -111,6 +116,7 @@ pub fn failed_schema() -> SchemaRef {
         Field::new("tactic", DataType::Utf8, false),
         Field::new("outcome", DataType::Utf8, false),
         Field::new("message", DataType::Utf8, false),
+        Field::new("run_id", DataType::Int64, false),
     ]))
 }
 
@@ -155,6 +161,7 @@ fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
         Arc::new(Int64Array::from_iter_values(
             rows.iter().map(|r| r.created_ms),
         )),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.run_id))),
     ];
     RecordBatch::try_new(node_schema(), columns).expect("columns match the node schema")
 }
@@ -171,6 +178,7 @@ fn failed_batch(rows: &[FailedRow]) -> RecordBatch {
         strings(&|r| &r.tactic),
         strings(&|r| &r.outcome),
         strings(&|r| &r.message),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.run_id))),
     ];
     RecordBatch::try_new(failed_schema(), columns).expect("columns match the failed schema")
 }
@@ -205,13 +213,7 @@ pub struct TrajectoryWriter {
     theorems: usize,
     max_theorems: usize,
     max_rows: usize,
-    /// When the oldest buffered theorem was pushed.
-    oldest: Option<Instant>,
 }
-
-/// A finished theorem's rows wait at most this long for their batch: a killed sweep loses the
-/// trees of at most this much finished work (its result lines are already on disk).
-const MAX_BUFFER_AGE: Duration = Duration::from_secs(60);
 
 /// Where the failed-attempt files of the node files in `nodes_dir` live: its sibling
 /// `failed_attempts/`.
@@ -256,12 +258,11 @@ impl TrajectoryWriter {
             theorems: 0,
             max_theorems: max_theorems.max(1),
             max_rows: max_rows.max(1),
-            oldest: None,
         })
     }
 
-    /// Adds one theorem's rows; writes a batch when the buffer is full or its oldest theorem
-    /// has waited [`MAX_BUFFER_AGE`].
+    /// Adds one theorem's rows; writes a batch when the buffer is full. How long rows may wait
+    /// is the caller's rule (the sweep flushes on a timer).
     pub fn push(
         &mut self,
         nodes: Vec<NodeRow>,
@@ -270,14 +271,15 @@ impl TrajectoryWriter {
         self.nodes.extend(nodes);
         self.failed.extend(failed);
         self.theorems += 1;
-        let oldest = *self.oldest.get_or_insert_with(Instant::now);
-        if self.theorems >= self.max_theorems
-            || self.nodes.len() >= self.max_rows
-            || oldest.elapsed() >= MAX_BUFFER_AGE
-        {
+        if self.theorems >= self.max_theorems || self.nodes.len() >= self.max_rows {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Theorems whose rows wait in the buffer.
+    pub fn buffered_theorems(&self) -> usize {
+        self.theorems
     }
 
     /// Writes whatever is buffered as a new pair of files (nothing if the buffer is empty).
@@ -298,7 +300,6 @@ impl TrajectoryWriter {
         self.nodes.clear();
         self.failed.clear();
         self.theorems = 0;
-        self.oldest = None;
         Ok(())
     }
 }
@@ -323,11 +324,31 @@ fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, TrajectoryError> {
     Ok(batches)
 }
 
+/// Drops the rows of superseded runs: within one sweep directory (the files' parent folder)
+/// only the latest run of each theorem counts, so a theorem that `--resume` searched again is
+/// never read twice. Files of different directories (two sweeps) are independent data.
+fn latest_runs<R>(rows: Vec<(PathBuf, R)>, key: impl Fn(&R) -> (&String, i64)) -> Vec<R> {
+    let mut latest: HashMap<(PathBuf, String), i64> = HashMap::new();
+    for (dir, row) in &rows {
+        let (theorem, run) = key(row);
+        let entry = latest.entry((dir.clone(), theorem.clone())).or_insert(run);
+        *entry = (*entry).max(run);
+    }
+    rows.into_iter()
+        .filter(|(dir, row)| {
+            let (theorem, run) = key(row);
+            latest[&(dir.clone(), theorem.clone())] == run
+        })
+        .map(|(_, row)| row)
+        .collect()
+}
+
 /// Every node row of the given `nodes-*.parquet` files, in file order.
 pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, TrajectoryError> {
     let mut rows = Vec::new();
     for path in paths {
         let path = path.as_ref();
+        let dir = path.parent().unwrap_or(Path::new("")).to_owned();
         for b in read_batches(path)? {
             let c = Columns::new(path, &b);
             let theorem = c.strings("theorem")?;
@@ -346,29 +367,34 @@ pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, Trajector
             let label = c.integers::<i32>("label")?;
             let remaining_depth = c.integers::<u32>("remaining_depth")?;
             let created_ms = c.integers::<i64>("created_ms")?;
+            let run_id = c.optional_integers::<i64>("run_id")?;
             for i in 0..b.num_rows() {
-                rows.push(NodeRow {
-                    theorem: c.required(&theorem, "theorem", i)?,
-                    node_id: c.required(&node_id, "node_id", i)?,
-                    parent_id: parent_id[i],
-                    depth: c.required(&depth, "depth", i)?,
-                    tactic: tactic[i].clone(),
-                    state: c.required(&state, "state", i)?,
-                    goal_count: c.required(&goal_count, "goal_count", i)?,
-                    llm_logprob: c.required(&llm_logprob, "llm_logprob", i)?,
-                    cum_logprob: c.required(&cum_logprob, "cum_logprob", i)?,
-                    energy: energy[i],
-                    score: c.required(&score, "score", i)?,
-                    status: c.required(&status, "status", i)?,
-                    on_proof_path: c.required(&on_proof_path, "on_proof_path", i)?,
-                    label: c.required(&label, "label", i)?,
-                    remaining_depth: remaining_depth[i],
-                    created_ms: c.required(&created_ms, "created_ms", i)?,
-                });
+                rows.push((
+                    dir.clone(),
+                    NodeRow {
+                        theorem: c.required(&theorem, "theorem", i)?,
+                        node_id: c.required(&node_id, "node_id", i)?,
+                        parent_id: parent_id[i],
+                        depth: c.required(&depth, "depth", i)?,
+                        tactic: tactic[i].clone(),
+                        state: c.required(&state, "state", i)?,
+                        goal_count: c.required(&goal_count, "goal_count", i)?,
+                        llm_logprob: c.required(&llm_logprob, "llm_logprob", i)?,
+                        cum_logprob: c.required(&cum_logprob, "cum_logprob", i)?,
+                        energy: energy[i],
+                        score: c.required(&score, "score", i)?,
+                        status: c.required(&status, "status", i)?,
+                        on_proof_path: c.required(&on_proof_path, "on_proof_path", i)?,
+                        label: c.required(&label, "label", i)?,
+                        remaining_depth: remaining_depth[i],
+                        created_ms: c.required(&created_ms, "created_ms", i)?,
+                        run_id: run_id[i].unwrap_or(0),
+                    },
+                ));
             }
         }
     }
-    Ok(rows)
+    Ok(latest_runs(rows, |r| (&r.theorem, r.run_id)))
 }
 
 /// Every failed-attempt row of the given `failed-*.parquet` files, in file order.
@@ -376,6 +402,7 @@ pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, Trajec
     let mut rows = Vec::new();
     for path in paths {
         let path = path.as_ref();
+        let dir = path.parent().unwrap_or(Path::new("")).to_owned();
         for b in read_batches(path)? {
             let c = Columns::new(path, &b);
             let theorem = c.strings("theorem")?;
@@ -383,18 +410,23 @@ pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, Trajec
             let tactic = c.strings("tactic")?;
             let outcome = c.strings("outcome")?;
             let message = c.strings("message")?;
-            for i in 0..b.num_rows() {
-                rows.push(FailedRow {
-                    theorem: c.required(&theorem, "theorem", i)?,
-                    parent_id: c.required(&parent_id, "parent_id", i)?,
-                    tactic: c.required(&tactic, "tactic", i)?,
-                    outcome: c.required(&outcome, "outcome", i)?,
-                    message: c.required(&message, "message", i)?,
-                });
+            let run_id = c.optional_integers::<i64>("run_id")?;
+            for (i, run_id) in run_id.into_iter().enumerate() {
+                rows.push((
+                    dir.clone(),
+                    FailedRow {
+                        theorem: c.required(&theorem, "theorem", i)?,
+                        parent_id: c.required(&parent_id, "parent_id", i)?,
+                        tactic: c.required(&tactic, "tactic", i)?,
+                        outcome: c.required(&outcome, "outcome", i)?,
+                        message: c.required(&message, "message", i)?,
+                        run_id: run_id.unwrap_or(0),
+                    },
+                ));
             }
         }
     }
-    Ok(rows)
+    Ok(latest_runs(rows, |r| (&r.theorem, r.run_id)))
 }
 
 /// The theorems that have node rows in `paths` (reads only the `theorem` column).
@@ -478,6 +510,7 @@ mod tests {
             label: i32::from(id == 0),
             remaining_depth: (id == 0).then_some(2),
             created_ms: 7 * id as i64,
+            run_id: 1,
         }
     }
 
@@ -492,6 +525,7 @@ mod tests {
             tactic: "linarith".into(),
             outcome: "error".into(),
             message: "linarith failed".into(),
+            run_id: 1,
         };
         writer
             .push(
@@ -539,5 +573,103 @@ mod tests {
         write_file(&path, &failed_batch(&[])).unwrap();
         let e = read_nodes(&[&path]).unwrap_err().to_string();
         assert!(e.contains("node_id"), "{e}");
+    }
+
+    #[test]
+    fn a_resumed_run_supersedes_the_earlier_rows_of_the_same_theorem_in_that_folder() {
+        let sweep = tempfile::tempdir().unwrap();
+        let dir = sweep.path().join("trajectories");
+        let mut writer = TrajectoryWriter::new(&dir, 1, 1000).unwrap();
+        let mut first = vec![node("a", 0, None), node("a", 1, Some(0))];
+        first.iter_mut().for_each(|r| r.run_id = 1);
+        writer.push(first, vec![]).unwrap();
+        writer.push(vec![node("b", 0, None)], vec![]).unwrap();
+        let mut again = node("a", 0, None);
+        again.run_id = 2;
+        writer.push(vec![again.clone()], vec![]).unwrap();
+        let (files, _) = trajectory_files(&dir).unwrap();
+        let rows = read_nodes(&files).unwrap();
+        assert_eq!(rows, vec![node("b", 0, None), again.clone()]);
+
+        // Another sweep's folder holding the same theorem is separate data.
+        let other = tempfile::tempdir().unwrap();
+        let other_dir = other.path().join("trajectories");
+        let mut writer = TrajectoryWriter::new(&other_dir, 1, 1000).unwrap();
+        writer.push(vec![node("a", 0, None)], vec![]).unwrap();
+        let (mut more, _) = trajectory_files(&other_dir).unwrap();
+        more.extend(files);
+        assert_eq!(read_nodes(&more).unwrap().len(), 3);
+    }
+
+    /// A batch of the node schema's columns with other arrow types, as pandas or polars write.
+    fn retyped(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        let rows = node_batch_of_one();
+        let mut fields = Vec::new();
+        let mut arrays = Vec::new();
+        for field in node_schema().fields() {
+            let array = columns
+                .iter()
+                .find(|(name, _)| name == field.name())
+                .map(|(_, a)| a.clone())
+                .unwrap_or_else(|| rows.column_by_name(field.name()).unwrap().clone());
+            fields.push(Field::new(field.name(), array.data_type().clone(), true));
+            arrays.push(array);
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+    }
+
+    fn node_batch_of_one() -> RecordBatch {
+        nodes_batch(&[node("a", 3, Some(1))])
+    }
+
+    fn read_one(batch: &RecordBatch) -> Result<Vec<NodeRow>, TrajectoryError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nodes-00000.parquet");
+        write_file(&path, batch).unwrap();
+        read_nodes(&[&path])
+    }
+
+    #[test]
+    fn pandas_and_polars_types_read_as_the_original() {
+        use arrow_array::{Float64Array, LargeStringArray, StringViewArray};
+        let batch = retyped(vec![
+            ("theorem", Arc::new(LargeStringArray::from(vec!["a"]))),
+            ("state", Arc::new(StringViewArray::from(vec!["⊢ goal 3"]))),
+            ("node_id", Arc::new(Int64Array::from(vec![3]))),
+            ("parent_id", Arc::new(Float64Array::from(vec![1.0]))),
+            (
+                "remaining_depth",
+                Arc::new(Float64Array::from(vec![f64::NAN])),
+            ),
+            ("label", Arc::new(BooleanArray::from(vec![false]))),
+            ("on_proof_path", Arc::new(Int64Array::from(vec![0]))),
+        ]);
+        assert_eq!(read_one(&batch).unwrap(), vec![node("a", 3, Some(1))]);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_name_the_column_and_row() {
+        use arrow_array::Float64Array;
+        let half = retyped(vec![("node_id", Arc::new(Float64Array::from(vec![2.5])))]);
+        let e = read_one(&half).unwrap_err().to_string();
+        assert!(
+            e.contains("column `node_id` row 0: 2.5 is not a whole number"),
+            "{e}"
+        );
+        let negative = retyped(vec![("depth", Arc::new(Int64Array::from(vec![-1])))]);
+        let e = read_one(&negative).unwrap_err().to_string();
+        assert!(e.contains("column `depth` row 0: -1 does not fit"), "{e}");
+        let text = retyped(vec![("score", Arc::new(StringArray::from(vec!["high"])))]);
+        let e = read_one(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("column `score` should be a number column, found Utf8"),
+            "{e}"
+        );
+        let status = retyped(vec![("status", Arc::new(StringArray::from(vec!["done"])))]);
+        let e = read_one(&status).unwrap_err().to_string();
+        assert!(
+            e.contains("column `status` row 0: unknown node status \"done\""),
+            "{e}"
+        );
     }
 }

@@ -332,10 +332,7 @@ async fn sweep_at(
         &config,
         theorems(world, n),
         &out,
-        SweepOptions {
-            concurrency,
-            ..SweepOptions::default()
-        },
+        SweepOptions::default(),
         Backends {
             policy: policy.clone(),
             scorer: Some(scorer),

@@ -2,9 +2,10 @@
 //! `results.jsonl` as it finishes, trajectories written in batches, and `summary.json` +
 //! `report.md` at the end. A stopped or killed sweep leaves a directory `--resume` continues.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lean_bridge::Theorem;
@@ -18,8 +19,7 @@ use crate::policy::Policy;
 use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::value::ValueScorer;
-use formats::results::SearchStatus;
-use formats::results::{latest_by_name, ResultsError, ResultsWriter, TheoremResult};
+use formats::results::{ErrorKind, ResultsError, ResultsWriter, SearchStatus, TheoremResult};
 use formats::trajectory::{
     theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
 };
@@ -33,24 +33,27 @@ pub struct Backends {
 }
 
 pub struct SweepOptions {
-    /// Continue a sweep in `out_dir`: skip theorems already done, re-run those that ended in
-    /// `error`.
+    /// Continue a sweep in `out_dir`: skip theorems already done, re-run those whose `error`
+    /// was the infrastructure's (a statement Lean rejected stays rejected).
     pub resume: bool,
-    /// Searches at once (each holds one Lean session).
-    pub concurrency: usize,
     /// Trajectory files are written every this many theorems ...
     pub trajectory_batch_theorems: usize,
-    /// ... or this many node rows, whichever comes first.
+    /// ... or this many node rows, whichever comes first ...
     pub trajectory_batch_rows: usize,
+    /// ... or when the oldest buffered theorem has waited this long (on `clock`), so a killed
+    /// sweep loses the trees of at most this much finished work.
+    pub trajectory_max_wait: Duration,
     /// Draw a progress bar on stderr (indicatif hides it when stderr is not a terminal).
     pub progress: bool,
     /// Stop requests: 1 = start no new theorem and let running ones finish; 2 = abandon the
-    /// running ones too (they are not recorded, so `--resume` runs them again).
+    /// running ones too (they are not recorded, so `--resume` runs them again); 3 = return as
+    /// soon as what is buffered is written.
     pub stop: Option<watch::Receiver<u32>>,
-    /// After this many theorems in a row end in `error` (a dead server, a broken Lean
-    /// install), start no more: they would all fail the same way. 0 = never.
+    /// After this many theorems in a row end in an infrastructure error (a dead server, a
+    /// broken Lean install), start no more: they would all fail the same way. 0 = never.
     pub max_consecutive_errors: usize,
-    /// The time source of every theorem's accounting (tests drive a manual one).
+    /// The time source of every theorem's accounting and of the flush timer (tests drive a
+    /// manual one).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -58,9 +61,9 @@ impl Default for SweepOptions {
     fn default() -> Self {
         Self {
             resume: false,
-            concurrency: 1,
             trajectory_batch_theorems: 16,
             trajectory_batch_rows: 50_000,
+            trajectory_max_wait: Duration::from_secs(60),
             progress: false,
             stop: None,
             max_consecutive_errors: 16,
@@ -101,12 +104,6 @@ pub enum SweepError {
     Panic { theorem: String, message: String },
 }
 
-enum Event {
-    Joined(Option<Result<(tokio::task::Id, Finished), tokio::task::JoinError>>),
-    /// A new stop level, or `None` when the stop channel closed.
-    Stop(Option<u32>),
-}
-
 struct Finished {
     result: Box<TheoremResult>,
     nodes: Vec<NodeRow>,
@@ -114,13 +111,14 @@ struct Finished {
 }
 
 /// Searches one theorem and closes its books (building the rows is engine time too).
-async fn run_one(
-    theorem: Theorem,
-    config: Arc<Config>,
-    template: Arc<PromptTemplate>,
-    clock: Arc<dyn Clock>,
-    backends: Backends,
-) -> Finished {
+async fn run_one(theorem: Theorem, job: SearchJob) -> Finished {
+    let SearchJob {
+        config,
+        template,
+        clock,
+        backends,
+        run_id,
+    } = job;
     let params = SearchParams {
         config: &config.search,
         template: &template,
@@ -135,7 +133,7 @@ async fn run_one(
         backends.env.as_ref(),
     )
     .await;
-    let (nodes, failed) = outcome.trajectory_rows(&theorem.name);
+    let (nodes, failed) = outcome.trajectory_rows(&theorem.name, run_id);
     let mut timer = outcome.timer.clone();
     timer.lap(clock.as_ref(), Phase::Engine);
     let result = Box::new(outcome.result_line(&theorem.name, timer.finish(clock.as_ref())));
@@ -194,8 +192,8 @@ fn warn_missing_trajectories(dir: &Path, done: &HashSet<String>) -> Result<(), S
     Ok(())
 }
 
-/// Runs `theorems` into `out_dir` (created if missing). `config` is the resolved config; it is
-/// written to `config.json`.
+/// Runs `theorems` into `out_dir` (created if missing), `config.sweep.concurrency` at a time.
+/// `config` is the resolved config; it is written to `config.json`.
 pub async fn run_sweep(
     config: &Config,
     theorems: Vec<Theorem>,
@@ -208,24 +206,24 @@ pub async fn run_sweep(
         source,
     })?;
     let template = Arc::new(PromptTemplate::from_config(&config.policy.template)?);
-    let (mut results, previous) = ResultsWriter::open(&out_dir.join(RESULTS_FILE), options.resume)?;
+    let results_path = out_dir.join(RESULTS_FILE);
+    let (results, done) = if options.resume {
+        let (writer, kept) = ResultsWriter::resume(&results_path, searched_again)?;
+        (writer, kept.into_iter().map(|r| r.name).collect())
+    } else {
+        (ResultsWriter::create(&results_path)?, HashSet::new())
+    };
     write_config(out_dir, config, options.resume)?;
-    let mut trajectories = TrajectoryWriter::new(
+    let trajectories = TrajectoryWriter::new(
         &out_dir.join("trajectories"),
         options.trajectory_batch_theorems,
         options.trajectory_batch_rows,
     )?;
-
-    let done: HashSet<String> = latest_by_name(previous)
-        .into_iter()
-        .filter(|r| r.status != SearchStatus::Error)
-        .map(|r| r.name)
-        .collect();
     if !done.is_empty() {
         warn_missing_trajectories(&out_dir.join("trajectories"), &done)?;
     }
     let total = theorems.len();
-    let mut queue: std::collections::VecDeque<Theorem> = theorems
+    let queue: VecDeque<Theorem> = theorems
         .into_iter()
         .filter(|t| !done.contains(&t.name))
         .collect();
@@ -235,127 +233,42 @@ pub async fn run_sweep(
     }
 
     let run_started = std::time::Instant::now();
-    let started_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let started_unix_ms = unix_ms();
     let servers_before = backends.policy.utilisation();
-    let config = Arc::new(config.clone());
-    let clock = options.clock.clone();
     let bar = progress_bar(&options, total);
     bar.set_position(skipped as u64);
-    let mut proved = 0usize;
     bar.set_message("0 proved");
-
-    let mut running: JoinSet<Finished> = JoinSet::new();
-    let mut names: HashMap<tokio::task::Id, String> = HashMap::new();
-    let mut searched = 0;
-    let mut stop_level = 0;
-    let mut consecutive_errors = 0;
-    let mut aborted = None;
-    let concurrency = options.concurrency.max(1);
-    let mut stop = options.stop.take();
-    let result: Result<(), SweepError> = loop {
-        while stop_level == 0 && running.len() < concurrency {
-            let Some(theorem) = queue.pop_front() else {
-                break;
-            };
-            let name = theorem.name.clone();
-            let task = running.spawn(run_one(
-                theorem,
-                config.clone(),
-                template.clone(),
-                clock.clone(),
-                backends.clone(),
-            ));
-            names.insert(task.id(), name);
-        }
-        if running.is_empty() {
-            break Ok(());
-        }
-        let event = match stop.as_mut() {
-            // Biased: a stop request wins over a finished theorem, so nothing new starts after it.
-            Some(rx) => tokio::select! {
-                biased;
-                changed = rx.changed() => Event::Stop(changed.ok().map(|()| *rx.borrow_and_update())),
-                joined = running.join_next_with_id() => Event::Joined(joined),
-            },
-            None => Event::Joined(running.join_next_with_id().await),
-        };
-        let joined = match event {
-            Event::Joined(joined) => joined,
-            // The sender is gone: nobody can ask us to stop any more.
-            Event::Stop(None) => {
-                stop = None;
-                continue;
-            }
-            Event::Stop(Some(level)) => {
-                stop_level = level;
-                if level >= 2 {
-                    tracing::warn!(
-                        "abandoning {} running theorems; --resume runs them again",
-                        running.len()
-                    );
-                    running.shutdown().await;
-                    break Ok(());
-                }
-                tracing::warn!(
-                    "stopping: finishing {} running theorems (interrupt again to abandon them)",
-                    running.len()
-                );
-                continue;
-            }
-        };
-        let finished = match joined.expect("the set is not empty") {
-            Ok((id, finished)) => {
-                names.remove(&id);
-                finished
-            }
-            Err(e) => {
-                let theorem = names.remove(&e.id()).unwrap_or_default();
-                break Err(SweepError::Panic {
-                    theorem,
-                    message: e.to_string(),
-                });
-            }
-        };
-        searched += 1;
-        if let Err(e) = results.append(&finished.result) {
-            break Err(e.into());
-        }
-        if let Err(e) = trajectories.push(finished.nodes, finished.failed) {
-            break Err(e.into());
-        }
-        if finished.result.proved {
-            proved += 1;
-        }
-        match &finished.result.error {
-            Some(error) => {
-                bar.suspend(|| tracing::warn!("{}: error: {error}", finished.result.name));
-                consecutive_errors += 1;
-                let limit = options.max_consecutive_errors;
-                if limit > 0 && consecutive_errors >= limit && aborted.is_none() {
-                    aborted = Some(format!(
-                        "{consecutive_errors} theorems in a row ended in error, the last with: {error}"
-                    ));
-                    stop_level = stop_level.max(1);
-                    bar.suspend(|| {
-                        tracing::error!("giving up: {}", aborted.as_deref().unwrap_or(""))
-                    });
-                }
-            }
-            None => {
-                consecutive_errors = 0;
-                tracing::debug!("{}: {:?}", finished.result.name, finished.result.status);
-            }
-        }
-        bar.set_message(format!("{proved} proved"));
-        bar.inc(1);
+    let mut sweep = Sweep {
+        search: SearchJob {
+            config: Arc::new(config.clone()),
+            template,
+            clock: options.clock.clone(),
+            backends: backends.clone(),
+            run_id: started_unix_ms as i64,
+        },
+        concurrency: config.sweep.concurrency.max(1),
+        queue,
+        running: JoinSet::new(),
+        names: HashMap::new(),
+        results,
+        trajectories,
+        buffered_since: None,
+        max_wait: options.trajectory_max_wait,
+        stop: options.stop.take(),
+        stop_level: 0,
+        max_consecutive_errors: options.max_consecutive_errors,
+        consecutive_errors: 0,
+        searched: 0,
+        proved: 0,
+        aborted: None,
+        bar,
     };
-    // Whatever ended the loop, buffered trajectories are written before returning.
-    let flushed = trajectories.flush();
-    result?;
+    // Whatever ends the run, buffered trajectories are written before returning.
+    let ran = sweep.run().await;
+    let flushed = sweep.trajectories.flush();
+    ran?;
     flushed?;
-    bar.finish_and_clear();
+    sweep.bar.finish_and_clear();
 
     let generate_servers = backends
         .policy
@@ -373,8 +286,8 @@ pub async fn run_sweep(
         &RunRecord {
             started_unix_ms,
             wall_ms: run_started.elapsed().as_secs_f64() * 1000.0,
-            searched,
-            stopped: stop_level > 0,
+            searched: sweep.searched,
+            stopped: sweep.stop_level > 0,
             generate_servers,
         },
     )?;
@@ -382,9 +295,216 @@ pub async fn run_sweep(
     summary.write(out_dir)?;
     Ok(SweepReport {
         summary,
-        searched,
+        searched: sweep.searched,
         skipped,
-        stopped: stop_level > 0,
-        aborted,
+        stopped: sweep.stop_level > 0,
+        aborted: sweep.aborted,
     })
+}
+
+/// Whether `--resume` searches a theorem again: only when the infrastructure failed it. Lines
+/// from before `error_kind` existed count as infrastructure errors.
+fn searched_again(result: &TheoremResult) -> bool {
+    result.status == SearchStatus::Error && result.error_kind != Some(ErrorKind::Statement)
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What starting one theorem's search needs, shared by every search of the run.
+#[derive(Clone)]
+struct SearchJob {
+    config: Arc<Config>,
+    template: Arc<PromptTemplate>,
+    clock: Arc<dyn Clock>,
+    backends: Backends,
+    /// Stamped on every trajectory row of this run.
+    run_id: i64,
+}
+
+/// One run of a sweep as a state machine: each [`Event`] moves it on, and the writes it owes
+/// (result lines as theorems finish, trajectory batches when full or overdue) happen in the
+/// handler of that event.
+struct Sweep {
+    search: SearchJob,
+    concurrency: usize,
+    queue: VecDeque<Theorem>,
+    running: JoinSet<Finished>,
+    names: HashMap<tokio::task::Id, String>,
+    results: ResultsWriter,
+    trajectories: TrajectoryWriter,
+    /// When (on the clock) the oldest buffered theorem's rows were pushed.
+    buffered_since: Option<Duration>,
+    max_wait: Duration,
+    stop: Option<watch::Receiver<u32>>,
+    stop_level: u32,
+    max_consecutive_errors: usize,
+    consecutive_errors: usize,
+    searched: usize,
+    proved: usize,
+    aborted: Option<String>,
+    bar: ProgressBar,
+}
+
+enum Event {
+    Finished(Result<(tokio::task::Id, Finished), tokio::task::JoinError>),
+    /// A new stop level, or `None` when the stop channel closed.
+    Stop(Option<u32>),
+    /// The oldest buffered trajectories have waited `max_wait`.
+    FlushDue,
+}
+
+impl Sweep {
+    async fn run(&mut self) -> Result<(), SweepError> {
+        loop {
+            self.start_theorems();
+            if self.running.is_empty() {
+                return Ok(());
+            }
+            match self.next_event().await {
+                Event::Finished(joined) => self.on_finished(joined)?,
+                Event::FlushDue => self.flush_trajectories()?,
+                // The sender is gone: nobody can ask us to stop any more.
+                Event::Stop(None) => self.stop = None,
+                Event::Stop(Some(level)) => {
+                    if self.on_stop(level).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts queued theorems up to the concurrency, unless stopping.
+    fn start_theorems(&mut self) {
+        while self.stop_level == 0 && self.running.len() < self.concurrency {
+            let Some(theorem) = self.queue.pop_front() else {
+                return;
+            };
+            let name = theorem.name.clone();
+            let task = self.running.spawn(run_one(theorem, self.search.clone()));
+            self.names.insert(task.id(), name);
+        }
+    }
+
+    /// Biased: a stop request wins over a due flush, which wins over a finished theorem, so
+    /// nothing new starts after a stop and an overdue batch is never starved.
+    async fn next_event(&mut self) -> Event {
+        let clock = self.search.clock.clone();
+        let flush_at = self.buffered_since.map(|since| since + self.max_wait);
+        let flush_due = async {
+            match flush_at {
+                Some(at) => clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            match self.stop.as_mut() {
+                Some(rx) => rx.changed().await.ok().map(|()| *rx.borrow_and_update()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            level = stop => Event::Stop(level),
+            () = flush_due => Event::FlushDue,
+            joined = self.running.join_next_with_id() => {
+                Event::Finished(joined.expect("run() waits only while theorems are running"))
+            }
+        }
+    }
+
+    fn on_finished(
+        &mut self,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    ) -> Result<(), SweepError> {
+        let finished = match joined {
+            Ok((id, finished)) => {
+                self.names.remove(&id);
+                finished
+            }
+            Err(e) => {
+                return Err(SweepError::Panic {
+                    theorem: self.names.remove(&e.id()).unwrap_or_default(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        self.searched += 1;
+        let result = &finished.result;
+        self.results.append(result)?;
+        self.trajectories.push(finished.nodes, finished.failed)?;
+        self.buffered_since = match self.trajectories.buffered_theorems() {
+            0 => None,
+            _ => Some(self.buffered_since.unwrap_or(self.search.clock.now())),
+        };
+        self.proved += usize::from(result.proved);
+        match (&result.error, result.error_kind) {
+            (Some(error), kind) => {
+                self.bar
+                    .suspend(|| tracing::warn!("{}: error: {error}", result.name));
+                // A statement Lean rejects says nothing about the servers.
+                if kind != Some(ErrorKind::Statement) {
+                    self.consecutive_errors += 1;
+                    self.give_up_after_errors(error);
+                }
+            }
+            (None, _) => {
+                self.consecutive_errors = 0;
+                tracing::debug!("{}: {:?}", result.name, result.status);
+            }
+        }
+        self.bar.set_message(format!("{} proved", self.proved));
+        self.bar.inc(1);
+        Ok(())
+    }
+
+    fn give_up_after_errors(&mut self, last: &str) {
+        let limit = self.max_consecutive_errors;
+        if limit == 0 || self.consecutive_errors < limit || self.aborted.is_some() {
+            return;
+        }
+        let reason = format!(
+            "{} theorems in a row ended in an infrastructure error, the last with: {last}",
+            self.consecutive_errors
+        );
+        self.bar.suspend(|| tracing::error!("giving up: {reason}"));
+        self.aborted = Some(reason);
+        self.stop_level = self.stop_level.max(1);
+    }
+
+    fn flush_trajectories(&mut self) -> Result<(), SweepError> {
+        self.trajectories.flush()?;
+        self.buffered_since = None;
+        Ok(())
+    }
+
+    /// Returns whether the run ends now.
+    async fn on_stop(&mut self, level: u32) -> Result<bool, SweepError> {
+        self.stop_level = level;
+        match level {
+            0 => Ok(false),
+            1 => {
+                tracing::warn!(
+                    "stopping: finishing {} running theorems (interrupt again to abandon them)",
+                    self.running.len()
+                );
+                Ok(false)
+            }
+            _ => {
+                tracing::warn!(
+                    "abandoning {} running theorems; --resume runs them again",
+                    self.running.len()
+                );
+                // What is buffered goes out first: a further interrupt may not wait for the
+                // running searches to wind down.
+                self.flush_trajectories()?;
+                self.running.abort_all();
+                Ok(true)
+            }
+        }
+    }
 }

@@ -46,7 +46,7 @@ async fn backtracks_past_the_top_ranked_tactic() {
     assert_eq!(sim.applied(), vec!["dead", "good", "stuck", "done"]);
     assert_eq!(out.stats.nodes_expanded, 3);
 
-    let (rows, failed) = out.trajectory_rows("bt");
+    let (rows, failed) = out.trajectory_rows("bt", 1);
     let labels: Vec<(Option<&str>, i32, Option<u32>)> = rows
         .iter()
         .map(|r| (r.tactic.as_deref(), r.label, r.remaining_depth))
@@ -143,7 +143,7 @@ async fn a_rejected_whole_proof_check_means_not_proved() {
     assert!(out.proof.is_none() && out.proof_tactics.is_empty());
     assert_eq!(out.stats.check_failures, 1);
     assert_eq!(out.tree.get(1).status, NodeStatus::Unverified);
-    let (rows, failed) = out.trajectory_rows("chk");
+    let (rows, failed) = out.trajectory_rows("chk", 1);
     assert!(rows.iter().all(|r| r.label == 0));
     assert_eq!(failed[0].outcome, "check_failed");
 }
@@ -317,7 +317,7 @@ async fn value_model_orders_the_frontier_and_never_sees_terminal_states() {
         scored.iter().all(|s| !s.is_empty()),
         "terminal states are never scored"
     );
-    let (rows, _) = out.trajectory_rows("ebm");
+    let (rows, _) = out.trajectory_rows("ebm", 1);
     assert_eq!(rows.last().unwrap().energy, None);
     assert_eq!(rows[2].energy, Some(key(&["⊢ Q"]).len() as f64));
     assert_eq!(rows[2].score, -(key(&["⊢ Q"]).len() as f64));

@@ -53,12 +53,17 @@ fn theorems(w: &World) -> Vec<search::env::Theorem> {
 }
 
 fn setup() -> Config {
+    with_concurrency(2)
+}
+
+fn with_concurrency(concurrency: usize) -> Config {
     Config {
         search: config(),
         policy: search::config::PolicyConfig {
             template: "{state}".into(),
             ..Default::default()
         },
+        sweep: search::config::SweepConfig { concurrency },
         ..Config::default()
     }
 }
@@ -74,7 +79,6 @@ fn backends(sim: &Arc<Sim>, scored: bool) -> Backends {
 fn options(resume: bool) -> SweepOptions {
     SweepOptions {
         resume,
-        concurrency: 2,
         trajectory_batch_theorems: 2,
         ..SweepOptions::default()
     }
@@ -176,10 +180,10 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
         vec!["rfl"],
         "only the error theorem ran again"
     );
+    // One line per theorem: the error's old line went before the re-run appended its new one.
     let all = read_results(&dir.path().join("results.jsonl")).unwrap();
-    assert_eq!(all.len(), 4);
-    let latest = latest_by_name(all);
-    assert_eq!(latest.len(), 3);
+    assert_eq!(all.len(), 3);
+    assert_eq!(latest_by_name(all.clone()), all);
     assert_eq!(report.summary.theorems, 3);
     assert_eq!(report.summary.statuses.get("error"), None);
     assert_eq!(report.summary.statuses["exhausted"], 1);
@@ -194,12 +198,11 @@ async fn a_stop_request_finishes_running_theorems_and_starts_no_more() {
         let (tx, rx) = tokio::sync::watch::channel(0);
         tx.send(level).unwrap();
         let opts = SweepOptions {
-            concurrency: 1,
             stop: Some(rx),
             ..options(false)
         };
         let report = run_sweep(
-            &setup(),
+            &with_concurrency(1),
             theorems(&w),
             dir.path(),
             opts,
@@ -236,12 +239,11 @@ async fn a_run_of_errors_stops_the_sweep() {
         ..w.clone()
     });
     let opts = SweepOptions {
-        concurrency: 1,
         max_consecutive_errors: 2,
         ..options(false)
     };
     let report = run_sweep(
-        &setup(),
+        &with_concurrency(1),
         theorems(&w),
         dir.path(),
         opts,
@@ -255,5 +257,160 @@ async fn a_run_of_errors_stops_the_sweep() {
     assert!(
         reason.contains("2 theorems in a row") && reason.contains("unknown theorem"),
         "{reason}"
+    );
+}
+
+/// Holds back every generate call whose prompt mentions `slow` until released.
+struct Gated {
+    inner: SimPolicy,
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl search::policy::Policy for Gated {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<search::policy::Completion>>, search::policy::PolicyError> {
+        if prompts.iter().any(|p| p.contains("slow")) {
+            let mut open = self.open.clone();
+            open.wait_for(|&o| o)
+                .await
+                .expect("the test holds the sender");
+        }
+        self.inner.generate(prompts, n).await
+    }
+}
+
+/// Waits (a bounded number of real-time steps, not a timing assertion) for `done`.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_the_sweep_clock() {
+    let mut w = three();
+    w.theorems.truncate(1); // "one": proved at once
+    let slow = world(
+        "slow",
+        &["⊢ slow"],
+        vec![state(
+            &["⊢ slow"],
+            vec![tactic("simp", -0.1, Effect::Goals(vec![]))],
+        )],
+    );
+    w.theorems.extend(slow.theorems);
+    let sim = Sim::new(w.clone());
+    let (release, open) = tokio::sync::watch::channel(false);
+    let backends = Backends {
+        policy: Arc::new(Gated {
+            inner: SimPolicy(sim.clone()),
+            open,
+        }),
+        scorer: None,
+        env: Arc::new(SimEnv(sim.clone())),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_owned();
+    let options = SweepOptions {
+        trajectory_batch_theorems: 16,
+        clock: sim.clock.clone(),
+        ..SweepOptions::default()
+    };
+    let sweep = tokio::spawn({
+        let out = out.clone();
+        let theorems = theorems(&w);
+        async move { run_sweep(&setup(), theorems, &out, options, backends).await }
+    });
+    let results = out.join("results.jsonl");
+    let traj = out.join("trajectories");
+    let files = move || trajectory_files(&traj).map_or(0, |(nodes, _)| nodes.len());
+    eventually("`one` has its result line", || {
+        read_results(&results).is_ok_and(|r| r.len() == 1)
+    })
+    .await;
+    // "slow" is still searching: "one" waits in the buffer until the clock says so.
+    sim.clock.advance(std::time::Duration::from_secs(59));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(files(), 0, "written before its time");
+    sim.clock.advance(std::time::Duration::from_secs(1));
+    eventually("the overdue batch is written", || files() == 1).await;
+    assert!(!sweep.is_finished());
+
+    release.send(true).unwrap();
+    let report = sweep.await.unwrap().unwrap();
+    assert_eq!(report.summary.proved, 2);
+    let (nodes, _) = trajectory_files(&out.join("trajectories")).unwrap();
+    assert_eq!(nodes.len(), 2, "the rest went out at the end");
+    let first = read_nodes(&nodes[..1]).unwrap();
+    assert!(first.iter().all(|r| r.theorem == "one"), "{first:?}");
+}
+
+#[tokio::test]
+async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = three();
+    for t in &mut w.theorems[1..] {
+        t.formal_statement = format!("theorem {} : rejected := by", t.name);
+    }
+    let sim = Sim::new(w.clone());
+    let opts = SweepOptions {
+        max_consecutive_errors: 1,
+        ..options(false)
+    };
+    let report = run_sweep(
+        &with_concurrency(1),
+        theorems(&w),
+        dir.path(),
+        opts,
+        backends(&sim, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.aborted, None,
+        "rejected statements say nothing of the servers"
+    );
+    assert_eq!(report.searched, 3);
+    let results = read_results(&dir.path().join("results.jsonl")).unwrap();
+    let kinds: Vec<_> = results.iter().map(|r| r.error_kind).collect();
+    use formats::results::ErrorKind;
+    assert_eq!(
+        kinds,
+        [None, Some(ErrorKind::Statement), Some(ErrorKind::Statement)]
+    );
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(dir.path().join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (line["status"].as_str(), line["error_kind"].as_str()),
+        (Some("error"), Some("statement"))
+    );
+
+    let resumed = run_sweep(
+        &setup(),
+        theorems(&w),
+        dir.path(),
+        options(true),
+        backends(&sim, false),
+    )
+    .await
+    .unwrap();
+    assert_eq!((resumed.searched, resumed.skipped), (0, 3));
+    assert_eq!(
+        read_results(&dir.path().join("results.jsonl")).unwrap(),
+        results
     );
 }

@@ -89,6 +89,7 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
             template: "{state}".into(),
             ..Default::default()
         },
+        sweep: search::config::SweepConfig { concurrency },
         ..Config::default()
     };
     let theorems = w
@@ -107,7 +108,6 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
         theorems,
         dir.path(),
         SweepOptions {
-            concurrency,
             clock,
             ..SweepOptions::default()
         },

@@ -82,7 +82,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
 
 /// A sweep with the backends `config` names: the policy servers and the EBM are
 /// health-checked first (naming any that is down), Lean runs on a [`LeanPool`], and Ctrl-C
-/// stops it cleanly (first: start nothing new; second: abandon running theorems; third: exit).
+/// stops it cleanly (first: start nothing new; second: write what is buffered and abandon
+/// running theorems; third: exit).
 /// Also what `stepwise demo` runs.
 pub async fn execute(
     config: &search::Config,
@@ -125,7 +126,6 @@ pub async fn execute(
     });
     let options = SweepOptions {
         resume,
-        concurrency: config.sweep.concurrency,
         progress: true,
         stop: Some(stop_rx),
         ..SweepOptions::default()

@@ -41,6 +41,7 @@ pub fn row(
         label: i32::from(on_path),
         remaining_depth: None,
         created_ms: i64::from(id),
+        run_id: 1,
     }
 }
 

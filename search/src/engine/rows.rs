@@ -29,8 +29,8 @@ impl SearchOutcome {
     }
 
     /// One row per node, labelled 1 with `remaining_depth` on the proof path and 0 elsewhere;
-    /// one row per failed attempt.
-    pub fn trajectory_rows(&self, theorem: &str) -> (Vec<NodeRow>, Vec<FailedRow>) {
+    /// one row per failed attempt; all stamped with the sweep run's `run_id`.
+    pub fn trajectory_rows(&self, theorem: &str, run_id: i64) -> (Vec<NodeRow>, Vec<FailedRow>) {
         let path = self
             .proof_node
             .map(|n| self.tree.path(n))
@@ -63,6 +63,7 @@ impl SearchOutcome {
                     label: i32::from(on_path),
                     remaining_depth: on_path.then(|| proof_len - n.depth),
                     created_ms: n.created_ms.round() as i64,
+                    run_id,
                 }
             })
             .collect();
@@ -75,6 +76,7 @@ impl SearchOutcome {
                 tactic: f.tactic.clone(),
                 outcome: f.outcome.to_owned(),
                 message: f.message.clone(),
+                run_id,
             })
             .collect();
         (nodes, failed)

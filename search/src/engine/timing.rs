@@ -6,14 +6,20 @@
 //!
 //! Time comes from a [`Clock`], so tests can drive it by hand and check the books exactly.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use formats::stats::TimeAccount;
+use tokio::sync::Notify;
 
-/// A monotonic time source: time elapsed since some fixed origin.
+/// A monotonic time source (time elapsed since some fixed origin) and a timer on it, so
+/// deadlines such as the sweep's trajectory flush run on the same clock as the books.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Duration;
+    /// Resolves once [`Clock::now`] has reached `at`.
+    fn sleep_until(&self, at: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// The real clock.
@@ -34,24 +40,44 @@ impl Clock for SystemClock {
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
+
+    fn sleep_until(&self, at: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep_until((self.origin + at).into()))
+    }
 }
 
-/// A clock that only moves when told to: for deterministic tests of budgets and accounting.
+/// A clock that only moves when told to: for deterministic tests of budgets, accounting and
+/// timers (a sleeper wakes when [`ManualClock::advance`] passes its deadline).
 #[derive(Debug, Default)]
 pub struct ManualClock {
     micros: AtomicU64,
+    moved: Notify,
 }
 
 impl ManualClock {
     pub fn advance(&self, by: Duration) {
         self.micros
             .fetch_add(by.as_micros() as u64, Ordering::SeqCst);
+        self.moved.notify_waiters();
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_micros(self.micros.load(Ordering::SeqCst))
+    }
+
+    fn sleep_until(&self, at: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            loop {
+                // Registered before the check, so an advance in between still wakes it.
+                let moved = self.moved.notified();
+                if self.now() >= at {
+                    return;
+                }
+                moved.await;
+            }
+        })
     }
 }
 
@@ -138,6 +164,22 @@ impl PhaseTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_manual_sleeper_wakes_when_the_clock_passes_its_deadline() {
+        let clock = std::sync::Arc::new(ManualClock::default());
+        let sleeper = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep_until(Duration::from_secs(60)).await }
+        });
+        clock.advance(Duration::from_secs(59));
+        tokio::task::yield_now().await;
+        assert!(!sleeper.is_finished());
+        clock.advance(Duration::from_secs(1));
+        sleeper.await.unwrap();
+        // A deadline already past resolves at once.
+        clock.sleep_until(Duration::from_secs(1)).await;
+    }
 
     #[test]
     fn laps_cover_the_wall_and_gaps_are_unaccounted() {

@@ -177,11 +177,17 @@ pub struct SimEnv(pub Arc<Sim>);
 impl ProofEnv for SimEnv {
     async fn start(&self, theorem: &Theorem) -> Result<Box<dyn ProofSession>, EnvError> {
         self.0.clock.advance(self.0.costs.start);
-        let t = self
-            .0
-            .world
-            .theorem(&theorem.name)
-            .ok_or_else(|| EnvError::Statement(format!("unknown theorem {}", theorem.name)))?;
+        // A theorem the script lacks is a lost environment (the infrastructure's fault); one
+        // whose statement mentions `rejected` is Lean rejecting the statement.
+        let t =
+            self.0.world.theorem(&theorem.name).ok_or_else(|| {
+                EnvError::Infrastructure(format!("unknown theorem {}", theorem.name))
+            })?;
+        if t.formal_statement.contains("rejected") {
+            return Err(EnvError::Statement(
+                "unknown identifier 'rejected'".to_owned(),
+            ));
+        }
         Ok(Box::new(SimSession {
             sim: self.0.clone(),
             states: vec![t.root.clone()],
