@@ -97,13 +97,13 @@ async fn hung_tactic_is_killed_and_the_session_replays_to_the_same_state() {
                 .to_owned()
         })
         .collect();
+    // The path comes back in ONE request: a parenthesised tactic sequence.
     assert_eq!(
         after_hang,
         [
             "import Mathlib\nopen Nat",
             "theorem and_intro_steps (p q : Prop) (hp : p) (hq : q) : p ∧ q := by sorry",
-            "constructor",
-            "exact hp",
+            "(constructor\n exact hp\n)",
             "exact hq"
         ]
     );

@@ -57,8 +57,10 @@ search_stats! {
     candidates_passed_lean: sum,
     lean_errors: sum,
     lean_timeouts: sum,
-    /// `goals: []` without `proofStatus: Completed`.
+    /// `goals: []` without `proofStatus: Completed` that the whole-proof check also rejected.
     incomplete: sum,
+    /// Answers with `sorries`: the tactic admitted a goal (`sorry`, `stop`, ...).
+    sorries: sum,
     transpositions: sum,
     /// Complete proofs the whole-proof check rejected.
     check_failures: sum,

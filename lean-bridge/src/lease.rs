@@ -23,7 +23,9 @@ pub(crate) struct Lease {
     generation: u64,
     /// Every fault survived, tactic timeouts included.
     faults: u32,
-    /// Faults that count toward `max_faults_per_theorem`.
+    /// Faults since the last operation that completed: only these count toward
+    /// `max_faults_per_theorem`, so a REPL that dies every few requests costs retries,
+    /// never a theorem, as long as each operation gets through on a fresh worker.
     strikes: u32,
     // Dropped last: the worker goes back to the pool before the slot is released.
     _permit: OwnedSemaphorePermit,
@@ -80,9 +82,16 @@ impl Lease {
         }
     }
 
+    /// An operation (theorem start, tactic, proof check) got its answer: the faults before it
+    /// made no difference in the end, so they stop counting.
+    pub(crate) fn progress(&mut self) {
+        self.strikes = 0;
+    }
+
     /// Records a fault: the worker is discarded (the next [`Lease::worker`] starts a fresh
-    /// one). A `strike` counts toward `max_faults_per_theorem`; past it, the theorem is
-    /// given up with the REPL's last stderr. Strikes back off exponentially.
+    /// one). A `strike` counts toward `max_faults_per_theorem` until the next
+    /// [`Lease::progress`]; past it, the theorem is given up with the REPL's last stderr.
+    /// Strikes back off exponentially.
     pub(crate) async fn fault(&mut self, fault: Fault, strike: bool) -> Result<(), LeanError> {
         let stderr_tail = self
             .worker
@@ -98,7 +107,10 @@ impl Lease {
         let limit = self.pool.config().max_faults_per_theorem;
         if self.strikes >= limit {
             return Err(LeanError::Infrastructure {
-                reason: format!("{} worker faults, the last: {fault}", self.strikes),
+                reason: format!(
+                    "{} worker faults in a row without progress, the last: {fault}",
+                    self.strikes
+                ),
                 stderr_tail,
             });
         }

@@ -19,8 +19,13 @@ pub enum TacticOutcome {
         state: StateId,
         status_confirmed: bool,
     },
-    /// No goals, but `proofStatus` says the proof is not done (metavariables, sorry, ...).
-    Incomplete { status: String },
+    /// No goals and no error, but `proofStatus` says the proof is not done (metavariables,
+    /// ...). The repl can say so wrongly (repl PR #85), so the search runs the whole-proof
+    /// check on `state` anyway: it is the authority.
+    Incomplete { state: StateId, status: String },
+    /// The answer carries `sorries`: the tactic admitted goals (`sorry`, `stop`, or a banned
+    /// word a user allowed). A rejected candidate, never a state to build on.
+    Sorry { goals: Vec<String> },
     /// Lean rejected the tactic; the message is Lean's.
     Error { message: String },
     /// The tactic ran past `tactic_timeout`; the worker was killed and replaced.

@@ -48,11 +48,12 @@ pub(crate) async fn check_proof(
     if !check.errors.is_empty() {
         return Ok(check);
     }
-    let Some(name) = theorem.declaration_name() else {
-        check
-            .errors
-            .push("no `theorem NAME` in the statement, so its axioms cannot be checked".into());
-        return Ok(check);
+    let name = match theorem.declaration_name() {
+        Ok(name) => name,
+        Err(reason) => {
+            check.errors.push(reason);
+            return Ok(check);
+        }
     };
     let reply: Reply<CommandResponse> = worker
         .worker
@@ -98,28 +99,70 @@ fn elaboration_errors(response: &CommandResponse) -> Vec<String> {
     errors
 }
 
-/// Reads `'NAME' depends on axioms: [a, b]` or `'NAME' does not depend on any axioms`.
+/// The axioms of `name` from `#print axioms name`. Lean prints one message per constant the
+/// identifier resolves to (`elabPrintAxioms`: `cs.forM printAxiomsOf`), so with namespaces
+/// open (`open Nat Real`) `Nat.foo` or `Real.foo` can come before `foo` itself. Each reads
+/// `'C' depends on axioms: [a, b]` or `'C' does not depend on any axioms` (lean4
+/// `src/Lean/Elab/Print.lean`, `printAxiomsOf`). We take the union over every such message
+/// (an unrelated constant can only add axioms, never hide one) and fail closed unless one
+/// names the theorem itself.
 fn axioms_of(messages: &[Message], name: &str) -> Result<Vec<String>, String> {
-    for message in messages {
-        let data = message.data.trim();
-        if data.contains("does not depend on any axioms") {
-            return Ok(Vec::new());
+    let mut axioms: Vec<String> = Vec::new();
+    let mut named_itself = false;
+    for message in messages.iter().filter(|m| m.severity == Severity::Info) {
+        let Some((constant, listed)) = axiom_report(message.data.trim())? else {
+            continue;
+        };
+        named_itself |= is_the_theorem(constant, name);
+        for axiom in listed {
+            if !axioms.contains(&axiom) {
+                axioms.push(axiom);
+            }
         }
-        if let Some((_, list)) = data.split_once("depends on axioms:") {
-            let list = list.trim();
-            let inner = list
-                .strip_prefix('[')
-                .and_then(|l| l.strip_suffix(']'))
-                .ok_or_else(|| format!("unexpected axiom list {list:?}"))?;
-            return Ok(inner
-                .split(',')
-                .map(|a| a.trim().to_owned())
-                .filter(|a| !a.is_empty())
-                .collect());
-        }
+    }
+    if named_itself {
+        return Ok(axioms);
     }
     let said: Vec<&str> = messages.iter().map(|m| m.data.as_str()).collect();
     Err(format!("no axiom report for '{name}' (Lean said {said:?})"))
+}
+
+/// One `#print axioms` line: the constant and its axioms; None for any other message.
+fn axiom_report(data: &str) -> Result<Option<(&str, Vec<String>)>, String> {
+    const NONE: &str = "' does not depend on any axioms";
+    const SOME: &str = "' depends on axioms: ";
+    let Some(quoted) = data.strip_prefix('\'') else {
+        return Ok(None);
+    };
+    if let Some(constant) = quoted.strip_suffix(NONE) {
+        return Ok(Some((constant, Vec::new())));
+    }
+    // Names may hold `'` themselves (`foo'`): split at the last marker.
+    let Some(at) = quoted.rfind(SOME) else {
+        return Ok(None);
+    };
+    let list = quoted[at + SOME.len()..].trim();
+    let inner = list
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .ok_or_else(|| format!("unexpected axiom list {list:?}"))?;
+    let axioms = inner
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    Ok(Some((&quoted[..at], axioms)))
+}
+
+/// `#print axioms` names the constant fully: `foo`, `_root_.foo`, or for a `private theorem
+/// foo` the mangled `_private.<module>.0.foo`.
+fn is_the_theorem(constant: &str, name: &str) -> bool {
+    let constant = constant.strip_prefix("_root_.").unwrap_or(constant);
+    constant == name
+        || (constant.starts_with("_private.")
+            && constant
+                .strip_suffix(name)
+                .is_some_and(|prefix| prefix.ends_with('.')))
 }
 
 /// `sorryAx` is never allowed; anything else must be listed in `allowed`.
@@ -138,13 +181,15 @@ fn rejected_axioms(axioms: &[String], allowed: &[String]) -> Vec<String> {
 }
 
 /// A script as found after `by` (a proofs file): its common indentation is removed and
-/// every line indented by two spaces under the statement.
+/// every line indented by two spaces under the statement. Indentation is counted in ASCII
+/// spaces and tabs, the only whitespace Lean's tokenizer skips: a line that starts with
+/// another space character (U+3000, NBSP) keeps it, and no slice splits a character.
 pub(crate) fn indent_script(script: &str) -> String {
     let script = script.trim_matches('\n').trim_end();
     let margin = script
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
         .min()
         .unwrap_or(0);
     script
@@ -203,6 +248,33 @@ mod tests {
         assert!(axioms_of(&[message(Severity::Error, "unknown constant 'foo'")], "foo").is_err());
     }
 
+    /// With `open Nat` Lean reports `Nat.foo` first and then `foo` (one `logInfo` each).
+    #[test]
+    fn axiom_reports_of_several_constants_are_united_and_must_name_the_theorem() {
+        let m = [
+            message(Severity::Info, "'Nat.foo' depends on axioms: [sorryAx]"),
+            message(Severity::Info, "'foo' depends on axioms: [propext]"),
+        ];
+        assert_eq!(axioms_of(&m, "foo").unwrap(), vec!["sorryAx", "propext"]);
+        let m = [
+            message(Severity::Info, "'Real.foo' does not depend on any axioms"),
+            message(Severity::Info, "'foo'' depends on axioms: [propext]"),
+        ];
+        assert_eq!(axioms_of(&m, "foo'").unwrap(), vec!["propext"]);
+        // Only another constant's report: fail closed.
+        let m = [message(
+            Severity::Info,
+            "'Nat.foo' does not depend on any axioms",
+        )];
+        assert!(axioms_of(&m, "foo").is_err());
+        let m = [message(
+            Severity::Info,
+            "'_private.Test.0.foo' does not depend on any axioms",
+        )];
+        assert!(axioms_of(&m, "foo").is_ok());
+        assert!(axioms_of(&m, "oo").is_err());
+    }
+
     #[test]
     fn sorry_axiom_and_unlisted_axioms_are_rejected() {
         let allowed = vec!["propext".to_owned(), "sorryAx".to_owned()];
@@ -240,6 +312,11 @@ mod tests {
         assert_eq!(
             indent_script("have h : p := by\n  simp\nexact h"),
             "  have h : p := by\n    simp\n  exact h"
+        );
+        // Mixed Unicode/ASCII indentation: counted in ASCII bytes, never split mid-character.
+        assert_eq!(
+            indent_script("  simp\n\u{3000}exact h\n\u{a0} rfl"),
+            "    simp\n  \u{3000}exact h\n  \u{a0} rfl"
         );
         let tactics = vec![
             "intro x".to_owned(),

@@ -77,13 +77,17 @@ pub struct Message {
     pub data: String,
 }
 
-/// A `sorry` in an elaborated command; its `proofState` is where tactic mode starts.
+/// A `sorry` in an elaborated command (its `proofState` is where tactic mode starts), or a
+/// goal a tactic left admitted. Tactic-mode sorries have no source position, and the repl
+/// then omits `pos` and `endPos` altogether (repl `REPL/JSON.lean`, `instance : ToJson Sorry`:
+/// `if r.pos.line ≠ 0 then [("pos", ...)] else []`; `test/sorry_hypotheses.expected.out`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sorry {
     #[serde(rename = "proofState", default)]
     pub proof_state: Option<u32>,
-    pub pos: Pos,
-    #[serde(rename = "endPos", default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos: Option<Pos>,
+    #[serde(rename = "endPos", default, skip_serializing_if = "Option::is_none")]
     pub end_pos: Option<Pos>,
     pub goal: String,
 }
@@ -121,6 +125,19 @@ pub struct TacticResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplError {
     pub message: String,
+}
+
+/// The repl's answers to a `proofState` / `env` it does not hold (repl `REPL/Main.lean`
+/// @v4.24.0: `return .inr ⟨"Unknown proof state."⟩`, `⟨"Unknown environment."⟩`). We only
+/// send numbers the process gave us, so these mean our bookkeeping and the process disagree
+/// (a bug, or a replaced process): never Lean's verdict on a tactic.
+pub const LOST_STATE_MESSAGES: [&str; 2] = ["Unknown proof state.", "Unknown environment."];
+
+impl ReplError {
+    /// Whether this is the repl saying it does not hold the state or environment we named.
+    pub fn is_lost_state(&self) -> bool {
+        LOST_STATE_MESSAGES.contains(&self.message.trim())
+    }
 }
 
 /// What a request can come back as: its own response type, or the `{"message"}` error form.

@@ -21,7 +21,6 @@ pub struct Session {
     theorem: Theorem,
     /// `StateId(i)` is `nodes[i]`; node 0 is the root.
     nodes: Vec<Node>,
-    root_goals: Vec<String>,
     /// StateId -> `proofState` on the current worker, valid for `live_generation` only.
     live: HashMap<StateId, u32>,
     live_generation: u64,
@@ -31,6 +30,8 @@ struct Node {
     parent: Option<StateId>,
     /// The tactic that led here from `parent` (empty at the root).
     tactic: String,
+    /// The goals Lean showed here: a replay must reproduce them.
+    goals: Vec<String>,
 }
 
 /// Where a fault struck: a timeout of the tactic itself is Lean's verdict on that tactic
@@ -42,11 +43,19 @@ enum Step {
 
 impl Session {
     pub(crate) async fn start(mut lease: Lease, theorem: Theorem) -> Result<Self, LeanError> {
+        // Without a name `#print axioms` cannot run, so no proof could ever be verified:
+        // say so now rather than after the search.
+        if let Err(message) = theorem.declaration_name() {
+            return Err(LeanError::Statement { message });
+        }
+        let mut statement_faulted = false;
         loop {
             let pool = Arc::clone(lease.pool());
+            let header = theorem.header_or(&pool.config().header);
             let worker = lease.worker()?;
             match worker.start(&theorem, pool.config()).await {
                 Ok(root) => {
+                    lease.progress();
                     let mut session = Self {
                         live_generation: lease.generation(),
                         lease,
@@ -54,21 +63,34 @@ impl Session {
                         nodes: vec![Node {
                             parent: None,
                             tactic: String::new(),
+                            goals: root.goals,
                         }],
-                        root_goals: root.goals,
                         live: HashMap::new(),
                     };
                     session.live.insert(StateId(0), root.proof_state);
                     return Ok(session);
                 }
                 Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Fault(fault)) => lease.fault(fault, true).await?,
+                Err(Failure::Fault(fault)) => {
+                    // The header was in, so the statement itself was being elaborated. Twice
+                    // on fresh workers is the statement's doing, like a tactic's crash.
+                    let on_statement = worker.has_header(header) && !fault.is_lost_state();
+                    if on_statement && statement_faulted {
+                        let message = format!(
+                            "the Lean REPL failed twice elaborating this statement, the last time: {fault}"
+                        );
+                        lease.fault(fault, false).await?;
+                        return Err(LeanError::Statement { message });
+                    }
+                    statement_faulted |= on_statement;
+                    lease.fault(fault, true).await?
+                }
             }
         }
     }
 
     pub fn root(&self) -> (StateId, &[String]) {
-        (StateId(0), &self.root_goals)
+        (StateId(0), &self.nodes[0].goals)
     }
 
     pub fn theorem(&self) -> &Theorem {
@@ -82,14 +104,8 @@ impl Session {
 
     /// The tactics from the root to `state`.
     pub fn tactic_path(&self, state: StateId) -> Result<Vec<String>, LeanError> {
-        let mut path = Vec::new();
-        let mut cursor = self.node(state)?;
-        while let Some(parent) = cursor.parent {
-            path.push(cursor.tactic.clone());
-            cursor = self.node(parent)?;
-        }
-        path.reverse();
-        Ok(path)
+        self.node(state)?;
+        Ok(self.path_from(None, state))
     }
 
     pub async fn apply(
@@ -103,17 +119,26 @@ impl Session {
         let mut crashed_on_tactic = false;
         loop {
             match self.try_apply(state, tactic).await {
-                Ok(reply) => return Ok(self.record(state, tactic, reply)),
+                Ok(reply) => {
+                    self.lease.progress();
+                    return Ok(self.record(state, tactic, reply));
+                }
                 // A hang is the tactic's verdict, not the infrastructure's: no strike.
                 Err(Step::Tactic(fault @ Fault::Timeout(_))) => {
                     self.lease.fault(fault, false).await?;
+                    self.lease.progress();
                     return Ok(TacticOutcome::Timeout);
+                }
+                // A lost state is ours or the process's, never the tactic's.
+                Err(Step::Tactic(fault @ Fault::LostState(_))) => {
+                    self.lease.fault(fault, true).await?
                 }
                 // The same tactic killing a fresh REPL twice is that tactic's doing (Lean
                 // can die of a stack overflow): an error, and the theorem goes on.
                 Err(Step::Tactic(fault)) if crashed_on_tactic => {
                     let message = format!("the Lean REPL died running this tactic twice: {fault}");
                     self.lease.fault(fault, false).await?;
+                    self.lease.progress();
                     return Ok(TacticOutcome::Error { message });
                 }
                 Err(Step::Tactic(fault)) => {
@@ -134,7 +159,10 @@ impl Session {
             let pool = Arc::clone(self.lease.pool());
             let worker = self.lease.worker()?;
             match check_proof(worker, &self.theorem, &body, pool.config()).await {
-                Ok(check) => return Ok(check),
+                Ok(check) => {
+                    self.lease.progress();
+                    return Ok(check);
+                }
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Fault(fault)) => self.lease.fault(fault, true).await?,
             }
@@ -155,53 +183,107 @@ impl Session {
             .map_err(Step::Tactic)
     }
 
-    /// The current worker's `proofState` for `state`, replaying from the nearest live
-    /// ancestor (or the theorem start) if the worker was replaced since.
+    /// The current worker's `proofState` for `state`. If the worker was replaced since, the
+    /// state is rebuilt from its nearest live ancestor (or the theorem start) in ONE request:
+    /// the path as one parenthesised tactic sequence (see [`tactic_block`]). Intermediate
+    /// states are not made live; they are rebuilt the same way if the search asks for them.
     async fn ensure_live(&mut self, state: StateId) -> Result<u32, Failure> {
         self.lease.worker()?;
         if self.live_generation != self.lease.generation() {
             self.live.clear();
             self.live_generation = self.lease.generation();
         }
-        let mut chain = Vec::new();
         let mut cursor = Some(state);
         while let Some(id) = cursor {
             if self.live.contains_key(&id) {
                 break;
             }
-            chain.push(id);
             cursor = self.nodes[id.0 as usize].parent;
+        }
+        if cursor == Some(state) {
+            return Ok(self.live[&state]);
+        }
+        let pool = Arc::clone(self.lease.pool());
+        let config = pool.config();
+        let base = match cursor {
+            Some(base) => base,
+            None => {
+                let worker = self.lease.worker()?;
+                let root = worker.start(&self.theorem, config).await?;
+                self.live.insert(StateId(0), root.proof_state);
+                StateId(0)
+            }
+        };
+        if base == state {
+            return Ok(self.live[&state]);
+        }
+        let tactics = self.path_from(Some(base), state);
+        let from = self.live[&base];
+        let expected = &self.nodes[state.0 as usize].goals;
+        let worker = self.lease.worker()?;
+        let reply = worker.tactic(from, &tactic_block(&tactics), config).await?;
+        if let Ok(response) = &reply {
+            if replayed_to(response, expected) {
+                self.live.insert(state, response.proof_state);
+                return Ok(response.proof_state);
+            }
+        }
+        tracing::debug!(
+            ?reply,
+            "the tactic path as one block did not reproduce the state; replaying step by step"
+        );
+        self.replay_steps(base, state).await
+    }
+
+    /// The slow way to rebuild `state`: one request per tactic from the live `base`,
+    /// each checked against the goals recorded when the search first saw it.
+    async fn replay_steps(&mut self, base: StateId, state: StateId) -> Result<u32, Failure> {
+        let mut chain = Vec::new();
+        let mut cursor = state;
+        while cursor != base {
+            chain.push(cursor);
+            cursor = self.nodes[cursor.0 as usize]
+                .parent
+                .expect("base is an ancestor");
         }
         let pool = Arc::clone(self.lease.pool());
         let config = pool.config();
         let worker = self.lease.worker()?;
         for id in chain.into_iter().rev() {
             let node = &self.nodes[id.0 as usize];
-            let proof_state = match node.parent {
-                None => worker.start(&self.theorem, config).await?.proof_state,
-                Some(parent) => {
-                    let from = self.live[&parent];
-                    let reply = worker.tactic(from, &node.tactic, config).await?;
-                    match reply.map(|r| (classify(&r), r.proof_state)) {
-                        Ok((Verdict::Progress(_) | Verdict::Complete { .. }, proof_state)) => {
-                            proof_state
-                        }
-                        other => {
-                            return Err(LeanError::Infrastructure {
-                                reason: format!(
-                                    "replaying `{}` on a fresh worker no longer reproduces the state (got {other:?})",
-                                    node.tactic
-                                ),
-                                stderr_tail: worker.worker.stderr_tail(),
-                            }
-                            .into())
-                        }
-                    }
+            let from = self.live[&node.parent.expect("not the root")];
+            let reply = worker.tactic(from, &node.tactic, config).await?;
+            match reply {
+                Ok(response) if replayed_to(&response, &node.goals) => {
+                    self.live.insert(id, response.proof_state);
                 }
-            };
-            self.live.insert(id, proof_state);
+                other => {
+                    return Err(LeanError::Infrastructure {
+                        reason: format!(
+                            "replaying `{}` on a fresh worker no longer reproduces the state (got {other:?})",
+                            node.tactic
+                        ),
+                        stderr_tail: worker.worker.stderr_tail(),
+                    }
+                    .into())
+                }
+            }
         }
         Ok(self.live[&state])
+    }
+
+    /// The tactics leading from `base` (the root when None) down to `state`.
+    fn path_from(&self, base: Option<StateId>, state: StateId) -> Vec<String> {
+        let mut path = Vec::new();
+        let mut cursor = state;
+        while Some(cursor) != base {
+            let node = &self.nodes[cursor.0 as usize];
+            let Some(parent) = node.parent else { break };
+            path.push(node.tactic.clone());
+            cursor = parent;
+        }
+        path.reverse();
+        path
     }
 
     fn record(
@@ -214,24 +296,29 @@ impl Session {
             Ok(response) => response,
             Err(e) => return TacticOutcome::Error { message: e.message },
         };
-        let mut new_state = || {
+        let mut new_state = |goals: Vec<String>| {
             let id = StateId(self.nodes.len() as u32);
             self.nodes.push(Node {
                 parent: Some(parent),
                 tactic: tactic.to_owned(),
+                goals,
             });
             self.live.insert(id, response.proof_state);
             id
         };
         match classify(&response) {
             Verdict::Error(message) => TacticOutcome::Error { message },
-            Verdict::Incomplete(status) => TacticOutcome::Incomplete { status },
+            Verdict::Sorry(goals) => TacticOutcome::Sorry { goals },
+            Verdict::Incomplete(status) => TacticOutcome::Incomplete {
+                state: new_state(Vec::new()),
+                status,
+            },
             Verdict::Complete { status_confirmed } => TacticOutcome::Complete {
-                state: new_state(),
+                state: new_state(Vec::new()),
                 status_confirmed,
             },
             Verdict::Progress(goals) => TacticOutcome::Progress {
-                state: new_state(),
+                state: new_state(goals.clone()),
                 goals,
             },
         }
@@ -244,21 +331,61 @@ impl Session {
     }
 }
 
+/// Whether a replay request reproduced a state with these goals (no error, nothing admitted).
+fn replayed_to(response: &TacticResponse, goals: &[String]) -> bool {
+    match classify(response) {
+        Verdict::Progress(found) => found == goals,
+        Verdict::Complete { .. } | Verdict::Incomplete(_) => goals.is_empty(),
+        Verdict::Error(_) | Verdict::Sorry(_) => false,
+    }
+}
+
+/// Several tactics as ONE tactic, so a path replays in one request. The repl parses a
+/// `tactic` string as a single `tactic` syntax (repl `REPL/Snapshots.lean` @v4.24.0,
+/// `runParserCategory p.coreState.env `tactic t`), so `t1\nt2` or `t1; t2` is rejected with
+/// "expected end of input" (repl issue #43). Lean's `paren` tactic, `"(" tacticSeq ")"`, runs
+/// a sequence without requiring the goal to close; a newline-separated `tacticSeq` needs each
+/// tactic at the column of the first (`sepByIndent`: `checkColEq`), which is 1 after `(`, so
+/// every line after the first moves right by one. `)` goes on its own line, where a trailing
+/// `--` comment cannot swallow it. A single tactic is sent as it is.
+pub(crate) fn tactic_block(tactics: &[String]) -> String {
+    if let [tactic] = tactics {
+        return tactic.clone();
+    }
+    let lines: Vec<&str> = tactics.iter().flat_map(|t| t.trim_end().lines()).collect();
+    let mut block = String::from("(");
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            block.push_str("\n ");
+        }
+        block.push_str(line);
+    }
+    block.push_str("\n)");
+    block
+}
+
 #[derive(Debug, PartialEq)]
 enum Verdict {
     Error(String),
+    Sorry(Vec<String>),
     Incomplete(String),
     Complete { status_confirmed: bool },
     Progress(Vec<String>),
 }
 
-/// The completion rule: complete only on `proofStatus == "Completed"`; empty goals with any
-/// other status are incomplete; empty goals without a status (old REPL) are complete but
-/// unconfirmed. Any error-severity message makes the tactic a failure, whatever else it says.
+/// The completion rule. Any error-severity message makes the tactic a failure, whatever else
+/// it says. An answer with `sorries` admitted a goal (`sorry`, `stop`, `admit`, ...): never a
+/// state to build on. `proofStatus == "Completed"` is complete; empty goals with another
+/// status are incomplete, but the status can be wrong (repl PR #85), so the search runs the
+/// whole-proof check on them too; empty goals without a status (REPL < v4.19) are complete
+/// but unconfirmed.
 fn classify(response: &TacticResponse) -> Verdict {
     let errors = error_messages(&response.messages);
     if !errors.is_empty() {
         return Verdict::Error(errors.join("\n"));
+    }
+    if !response.sorries.is_empty() {
+        return Verdict::Sorry(response.sorries.iter().map(|s| s.goal.clone()).collect());
     }
     match (response.proof_status.as_deref(), response.goals.is_empty()) {
         (Some(COMPLETED), _) => Verdict::Complete {

@@ -23,8 +23,9 @@ impl Theorem {
         statement_head(&self.formal_statement)
     }
 
-    /// The declared Lean name (`theorem NAME ...`), for `#print axioms`.
-    pub fn declaration_name(&self) -> Option<&str> {
+    /// The declared Lean name (`theorem NAME ...`), for `#print axioms`; Err says why
+    /// there is none (an `example`, or no declaration keyword).
+    pub fn declaration_name(&self) -> Result<&str, String> {
         declaration_name(&self.formal_statement)
     }
 
@@ -47,13 +48,132 @@ pub fn statement_head(statement: &str) -> &str {
     }
 }
 
-/// The name after the first `theorem` or `lemma` keyword of a statement.
-pub fn declaration_name(statement: &str) -> Option<&str> {
-    let mut words = statement.split_whitespace();
-    words.find(|w| matches!(*w, "theorem" | "lemma"))?;
-    let word = words.next()?;
-    let end = word.find(['(', '{', '[', ':', '⦃']).unwrap_or(word.len());
-    Some(&word[..end]).filter(|name| !name.is_empty())
+/// Declaration keywords whose name `#print axioms` can take.
+const NAMED_KEYWORDS: [&str; 4] = ["theorem", "lemma", "def", "abbrev"];
+/// Modifiers that may come before the keyword (Lean's `declModifiers`).
+const MODIFIERS: [&str; 6] = [
+    "private",
+    "protected",
+    "noncomputable",
+    "nonrec",
+    "unsafe",
+    "partial",
+];
+
+/// The declared name of a statement (`theorem NAME ...`), for `#print axioms`.
+pub fn declaration_name(statement: &str) -> Result<&str, String> {
+    declaration_name_span(statement).map(|span| &statement[span])
+}
+
+/// The byte range of the declared name. Comments and docstrings (`--`, nested `/- -/`),
+/// attributes (`@[simp]`) and modifiers (`private`, `protected`, ...) before the keyword are
+/// skipped; universe parameters (`foo.{u}`) are not part of the name.
+pub fn declaration_name_span(statement: &str) -> Result<std::ops::Range<usize>, String> {
+    let mut at = 0;
+    loop {
+        at = skip_trivia(statement, at);
+        let rest = &statement[at..];
+        if rest.starts_with("@[") {
+            at += bracket_end(rest).ok_or("an attribute `@[` is never closed")?;
+            continue;
+        }
+        let word_end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        at += word_end;
+        if MODIFIERS.contains(&word) {
+            continue;
+        }
+        if word == "example" {
+            return Err(
+                "an `example` has no name, so `#print axioms` cannot check its proof; state it as `theorem NAME ...`".into(),
+            );
+        }
+        if !NAMED_KEYWORDS.contains(&word) {
+            let found: String = rest.chars().take(40).collect();
+            return Err(format!(
+                "expected the statement to start with `theorem NAME` (or `lemma`/`def`/`abbrev`), found {found:?}"
+            ));
+        }
+        break;
+    }
+    let start = skip_trivia(statement, at);
+    let mut end = start;
+    let mut chars = statement[start..].char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            // `«...»` quotes a name part that may hold any character.
+            '«' => {
+                let close = statement[start + i..]
+                    .find('»')
+                    .ok_or("a name quote `«` is never closed")?;
+                end = start + i + close + '»'.len_utf8();
+                while chars.peek().is_some_and(|&(j, _)| start + j < end) {
+                    chars.next();
+                }
+            }
+            '.' if statement[start + i..].starts_with(".{") => break,
+            c if c.is_whitespace() || "({[:⦃⟨".contains(c) => break,
+            c => end = start + i + c.len_utf8(),
+        }
+    }
+    if end == start {
+        return Err("the declaration has no name".into());
+    }
+    Ok(start..end)
+}
+
+/// Skips whitespace, `--` line comments and nested `/- ... -/` block comments (docstrings
+/// included) from byte `at`.
+fn skip_trivia(text: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &text[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else if trimmed.starts_with("/-") {
+            let mut depth = 0usize;
+            let mut i = 0;
+            let bytes = trimmed.as_bytes();
+            while i < bytes.len() {
+                if bytes[i..].starts_with(b"/-") {
+                    depth += 1;
+                    i += 2;
+                } else if bytes[i..].starts_with(b"-/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            at += i;
+        } else {
+            return at;
+        }
+    }
+}
+
+/// Length of `@[ ... ]` at the start of `text`, nested brackets included.
+fn bracket_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -71,16 +191,29 @@ mod tests {
 
     #[test]
     fn declaration_name_follows_the_keyword() {
+        let name = |s| declaration_name(s).map_err(|e| e.to_string());
+        assert_eq!(name("theorem foo (x : Nat) : x = x := by"), Ok("foo"));
+        assert_eq!(name("@[simp] lemma bar: True"), Ok("bar"));
+        assert_eq!(name("theorem mathd_1{x : Nat} : x = x"), Ok("mathd_1"));
+        assert_eq!(name("theorem foo.{u} (α : Sort u) : True"), Ok("foo"));
+        assert_eq!(name("theorem Nat.foo' : True"), Ok("Nat.foo'"));
+        assert_eq!(name("theorem «my thm» : True"), Ok("«my thm»"));
         assert_eq!(
-            declaration_name("theorem foo (x : Nat) : x = x := by"),
-            Some("foo")
+            name("/-- The theorem is: `theorem wrong`. -/\n@[simp, norm_num [a]]\nprotected theorem right : True"),
+            Ok("right")
         );
-        assert_eq!(declaration_name("@[simp] lemma bar: True"), Some("bar"));
         assert_eq!(
-            declaration_name("theorem mathd_1{x : Nat} : x = x"),
-            Some("mathd_1")
+            name("-- lemma wrong\n/- nested /- theorem wrong -/ -/ private theorem right : True"),
+            Ok("right")
         );
-        assert_eq!(declaration_name("example : True := by"), None);
+        assert!(name("example : True := by")
+            .unwrap_err()
+            .contains("`example` has no name"));
+        assert!(name("instance : Foo := by")
+            .unwrap_err()
+            .contains("found \"instance"));
+        // Multi-byte text around the name never splits a character.
+        assert_eq!(name("/- é -/ theorem é⦃x : ℕ⦄ : True"), Ok("é"));
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub enum Fault {
     Garbage(String),
     #[error("pipe to the REPL failed: {0}")]
     Io(String),
+    /// `Unknown proof state.` / `Unknown environment.`: the process does not hold what we
+    /// asked for, so nothing it says about our states can be trusted any more.
+    #[error("the REPL answered {0:?} (worker killed)")]
+    LostState(String),
+}
+
+impl Fault {
+    pub fn is_lost_state(&self) -> bool {
+        matches!(self, Fault::LostState(_))
+    }
 }
 
 pub struct Worker {
@@ -116,7 +126,10 @@ impl Worker {
         }
         self.requests += 1;
         let result = match tokio::time::timeout(timeout, self.round_trip(request)).await {
-            Ok(Ok(text)) => parse_reply(&text).map_err(|e| Fault::Garbage(e.to_string())),
+            Ok(Ok(text)) => match parse_reply(&text) {
+                Ok(Err(e)) if e.is_lost_state() => Err(Fault::LostState(e.message)),
+                reply => reply.map_err(|e| Fault::Garbage(e.to_string())),
+            },
             Ok(Err(fault)) => Err(fault),
             Err(_) => Err(Fault::Timeout(timeout)),
         };

@@ -31,7 +31,7 @@ pub struct SearchParams<'a> {
 pub struct FailedAttempt {
     pub parent: NodeId,
     pub tactic: String,
-    /// `error`, `timeout`, `incomplete`, `check_failed` or `transposition`.
+    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed` or `transposition`.
     pub outcome: &'static str,
     pub message: String,
 }
@@ -318,11 +318,7 @@ impl Search<'_, '_> {
                     .tree
                     .add_child(parent, new(Vec::new(), state, NodeStatus::Unverified));
                 let tactics = self.tree.tactics_to(id);
-                self.timer.lap(self.params.clock, Phase::Engine);
-                let check = self.session.check_proof(&tactics).await;
-                self.timer.call(self.params.clock, Phase::Lean);
-                self.stats.lean_calls += 1;
-                let check = check.map_err(|e| End::Error(e.kind(), e.to_string()))?;
+                let check = self.check_proof(&tactics).await?;
                 if check.verified {
                     self.tree.get_mut(id).status = NodeStatus::Proof;
                     return Err(End::Proved(id, check));
@@ -332,9 +328,32 @@ impl Search<'_, '_> {
                     .push(fail("check_failed", check.errors.join("\n")));
                 Ok(Applied::Nothing)
             }
-            TacticOutcome::Incomplete { status } => {
+            // The repl's status can be wrong with empty goals (repl PR #85): the whole-proof
+            // check decides. Only a verified proof becomes a node.
+            TacticOutcome::Incomplete { state, status } => {
+                let mut tactics = self.tree.tactics_to(parent);
+                tactics.push(candidate.tactic.clone());
+                let check = self.check_proof(&tactics).await?;
+                if check.verified {
+                    self.stats.candidates_passed_lean += 1;
+                    let id = self
+                        .tree
+                        .add_child(parent, new(Vec::new(), state, NodeStatus::Proof));
+                    return Err(End::Proved(id, check));
+                }
                 self.stats.incomplete += 1;
-                self.failed.push(fail("incomplete", status));
+                self.failed.push(fail(
+                    "incomplete",
+                    format!("{status}\n{}", check.errors.join("\n")),
+                ));
+                Ok(Applied::Nothing)
+            }
+            TacticOutcome::Sorry { goals } => {
+                self.stats.sorries += 1;
+                self.failed.push(fail(
+                    "sorry",
+                    format!("the tactic admitted {} goal(s) with sorry", goals.len()),
+                ));
                 Ok(Applied::Nothing)
             }
             TacticOutcome::Error { message } => {
@@ -348,6 +367,15 @@ impl Search<'_, '_> {
                 Ok(Applied::Nothing)
             }
         }
+    }
+
+    /// The whole-proof check of `tactics`, timed as Lean.
+    async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, End> {
+        self.timer.lap(self.params.clock, Phase::Engine);
+        let check = self.session.check_proof(tactics).await;
+        self.timer.call(self.params.clock, Phase::Lean);
+        self.stats.lean_calls += 1;
+        check.map_err(|e| End::Error(e.kind(), e.to_string()))
     }
 
     /// Scores `ids` in one value request (when a value model is configured) and queues them.

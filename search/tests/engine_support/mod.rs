@@ -237,8 +237,13 @@ impl ProofSession for SimSession {
                     }
                 }
             }
+            Effect::Admits { sorries, .. } => TacticOutcome::Sorry { goals: sorries },
             Effect::Error(m) | Effect::Throw(m) => TacticOutcome::Error { message: m },
-            Effect::Incomplete(status) => TacticOutcome::Incomplete { status },
+            Effect::Incomplete(status) => {
+                let id = StateId(self.states.len() as u32);
+                self.states.push(Vec::new());
+                TacticOutcome::Incomplete { state: id, status }
+            }
             Effect::Hang => TacticOutcome::Timeout,
         })
     }

@@ -67,6 +67,12 @@ pub struct WorldTactic {
 pub enum Effect {
     /// New goals; `[]` means `proofStatus: "Completed"`.
     Goals(Vec<String>),
+    /// New goals, and goals the tactic admitted with `sorry` (e.g. `have h : p := sorry`):
+    /// the answer carries them in `sorries`, without positions, as tactic mode does.
+    Admits {
+        goals: Vec<String>,
+        sorries: Vec<String>,
+    },
     /// An error-severity message in `messages` (the REPL still returns a proof state).
     Error(String),
     /// A thrown error: `{"message": "Lean error:\n..."}`.

@@ -10,7 +10,7 @@ use lean_bridge::protocol::{
     CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
     TacticRequest, TacticResponse,
 };
-use lean_bridge::theorem::{declaration_name, statement_head};
+use lean_bridge::theorem::{declaration_name, declaration_name_span, statement_head};
 
 /// What every simulated proof depends on (as most Mathlib proofs do).
 const DEFAULT_AXIOMS: [&str; 3] = ["propext", "Classical.choice", "Quot.sound"];
@@ -26,11 +26,18 @@ pub enum Answer {
     Hang,
 }
 
+#[derive(Default)]
 pub struct Options {
     /// Leave `proofStatus` out, as REPLs before v4.19 do.
     pub no_proof_status: bool,
     /// This tactic hangs wherever it is run.
     pub hang_on: Option<String>,
+    /// Namespaces whose library holds a constant of every world theorem's name (as Mathlib
+    /// has `Nat.foo` for many a `foo`): with the namespace open, `#print axioms foo` reports
+    /// that constant too, first.
+    pub shadow_namespaces: Vec<String>,
+    /// Refuse a parenthesised tactic sequence, as a Lean that parses it differently would.
+    pub no_tactic_blocks: bool,
 }
 
 pub struct SimLean {
@@ -44,6 +51,8 @@ pub struct SimLean {
 struct Env {
     /// Declared theorem -> the axioms it depends on.
     decls: HashMap<String, Vec<String>>,
+    /// Namespaces opened by `open A B` lines, in order.
+    opened: Vec<String>,
 }
 
 struct ProofState {
@@ -55,12 +64,13 @@ struct ProofState {
 enum Step {
     Goals {
         goals: Vec<String>,
+        /// Goals admitted with `sorry` on the way.
+        admitted: Vec<String>,
         axioms: Vec<String>,
     },
     Error(String),
     Throw(String),
     Incomplete(String),
-    Sorry,
     Hang,
 }
 
@@ -94,7 +104,7 @@ impl SimLean {
             return self.print_axioms(base, name.trim());
         }
         match self.find_theorem(text) {
-            Some((index, body)) => self.theorem(base, index, body),
+            Some((index, body)) => self.theorem(base, index, text, body),
             None => self.header(base, text),
         }
     }
@@ -103,7 +113,13 @@ impl SimLean {
     /// message Lean gives for a module missing from the search path.
     fn header(&mut self, base: Env, text: &str) -> Answer {
         let mut messages = Vec::new();
+        let mut base = base;
         for (line, source) in text.lines().enumerate() {
+            if let Some(names) = source.trim().strip_prefix("open ") {
+                let names = names.split_whitespace().take_while(|n| *n != "in");
+                base.opened.extend(names.map(String::from));
+                continue;
+            }
             let Some(modules) = source.trim().strip_prefix("import ") else {
                 continue;
             };
@@ -144,7 +160,7 @@ impl SimLean {
             })
     }
 
-    fn theorem(&mut self, mut base: Env, index: usize, body: &str) -> Answer {
+    fn theorem(&mut self, mut base: Env, index: usize, text: &str, body: &str) -> Answer {
         let theorem = &self.world.theorems[index];
         let name = declaration_name(&theorem.formal_statement)
             .unwrap_or(&theorem.name)
@@ -156,13 +172,21 @@ impl SimLean {
             let root = theorem.root.clone();
             let goal = root.join("\n\n");
             let proof_state = self.push_state(index, root);
+            // Positions as Lean gives them: the `sorry` itself, and the warning on the name.
+            let at = text.rfind("sorry").unwrap_or(0);
             sorries.push(Sorry {
                 proof_state: Some(proof_state),
-                pos: Pos { line: 1, column: 0 },
-                end_pos: Some(Pos { line: 1, column: 5 }),
+                pos: Some(position(text, at)),
+                end_pos: Some(position(text, at + "sorry".len())),
                 goal,
             });
-            messages.push(message(Severity::Warning, 1, SORRY_WARNING.into()));
+            let span = declaration_name_span(text).unwrap_or(0..0);
+            messages.push(Message {
+                severity: Severity::Warning,
+                pos: position(text, span.start),
+                end_pos: Some(position(text, span.end)),
+                data: SORRY_WARNING.into(),
+            });
             axioms = vec![SORRY_AXIOM.to_owned()];
         } else {
             match self.replay_proof(index, &name, body) {
@@ -200,8 +224,10 @@ impl SimLean {
             match self.step(theorem, &goals, &tactic) {
                 Step::Goals {
                     goals: next,
+                    admitted,
                     axioms: extra,
                 } => {
+                    sorry |= !admitted.is_empty();
                     goals = next;
                     axioms.extend(
                         extra
@@ -213,10 +239,6 @@ impl SimLean {
                 Step::Error(data) | Step::Throw(data) => {
                     messages.push(fail(data));
                     break;
-                }
-                Step::Sorry => {
-                    sorry = true;
-                    goals.clear();
                 }
                 Step::Incomplete(status) if status.contains("sorry") => {
                     sorry = true;
@@ -247,25 +269,37 @@ impl SimLean {
         Ok((messages, axioms))
     }
 
+    /// One message per constant the name resolves to, those of opened namespaces first, as
+    /// Lean's `#print axioms` does (`cs.forM printAxiomsOf`).
     fn print_axioms(&mut self, base: Env, name: &str) -> Answer {
-        let data = match base.decls.get(name) {
-            Some(axioms) if axioms.is_empty() => {
-                Ok(format!("'{name}' does not depend on any axioms"))
-            }
-            Some(axioms) => Ok(format!(
-                "'{name}' depends on axioms: [{}]",
-                axioms.join(", ")
-            )),
-            None => Err(format!("unknown constant '{name}'")),
+        let report = |constant: &str, axioms: &[String]| {
+            let data = if axioms.is_empty() {
+                format!("'{constant}' does not depend on any axioms")
+            } else {
+                format!("'{constant}' depends on axioms: [{}]", axioms.join(", "))
+            };
+            message(Severity::Info, 1, data)
         };
-        let message = match data {
-            Ok(data) => message(Severity::Info, 1, data),
-            Err(data) => message(Severity::Error, 1, data),
-        };
+        let mut messages: Vec<Message> = base
+            .opened
+            .iter()
+            .filter(|ns| self.options.shadow_namespaces.contains(ns))
+            .map(|ns| report(&format!("{ns}.{name}"), &[]))
+            .collect();
+        if let Some(axioms) = base.decls.get(name) {
+            messages.push(report(name, axioms));
+        }
+        if messages.is_empty() {
+            messages.push(message(
+                Severity::Error,
+                1,
+                format!("unknown constant '{name}'"),
+            ));
+        }
         let env = self.push_env(base);
         reply(&CommandResponse {
             env,
-            messages: vec![message],
+            messages,
             sorries: Vec::new(),
         })
     }
@@ -276,38 +310,101 @@ impl SimLean {
         };
         let theorem_index = state.theorem;
         let theorem = &self.world.theorems[theorem_index];
-        let (goals, messages, status) = match self.step(theorem, &state.goals, &request.tactic) {
-            Step::Hang => return Answer::Hang,
-            Step::Throw(data) => return error_reply(&format!("Lean error:\n{data}")),
-            Step::Goals { goals, .. } => {
-                let status = if goals.is_empty() {
-                    "Completed"
-                } else {
-                    "Incomplete: open goals remain"
-                };
-                (goals, Vec::new(), status.to_owned())
-            }
-            // As the REPL does: the error is logged, the goal closed by error recovery.
-            Step::Error(data) => (
-                Vec::new(),
-                vec![message(Severity::Error, 0, data)],
-                "Incomplete: contains sorry".to_owned(),
-            ),
-            Step::Sorry => (
-                Vec::new(),
-                Vec::new(),
-                "Incomplete: contains sorry".to_owned(),
-            ),
-            Step::Incomplete(status) => (Vec::new(), Vec::new(), status),
+        let tactics = match self.parse_tactic(&request.tactic) {
+            Ok(tactics) => tactics,
+            Err(data) => return error_reply(&format!("Lean error:\n{data}")),
         };
+        let mut goals = state.goals.clone();
+        let mut admitted = Vec::new();
+        let mut messages = Vec::new();
+        let mut stopped = None;
+        for tactic in &tactics {
+            match self.step(theorem, &goals, tactic) {
+                Step::Hang => return Answer::Hang,
+                Step::Throw(data) => return error_reply(&format!("Lean error:\n{data}")),
+                Step::Goals {
+                    goals: next,
+                    admitted: more,
+                    ..
+                } => {
+                    goals = next;
+                    admitted.extend(more);
+                }
+                // As the REPL does: the error is logged, the goal closed by error recovery.
+                Step::Error(data) => {
+                    messages.push(message(Severity::Error, 0, data));
+                    stopped = Some("Incomplete: contains sorry".to_owned());
+                    break;
+                }
+                Step::Incomplete(status) => {
+                    stopped = Some(status);
+                    break;
+                }
+            }
+        }
+        if stopped.is_some() {
+            goals.clear();
+        }
+        let status = stopped.unwrap_or_else(|| {
+            match (goals.is_empty(), admitted.is_empty()) {
+                (false, _) => "Incomplete: open goals remain",
+                (true, false) => "Incomplete: contains sorry",
+                (true, true) => "Completed",
+            }
+            .to_owned()
+        });
+        // Each admitted goal becomes a proof state of its own, numbered before the result
+        // (repl `test/sorry_hypotheses.expected.out`: sorry 1, result 2).
+        let sorries = admitted
+            .into_iter()
+            .map(|goal| Sorry {
+                proof_state: Some(self.push_state(theorem_index, vec![goal.clone()])),
+                pos: None,
+                end_pos: None,
+                goal,
+            })
+            .collect();
         let proof_state = self.push_state(theorem_index, goals.clone());
         reply(&TacticResponse {
             proof_state,
             goals,
             messages,
-            sorries: Vec::new(),
+            sorries,
             proof_status: (!self.options.no_proof_status).then_some(status),
         })
+    }
+
+    /// The tactics a request's text holds. Lean parses it as ONE `tactic` (repl
+    /// `REPL/Snapshots.lean`, `runParserCategory ... `tactic t`): a second tactic at the
+    /// start of a line is "expected end of input" (repl issue #43); a parenthesised sequence
+    /// `(t1\n t2\n)` is one `paren` tactic whose tactics sit at column 1.
+    fn parse_tactic(&self, text: &str) -> Result<Vec<String>, String> {
+        let text = text.trim();
+        if let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+            if self.options.no_tactic_blocks {
+                return Err("<input>:1:0: unknown tactic".into());
+            }
+            let mut lines = inner.trim_end().lines();
+            let first = lines.next().unwrap_or_default().to_owned();
+            let mut body = vec![first];
+            for line in lines {
+                match line.strip_prefix(' ') {
+                    Some(line) => body.push(line.to_owned()),
+                    None if line.trim().is_empty() => body.push(String::new()),
+                    None => return Err(format!("<input>:{}:0: unexpected token", body.len() + 1)),
+                }
+            }
+            return Ok(split_script(&body.join("\n"))
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect());
+        }
+        for (line, source) in text.lines().enumerate().skip(1) {
+            if !source.trim().is_empty() && !source.starts_with([' ', '\t']) {
+                return Err(format!("<input>:{}:0: expected end of input", line + 1));
+            }
+        }
+        Ok(vec![text.to_owned()])
     }
 
     fn step(&self, theorem: &WorldTheorem, goals: &[String], tactic: &str) -> Step {
@@ -318,8 +415,18 @@ impl SimLean {
         if goals.is_empty() {
             return Step::Error("no goals to be solved".into());
         }
-        if matches!(tactic, "sorry" | "admit") {
-            return Step::Sorry;
+        // `sorry`/`admit` close the main goal; `stop` is `repeat sorry`: every goal.
+        let admit = match tactic {
+            "sorry" | "admit" => 1,
+            "stop" => goals.len(),
+            _ => 0,
+        };
+        if admit > 0 {
+            return Step::Goals {
+                goals: goals[admit..].to_vec(),
+                admitted: goals[..admit].to_vec(),
+                axioms: vec![SORRY_AXIOM.to_owned()],
+            };
         }
         let known = theorem
             .state(goals)
@@ -333,6 +440,12 @@ impl SimLean {
         match &known.effect {
             Effect::Goals(goals) => Step::Goals {
                 goals: goals.clone(),
+                admitted: Vec::new(),
+                axioms: known.axioms.clone(),
+            },
+            Effect::Admits { goals, sorries } => Step::Goals {
+                goals: goals.clone(),
+                admitted: sorries.clone(),
                 axioms: known.axioms.clone(),
             },
             Effect::Error(data) => Step::Error(data.clone()),
@@ -356,7 +469,8 @@ impl SimLean {
 /// Splits an indented tactic block into tactics with their (0-based) line within `body`:
 /// a line at the block's own indentation starts a tactic, deeper lines continue it.
 fn split_script(body: &str) -> Vec<(u32, String)> {
-    let indent = |l: &str| l.len() - l.trim_start().len();
+    // Lean's indentation is ASCII spaces and tabs; counting them in bytes never splits a char.
+    let indent = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
     let margin = body
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -378,6 +492,16 @@ fn split_script(body: &str) -> Vec<(u32, String)> {
         }
     }
     tactics
+}
+
+/// Lean's position of byte `at` of `text`: 1-based line, column in characters.
+fn position(text: &str, at: usize) -> Pos {
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Pos {
+        line: before.matches('\n').count() as u32 + 1,
+        column: before[line_start..].chars().count() as u32,
+    }
 }
 
 fn message(severity: Severity, line: u32, data: String) -> Message {

@@ -7,10 +7,14 @@
 //! ```text
 //! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
 //!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
+//!           [--shadow-namespace NS]... [--no-tactic-blocks]
 //! ```
-//! `--crash-after N` answers N requests and dies on the next; `--crash-on TACTIC` dies
-//! whenever it is asked to run that tactic; `--garbage-after N` answers every request after
-//! the N-th with non-JSON; `--log` appends each request as a JSON line.
+//! `--crash-after N` answers N requests and dies on the next (each process: a pool's fresh
+//! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
+//! tactic; `--garbage-after N` answers every request after the N-th with non-JSON; `--log`
+//! appends each request as a JSON line; `--shadow-namespace NS` gives namespace NS a
+//! constant of every theorem's name (see `#print axioms`); `--no-tactic-blocks` refuses a
+//! parenthesised tactic sequence.
 
 mod elab;
 mod pretty;
@@ -26,7 +30,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -52,6 +56,8 @@ pub struct ReplArgs {
     pub crash_on: Option<String>,
     pub garbage_after: Option<u64>,
     pub no_proof_status: bool,
+    pub shadow_namespaces: Vec<String>,
+    pub no_tactic_blocks: bool,
 }
 
 impl ReplArgs {
@@ -77,6 +83,8 @@ impl ReplArgs {
                 "--crash-on" => parsed.crash_on = Some(value()?),
                 "--garbage-after" => parsed.garbage_after = Some(number(value()?)?),
                 "--no-proof-status" => parsed.no_proof_status = true,
+                "--shadow-namespace" => parsed.shadow_namespaces.push(value()?),
+                "--no-tactic-blocks" => parsed.no_tactic_blocks = true,
                 other => return Err(RunError::Usage(format!("unknown flag {other:?}"))),
             }
         }
@@ -99,6 +107,8 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         Options {
             no_proof_status: args.no_proof_status,
             hang_on: args.hang_on.clone(),
+            shadow_namespaces: args.shadow_namespaces.clone(),
+            no_tactic_blocks: args.no_tactic_blocks,
         },
     );
     let mut log = match &args.log {

@@ -1,6 +1,8 @@
 //! JSON laid out the way the REPL prints it (Lean's `Json.pretty`, width 80): whatever fits
 //! stays on one line, otherwise objects and arrays break one entry per line, and a field
-//! whose value does not fit puts the value on the next line.
+//! whose value does not fit puts the value on the next line. Object keys come in reverse
+//! order of their names, as Lean's `Json` object (a sorted tree) renders them: every repl
+//! `test/*.expected.out` shows it (`{"proofStatus": ..., "proofState": ..., "goals": ...}`).
 
 use serde_json::Value;
 
@@ -18,14 +20,19 @@ fn compact(value: &Value) -> String {
             format!("[{}]", items.join(", "))
         }
         Value::Object(fields) => {
-            let fields: Vec<String> = fields
-                .iter()
+            let fields: Vec<String> = lean_order(fields)
                 .map(|(k, v)| format!("{}: {}", Value::from(k.as_str()), compact(v)))
                 .collect();
             format!("{{{}}}", fields.join(", "))
         }
         scalar => scalar.to_string(),
     }
+}
+
+fn lean_order(fields: &serde_json::Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    let mut fields: Vec<(&String, &Value)> = fields.iter().collect();
+    fields.sort_by(|a, b| b.0.cmp(a.0));
+    fields.into_iter()
 }
 
 fn fits(indent: usize, text: &str) -> bool {
@@ -44,8 +51,7 @@ fn render(value: &Value, indent: usize) -> String {
             format!("[{}]", items.join(&separator))
         }
         Value::Object(fields) => {
-            let fields: Vec<String> = fields
-                .iter()
+            let fields: Vec<String> = lean_order(fields)
                 .map(|(k, v)| field(k, v, indent + 1))
                 .collect();
             format!("{{{}}}", fields.join(&separator))
@@ -70,9 +76,10 @@ mod tests {
     #[test]
     fn short_values_stay_on_one_line_long_ones_break() {
         let short = serde_json::json!({"goals": [], "proofState": 3, "proofStatus": "Completed"});
+        // repl test/proof_step.expected.out, last answer.
         assert_eq!(
             pretty(&short),
-            "{\"goals\": [], \"proofState\": 3, \"proofStatus\": \"Completed\"}"
+            "{\"proofStatus\": \"Completed\", \"proofState\": 3, \"goals\": []}"
         );
         let long = serde_json::json!({"env": 0, "sorries": [{"proofState": 0, "goal": "x : Nat\n⊢ x = x", "pos": {"line": 1, "column": 43}, "endPos": {"line": 1, "column": 48}}]});
         let text = pretty(&long);
