@@ -147,3 +147,31 @@ fn repl_that_cannot_start_stops_the_run_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// Re-indenting a script counts ASCII indentation in bytes; a line indented with another
+/// space character (U+3000 is three bytes) must not split it (it panicked the run once).
+#[test]
+fn mixed_unicode_and_ascii_indentation_is_no_panic() {
+    let and_intro = "theorem and_intro_steps (p q : Prop) (hp : p) (hq : q) : p ∧ q := by";
+    let inputs = [
+        proof(
+            "ideographic",
+            and_intro,
+            "  constructor\n  exact hp\n\u{3000}exact hq",
+        ),
+        proof(
+            "nbsp",
+            and_intro,
+            "  constructor\n\u{a0} exact hp\n  exact hq",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let (output, out) = verify(dir.path(), &inputs);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdicts = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(verdicts.lines().count(), inputs.len(), "{verdicts}");
+}

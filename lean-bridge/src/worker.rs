@@ -209,21 +209,18 @@ impl Worker {
         tail.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
-    /// Resident memory of the process and its descendants (`lake env repl` runs the REPL as
-    /// a child), in MiB, from /proc. None where /proc is unavailable.
+    /// Resident memory of every process in the worker's process group, in MiB, from /proc.
+    /// `lake env repl` runs the REPL as a child, and a process whose parent exited is no
+    /// longer anyone's descendant, but all stay in the group the worker leads (and that
+    /// [`Worker::kill`] kills). None where /proc is unavailable.
     pub fn rss_mb(&self) -> Option<u64> {
-        let pid = self.child.id()?;
-        let mut total_kb = 0;
-        let mut stack = vec![pid];
-        let mut seen = 0;
-        while let Some(pid) = stack.pop() {
-            seen += 1;
-            if seen > 64 {
-                break;
-            }
-            total_kb += vm_rss_kb(pid).unwrap_or(0);
-            stack.extend(children(pid));
-        }
+        let pgid = self.pgid?;
+        let total_kb: u64 = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| process_group(pid) == Some(pgid))
+            .filter_map(vm_rss_kb)
+            .sum();
         (total_kb > 0).then_some(total_kb / 1024)
     }
 }
@@ -241,12 +238,10 @@ fn vm_rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .map(|text| {
-            text.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The process group of `pid`: field 5 of `/proc/PID/stat`, counted after the `)` that
+/// ends the command name (which may itself hold spaces and parentheses).
+fn process_group(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
 }

@@ -239,7 +239,7 @@ impl ProofSession for SimSession {
             }
             Effect::Admits { sorries, .. } => TacticOutcome::Sorry { goals: sorries },
             Effect::Error(m) | Effect::Throw(m) => TacticOutcome::Error { message: m },
-            Effect::Incomplete(status) => {
+            Effect::Incomplete(status) | Effect::Misreported(status) => {
                 let id = StateId(self.states.len() as u32);
                 self.states.push(Vec::new());
                 TacticOutcome::Incomplete { state: id, status }
@@ -255,6 +255,7 @@ impl ProofSession for SimSession {
         for t in tactics {
             match self.step(&goals, t) {
                 Effect::Goals(g) => goals = g,
+                Effect::Misreported(_) => goals.clear(),
                 _ => ok = false,
             }
         }

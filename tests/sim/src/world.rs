@@ -79,6 +79,10 @@ pub enum Effect {
     Throw(String),
     /// `goals: []` with this `proofStatus`, e.g. `"Incomplete: contains metavariable(s)"`.
     Incomplete(String),
+    /// Closes the proof, but tactic mode answers `goals: []` with this wrong `proofStatus`
+    /// (repl PR #82 fixed one such case: valid proofs using local hypotheses were rejected);
+    /// the whole-proof check accepts the proof.
+    Misreported(String),
     /// Never answers.
     Hang,
 }

@@ -71,6 +71,8 @@ enum Step {
     Error(String),
     Throw(String),
     Incomplete(String),
+    /// Closed, but tactic mode reports this status.
+    Misreported(String),
     Hang,
 }
 
@@ -240,6 +242,7 @@ impl SimLean {
                     messages.push(fail(data));
                     break;
                 }
+                Step::Misreported(_) => goals.clear(),
                 Step::Incomplete(status) if status.contains("sorry") => {
                     sorry = true;
                     goals.clear();
@@ -336,7 +339,7 @@ impl SimLean {
                     stopped = Some("Incomplete: contains sorry".to_owned());
                     break;
                 }
-                Step::Incomplete(status) => {
+                Step::Incomplete(status) | Step::Misreported(status) => {
                     stopped = Some(status);
                     break;
                 }
@@ -451,6 +454,7 @@ impl SimLean {
             Effect::Error(data) => Step::Error(data.clone()),
             Effect::Throw(data) => Step::Throw(data.clone()),
             Effect::Incomplete(status) => Step::Incomplete(status.clone()),
+            Effect::Misreported(status) => Step::Misreported(status.clone()),
             Effect::Hang => Step::Hang,
         }
     }

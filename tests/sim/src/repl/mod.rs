@@ -7,14 +7,14 @@
 //! ```text
 //! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
 //!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
-//!           [--shadow-namespace NS]... [--no-tactic-blocks]
+//!           [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]
 //! ```
 //! `--crash-after N` answers N requests and dies on the next (each process: a pool's fresh
 //! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
 //! tactic; `--garbage-after N` answers every request after the N-th with non-JSON; `--log`
 //! appends each request as a JSON line; `--shadow-namespace NS` gives namespace NS a
 //! constant of every theorem's name (see `#print axioms`); `--no-tactic-blocks` refuses a
-//! parenthesised tactic sequence.
+//! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT.
 
 mod elab;
 mod pretty;
@@ -30,7 +30,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -43,6 +43,8 @@ pub enum RunError {
     SimulatedCrash(u64),
     #[error("simulated crash running tactic {0:?}")]
     SimulatedTacticCrash(String),
+    #[error("simulated crash elaborating a command containing {0:?}")]
+    SimulatedCommandCrash(String),
 }
 
 /// The flags of the simulated REPL.
@@ -58,6 +60,7 @@ pub struct ReplArgs {
     pub no_proof_status: bool,
     pub shadow_namespaces: Vec<String>,
     pub no_tactic_blocks: bool,
+    pub crash_on_cmd: Option<String>,
 }
 
 impl ReplArgs {
@@ -85,6 +88,7 @@ impl ReplArgs {
                 "--no-proof-status" => parsed.no_proof_status = true,
                 "--shadow-namespace" => parsed.shadow_namespaces.push(value()?),
                 "--no-tactic-blocks" => parsed.no_tactic_blocks = true,
+                "--crash-on-cmd" => parsed.crash_on_cmd = Some(value()?),
                 other => return Err(RunError::Usage(format!("unknown flag {other:?}"))),
             }
         }
@@ -145,6 +149,11 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         if let (Some(crash_on), Some(tactic)) = (&args.crash_on, request.get("tactic")) {
             if tactic == crash_on.as_str() {
                 return Err(RunError::SimulatedTacticCrash(crash_on.clone()));
+            }
+        }
+        if let (Some(text), Some(cmd)) = (&args.crash_on_cmd, request["cmd"].as_str()) {
+            if cmd.contains(text.as_str()) {
+                return Err(RunError::SimulatedCommandCrash(text.clone()));
             }
         }
         if args.delay_ms > 0 {

@@ -1,0 +1,247 @@
+//! The bridge against behaviours of the real leanprover-community/repl (and of Lean) that a
+//! first run on a real node would meet, over the simulated REPL process
+//! (`tests/data/real_repl_world.json`). Facts and sources: /work/notes/issue11-facts.md.
+
+mod lean_support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lean_bridge::worker::Worker;
+use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome, Theorem};
+use lean_support::{config, load_world, logged_requests, theorem, world_path};
+
+fn real_world() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real_repl_world.json")
+}
+
+fn named(name: &str) -> Theorem {
+    theorem(&load_world(&real_world()), name)
+}
+
+fn statement(text: &str) -> Theorem {
+    Theorem {
+        name: "t".into(),
+        formal_statement: text.into(),
+        header: None,
+        extra: Default::default(),
+    }
+}
+
+/// `stop` (`repeat sorry`) and `sorry` leave goals admitted; the repl lists them in
+/// `sorries` without `pos` (repl `REPL/JSON.lean`, `ToJson Sorry`). Such an answer is a
+/// rejected candidate, and costs no worker.
+#[tokio::test]
+async fn tactics_that_admit_goals_are_rejected_without_a_fault() {
+    let pool = LeanPool::new(config(&real_world(), &[]));
+    let mut session = pool.start_theorem(&named("sorry_stop")).await.unwrap();
+    let TacticOutcome::Progress { state, goals } = session
+        .apply(session.root().0, "constructor")
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        session.apply(state, "stop").await.unwrap(),
+        TacticOutcome::Sorry { goals }
+    );
+    // `sorry` admits the main goal only: goals remain, still no child.
+    let TacticOutcome::Sorry { goals } = session.apply(state, "sorry").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(goals.len(), 1);
+    assert_eq!(session.faults(), 0);
+    // The state is still good for real tactics.
+    assert!(matches!(
+        session.apply(state, "exact hp").await.unwrap(),
+        TacticOutcome::Progress { .. }
+    ));
+}
+
+/// With `open Nat` and a `Nat.axiom_user` in the library, `#print axioms axiom_user` prints
+/// `'Nat.axiom_user' does not depend on any axioms` first (Lean: `cs.forM printAxiomsOf`).
+#[tokio::test]
+async fn axioms_of_every_resolved_constant_count() {
+    let pool = LeanPool::new(config(&real_world(), &["--shadow-namespace", "Nat"]));
+    let mut session = pool.start_theorem(&named("axiom_user")).await.unwrap();
+    let check = session
+        .check_proof(&["native_decide".into()])
+        .await
+        .unwrap();
+    assert!(!check.verified, "{check:?}");
+    assert!(check.axioms.contains(&"Lean.ofReduceBool".to_owned()));
+    let check = session.check_proof(&["norm_num".into()]).await.unwrap();
+    assert!(check.verified, "{check:?}");
+}
+
+#[tokio::test]
+async fn theorem_names_are_read_past_docstrings_attributes_and_universes() {
+    let pool = LeanPool::new(config(&real_world(), &[]));
+    let mut session = pool.start_theorem(&named("univ_thm")).await.unwrap();
+    let check = session.check_proof(&["rfl".into()]).await.unwrap();
+    assert!(check.verified, "{check:?}");
+}
+
+#[tokio::test]
+async fn an_example_is_refused_before_any_search() {
+    let pool = LeanPool::new(config(&real_world(), &[]));
+    match pool.start_theorem(&statement("example : True := by")).await {
+        Err(LeanError::Statement { message }) => {
+            assert!(message.contains("`example` has no name"), "{message}")
+        }
+        Err(other) => panic!("expected a statement error, got {other}"),
+        Ok(_) => panic!("an example was started"),
+    }
+}
+
+/// The repl's `proofStatus` can be wrong with empty goals: the bridge hands the state on
+/// (`Incomplete`) so the search can run the whole-proof check, which accepts the proof.
+#[tokio::test]
+async fn empty_goals_with_a_wrong_status_still_reach_the_whole_proof_check() {
+    let pool = LeanPool::new(config(&real_world(), &[]));
+    let mut session = pool.start_theorem(&named("misreported")).await.unwrap();
+    let outcome = session.apply(session.root().0, "omega").await.unwrap();
+    assert!(
+        matches!(outcome, TacticOutcome::Incomplete { .. }),
+        "{outcome:?}"
+    );
+    let check = session.check_proof(&["omega".into()]).await.unwrap();
+    assert!(check.verified, "{check:?}");
+}
+
+/// A statement that kills a fresh REPL twice is the statement's error, not the pool's; the
+/// pool goes on with the next theorem.
+#[tokio::test]
+async fn a_statement_that_kills_the_repl_is_a_statement_error() {
+    let pool = LeanPool::new(config(&real_world(), &["--crash-on-cmd", "crash_stmt"]));
+    match pool.start_theorem(&named("crash_stmt")).await {
+        Err(LeanError::Statement { message }) => {
+            assert!(message.contains("failed twice"), "{message}")
+        }
+        Err(other) => panic!("expected a statement error, got {other}"),
+        Ok(_) => panic!("the statement started"),
+    }
+    assert!(pool.start_theorem(&named("sorry_stop")).await.is_ok());
+}
+
+/// A REPL that dies on every 7th request (the header and the theorem start count) costs
+/// retries, never the theorem: only faults without progress count, and a state eight
+/// tactics deep comes back in one request.
+#[tokio::test]
+async fn a_repl_dying_every_seventh_request_costs_no_deep_proof() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let pool = LeanPool::new(config(
+        &real_world(),
+        &["--crash-after", "6", "--log", log.path().to_str().unwrap()],
+    ));
+    let mut session = pool.start_theorem(&named("deep")).await.unwrap();
+    let mut state = session.root().0;
+    let mut tactics = Vec::new();
+    for k in 1..=8 {
+        // A failed sibling first, as the search tries several candidates per node.
+        let wrong = session.apply(state, &format!("wrong_{k}")).await.unwrap();
+        assert!(matches!(wrong, TacticOutcome::Error { .. }), "{wrong:?}");
+        tactics.push(format!("step_{k}"));
+        match session.apply(state, &tactics[k - 1]).await.unwrap() {
+            TacticOutcome::Progress { state: next, .. } => state = next,
+            TacticOutcome::Complete { .. } => assert_eq!(k, 8),
+            other => panic!("step_{k}: {other:?}"),
+        }
+    }
+    let check = session.check_proof(&tactics).await.unwrap();
+    assert!(check.verified, "{check:?}");
+    assert!(session.faults() >= 3, "it did crash: {}", session.faults());
+    let blocks = logged_requests(log.path())
+        .iter()
+        .filter(|r| {
+            r["tactic"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("(step_1\n step_2"))
+        })
+        .count();
+    assert!(blocks >= 1, "deep states were rebuilt as one block");
+}
+
+/// Where a paren block does not reproduce the state, the path is replayed step by step.
+#[tokio::test]
+async fn a_refused_tactic_block_falls_back_to_replay_step_by_step() {
+    let world = load_world(&world_path());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut config = config(
+        &world_path(),
+        &[
+            "--hang-on",
+            "trivial",
+            "--no-tactic-blocks",
+            "--log",
+            log.path().to_str().unwrap(),
+        ],
+    );
+    config.tactic_timeout = 0.5;
+    let pool = LeanPool::new(config);
+    let mut session = pool
+        .start_theorem(&theorem(&world, "and_intro_steps"))
+        .await
+        .unwrap();
+    let mut state = session.root().0;
+    for tactic in ["constructor", "exact hp"] {
+        let TacticOutcome::Progress { state: next, .. } =
+            session.apply(state, tactic).await.unwrap()
+        else {
+            panic!()
+        };
+        state = next;
+    }
+    assert_eq!(
+        session.apply(state, "trivial").await.unwrap(),
+        TacticOutcome::Timeout
+    );
+    assert!(matches!(
+        session.apply(state, "exact hq").await.unwrap(),
+        TacticOutcome::Complete { .. }
+    ));
+    let requests = logged_requests(log.path());
+    let after_hang: Vec<&str> = requests
+        .iter()
+        .skip_while(|r| r["tactic"] != "trivial")
+        .skip(1)
+        .filter_map(|r| r["tactic"].as_str())
+        .collect();
+    assert_eq!(
+        after_hang,
+        [
+            "(constructor\n exact hp\n)",
+            "constructor",
+            "exact hp",
+            "exact hq"
+        ]
+    );
+}
+
+/// `lake env repl` runs the REPL as a child; a process whose parent exited belongs to no
+/// one's tree, but stays in the worker's process group, and its memory counts.
+#[tokio::test]
+async fn memory_is_summed_over_the_whole_process_group() {
+    let config = LeanConfig {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            // An orphan holding ~64 MB in a shell variable, then a REPL stand-in.
+            "( (x=$(head -c 64000000 /dev/zero | tr '\\0' a); sleep 600; echo ${#x}) & ); exec cat"
+                .into(),
+        ],
+        ..LeanConfig::default()
+    };
+    let worker = Worker::spawn(&config).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut rss = None;
+    while tokio::time::Instant::now() < deadline {
+        rss = worker.rss_mb();
+        if rss.is_some_and(|mb| mb >= 50) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rss.is_some_and(|mb| mb >= 50), "group RSS {rss:?} MiB");
+}
