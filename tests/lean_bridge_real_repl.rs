@@ -245,3 +245,31 @@ async fn memory_is_summed_over_the_whole_process_group() {
     }
     assert!(rss.is_some_and(|mb| mb >= 50), "group RSS {rss:?} MiB");
 }
+
+/// Tactic mode runs at Lean's default 200000 heartbeats whatever the header says (repl issue
+/// #69); the whole-proof check runs as a command on the header's environment, so the
+/// header's `set_option maxHeartbeats` decides there.
+#[tokio::test]
+async fn the_whole_proof_check_runs_under_the_headers_heartbeats() {
+    let tactic = "interval_cases n <;> simp_all".to_owned();
+    let mut roomy = config(&real_world(), &[]);
+    roomy.header = "import Mathlib\nset_option maxHeartbeats 400000".into();
+    let pool = LeanPool::new(roomy);
+    let mut session = pool.start_theorem(&named("heavy")).await.unwrap();
+    match session.apply(session.root().0, &tactic).await.unwrap() {
+        TacticOutcome::Error { message } => assert!(
+            message.contains("maximum number of heartbeats (200000)"),
+            "{message}"
+        ),
+        other => panic!("tactic mode ignores the header's options: {other:?}"),
+    }
+    let check = session.check_proof(&[tactic.clone()]).await.unwrap();
+    assert!(check.verified, "{check:?}");
+
+    // Under the default budget the same proof is out of heartbeats in the check too.
+    let pool = LeanPool::new(config(&real_world(), &[]));
+    let mut session = pool.start_theorem(&named("heavy")).await.unwrap();
+    let check = session.check_proof(&[tactic]).await.unwrap();
+    assert!(!check.verified, "{check:?}");
+    assert!(check.errors[0].contains("heartbeats (200000)"), "{check:?}");
+}

@@ -222,7 +222,7 @@ impl ProofSession for SimSession {
         self.sim.applied.lock().unwrap().push(tactic.to_owned());
         let goals = self.states[state.0 as usize].clone();
         Ok(match self.step(&goals, tactic) {
-            Effect::Goals(g) => {
+            Effect::Goals(g) | Effect::Heavy { goals: g, .. } => {
                 let id = StateId(self.states.len() as u32);
                 self.states.push(g.clone());
                 if g.is_empty() {
@@ -254,7 +254,7 @@ impl ProofSession for SimSession {
         let mut ok = true;
         for t in tactics {
             match self.step(&goals, t) {
-                Effect::Goals(g) => goals = g,
+                Effect::Goals(g) | Effect::Heavy { goals: g, .. } => goals = g,
                 Effect::Misreported(_) => goals.clear(),
                 _ => ok = false,
             }

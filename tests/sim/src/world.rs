@@ -79,6 +79,9 @@ pub enum Effect {
     Throw(String),
     /// `goals: []` with this `proofStatus`, e.g. `"Incomplete: contains metavariable(s)"`.
     Incomplete(String),
+    /// New goals, if Lean's heartbeat budget allows this many: tactic mode always runs at
+    /// the default 200000 (repl issue #69), a command at the header's `maxHeartbeats`.
+    Heavy { heartbeats: u64, goals: Vec<String> },
     /// Closes the proof, but tactic mode answers `goals: []` with this wrong `proofStatus`
     /// (repl PR #82 fixed one such case: valid proofs using local hypotheses were rejected);
     /// the whole-proof check accepts the proof.

@@ -16,6 +16,8 @@ use lean_bridge::theorem::{declaration_name, declaration_name_span, statement_he
 const DEFAULT_AXIOMS: [&str; 3] = ["propext", "Classical.choice", "Quot.sound"];
 const SORRY_AXIOM: &str = "sorryAx";
 const SORRY_WARNING: &str = "declaration uses 'sorry'";
+/// Lean's default `maxHeartbeats`, the budget of every tactic-mode request (repl issue #69).
+const DEFAULT_HEARTBEATS: u64 = 200_000;
 /// Where the simulated `lake env` finds modules; quoted in import errors as Lean does.
 const SEARCH_PATH: &str = "/sim/.lake/build/lib/lean\n/sim/toolchain/lib/lean";
 
@@ -53,6 +55,8 @@ struct Env {
     decls: HashMap<String, Vec<String>>,
     /// Namespaces opened by `open A B` lines, in order.
     opened: Vec<String>,
+    /// `set_option maxHeartbeats N` of the header (0: no limit).
+    max_heartbeats: Option<u64>,
 }
 
 struct ProofState {
@@ -117,6 +121,10 @@ impl SimLean {
         let mut messages = Vec::new();
         let mut base = base;
         for (line, source) in text.lines().enumerate() {
+            if let Some(n) = source.trim().strip_prefix("set_option maxHeartbeats ") {
+                base.max_heartbeats = n.split_whitespace().next().and_then(|n| n.parse().ok());
+                continue;
+            }
             if let Some(names) = source.trim().strip_prefix("open ") {
                 let names = names.split_whitespace().take_while(|n| *n != "in");
                 base.opened.extend(names.map(String::from));
@@ -191,7 +199,8 @@ impl SimLean {
             });
             axioms = vec![SORRY_AXIOM.to_owned()];
         } else {
-            match self.replay_proof(index, &name, body) {
+            let limit = base.max_heartbeats.unwrap_or(DEFAULT_HEARTBEATS);
+            match self.replay_proof(index, &name, body, limit) {
                 Err(()) => return Answer::Hang,
                 Ok((found, used)) => {
                     messages = found;
@@ -215,6 +224,7 @@ impl SimLean {
         index: usize,
         name: &str,
         body: &str,
+        heartbeats: u64,
     ) -> Result<(Vec<Message>, Vec<String>), ()> {
         let theorem = &self.world.theorems[index];
         let mut goals = theorem.root.clone();
@@ -223,7 +233,7 @@ impl SimLean {
         let mut sorry = false;
         for (line, tactic) in split_script(body) {
             let fail = |data: String| message(Severity::Error, line + 1, data);
-            match self.step(theorem, &goals, &tactic) {
+            match self.step(theorem, &goals, &tactic, heartbeats) {
                 Step::Goals {
                     goals: next,
                     admitted,
@@ -322,7 +332,7 @@ impl SimLean {
         let mut messages = Vec::new();
         let mut stopped = None;
         for tactic in &tactics {
-            match self.step(theorem, &goals, tactic) {
+            match self.step(theorem, &goals, tactic, DEFAULT_HEARTBEATS) {
                 Step::Hang => return Answer::Hang,
                 Step::Throw(data) => return error_reply(&format!("Lean error:\n{data}")),
                 Step::Goals {
@@ -410,7 +420,14 @@ impl SimLean {
         Ok(vec![text.to_owned()])
     }
 
-    fn step(&self, theorem: &WorldTheorem, goals: &[String], tactic: &str) -> Step {
+    /// One tactic with a budget of `heartbeats` (0: no limit).
+    fn step(
+        &self,
+        theorem: &WorldTheorem,
+        goals: &[String],
+        tactic: &str,
+        heartbeats: u64,
+    ) -> Step {
         let tactic = tactic.trim();
         if self.options.hang_on.as_deref() == Some(tactic) {
             return Step::Hang;
@@ -455,6 +472,15 @@ impl SimLean {
             Effect::Throw(data) => Step::Throw(data.clone()),
             Effect::Incomplete(status) => Step::Incomplete(status.clone()),
             Effect::Misreported(status) => Step::Misreported(status.clone()),
+            // Thrown, as repl issue #69 shows it in tactic mode (a command logs it instead).
+            Effect::Heavy { heartbeats: needed, .. } if heartbeats > 0 && *needed > heartbeats => {
+                Step::Throw(format!("(deterministic) timeout at `elaborator`, maximum number of heartbeats ({heartbeats}) has been reached\nUse `set_option maxHeartbeats <num>` to set the limit.(invalid MessageData.lazy, missing context)"))
+            }
+            Effect::Heavy { goals, .. } => Step::Goals {
+                goals: goals.clone(),
+                admitted: Vec::new(),
+                axioms: known.axioms.clone(),
+            },
             Effect::Hang => Step::Hang,
         }
     }
