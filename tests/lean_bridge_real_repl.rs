@@ -263,7 +263,10 @@ async fn the_whole_proof_check_runs_under_the_headers_heartbeats() {
         ),
         other => panic!("tactic mode ignores the header's options: {other:?}"),
     }
-    let check = session.check_proof(&[tactic.clone()]).await.unwrap();
+    let check = session
+        .check_proof(std::slice::from_ref(&tactic))
+        .await
+        .unwrap();
     assert!(check.verified, "{check:?}");
 
     // Under the default budget the same proof is out of heartbeats in the check too.
