@@ -276,3 +276,30 @@ async fn the_whole_proof_check_runs_under_the_headers_heartbeats() {
     assert!(!check.verified, "{check:?}");
     assert!(check.errors[0].contains("heartbeats (200000)"), "{check:?}");
 }
+
+/// `Unknown proof state.` mid-session (the repl, `REPL/Main.lean`: `| none => return .inr
+/// ⟨"Unknown proof state."⟩`) is a worker fault: a fresh worker replays the path and the
+/// proof goes on, instead of the tactic being recorded as Lean's error.
+#[tokio::test]
+async fn a_repl_that_lost_our_states_is_replaced_and_the_proof_goes_on() {
+    let world = load_world(&world_path());
+    // Header, start, `constructor`, `exact hp` answered; then the states are gone. A fresh
+    // worker needs four requests for `exact hq`: header, start, the path as one block, it.
+    let pool = LeanPool::new(config(&world_path(), &["--forget-after", "4"]));
+    let mut session = pool
+        .start_theorem(&theorem(&world, "and_intro_steps"))
+        .await
+        .unwrap();
+    let mut state = session.root().0;
+    for tactic in ["constructor", "exact hp"] {
+        match session.apply(state, tactic).await.unwrap() {
+            TacticOutcome::Progress { state: next, .. } => state = next,
+            other => panic!("{tactic}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        session.apply(state, "exact hq").await.unwrap(),
+        TacticOutcome::Complete { .. }
+    ));
+    assert!(session.faults() >= 1);
+}

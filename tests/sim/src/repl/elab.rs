@@ -62,6 +62,7 @@ struct Env {
 struct ProofState {
     theorem: usize,
     goals: Vec<String>,
+    forgotten: bool,
 }
 
 /// One tactic on one state of the world.
@@ -87,6 +88,13 @@ impl SimLean {
             options,
             envs: Vec::new(),
             states: Vec::new(),
+        }
+    }
+
+    /// Every proof state so far becomes unknown (numbering goes on).
+    pub fn forget_proof_states(&mut self) {
+        for state in &mut self.states {
+            state.forgotten = true;
         }
     }
 
@@ -318,7 +326,11 @@ impl SimLean {
     }
 
     fn tactic(&mut self, request: TacticRequest) -> Answer {
-        let Some(state) = self.states.get(request.proof_state as usize) else {
+        let Some(state) = self
+            .states
+            .get(request.proof_state as usize)
+            .filter(|s| !s.forgotten)
+        else {
             return error_reply("Unknown proof state.");
         };
         let theorem_index = state.theorem;
@@ -491,7 +503,11 @@ impl SimLean {
     }
 
     fn push_state(&mut self, theorem: usize, goals: Vec<String>) -> u32 {
-        self.states.push(ProofState { theorem, goals });
+        self.states.push(ProofState {
+            theorem,
+            goals,
+            forgotten: false,
+        });
         self.states.len() as u32 - 1
     }
 }

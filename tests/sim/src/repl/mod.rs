@@ -8,13 +8,16 @@
 //! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
 //!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //!           [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]
+//!           [--forget-after N]
 //! ```
 //! `--crash-after N` answers N requests and dies on the next (each process: a pool's fresh
 //! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
 //! tactic; `--garbage-after N` answers every request after the N-th with non-JSON; `--log`
 //! appends each request as a JSON line; `--shadow-namespace NS` gives namespace NS a
 //! constant of every theorem's name (see `#print axioms`); `--no-tactic-blocks` refuses a
-//! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT.
+//! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT;
+//! `--forget-after N` drops every proof state after N requests, so later tactics on them get
+//! `Unknown proof state.` (as when the process behind a pipe is not the one we think).
 
 mod elab;
 mod pretty;
@@ -30,7 +33,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -61,6 +64,7 @@ pub struct ReplArgs {
     pub shadow_namespaces: Vec<String>,
     pub no_tactic_blocks: bool,
     pub crash_on_cmd: Option<String>,
+    pub forget_after: Option<u64>,
 }
 
 impl ReplArgs {
@@ -89,6 +93,7 @@ impl ReplArgs {
                 "--shadow-namespace" => parsed.shadow_namespaces.push(value()?),
                 "--no-tactic-blocks" => parsed.no_tactic_blocks = true,
                 "--crash-on-cmd" => parsed.crash_on_cmd = Some(value()?),
+                "--forget-after" => parsed.forget_after = Some(number(value()?)?),
                 other => return Err(RunError::Usage(format!("unknown flag {other:?}"))),
             }
         }
@@ -158,6 +163,9 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         }
         if args.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.delay_ms));
+        }
+        if args.forget_after == Some(served) {
+            lean.forget_proof_states();
         }
         let output = if args.garbage_after.is_some_and(|n| served >= n) {
             "<<simulated garbage: not JSON>>\n\n".to_owned()
