@@ -41,6 +41,8 @@ enum Command {
     Summary(commands::summary::SummaryArgs),
     /// Several sweeps side by side (`--html OUT`: their curves on the same axes).
     Compare(commands::summary::CompareArgs),
+    /// Follow a sweep from its files: proved, rate, ETA, time split, what is running (q quits).
+    Watch(commands::watch::WatchArgs),
     /// Trajectory tools.
     Traj {
         #[command(subcommand)]
@@ -94,6 +96,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Compare(args) => commands::summary::run_compare(args),
+        Command::Watch(args) => commands::watch::run(args),
         Command::Traj { command } => commands::traj::run(command),
         Command::Ebm { command } => commands::ebm::run(command),
         Command::Doctor(args) => commands::doctor::run(args),

@@ -17,5 +17,6 @@ pub mod sweep;
 pub mod templates;
 pub mod theorems;
 pub mod value;
+pub mod watch;
 
 pub use config::{Config, ConfigError};

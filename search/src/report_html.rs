@@ -20,7 +20,7 @@ use crate::progress::{read_timeline, TimelineSample};
 use crate::report::{compare_table, pct, render_headline, render_tables, secs};
 use crate::summary::{read_runs, RunRecord, Summary, SummaryError, RESULTS_FILE};
 use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult};
-use formats::stats::Histogram;
+use formats::stats::{Histogram, TimeAccount};
 
 pub const REPORT_HTML_FILE: &str = "report.html";
 
@@ -46,6 +46,18 @@ pub struct TheoremSplit {
 
 /// The phases of [`TheoremSplit::phases_ms`], as `summary.json`'s `time` rows name them.
 pub const PHASES: [&str; 6] = ["generate", "lean", "ebm", "wait", "engine", "unaccounted"];
+
+/// A theorem's phase times (ms) in [`PHASES`] order.
+pub fn phase_times(t: &TimeAccount) -> [f64; 6] {
+    [
+        t.gen_ms,
+        t.lean_ms,
+        t.ebm_ms,
+        t.wait_ms,
+        t.engine_ms,
+        t.unaccounted_ms,
+    ]
+}
 
 /// One generate server's mean prompts in flight per timeline interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,20 +118,10 @@ impl Series {
 
         let mut theorems: Vec<TheoremSplit> = results
             .iter()
-            .map(|r| {
-                let t = &r.time;
-                TheoremSplit {
-                    name: r.name.clone(),
-                    wall_ms: t.wall_ms,
-                    phases_ms: [
-                        t.gen_ms,
-                        t.lean_ms,
-                        t.ebm_ms,
-                        t.wait_ms,
-                        t.engine_ms,
-                        t.unaccounted_ms,
-                    ],
-                }
+            .map(|r| TheoremSplit {
+                name: r.name.clone(),
+                wall_ms: r.time.wall_ms,
+                phases_ms: phase_times(&r.time),
             })
             .collect();
         theorems.sort_by(|a, b| b.wall_ms.total_cmp(&a.wall_ms));
@@ -134,10 +136,7 @@ impl Series {
             } else {
                 let why = match r.status {
                     SearchStatus::Error => crate::summary::reason(r.error.as_deref()),
-                    status => serde_json::to_value(status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
+                    status => status.as_str().to_owned(),
                 };
                 *failures.entry(why).or_default() += 1;
             }

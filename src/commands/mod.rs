@@ -9,3 +9,4 @@ pub mod summary;
 pub mod sweep;
 pub mod traj;
 pub mod verify;
+pub mod watch;
