@@ -993,7 +993,7 @@ mod tests {
     /// A sweep directory: five theorems over ten seconds, one run, its timeline in five intervals.
     fn sweep_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let (mut w, _) = ResultsWriter::open(&dir.path().join(RESULTS_FILE), false).unwrap();
+        let mut w = ResultsWriter::create(&dir.path().join(RESULTS_FILE)).unwrap();
         let statuses = [
             (SearchStatus::Proved, None),
             (SearchStatus::NodeBudget, None),
