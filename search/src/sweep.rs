@@ -1,6 +1,7 @@
 //! A sweep: many theorems searched `concurrency` at a time, each result appended to
-//! `results.jsonl` as it finishes, trajectories written in batches, and `summary.json` +
-//! `report.md` at the end. A stopped or killed sweep leaves a directory `--resume` continues.
+//! `results.jsonl` as it finishes, trajectories written in batches, `progress.json` rewritten
+//! every few seconds for `watch`, and `summary.json` + `report.md` + `report.html` at the end.
+//! A stopped or killed sweep leaves a directory `--resume` continues.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::engine::{search_theorem, Clock, Phase, SearchParams, SystemClock};
 use crate::env::ProofEnv;
 use crate::policy::Policy;
+use crate::progress::{report_until, unix_ms, Reporter, SweepState, Tracker, PROGRESS_INTERVAL};
 use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::value::ValueScorer;
@@ -55,6 +57,8 @@ pub struct SweepOptions {
     /// The time source of every theorem's accounting and of the flush timer (tests drive a
     /// manual one).
     pub clock: Arc<dyn Clock>,
+    /// How often `progress.json` is rewritten and the generate timeline sampled (real time).
+    pub progress_interval: Duration,
 }
 
 impl Default for SweepOptions {
@@ -68,6 +72,7 @@ impl Default for SweepOptions {
             stop: None,
             max_consecutive_errors: 16,
             clock: Arc::new(SystemClock::default()),
+            progress_interval: PROGRESS_INTERVAL,
         }
     }
 }
@@ -238,6 +243,14 @@ pub async fn run_sweep(
     let bar = progress_bar(&options, total);
     bar.set_position(skipped as u64);
     bar.set_message("0 proved");
+    // progress.json and the generate timeline, for readers in other shells (`watch`).
+    let tracker = Arc::new(Tracker::new(total, skipped, started_unix_ms));
+    let (reporter_done, done) = tokio::sync::oneshot::channel();
+    let reporter = tokio::spawn(report_until(
+        Reporter::new(out_dir, tracker.clone(), backends.policy.clone()),
+        options.progress_interval,
+        done,
+    ));
     let mut sweep = Sweep {
         search: SearchJob {
             config: Arc::new(config.clone()),
@@ -262,10 +275,22 @@ pub async fn run_sweep(
         proved: 0,
         aborted: None,
         bar,
+        tracker: tracker.clone(),
     };
     // Whatever ends the run, buffered trajectories are written before returning.
     let ran = sweep.run().await;
     let flushed = sweep.trajectories.flush();
+    tracker.set_state(if sweep.stop_level > 0 || ran.is_err() {
+        SweepState::Stopped
+    } else {
+        SweepState::Finished
+    });
+    // The reporter's last tick writes the final state; a reporter that panicked only costs
+    // the watchers their view.
+    let _ = reporter_done.send(());
+    if let Err(e) = reporter.await {
+        tracing::warn!("the progress.json writer failed: {e}");
+    }
     ran?;
     flushed?;
     sweep.bar.finish_and_clear();
@@ -308,12 +333,6 @@ fn searched_again(result: &TheoremResult) -> bool {
     result.status == SearchStatus::Error && result.error_kind != Some(ErrorKind::Statement)
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// What starting one theorem's search needs, shared by every search of the run.
 #[derive(Clone)]
 struct SearchJob {
@@ -347,6 +366,8 @@ struct Sweep {
     proved: usize,
     aborted: Option<String>,
     bar: ProgressBar,
+    /// What `progress.json` says is running.
+    tracker: Arc<Tracker>,
 }
 
 enum Event {
@@ -385,6 +406,7 @@ impl Sweep {
                 return;
             };
             let name = theorem.name.clone();
+            self.tracker.started(&name);
             let task = self.running.spawn(run_one(theorem, self.search.clone()));
             self.names.insert(task.id(), name);
         }
@@ -435,6 +457,7 @@ impl Sweep {
         };
         self.searched += 1;
         let result = &finished.result;
+        self.tracker.finished(&result.name);
         self.results.append(result)?;
         self.trajectories.push(finished.nodes, finished.failed)?;
         self.buffered_since = match self.trajectories.buffered_theorems() {
@@ -474,6 +497,7 @@ impl Sweep {
         self.bar.suspend(|| tracing::error!("giving up: {reason}"));
         self.aborted = Some(reason);
         self.stop_level = self.stop_level.max(1);
+        self.tracker.set_state(SweepState::Stopping);
     }
 
     fn flush_trajectories(&mut self) -> Result<(), SweepError> {
@@ -488,6 +512,7 @@ impl Sweep {
         match level {
             0 => Ok(false),
             1 => {
+                self.tracker.set_state(SweepState::Stopping);
                 tracing::warn!(
                     "stopping: finishing {} running theorems (interrupt again to abandon them)",
                     self.running.len()

@@ -414,3 +414,57 @@ async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sw
         results
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_json_names_what_is_running_and_says_when_the_sweep_ended() {
+    let mut w = three();
+    w.theorems.truncate(1);
+    let slow = world(
+        "slow",
+        &["⊢ slow"],
+        vec![state(
+            &["⊢ slow"],
+            vec![tactic("simp", -0.1, Effect::Goals(vec![]))],
+        )],
+    );
+    w.theorems.extend(slow.theorems);
+    let sim = Sim::new(w.clone());
+    let (release, open) = tokio::sync::watch::channel(false);
+    let backends = Backends {
+        policy: Arc::new(Gated {
+            inner: SimPolicy(sim.clone()),
+            open,
+        }),
+        scorer: None,
+        env: Arc::new(SimEnv(sim.clone())),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_owned();
+    let options = SweepOptions {
+        progress_interval: std::time::Duration::from_millis(20),
+        ..SweepOptions::default()
+    };
+    let sweep = tokio::spawn({
+        let out = out.clone();
+        let theorems = theorems(&w);
+        async move { run_sweep(&setup(), theorems, &out, options, backends).await }
+    });
+    let progress = || search::progress::read_progress(&out).ok().flatten();
+    eventually("progress.json shows `slow` running alone", || {
+        progress().is_some_and(|p| {
+            let names: Vec<&str> = p.in_flight.iter().map(|t| t.name.as_str()).collect();
+            names == ["slow"] && p.state == search::progress::SweepState::Running
+        })
+    })
+    .await;
+    let snapshot = search::watch::snapshot_of(&out).unwrap();
+    assert_eq!((snapshot.total, snapshot.finished), (Some(2), 1));
+
+    release.send(true).unwrap();
+    sweep.await.unwrap().unwrap();
+    let last = progress().unwrap();
+    assert_eq!(last.state, search::progress::SweepState::Finished);
+    assert!(last.in_flight.is_empty());
+    assert_eq!((last.total, last.skipped), (2, 0));
+    assert!(out.join("report.html").is_file());
+}
