@@ -33,6 +33,19 @@ pub struct ProgressPoint {
     pub proved: usize,
     /// Generate calls of the theorems finished so far.
     pub gen_calls: u64,
+    /// Tokens generated for them, when the result lines count tokens.
+    pub tokens: Option<u64>,
+}
+
+/// The result-line counter of generated tokens. Looked up by name in the stats' field list, so
+/// the token curve appears as soon as the counter is added to `formats::stats`.
+const TOKENS_FIELD: &str = "tokens_generated";
+
+fn tokens(r: &TheoremResult) -> Option<u64> {
+    r.stats
+        .fields()
+        .into_iter()
+        .find_map(|(name, v)| (name == TOKENS_FIELD).then_some(v))
 }
 
 /// One theorem's wall time by phase (ms).
@@ -100,18 +113,23 @@ impl Series {
 
         let mut by_finish: Vec<&TheoremResult> = results.iter().collect();
         by_finish.sort_by_key(|r| r.finished_unix_ms);
-        let (mut proved, mut gen_calls) = (0, 0);
+        let (mut proved, mut gen_calls, mut tokens_so_far) = (0, 0, 0);
         let progress = by_finish
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 proved += usize::from(r.proved);
                 gen_calls += r.stats.gen_calls;
+                let tokens = tokens(r).map(|t| {
+                    tokens_so_far += t;
+                    tokens_so_far
+                });
                 ProgressPoint {
                     seconds: seconds(r.finished_unix_ms),
                     finished: i + 1,
                     proved,
                     gen_calls,
+                    tokens,
                 }
             })
             .collect();
@@ -702,12 +720,36 @@ pub fn render(name: &str, s: &Summary, series: &Series) -> Result<String, String
             &[("proved".into(), gen_points, SERIES_COLOURS[0])],
         )?,
     );
-    note(
-        b,
-        "proved-vs-tokens",
-        "Theorems proved against generated tokens.",
-        "results.jsonl holds no token counts yet, so there is no token curve.",
-    );
+    let token_points: Vec<(f64, f64)> = series
+        .progress
+        .iter()
+        .filter_map(|p| Some((p.tokens? as f64, p.proved as f64)))
+        .collect();
+    if token_points.is_empty() {
+        note(
+            b,
+            "proved-vs-tokens",
+            "Theorems proved against generated tokens.",
+            &format!("results.jsonl has no `{TOKENS_FIELD}` counts, so there is no token curve."),
+        );
+    } else {
+        figure(
+            b,
+            "proved-vs-tokens",
+            "Theorems proved against generated tokens.",
+            &format!(
+                "{} proved with {} tokens generated.",
+                s.proved,
+                token_points.last().map_or(0.0, |p| p.0)
+            ),
+            &cumulative_chart(
+                "tokens generated (cumulative)",
+                true,
+                "theorems proved",
+                &[("proved".into(), token_points, SERIES_COLOURS[0])],
+            )?,
+        );
+    }
 
     let (split, group) = time_split_chart(&series.theorems)?;
     let shares: Vec<String> = s
@@ -1107,6 +1149,9 @@ mod tests {
             caption("time-split")
         );
         assert!(caption("lean-latency").contains("15 calls"));
+        // Without token counts in the results the token curve is named and explained.
+        let tokens = select(&html, "figure#proved-vs-tokens p.note");
+        assert!(text(&tokens[0]).contains("tokens_generated"), "{source}");
         // The tables of report.md follow the plots.
         let tables = select(&html, "table");
         assert!(tables.len() >= 3, "{source}");

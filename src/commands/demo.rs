@@ -102,6 +102,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         std::path::absolute(args.out.join("report.html"))?.display()
     );
     println!(
+        "While a sweep runs, `stepwise watch {}` follows it from any other shell.",
+        args.out.display()
+    );
+    println!(
         "Next: `stepwise traj stats {}/trajectories`, then the real setup in README.md.",
         args.out.display()
     );
