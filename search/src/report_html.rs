@@ -257,6 +257,33 @@ fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> PlotResult) -> Resu
     Ok(out)
 }
 
+/// The chart layout every plot shares: margins and the axis label areas.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64);
+    builder
+}
+
+/// The series legend, in one style for every plot.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
 /// Axis labels of counts: whole numbers only (plotters also places ticks between them).
 fn whole(v: &f64) -> String {
     if v.fract() == 0.0 {
@@ -296,11 +323,7 @@ fn cumulative_chart(
     };
     let (x_max, y_max) = (max(|p| p.0).max(1e-9) * 1.02, max(|p| p.1).max(1.0) * 1.05);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        let mut chart = frame(root).build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -326,13 +349,7 @@ fn cumulative_chart(
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -361,11 +378,8 @@ fn time_split_chart(theorems: &[TheoremSplit]) -> Result<(String, usize), String
         .max(1e-3)
         * 1.05;
     let chart = svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..bars.len().max(1) as f64, 0.0..y_max)?;
+        let mut chart =
+            frame(root).build_cartesian_2d(0.0..bars.len().max(1) as f64, 0.0..y_max)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -394,13 +408,7 @@ fn time_split_chart(theorems: &[TheoremSplit]) -> Result<(String, usize), String
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })?;
     Ok((chart, group))
@@ -417,11 +425,7 @@ fn depth_chart(s: &Series) -> Result<String, String> {
     let x_max = proof.iter().chain(&tree).map(|p| p.0).fold(0.0, f64::max) + 1.0;
     let y_max = proof.iter().chain(&tree).map(|p| p.1).max().unwrap_or(1) as f64 * 1.1;
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5..x_max - 0.5, 0.0..y_max)?;
+        let mut chart = frame(root).build_cartesian_2d(-0.5..x_max - 0.5, 0.0..y_max)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -459,13 +463,7 @@ fn depth_chart(s: &Series) -> Result<String, String> {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
@@ -485,11 +483,7 @@ fn latency_chart(points: &[(f64, f64)]) -> Result<String, String> {
     let lo = points.first().map_or(0.1, |p| p.0) / 2.0;
     let hi = points.last().map_or(1.0, |p| p.0) * 2.0;
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)?;
+        let mut chart = frame(root).build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)?;
         chart
             .configure_mesh()
             .x_desc("Lean call latency (ms, log scale)")
@@ -521,11 +515,7 @@ fn timeline_chart(generate: &[ServerTimeline]) -> Result<String, String> {
         .fold(1.0, f64::max)
         * 1.1;
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        let mut chart = frame(root).build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
             .x_desc("time since the sweep started (s)")
@@ -542,13 +532,7 @@ fn timeline_chart(generate: &[ServerTimeline]) -> Result<String, String> {
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }

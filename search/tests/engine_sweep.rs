@@ -283,19 +283,8 @@ impl search::policy::Policy for Gated {
     }
 }
 
-/// Waits (a bounded number of real-time steps, not a timing assertion) for `done`.
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_the_sweep_clock() {
+/// "one", proved at once, and "slow", whose generate calls wait until `release` sends true.
+fn one_and_slow() -> (World, Arc<Sim>, tokio::sync::watch::Sender<bool>, Backends) {
     let mut w = three();
     w.theorems.truncate(1); // "one": proved at once
     let slow = world(
@@ -317,6 +306,23 @@ async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_th
         scorer: None,
         env: Arc::new(SimEnv(sim.clone())),
     };
+    (w, sim, release, backends)
+}
+
+/// Waits (a bounded number of real-time steps, not a timing assertion) for `done`.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_the_sweep_clock() {
+    let (w, sim, release, backends) = one_and_slow();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_owned();
     let options = SweepOptions {
@@ -417,27 +423,7 @@ async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_json_names_what_is_running_and_says_when_the_sweep_ended() {
-    let mut w = three();
-    w.theorems.truncate(1);
-    let slow = world(
-        "slow",
-        &["⊢ slow"],
-        vec![state(
-            &["⊢ slow"],
-            vec![tactic("simp", -0.1, Effect::Goals(vec![]))],
-        )],
-    );
-    w.theorems.extend(slow.theorems);
-    let sim = Sim::new(w.clone());
-    let (release, open) = tokio::sync::watch::channel(false);
-    let backends = Backends {
-        policy: Arc::new(Gated {
-            inner: SimPolicy(sim.clone()),
-            open,
-        }),
-        scorer: None,
-        env: Arc::new(SimEnv(sim.clone())),
-    };
+    let (w, _, release, backends) = one_and_slow();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_owned();
     let options = SweepOptions {
