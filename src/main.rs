@@ -43,6 +43,8 @@ enum Command {
     Compare(commands::summary::CompareArgs),
     /// Follow a sweep from its files: proved, rate, ETA, time split, what is running (q quits).
     Watch(commands::watch::WatchArgs),
+    /// Join shard directories (`sweep --shard I/N`) into one run directory.
+    Merge(commands::merge::MergeArgs),
     /// Trajectory tools.
     Traj {
         #[command(subcommand)]
@@ -64,6 +66,17 @@ enum Command {
         command: commands::sim::SimCommand,
     },
 }
+
+/// The stepwise build that runs (version, and the commit `build.rs` embedded).
+pub fn build_info() -> formats::manifest::BuildInfo {
+    formats::manifest::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit: env!("STEPWISE_COMMIT").into(),
+    }
+}
+
+/// The bundled theorem sets (`sha256sum` lines), so a manifest names the one a run used.
+pub const BENCHMARK_SUMS: &str = include_str!("../benchmarks/SHA256SUMS");
 
 fn main() -> ExitCode {
     init_tracing();
@@ -97,6 +110,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Summary(args) => commands::summary::run(args),
         Command::Compare(args) => commands::summary::run_compare(args),
         Command::Watch(args) => commands::watch::run(args),
+        Command::Merge(args) => commands::merge::run(args),
         Command::Traj { command } => commands::traj::run(command),
         Command::Ebm { command } => commands::ebm::run(command),
         Command::Doctor(args) => commands::doctor::run(args),

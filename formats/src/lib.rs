@@ -5,11 +5,14 @@
 //! trajectory and failed-attempt rows and their Parquet files ([`trajectory`]),
 //! `results.jsonl` lines ([`results`]) and the statistics they carry ([`stats`]), node
 //! statuses ([`NodeStatus`]), the goals-text layout ([`join_goals`]), and the EBM server's
-//! `/score`, `/encode` and `/health` bodies ([`ebm_api`]).
+//! `/score`, `/encode` and `/health` bodies ([`ebm_api`], [`identity`]), and the run manifest
+//! ([`manifest`]).
 
 mod columns;
 pub mod ebm_api;
 mod goals;
+pub mod identity;
+pub mod manifest;
 mod node_status;
 pub mod results;
 pub mod stats;

@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use crate::cached_worker::CachedWorker;
+use crate::cached_worker::{tactic_timeout, CachedWorker};
 use crate::config::LeanConfig;
 use crate::error::{Failure, LeanError};
 use crate::lease::Lease;
 use crate::outcome::ProofCheck;
 use crate::proof_check::{check_proof, indent_script};
+use crate::protocol::{CommandResponse, Reply, Request, Severity};
 use crate::session::Session;
 use crate::theorem::Theorem;
 
@@ -69,6 +70,25 @@ impl LeanPool {
         }
     }
 
+    /// The Lean version the workers run, as the REPL itself answers `#eval Lean.versionString`
+    /// (`Lean.versionString` is in core's `Init.Meta`, so no import is needed). Asking the REPL
+    /// works wherever `lean` is not on PATH and names the toolchain `lake env` really picks.
+    pub async fn lean_version(self: &Arc<Self>) -> Result<String, LeanError> {
+        let mut lease = self.lease(&self.config.header).await?;
+        loop {
+            let worker = lease.worker()?;
+            let request = Request::command(LEAN_VERSION_COMMAND, None);
+            let reply: Result<Reply<CommandResponse>, _> = worker
+                .worker
+                .send(&request, tactic_timeout(&self.config))
+                .await;
+            match reply {
+                Ok(reply) => return version_of(reply),
+                Err(fault) => lease.fault(fault, true).await?,
+            }
+        }
+    }
+
     /// Kills all workers. Sessions still running keep theirs until they end.
     pub async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
@@ -107,6 +127,28 @@ impl LeanPool {
         }
         self.idle.lock().expect("pool lock").push(worker);
     }
+}
+
+const LEAN_VERSION_COMMAND: &str = "#eval Lean.versionString";
+
+/// `#eval` of a `String` prints it as a Lean string literal in an info message: `"4.24.0"`.
+fn version_of(reply: Reply<CommandResponse>) -> Result<String, LeanError> {
+    let unexpected = |what: String| LeanError::Infrastructure {
+        reason: format!("`{LEAN_VERSION_COMMAND}` answered {what}"),
+        stderr_tail: String::new(),
+    };
+    let response = reply.map_err(|e| unexpected(format!("an error: {}", e.message)))?;
+    let info = response
+        .messages
+        .iter()
+        .find(|m| m.severity == Severity::Info)
+        .ok_or_else(|| unexpected(format!("no info message: {:?}", response.messages)))?;
+    let text = info.data.trim();
+    Ok(text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text)
+        .to_owned())
 }
 
 fn validate(config: &LeanConfig) -> Result<(), String> {

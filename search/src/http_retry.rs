@@ -147,6 +147,33 @@ pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Re
     ))
 }
 
+/// `GET url` once and parse its JSON body: Err says why not (unreachable, status, body).
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<T, String> {
+    let response = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| describe_reqwest_error(&e))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| describe_reqwest_error(&e))?;
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            server_message(&body)
+        ));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("unexpected body ({e}): {body:.200}"))
+}
+
 fn is_retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }

@@ -8,6 +8,8 @@ pub mod engine;
 pub mod env;
 pub mod http_retry;
 pub mod lean_env;
+pub mod manifest;
+pub mod merge;
 pub mod policy;
 pub mod progress;
 pub mod report;

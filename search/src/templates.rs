@@ -95,6 +95,19 @@ impl PromptTemplate {
         })
     }
 
+    /// The template text, placeholders unfilled.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The built-in name `[policy].template` picks, or `custom`.
+    pub fn name_of(template: &str) -> &str {
+        BUILT_IN
+            .iter()
+            .find(|(name, _)| *name == template.trim())
+            .map_or("custom", |(name, _)| name)
+    }
+
     pub fn render(&self, input: &PromptInput) -> String {
         let mut out = String::with_capacity(self.text.len() + input.state.len() * 2);
         let mut rest = self.text.as_str();

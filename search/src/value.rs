@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
+use formats::identity::{HealthResponse, ModelIdentity};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::config::EbmConfig;
-use crate::http_retry::{post_json, probe, HttpError, RetryPolicy};
+use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ValueError {
@@ -90,6 +91,15 @@ impl EbmClient {
                 attempts: 1,
                 last_error,
             })
+    }
+
+    /// The model the server reports on `GET /health`; Err(why) when it reports none (an
+    /// older `ebm serve` answers with an empty body).
+    pub async fn identity(&self) -> Result<ModelIdentity, String> {
+        let url = format!("{}/health", self.url);
+        get_json::<HealthResponse>(&self.client, &url, self.retry.timeout)
+            .await
+            .map(|health| health.identity)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(

@@ -76,7 +76,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             config.sweep.concurrency,
             args.out.display()
         );
-        let report = super::sweep::execute(&config, theorems, &args.out, false).await;
+        let run = super::sweep::SweepRun {
+            theorems_path: &theorems_path,
+            theorems_count: theorems.len(),
+            shard: None,
+            resume: false,
+            force: false,
+        };
+        let report = super::sweep::execute(&config, theorems, &args.out, run).await;
         sglang.shutdown().await?;
         report
     })?;

@@ -8,6 +8,7 @@ use clap::Args;
 use lean_bridge::LeanPool;
 use lean_bridge::Theorem;
 use search::lean_env::LeanEnv;
+use search::manifest::{begin_run, describe_run, end_run, RunRequest};
 use search::policy::build_policy;
 use search::sweep::{run_sweep, Backends, SweepOptions, SweepReport};
 use search::theorems::{read_theorems, select, Shard};
@@ -38,6 +39,21 @@ pub struct SweepArgs {
     /// same file cover it exactly once.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// With --resume: continue even though the directory's manifest.json names a different
+    /// setup (config, theorems, model, template, Lean, EBM); the manifest records it.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
+}
+
+/// What one sweep run is given besides the config and its theorems: recorded in the
+/// directory's manifest.json, checked against it on --resume.
+pub struct SweepRun<'a> {
+    pub theorems_path: &'a Path,
+    /// Theorems in the file (before --shard and --max-theorems).
+    pub theorems_count: usize,
+    pub shard: Option<Shard>,
+    pub resume: bool,
+    pub force: bool,
 }
 
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
@@ -53,14 +69,18 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
             config.lean.workers
         );
     }
-    let theorems = select(
-        read_theorems(&args.theorems)?,
-        args.shard,
-        args.max_theorems,
-    );
+    let all = read_theorems(&args.theorems)?;
+    let run = SweepRun {
+        theorems_path: &args.theorems,
+        theorems_count: all.len(),
+        shard: args.shard,
+        resume: args.resume,
+        force: args.force,
+    };
+    let theorems = select(all, args.shard, args.max_theorems);
     let runtime = tokio::runtime::Runtime::new()?;
     let total = theorems.len();
-    let report = runtime.block_on(execute(&config, theorems, &args.out, args.resume))?;
+    let report = runtime.block_on(execute(&config, theorems, &args.out, run))?;
     let s = &report.summary;
     println!(
         "proved {} of {} ({:.1}%); searched {} now, {} done before; results in {}",
@@ -81,22 +101,22 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
 }
 
 /// A sweep with the backends `config` names: the policy servers and the EBM are
-/// health-checked first (naming any that is down), Lean runs on a [`LeanPool`], and Ctrl-C
-/// stops it cleanly (first: start nothing new; second: write what is buffered and abandon
-/// running theorems; third: exit).
-/// Also what `stepwise demo` runs.
+/// health-checked first (naming any that is down), the run is described in `out/manifest.json`
+/// (a resumed directory must have been made by the same setup), Lean runs on a [`LeanPool`],
+/// and Ctrl-C stops it cleanly (first: start nothing new; second: write what is buffered and
+/// abandon running theorems; third: exit). Also what `stepwise demo` runs.
 pub async fn execute(
     config: &search::Config,
     theorems: Vec<Theorem>,
     out: &Path,
-    resume: bool,
+    run: SweepRun<'_>,
 ) -> anyhow::Result<SweepReport> {
     let policy = build_policy(&config.policy)?;
     policy
         .health_check()
         .await
         .context("the policy server is not ready")?;
-    let scorer: Option<Arc<dyn ValueScorer>> = match EbmClient::from_config(&config.ebm)? {
+    let ebm = match EbmClient::from_config(&config.ebm)? {
         Some(client) => {
             client
                 .health()
@@ -107,6 +127,30 @@ pub async fn execute(
         None => None,
     };
     let pool = LeanPool::new(config.lean.clone());
+    let described = describe_run(
+        config,
+        RunRequest {
+            build: crate::build_info(),
+            command: std::env::args().collect(),
+            theorems_path: run.theorems_path,
+            theorems_count: run.theorems_count,
+            shard: run.shard,
+            selected: theorems.len(),
+            benchmarks: crate::BENCHMARK_SUMS,
+            lean_version: pool.lean_version().await.map_err(|e| e.to_string()),
+            ebm: ebm.as_deref(),
+        },
+    )
+    .await?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut manifest = match begin_run(out, described, run.resume, run.force) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            pool.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let scorer = ebm.map(|client| client as Arc<dyn ValueScorer>);
     let backends = Backends {
         policy,
         scorer,
@@ -125,7 +169,7 @@ pub async fn execute(
         }
     });
     let options = SweepOptions {
-        resume,
+        resume: run.resume,
         progress: true,
         stop: Some(stop_rx),
         ..SweepOptions::default()
@@ -134,6 +178,7 @@ pub async fn execute(
     interrupts.abort();
     pool.shutdown().await;
     let report = report?;
+    end_run(out, &mut manifest)?;
     if let Some(reason) = &report.aborted {
         anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
     }

@@ -1,5 +1,5 @@
 //! A simulated EBM server: a TEST DOUBLE, not a model. It speaks `stepwise ebm serve`'s HTTP
-//! API (`POST /score {"states"}` -> `{"energies"}`, `GET /health`) over loopback with a fixed
+//! API (`POST /score {"states"}` -> `{"energies"}`, `GET /health` with [`identity`]) over loopback with a fixed
 //! delay per request, so latency-model benchmarks and tests run the search's real EBM client
 //! without candle. Energies are a deterministic function of the state text (shorter goals
 //! score lower, i.e. look more provable), in [0, 1).
@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use formats::ebm_api::{ScoreRequest, ScoreResponse};
+use formats::identity::{HealthResponse, ModelIdentity};
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone)]
@@ -53,13 +54,31 @@ pub fn energy(state: &str) -> f64 {
     (state.len() as f64 / (state.len() as f64 + 200.0)) * 0.9 + jitter
 }
 
+/// The model identity the simulated server reports on `/health`.
+pub fn identity() -> ModelIdentity {
+    ModelIdentity {
+        config_sha256: "sim-config".into(),
+        tokenizer_sha256: "sim-tokenizer".into(),
+        dtype: "f32".into(),
+        pooling: "mean".into(),
+        head_sha256: Some("sim-head".into()),
+    }
+}
+
 /// Binds `options.addr` and serves until the handle is dropped.
 pub async fn spawn(options: EbmOptions) -> std::io::Result<EbmHandle> {
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/score", post(score))
-        .route("/health", get(|| async {}))
+        .route(
+            "/health",
+            get(|| async {
+                Json(HealthResponse {
+                    identity: identity(),
+                })
+            }),
+        )
         .with_state(Arc::new(options));
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(async move {

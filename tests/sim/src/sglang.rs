@@ -1,6 +1,6 @@
 //! A simulated SGLang server: a TEST DOUBLE, not a model. It speaks SGLang's real HTTP API
 //! (`POST /generate` with its response shapes, the OpenAI-compatible `POST /v1/completions`,
-//! `GET /health`, `GET /get_model_info`) over loopback, and answers from a
+//! `GET /health`, `GET /get_model_info`, `GET /v1/models`) over loopback, and answers from a
 //! [`crate::world::World`] script instead of a GPU. Tests, benchmarks and
 //! `stepwise demo` use it so the policy clients run their real HTTP code.
 //!
@@ -133,6 +133,7 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
         .route("/v1/completions", post(completions))
         .route("/health", get(health))
         .route("/get_model_info", get(model_info))
+        .route("/v1/models", get(models))
         .with_state(sim);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -554,6 +555,19 @@ async fn model_info(State(sim): State<Arc<Sim>>) -> Json<Value> {
         "model_path": sim.options.model,
         "tokenizer_path": sim.options.model,
         "is_generation": true,
+        // SGLang's `--weight-version` default (sglang/srt/server_args.py).
+        "weight_version": "default",
+    }))
+}
+
+/// The OpenAI model list (vllm entrypoints/openai/protocol.py `ModelList`/`ModelCard`; SGLang
+/// answers the same shape).
+async fn models(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.log.push("/v1/models", Value::Null, StatusCode::OK);
+    Json(json!({
+        "object": "list",
+        "data": [{"id": sim.options.model, "object": "model", "created": 0,
+                  "owned_by": "sglang", "root": sim.options.model}],
     }))
 }
 

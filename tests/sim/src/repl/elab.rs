@@ -40,6 +40,8 @@ pub struct Options {
     pub shadow_namespaces: Vec<String>,
     /// Refuse a parenthesised tactic sequence, as a Lean that parses it differently would.
     pub no_tactic_blocks: bool,
+    /// What `#eval Lean.versionString` answers.
+    pub lean_version: String,
 }
 
 pub struct SimLean {
@@ -116,6 +118,9 @@ impl SimLean {
         let text = request.cmd.trim();
         if let Some(name) = text.strip_prefix("#print axioms") {
             return self.print_axioms(base, name.trim());
+        }
+        if text == "#eval Lean.versionString" {
+            return self.version(base);
         }
         match self.find_theorem(text) {
             Some((index, body)) => self.theorem(base, index, text, body),
@@ -321,6 +326,20 @@ impl SimLean {
         reply(&CommandResponse {
             env,
             messages,
+            sorries: Vec::new(),
+        })
+    }
+
+    /// `#eval` shows a `String` as a literal, in an info message at the `#eval` token
+    /// (leanprover/lean4 src/Lean/Elab/BuiltinEvalCommand.lean, `elabEvalCoreUnsafe`).
+    fn version(&mut self, base: Env) -> Answer {
+        let data = format!("{:?}", self.options.lean_version);
+        let env = self.push_env(base);
+        let mut info = message(Severity::Info, 1, data);
+        info.end_pos = Some(Pos { line: 1, column: 5 });
+        reply(&CommandResponse {
+            env,
+            messages: vec![info],
             sorries: Vec::new(),
         })
     }

@@ -8,7 +8,7 @@
 //! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
 //!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //!           [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]
-//!           [--forget-after N]
+//!           [--forget-after N] [--lean-version V]
 //! ```
 //! `--crash-after N` answers N requests and dies on the next (each process: a pool's fresh
 //! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
@@ -18,6 +18,7 @@
 //! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT;
 //! `--forget-after N` drops every proof state after N requests, so later tactics on them get
 //! `Unknown proof state.` (as when the process behind a pipe is not the one we think).
+//! `--lean-version V` is what `#eval Lean.versionString` answers (default [`SIM_LEAN_VERSION`]).
 
 mod elab;
 mod pretty;
@@ -33,7 +34,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N] [--lean-version V]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -65,7 +66,11 @@ pub struct ReplArgs {
     pub no_tactic_blocks: bool,
     pub crash_on_cmd: Option<String>,
     pub forget_after: Option<u64>,
+    pub lean_version: Option<String>,
 }
+
+/// The Lean version the simulated REPL claims by default.
+pub const SIM_LEAN_VERSION: &str = "4.24.0";
 
 impl ReplArgs {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, RunError> {
@@ -94,6 +99,7 @@ impl ReplArgs {
                 "--no-tactic-blocks" => parsed.no_tactic_blocks = true,
                 "--crash-on-cmd" => parsed.crash_on_cmd = Some(value()?),
                 "--forget-after" => parsed.forget_after = Some(number(value()?)?),
+                "--lean-version" => parsed.lean_version = Some(value()?),
                 other => return Err(RunError::Usage(format!("unknown flag {other:?}"))),
             }
         }
@@ -118,6 +124,10 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
             hang_on: args.hang_on.clone(),
             shadow_namespaces: args.shadow_namespaces.clone(),
             no_tactic_blocks: args.no_tactic_blocks,
+            lean_version: args
+                .lean_version
+                .clone()
+                .unwrap_or_else(|| SIM_LEAN_VERSION.into()),
         },
     );
     let mut log = match &args.log {

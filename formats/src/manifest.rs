@@ -1,0 +1,483 @@
+//! `DIR/manifest.json`: what produced a run directory, so a prove rate can be reproduced and
+//! two runs told apart.
+//!
+//! The top level says what decides the results (config, theorems, served models, template,
+//! stop strings, Lean and Mathlib, EBM); `--resume` and `merge` require it equal, field by
+//! field ([`Manifest::differences`]). Each run over the directory (the first, every
+//! `--resume`, every shard a merge took in) appends a [`RunEntry`] with where and when it ran:
+//! host, GPUs, URLs, paths and times never count as a difference, since shards of one sweep
+//! run on different nodes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::identity::ModelIdentity;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Config keys that say where a run happened, not what it computes: left out of
+/// [`Manifest::config`] (and its hash) and kept in each run's [`RunEntry::placement`].
+pub const PLACEMENT_KEYS: &[&str] = &[
+    "policy.urls",
+    "ebm.url",
+    "lean.command",
+    "lean.cwd",
+    "lean.sandbox",
+    "lean.workers",
+    "sweep.concurrency",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The resolved config without [`PLACEMENT_KEYS`].
+    pub config: Value,
+    /// sha256 of `config` as canonical JSON (keys sorted, no spaces).
+    pub config_sha256: String,
+    pub theorems: TheoremsIdentity,
+    /// The distinct models the policy servers said they serve, sorted.
+    pub models: Vec<ServedModel>,
+    pub template: TemplateIdentity,
+    /// The stop strings sent with every request.
+    pub stop: Vec<String>,
+    pub lean: LeanIdentity,
+    /// The value model, when the run used one and its server reported it.
+    pub ebm: Option<ModelIdentity>,
+    /// Oldest first.
+    pub runs: Vec<RunEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheoremsIdentity {
+    /// sha256 of the theorems file's bytes.
+    pub sha256: String,
+    /// Theorems in the file.
+    pub count: usize,
+    /// `I/N` when the run took one shard (`None` after a merge: all of them).
+    pub shard: Option<String>,
+    /// The bundled benchmark the file is (`benchmarks/…`, matched by sha256), if any.
+    pub benchmark: Option<String>,
+}
+
+/// What one policy server answered it serves (SGLang `/get_model_info`: `model_path`,
+/// `weight_version`; OpenAI-compatible `/v1/models`: the first model's `id`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServedModel {
+    /// `None` when the server did not say.
+    pub name: Option<String>,
+    pub weight_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateIdentity {
+    /// A built-in template's name, or `custom`.
+    pub name: String,
+    /// sha256 of the template text.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeanIdentity {
+    /// `Lean.versionString`, as the REPL itself answered it.
+    pub version: Option<String>,
+    /// Mathlib's `rev` in `lake-manifest.json` of `lean.cwd`.
+    pub mathlib: Option<String>,
+}
+
+/// One run over the directory: who ran it, where, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEntry {
+    pub stepwise: BuildInfo,
+    /// argv of the run.
+    pub command: Vec<String>,
+    /// The theorems file as this run named it.
+    pub theorems_path: String,
+    /// Theorems this run was given (after `--shard` and `--max-theorems`).
+    pub theorems_selected: usize,
+    /// The [`PLACEMENT_KEYS`] values of this run's config.
+    pub placement: Value,
+    /// Per policy URL: what it said it serves, or why it did not.
+    pub policy_servers: Vec<ServerEntry>,
+    /// The REPL's own revision, where it could be found (lake-manifest or its git checkout).
+    pub repl_revision: Option<String>,
+    pub host: Host,
+    pub started_unix_ms: u64,
+    pub started: String,
+    /// Set when the run ends (absent: it is running, or was killed).
+    pub ended_unix_ms: Option<u64>,
+    pub ended: Option<String>,
+    /// Differences `--force` overrode to start this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<String>,
+    /// The shard directory a merge took this run from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub version: String,
+    /// `git rev-parse HEAD` when built, `unknown` outside a checkout.
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerEntry {
+    pub url: String,
+    pub model: Option<ServedModel>,
+    /// Why the identity could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub cores: usize,
+    pub memory_mb: Option<u64>,
+    /// One line per GPU from `nvidia-smi` (name, memory, driver); empty without it.
+    pub gpus: Vec<String>,
+}
+
+/// One field where two manifests disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.field, self.before, self.after)
+    }
+}
+
+/// Which comparison: a resume continues one shard, a merge joins different ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Resume,
+    Merge,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a stepwise manifest: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Manifest {
+    /// The fields that change results and differ from `other` (`self` before, `other`
+    /// after), config keys one by one. Runs never count.
+    pub fn differences(&self, other: &Manifest, scope: Scope) -> Vec<Difference> {
+        let mut out = Vec::new();
+        let mut push = |field: &str, before: String, after: String| {
+            if before != after {
+                out.push(Difference {
+                    field: field.to_owned(),
+                    before,
+                    after,
+                });
+            }
+        };
+        let (a, b) = (flatten(&self.config), flatten(&other.config));
+        for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+            let show =
+                |m: &BTreeMap<String, String>| m.get(key).cloned().unwrap_or("(absent)".into());
+            push(&format!("config {key}"), show(&a), show(&b));
+        }
+        push(
+            "theorems sha256",
+            self.theorems.sha256.clone(),
+            other.theorems.sha256.clone(),
+        );
+        if scope == Scope::Resume {
+            push(
+                "theorems shard",
+                show_opt(&self.theorems.shard),
+                show_opt(&other.theorems.shard),
+            );
+        }
+        push(
+            "model",
+            show_models(&self.models),
+            show_models(&other.models),
+        );
+        push(
+            "template",
+            format!("{} ({})", self.template.name, short(&self.template.sha256)),
+            format!(
+                "{} ({})",
+                other.template.name,
+                short(&other.template.sha256)
+            ),
+        );
+        push("stop", json(&self.stop), json(&other.stop));
+        push(
+            "Lean version",
+            show_opt(&self.lean.version),
+            show_opt(&other.lean.version),
+        );
+        push(
+            "Mathlib",
+            show_opt(&self.lean.mathlib),
+            show_opt(&other.lean.mathlib),
+        );
+        push("EBM", show_ebm(&self.ebm), show_ebm(&other.ebm));
+        out
+    }
+
+    /// The build that ran last.
+    pub fn last_build(&self) -> Option<&BuildInfo> {
+        self.runs.last().map(|r| &r.stepwise)
+    }
+
+    /// `None` when `dir` has no manifest.
+    pub fn read(dir: &Path) -> Result<Option<Self>, ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(ManifestError::Io { path, source }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ManifestError::Parse {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// Replaces `dir/manifest.json` whole (a temporary file renamed into place), so a reader
+    /// or a kill never sees half of one.
+    pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
+        let path = dir.join(MANIFEST_FILE);
+        let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self).expect("a manifest serialises") + "\n";
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| ManifestError::Io { path, source })
+    }
+}
+
+/// `value` with object keys sorted at every level and no whitespace: the bytes a hash of it
+/// is taken over, whatever order the keys came in.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let sorted: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                let mut out = serde_json::Map::new();
+                for (k, v) in sorted {
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Splits a resolved config into (what decides results, [`PLACEMENT_KEYS`] values).
+pub fn split_placement(config: &Value) -> (Value, Value) {
+    let mut results = config.clone();
+    let mut placement = serde_json::Map::new();
+    for key in PLACEMENT_KEYS {
+        let (section, name) = key.split_once('.').expect("placement keys are section.key");
+        if let Some(value) = results
+            .get_mut(section)
+            .and_then(Value::as_object_mut)
+            .and_then(|s| s.remove(name))
+        {
+            placement.insert((*key).to_owned(), value);
+        }
+    }
+    (results, Value::Object(placement))
+}
+
+/// UTC `YYYY-MM-DDTHH:MM:SSZ` of a Unix time in milliseconds.
+pub fn utc_timestamp(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Leaves of a JSON object as `a.b.c` -> compact JSON.
+fn flatten(value: &Value) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+fn show_opt(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "unknown".into())
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("serialisable")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+fn show_models(models: &[ServedModel]) -> String {
+    if models.is_empty() {
+        return "none".into();
+    }
+    models
+        .iter()
+        .map(|m| match &m.weight_version {
+            Some(v) => format!("{} (weights {v})", show_opt(&m.name)),
+            None => show_opt(&m.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show_ebm(ebm: &Option<ModelIdentity>) -> String {
+    match ebm {
+        None => "none".into(),
+        Some(id) => format!(
+            "config {} tokenizer {} {} {} head {}",
+            short(&id.config_sha256),
+            short(&id.tokenizer_sha256),
+            id.dtype,
+            id.pooling,
+            id.head_sha256.as_deref().map_or("none", short)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest() -> Manifest {
+        let (config, _) = split_placement(&json!({
+            "search": {"max_nodes": 600},
+            "policy": {"urls": ["http://a"], "template": "bfs-prover"},
+            "lean": {"cwd": "/x", "header": "import Mathlib"},
+        }));
+        Manifest {
+            config_sha256: String::new(),
+            config,
+            theorems: TheoremsIdentity {
+                sha256: "ab".into(),
+                count: 3,
+                shard: Some("0/2".into()),
+                benchmark: None,
+            },
+            models: vec![ServedModel {
+                name: Some("m".into()),
+                weight_version: None,
+            }],
+            template: TemplateIdentity {
+                name: "bfs-prover".into(),
+                sha256: "cd".into(),
+            },
+            stop: vec![],
+            lean: LeanIdentity {
+                version: Some("4.24.0".into()),
+                mathlib: None,
+            },
+            ebm: None,
+            runs: vec![],
+        }
+    }
+
+    #[test]
+    fn placement_is_split_off_and_never_a_difference() {
+        let m = manifest();
+        assert_eq!(m.config["policy"], json!({"template": "bfs-prover"}));
+        assert!(m.config["lean"].get("cwd").is_none());
+        assert!(m.differences(&m.clone(), Scope::Resume).is_empty());
+    }
+
+    #[test]
+    fn differences_name_the_field_and_both_values() {
+        let a = manifest();
+        let mut b = manifest();
+        b.config["search"]["max_nodes"] = json!(100);
+        b.models[0].name = Some("other".into());
+        b.lean.version = Some("4.9.0".into());
+        b.theorems.shard = Some("1/2".into());
+        let shown: Vec<String> = a
+            .differences(&b, Scope::Resume)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "config search.max_nodes: 600 -> 100",
+                "theorems shard: 0/2 -> 1/2",
+                "model: m -> other",
+                "Lean version: 4.24.0 -> 4.9.0",
+            ]
+        );
+        // Shards of one sweep differ by design.
+        assert_eq!(a.differences(&b, Scope::Merge).len(), 3);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v: Value =
+            serde_json::from_str(r#"{"b": {"y": 1, "x": [{"q": 1, "p": 2}]}, "a": 0}"#).unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":0,"b":{"x":[{"p":2,"q":1}],"y":1}}"#
+        );
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        // 2026-11-30T20:55:03Z
+        assert_eq!(utc_timestamp(1_796_072_103_000), "2026-11-30T20:55:03Z");
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}
