@@ -372,6 +372,19 @@ async fn merged_shards_equal_the_one_machine_sweep_and_a_missing_shard_is_named(
             .count(),
         3
     );
+    // The shards' generate timelines come along, so report.html plots every shard's servers.
+    let timeline_lines = |d: &Path| {
+        std::fs::read_to_string(d.join("generate_timeline.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let shard_lines: usize = (0..3).map(|i| timeline_lines(&shard_dir(i))).sum();
+    assert!(
+        shard_lines >= 3,
+        "each shard's last tick samples its server"
+    );
+    assert_eq!(timeline_lines(&merged), shard_lines);
     // Every shard's trajectory files, linked under new numbers: trees of the same theorems.
     let rows = |d: &Path| {
         let (nodes, _) = formats::trajectory::trajectory_files(&d.join("trajectories")).unwrap();

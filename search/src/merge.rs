@@ -16,6 +16,7 @@ use formats::results::{latest_by_name, read_results, ResultsError};
 use formats::trajectory::{failed_dir, trajectory_files};
 
 use crate::manifest::{sha256_file, RunManifestError};
+use crate::progress::GENERATE_TIMELINE_FILE;
 use crate::summary::{Summary, SummaryError, CONFIG_FILE, RESULTS_FILE, RUNS_FILE};
 use crate::theorems::{read_theorems, TheoremsError};
 
@@ -205,7 +206,8 @@ pub fn merge(
         writer.append(&lines[name])?;
     }
     let trajectory_files = link_trajectories(out, dirs)?;
-    concat_runs(out, dirs)?;
+    concat_lines(out, dirs, RUNS_FILE)?;
+    concat_lines(out, dirs, GENERATE_TIMELINE_FILE)?;
     let config = dirs[0].join(CONFIG_FILE);
     if config.exists() {
         std::fs::copy(&config, out.join(CONFIG_FILE)).map_err(io(&config))?;
@@ -311,19 +313,25 @@ fn link_or_copy(source: &Path, target: &Path) -> Result<(), MergeError> {
         })
 }
 
-/// Every shard's `runs.jsonl` lines, shard by shard (each run's utilisation stays its own).
-fn concat_runs(out: &Path, dirs: &[PathBuf]) -> Result<(), MergeError> {
-    let path = out.join(RUNS_FILE);
+/// Every shard's lines of `file` (`runs.jsonl`, `generate_timeline.jsonl`), shard by shard:
+/// each run's utilisation stays its own.
+fn concat_lines(out: &Path, dirs: &[PathBuf], name: &str) -> Result<(), MergeError> {
+    let path = out.join(name);
     let mut file = std::fs::File::create(&path).map_err(|source| MergeError::Io {
         path: path.clone(),
         source,
     })?;
     for dir in dirs {
-        let runs = dir.join(RUNS_FILE);
-        let text = match std::fs::read_to_string(&runs) {
+        let shard = dir.join(name);
+        let text = match std::fs::read_to_string(&shard) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(MergeError::Io { path: runs, source }),
+            Err(source) => {
+                return Err(MergeError::Io {
+                    path: shard,
+                    source,
+                })
+            }
         };
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             writeln!(file, "{line}").map_err(|source| MergeError::Io {

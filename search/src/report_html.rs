@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::progress::{read_timeline, TimelineSample};
 use crate::report::{compare_table, pct, render_headline, render_tables, secs};
 use crate::summary::{read_runs, RunRecord, Summary, SummaryError, RESULTS_FILE};
+use formats::manifest::{Difference, Manifest, Scope};
 use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult};
 use formats::stats::{Histogram, TimeAccount};
 
@@ -188,6 +189,10 @@ impl Series {
             }
         }
 
+        // Merged shards' timelines follow each other in the file; plot them in time order.
+        for g in &mut generate {
+            g.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
         Series {
             started_unix_ms,
             progress,
@@ -875,12 +880,21 @@ fn leaves(value: &serde_json::Value, pointer: String, out: &mut BTreeMap<String,
     }
 }
 
-/// `stepwise compare --html`: the sweeps' curves on shared axes, the outcome table and every
-/// config value that differs between them.
-pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, String> {
+/// One sweep of `stepwise compare --html`.
+pub struct ComparedSweep {
+    pub name: String,
+    pub summary: Summary,
+    pub series: Series,
+    /// `DIR/manifest.json`, when the sweep wrote one.
+    pub manifest: Option<Manifest>,
+}
+
+/// `stepwise compare --html`: the sweeps' curves on shared axes, the outcome table, every
+/// config value that differs between them, and what else their manifests disagree on.
+pub fn render_compare(sweeps: &[ComparedSweep]) -> Result<String, String> {
     let mut body = String::new();
     let b = &mut body;
-    let names: Vec<String> = sweeps.iter().map(|(n, ..)| n.clone()).collect();
+    let names: Vec<String> = sweeps.iter().map(|c| c.name.clone()).collect();
     let _ = writeln!(
         b,
         "<h1>Sweeps compared</h1>\n<p>{}</p>",
@@ -890,19 +904,20 @@ pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, St
         sweeps
             .iter()
             .zip(SERIES_COLOURS.iter().cycle())
-            .map(|((name, _, series), colour)| {
-                let points = series
+            .map(|(c, colour)| {
+                let points = c
+                    .series
                     .progress
                     .iter()
                     .map(|p| (f(p), p.proved as f64))
                     .collect();
-                (name.clone(), points, *colour)
+                (c.name.clone(), points, *colour)
             })
             .collect()
     };
     let proved: Vec<String> = sweeps
         .iter()
-        .map(|(n, s, _)| format!("{n}: {} of {}", s.proved, s.theorems))
+        .map(|c| format!("{}: {} of {}", c.name, c.summary.proved, c.summary.theorems))
         .collect();
     figure(
         b,
@@ -918,7 +933,7 @@ pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, St
     );
     let calls: Vec<String> = sweeps
         .iter()
-        .map(|(n, s, _)| format!("{n}: {} calls", s.totals.gen_calls))
+        .map(|c| format!("{}: {} calls", c.name, c.summary.totals.gen_calls))
         .collect();
     figure(
         b,
@@ -937,15 +952,15 @@ pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, St
     b.push_str(&html_table(&compare_table(
         &sweeps
             .iter()
-            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .map(|c| (c.name.clone(), c.summary.clone()))
             .collect::<Vec<_>>(),
     )));
 
     let configs: Vec<BTreeMap<String, String>> = sweeps
         .iter()
-        .map(|(_, s, _)| {
+        .map(|sweep| {
             let mut out = BTreeMap::new();
-            if let Some(c) = &s.config {
+            if let Some(c) = &sweep.summary.config {
                 leaves(c, String::new(), &mut out);
             }
             out
@@ -972,7 +987,54 @@ pub fn render_compare(sweeps: &[(String, Summary, Series)]) -> Result<String, St
     } else {
         b.push_str("<p>The sweeps ran with the same config.</p>\n");
     }
+    b.push_str("<h2>Manifest differences</h2>\n");
+    match manifest_table(sweeps) {
+        Some(rows) if rows.len() > 1 => b.push_str(&html_table(&rows)),
+        Some(_) => b.push_str("<p>The manifests agree (config aside).</p>\n"),
+        None => b.push_str("<p>Not every sweep has a manifest.json.</p>\n"),
+    }
     Ok(page("Sweeps compared", &body))
+}
+
+/// What the manifests disagree on beyond the config (model, Lean, Mathlib, template, theorems,
+/// shard, EBM), each sweep against the first as `--resume` judges; `None` when a sweep has
+/// no manifest.
+fn manifest_table(sweeps: &[ComparedSweep]) -> Option<Vec<Vec<String>>> {
+    let manifests: Vec<&Manifest> = sweeps
+        .iter()
+        .map(|c| c.manifest.as_ref())
+        .collect::<Option<_>>()?;
+    let first = manifests.first()?;
+    let differences: Vec<Vec<Difference>> = manifests
+        .iter()
+        .map(|m| {
+            first
+                .differences(m, Scope::Resume)
+                .into_iter()
+                .filter(|d| !d.field.starts_with("config "))
+                .collect()
+        })
+        .collect();
+    let mut fields: Vec<(&str, &str)> = differences
+        .iter()
+        .flatten()
+        .map(|d| (d.field.as_str(), d.before.as_str()))
+        .collect();
+    fields.sort();
+    fields.dedup_by(|a, b| a.0 == b.0);
+    let mut rows = vec![std::iter::once("manifest field".to_owned())
+        .chain(sweeps.iter().map(|c| c.name.clone()))
+        .collect::<Vec<_>>()];
+    for (field, first_value) in fields {
+        let cells = differences.iter().map(|ds| {
+            ds.iter()
+                .find(|d| d.field == field)
+                .map_or(first_value, |d| d.after.as_str())
+                .to_owned()
+        });
+        rows.push(std::iter::once(field.to_owned()).chain(cells).collect());
+    }
+    Some(rows)
 }
 
 fn html_table(rows: &[Vec<String>]) -> String {
@@ -1273,9 +1335,26 @@ mod tests {
         let first = load(a.path(), &config);
         config["search"]["num_candidates"] = 32.into();
         let second = load(b.path(), &config);
+        let manifest = |lean: &str| {
+            serde_json::from_value::<Manifest>(serde_json::json!({
+                "config": {}, "config_sha256": "c",
+                "theorems": {"sha256": "t", "count": 5, "shard": null, "benchmark": null},
+                "models": [{"name": "prover-7b", "weight_version": null}],
+                "template": {"name": "deepseek", "sha256": "s"},
+                "stop": [], "lean": {"version": lean, "mathlib": "abc"},
+                "ebm": null, "runs": [],
+            }))
+            .unwrap()
+        };
+        let compared = |name: &str, summary, dir: &Path, lean| ComparedSweep {
+            name: name.into(),
+            summary,
+            series: Series::from_dir(dir).unwrap(),
+            manifest: Some(manifest(lean)),
+        };
         let html = render_compare(&[
-            ("run-a".into(), first, Series::from_dir(a.path()).unwrap()),
-            ("run-b".into(), second, Series::from_dir(b.path()).unwrap()),
+            compared("run-a", first, a.path(), "4.24.0"),
+            compared("run-b", second, b.path(), "4.25.0"),
         ])
         .unwrap();
         let doc = Html::parse_document(&html);
@@ -1298,6 +1377,14 @@ mod tests {
         }
         let tables: Vec<String> = select(&doc, "table").iter().map(text).collect();
         assert!(tables[1].contains("/search/num_candidates"), "{tables:?}");
+        assert!(
+            tables[2].contains("Lean version") && tables[2].contains("4.25.0"),
+            "{tables:?}"
+        );
+        assert!(
+            !tables[2].contains("Mathlib"),
+            "only what differs: {tables:?}"
+        );
         assert!(
             !tables[1].contains("temperature"),
             "only what differs: {tables:?}"

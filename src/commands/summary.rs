@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use formats::manifest::Manifest;
 use search::report::render_compare;
-use search::report_html::Series;
+use search::report_html::{ComparedSweep, Series};
 use search::summary::Summary;
 
 #[derive(Args, Debug)]
@@ -49,12 +50,19 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     print!("{}", render_compare(&sweeps));
     if let Some(out) = &args.html {
-        let with_series = sweeps
+        let compared = sweeps
             .into_iter()
             .zip(&args.dirs)
-            .map(|((name, summary), dir)| Ok((name, summary, Series::from_dir(dir)?)))
+            .map(|((name, summary), dir)| {
+                Ok(ComparedSweep {
+                    name,
+                    summary,
+                    series: Series::from_dir(dir)?,
+                    manifest: Manifest::read(dir)?,
+                })
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let html = search::report_html::render_compare(&with_series)
+        let html = search::report_html::render_compare(&compared)
             .map_err(|e| anyhow::anyhow!("plotting the comparison: {e}"))?;
         std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("wrote {}", out.display());
