@@ -6,9 +6,11 @@ pub mod cache;
 pub mod device;
 pub mod energy_head;
 pub mod error;
+pub mod forward_memory;
 pub mod llama_config;
 pub mod llama_encoder;
 pub mod server;
+pub mod tokenizer_config;
 
 pub mod embed;
 pub mod embedding_cache;

@@ -306,8 +306,21 @@ fn parse_rope(raw: &RawConfig) -> std::result::Result<Rope, String> {
             original_max_position_embeddings: original_max,
         },
         "yarn" => {
-            let factor = num("factor")
-                .unwrap_or(raw.max_position_embeddings as f64 / original_max as f64);
+            // transformers 4.57 and 5.24 both use the explicit `factor` even when
+            // max_position_embeddings / original_max_position_embeddings says otherwise
+            // (5.x warns, "Using the explicit factor ... in YaRN"), and both require it
+            // (`_compute_yarn_parameters` reads rope_scaling["factor"]; 5.x validation lists
+            // it in required_keys). Some 4.5x releases used the ratio instead.
+            let factor = need("factor")?;
+            let implicit = raw.max_position_embeddings as f64 / original_max as f64;
+            if implicit != factor && implicit != 1.0 {
+                tracing::warn!(
+                    factor,
+                    implicit,
+                    "YaRN factor differs from max_position_embeddings / \
+                     original_max_position_embeddings; using the explicit factor, as transformers does"
+                );
+            }
             let mscale = |scale: f64, m: f64| {
                 if scale <= 1.0 {
                     1.0

@@ -14,7 +14,9 @@ use tokenizers::Tokenizer;
 
 use crate::device::compute_dtype;
 use crate::error::{EbmError, Result};
+use crate::forward_memory::heads_per_chunk;
 use crate::llama_config::LlamaConfig;
+use crate::tokenizer_config::apply_tokenizer_config;
 
 struct Attention {
     q: Linear,
@@ -47,6 +49,19 @@ pub struct LlamaEncoder {
     tokenizer: Tokenizer,
     device: Device,
     dtype: DType,
+    /// Bytes one attention chunk's scores may take (`forward_memory`).
+    attention_budget: usize,
+}
+
+/// Default `attention_budget`: 4 GiB of scores per chunk.
+pub const DEFAULT_ATTENTION_BUDGET: usize = 4 << 30;
+
+/// A text's token ids as the model sees them, possibly shortened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    pub ids: Vec<u32>,
+    /// Tokens were cut from the front of the text to fit the limit.
+    pub truncated: bool,
 }
 
 fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
@@ -92,23 +107,49 @@ impl Attention {
     }
 
     /// `x` `[b, t, hidden]`, `mask` additive `[b, 1, t, t]` (f32), cos/sin `[t, head_dim/2]`.
-    fn forward(&self, x: &Tensor, mask: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    /// Attention runs `chunk` query heads at a time (see `forward_memory`), and every
+    /// intermediate is its own statement so it is freed as soon as the next one exists.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        chunk: usize,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, self.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let q = split(self.q.forward(x)?, self.heads)?;
-        let k = split(self.k.forward(x)?, self.kv_heads)?;
-        let v = split(self.v.forward(x)?, self.kv_heads)?;
-        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-        let k = self.repeat_kv(candle_nn::rotary_emb::rope(&k, cos, sin)?)?;
-        let v = self.repeat_kv(v)?;
+        let q = then(split(self.q.forward(x)?, self.heads)?, |q| {
+            candle_nn::rotary_emb::rope(q, cos, sin)
+        })?;
+        let k = then(split(self.k.forward(x)?, self.kv_heads)?, |k| {
+            candle_nn::rotary_emb::rope(k, cos, sin)
+        })?;
+        let k = self.repeat_kv(k)?;
+        let v = self.repeat_kv(split(self.v.forward(x)?, self.kv_heads)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
-        let out = probs.to_dtype(v.dtype())?.matmul(&v)?;
+        let mut outs = Vec::with_capacity(self.heads.div_ceil(chunk));
+        for start in (0..self.heads).step_by(chunk) {
+            let n = chunk.min(self.heads - start);
+            let qc = q.narrow(1, start, n)?.contiguous()?;
+            let kc = k.narrow(1, start, n)?.contiguous()?;
+            let vc = v.narrow(1, start, n)?.contiguous()?;
+            // HF's order: matmul, scale, f32, + mask, softmax, back to the compute dtype.
+            let scores = then(qc.matmul(&kc.t()?)?, |x| x * scale)?;
+            drop((qc, kc));
+            let scores = then(scores, |x| x.to_dtype(DType::F32))?;
+            let scores = then(scores, |x| x.broadcast_add(mask))?;
+            let probs = then(scores, candle_nn::ops::softmax_last_dim)?;
+            let probs = then(probs, |x| x.to_dtype(vc.dtype()))?;
+            outs.push(probs.matmul(&vc)?);
+        }
+        drop((q, k, v));
+        let out = Tensor::cat(&outs, 1)?;
+        drop(outs);
         let out = out
             .transpose(1, 2)?
             .reshape((b, t, self.heads * self.head_dim))?;
@@ -139,7 +180,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gated = (candle_nn::ops::silu(&self.gate.forward(x)?)? * self.up.forward(x)?)?;
+        let gate = candle_nn::ops::silu(&self.gate.forward(x)?)?;
+        let up = self.up.forward(x)?;
+        let gated = (gate * up)?;
         Ok(self.down.forward(&gated)?)
     }
 }
@@ -162,14 +205,33 @@ impl Block {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        let h = self
-            .attention
-            .forward(&self.input_norm.forward(x)?, mask, cos, sin)?;
+    /// Takes the residual stream by value so the block's input is freed once it is summed.
+    fn forward(
+        &self,
+        x: Tensor,
+        mask: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        chunk: usize,
+    ) -> Result<Tensor> {
+        let normed = self.input_norm.forward(&x)?;
+        let h = self.attention.forward(&normed, mask, cos, sin, chunk)?;
+        drop(normed);
         let x = (x + h)?;
-        let h = self.mlp.forward(&self.post_norm.forward(&x)?)?;
+        let normed = self.post_norm.forward(&x)?;
+        let h = self.mlp.forward(&normed)?;
+        drop(normed);
         Ok((x + h)?)
     }
+}
+
+/// `f(x)`, with `x` freed as soon as the result exists (a shadowing `let` would keep it alive
+/// to the end of the scope, doubling the peak of every step).
+fn then(
+    x: Tensor,
+    f: impl FnOnce(&Tensor) -> candle_core::Result<Tensor>,
+) -> Result<Tensor> {
+    Ok(f(&x)?)
 }
 
 /// The safetensors files of a model directory: the shards an index names, else
@@ -220,17 +282,20 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 impl LlamaEncoder {
     /// Loads `config.json`, the safetensors weights (memory-mapped; single file or sharded
-    /// with `model.safetensors.index.json`) and `tokenizer.json` from a Hugging Face model
-    /// directory. f32 on CPU, bf16 on CUDA.
+    /// with `model.safetensors.index.json`), `tokenizer.json` and, if present,
+    /// `tokenizer_config.json` (BOS/EOS, see `tokenizer_config`) from a Hugging Face model
+    /// directory. The compute dtype follows the device (`device::compute_dtype`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let config = LlamaConfig::from_file(&dir.join("config.json"))?;
         let tok_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EbmError::Tokenizer {
+        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| EbmError::Tokenizer {
             path: tok_path.clone(),
             message: e.to_string(),
         })?;
+        let specials = apply_tokenizer_config(dir, &mut tokenizer)?;
         let files = weight_files(dir)?;
-        let dtype = compute_dtype(device);
+        let (dtype, why) = compute_dtype(device);
+        tracing::info!(?dtype, "compute dtype: {why}");
         // SAFETY: the weight files are mapped read-only; like every mmap-based loader we
         // assume nobody truncates them while the server runs.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device)? };
@@ -252,6 +317,7 @@ impl LlamaEncoder {
             hidden = config.hidden_size,
             shards = files.len(),
             ?dtype,
+            specials = ?specials.map(|s| (s.bos.map(|b| b.0), s.eos.map(|e| e.0))),
             "loaded Llama encoder"
         );
         Ok(LlamaEncoder {
@@ -262,11 +328,26 @@ impl LlamaEncoder {
             tokenizer,
             device: device.clone(),
             dtype,
+            attention_budget: DEFAULT_ATTENTION_BUDGET,
         })
+    }
+
+    /// Bytes one attention chunk's scores may take; at least one head is always computed.
+    pub fn with_attention_budget(mut self, bytes: usize) -> Self {
+        self.attention_budget = bytes;
+        self
+    }
+
+    pub fn attention_budget(&self) -> usize {
+        self.attention_budget
     }
 
     pub fn config(&self) -> &LlamaConfig {
         &self.config
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Size of each embedding.
@@ -278,13 +359,42 @@ impl LlamaEncoder {
         &self.device
     }
 
-    /// Token ids as the model sees them (with the tokenizer's special tokens, e.g. BOS).
+    /// Token ids as transformers makes them (with BOS/EOS as configured).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenize_truncated(text, usize::MAX)?.ids)
+    }
+
+    /// Token ids of at most `max_tokens` (if the specials leave room for text): the leading
+    /// and trailing special tokens (BOS, EOS) stay, and of the text's own tokens the *last*
+    /// ones are kept, since a goal's target `⊢ …` comes last. Equal to transformers with
+    /// `truncation_side="left", truncation=True, max_length=max_tokens`.
+    pub fn tokenize_truncated(&self, text: &str, max_tokens: usize) -> Result<Tokens> {
         let enc = self
             .tokenizer
             .encode(text, true)
             .map_err(|e| EbmError::Encode(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
+        let ids = enc.get_ids();
+        if ids.len() <= max_tokens {
+            return Ok(Tokens {
+                ids: ids.to_vec(),
+                truncated: false,
+            });
+        }
+        let special = enc.get_special_tokens_mask();
+        let prefix = special.iter().take_while(|&&m| m == 1).count();
+        let suffix = special[prefix..]
+            .iter()
+            .rev()
+            .take_while(|&&m| m == 1)
+            .count();
+        let room = max_tokens.saturating_sub(prefix + suffix);
+        let body_end = ids.len() - suffix;
+        let mut out = ids[..prefix].to_vec();
+        out.extend_from_slice(&ids[body_end - room.min(body_end - prefix)..]);
+        Ok(Tokens {
+            ids: out,
+            truncated: true,
+        })
     }
 
     /// Embeddings `[texts.len(), hidden]` in f32.
@@ -323,15 +433,19 @@ impl LlamaEncoder {
         let input = Tensor::from_vec(flat, (b, t), &self.device)?;
         let keep = Tensor::from_vec(keep, (b, t), &self.device)?;
 
+        let chunk = heads_per_chunk(&self.config, b, t, self.attention_budget);
         let mask = self.attention_mask(&keep, t)?;
         let (cos, sin) = self.rotary(t)?;
         let mut x = self.embed.forward(&input)?;
         for block in &self.blocks {
-            x = block.forward(&x, &mask, &cos, &sin)?;
+            x = block.forward(x, &mask, &cos, &sin, chunk)?;
         }
-        let last = self.norm.forward(&x)?.to_dtype(DType::F32)?;
+        drop(mask);
+        let last = then(self.norm.forward(&x)?, |n| n.to_dtype(DType::F32))?;
+        drop(x);
         let keep = keep.unsqueeze(D::Minus1)?;
-        let summed = last.broadcast_mul(&keep)?.sum(1)?;
+        let summed = then(last.broadcast_mul(&keep)?, |x| x.sum(1))?;
+        drop(last);
         Ok(summed.broadcast_div(&keep.sum(1)?)?)
     }
 

@@ -115,7 +115,8 @@ fn sharded_checkpoint_equals_single_file() {
     assert_eq!(encode(&single, &all), encode(&sharded, &all));
 }
 
-/// Same weights, each rope_scaling variant HF supports for Llama, references from HF.
+/// Same weights, each rope_scaling variant HF supports for Llama (both config forms, and a
+/// YaRN factor that disagrees with the position ratio), references from transformers 5.
 #[test]
 fn rope_scaling_variants_match_transformers() {
     let reference = read_json(&data("tiny-llama/reference_embeddings.json"));
@@ -127,14 +128,110 @@ fn rope_scaling_variants_match_transformers() {
             std::fs::copy(data("tiny-llama").join(f), dir.path().join(f)).unwrap();
         }
         let mut config = base_config.clone();
-        config["rope_scaling"] = variant["rope_scaling"].clone();
-        config["max_position_embeddings"] = variant["max_position_embeddings"].clone();
+        for (key, value) in variant["config"].as_object().unwrap() {
+            match value {
+                Value::Null => config.as_object_mut().unwrap().remove(key),
+                v => config.as_object_mut().unwrap().insert(key.clone(), v.clone()),
+            };
+        }
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let encoder = LlamaEncoder::load(dir.path(), &Device::Cpu).unwrap();
         let ours = encode(&encoder, &texts(&reference));
-        let what = variant["rope_scaling"].to_string();
+        let what = variant["config"].to_string();
         assert_close(&ours, &matrix(&variant["embeddings"]), 1e-4, &what);
     }
+}
+
+/// A model directory with tiny-llama's config and weights, config-bos/'s tokenizer.json (no
+/// post-processor) and one of its tokenizer_config variants.
+fn config_bos_model(variant: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        std::fs::copy(data("tiny-llama").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::copy(
+        data("config-bos/tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        data(&format!("config-bos/tokenizer_config.{variant}.json")),
+        dir.path().join("tokenizer_config.json"),
+    )
+    .unwrap();
+    dir
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// BOS (and EOS) only from tokenizer_config.json, as transformers 4's LlamaTokenizerFast adds
+/// them (DeepSeek's case); another tokenizer class keeps tokenizer.json's (absent) template.
+/// Token ids, left-truncated ids and embeddings all from transformers (config-bos/).
+#[test]
+fn bos_from_tokenizer_config_matches_transformers() {
+    let reference = read_json(&data("config-bos/reference.json"));
+    let all = texts(&reference);
+    let long = reference["long_text"].as_str().unwrap();
+    let max = reference["truncate_to"].as_u64().unwrap() as usize;
+    for (name, expected) in reference["variants"].as_object().unwrap() {
+        let dir = config_bos_model(name);
+        let encoder = LlamaEncoder::load(dir.path(), &Device::Cpu).unwrap();
+        for (text, want) in all.iter().zip(expected["token_ids"].as_array().unwrap()) {
+            assert_eq!(encoder.tokenize(text).unwrap(), ids(want), "{name}: {text:?}");
+        }
+        assert_eq!(
+            encoder.tokenize(long).unwrap(),
+            ids(&expected["long_token_ids"]),
+            "{name}: long text"
+        );
+        let cut = encoder.tokenize_truncated(long, max).unwrap();
+        assert!(cut.truncated);
+        assert_eq!(cut.ids, ids(&expected["long_truncated_ids"]), "{name}: truncated");
+        let ours = encode(&encoder, &all);
+        assert_close(&ours, &matrix(&expected["embeddings"]), 1e-4, name);
+    }
+    // The case the fixture exists for: without tokenizer_config.json, no BOS at all.
+    let bare = config_bos_model("bos");
+    std::fs::remove_file(bare.path().join("tokenizer_config.json")).unwrap();
+    let encoder = LlamaEncoder::load(bare.path(), &Device::Cpu).unwrap();
+    assert_ne!(encoder.tokenize(&all[0]).unwrap()[0], 0);
+}
+
+#[test]
+fn short_text_is_not_truncated_and_bos_survives_truncation() {
+    let encoder = LlamaEncoder::load(&data("tiny-llama"), &Device::Cpu).unwrap();
+    let text = "x : ℝ\nh₀ : 0 < x\n⊢ x ^ 2 > 0";
+    let full = encoder.tokenize(text).unwrap();
+    let same = encoder.tokenize_truncated(text, full.len()).unwrap();
+    assert_eq!((same.ids.as_slice(), same.truncated), (full.as_slice(), false));
+    let cut = encoder.tokenize_truncated(text, 5).unwrap();
+    assert_eq!(cut.ids.len(), 5);
+    assert_eq!(cut.ids[0], 0, "BOS kept");
+    assert_eq!(cut.ids[1..], full[full.len() - 4..], "the last tokens kept");
+}
+
+#[test]
+fn bad_tokenizer_config_is_named() {
+    let dir = config_bos_model("bos");
+    std::fs::write(
+        dir.path().join("tokenizer_config.json"),
+        r#"{"tokenizer_class": "LlamaTokenizerFast", "add_bos_token": true, "bos_token": "<nope>"}"#,
+    )
+    .unwrap();
+    let err = LlamaEncoder::load(dir.path(), &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("tokenizer_config.json") && err.contains("<nope>"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -149,6 +246,17 @@ fn transformers_v5_rope_parameters_form_is_read() {
         ebm::llama_config::RopeScaling::Linear { factor: 4.0 }
     );
     assert_eq!(c.num_key_value_heads, 2);
+}
+
+#[test]
+fn yarn_without_factor_is_an_error_as_in_transformers() {
+    let text = r#"{"vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64,
+        "rope_scaling": {"type": "yarn", "original_max_position_embeddings": 16}}"#;
+    let err = LlamaConfig::from_json(text, Path::new("x/config.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"factor\""), "{err}");
 }
 
 #[test]

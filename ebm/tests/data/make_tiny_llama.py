@@ -8,9 +8,24 @@ Writes (all small, committed):
   tiny-llama/            config.json, model.safetensors (one file, lm_head included so the
                          encoder must skip it), tokenizer.json, reference_embeddings.json
   tiny-llama-sharded/    the same weights in two shards + model.safetensors.index.json
-  tiny-llama/rope_variants.json   for rope_scaling linear / dynamic / llama3 / yarn: the
-                         rope_scaling dict, max_position_embeddings, and the embeddings HF
-                         computes with it (same weights; the test patches config.json)
+  tiny-llama/rope_variants.json   for rope_scaling linear / dynamic / llama3 / yarn (and a
+                         yarn whose factor disagrees with the position ratio, and the
+                         transformers-5 `rope_parameters` form): the config keys to patch and
+                         the embeddings HF computes with them (same weights)
+  config-bos/            tokenizer.json WITHOUT a post-processor plus tokenizer_config.json
+                         variants, and what AutoTokenizer + the model make of them: BOS (and
+                         EOS) come only from tokenizer_config.json, as with DeepSeek's files.
+                         The test puts them beside tiny-llama's config.json and weights.
+
+    python ebm/tests/data/make_tiny_llama.py --references-only   # transformers 5 (5.24 used)
+    python ebm/tests/data/make_tiny_llama.py --config-bos        # transformers 4 (4.57.6 used)
+
+recompute the references from the committed weights and tokenizer without drawing new ones:
+the first the embeddings and rope variants (transformers 5 reads `rope_parameters`), the
+second config-bos/. That one needs transformers 4: its LlamaTokenizerFast builds the BOS/EOS
+template from tokenizer_config.json, while transformers 5.24 drops `add_bos_token` and
+`add_eos_token` whenever a tokenizer.json exists (`PreTrainedTokenizerBase._from_pretrained`)
+and so would add no BOS to such a tokenizer at all.
 
 Weights are stored as float16 to keep the files small; both HF (loaded as float32) and our
 encoder (f32 on CPU) compute in float32 from the same values, so the references are exact
@@ -22,15 +37,18 @@ right-padded batch.
 import json
 import os
 import shutil
+import sys
+import tempfile
 
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SINGLE = os.path.join(HERE, "tiny-llama")
 SHARDED = os.path.join(HERE, "tiny-llama-sharded")
+CONFIG_BOS = os.path.join(HERE, "config-bos")
 
 # The goal strings the tests embed: lengths differ so the batch is right-padded.
 GOALS = [
@@ -105,8 +123,10 @@ def config_json(cfg):
 
 
 def reference_embeddings(model, tok):
-    encs = tok.encode_batch(GOALS)
-    ids = [e.ids for e in encs]
+    return pooled_embeddings(model, tok, [e.ids for e in tok.encode_batch(GOALS)])
+
+
+def pooled_embeddings(model, tok, ids):
     width = max(len(i) for i in ids)
     pad = tok.token_to_id("<pad>")
     input_ids = torch.tensor([i + [pad] * (width - len(i)) for i in ids])
@@ -120,6 +140,57 @@ def reference_embeddings(model, tok):
     return ids, pooled.tolist()
 
 
+def make_config_bos(cfg, model, tok):
+    """tokenizer.json without a post-processor; BOS/EOS only from tokenizer_config.json.
+    Token ids come from transformers' AutoTokenizer on the assembled directory."""
+    import transformers
+    assert transformers.__version__.startswith("4."), "config-bos needs transformers 4 (see top)"
+    shutil.rmtree(CONFIG_BOS, ignore_errors=True)
+    os.makedirs(CONFIG_BOS)
+    bare = Tokenizer.from_str(tok.to_str())
+    bare.post_processor = None
+    bare.save(os.path.join(CONFIG_BOS, "tokenizer.json"))
+    assert json.load(open(os.path.join(CONFIG_BOS, "tokenizer.json")))["post_processor"] is None
+    base = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
+            "tokenizer_class": "LlamaTokenizerFast", "model_max_length": 256}
+    variants = {
+        # DeepSeek's form (its AddedToken dict for bos_token included).
+        "bos": dict(base, add_bos_token=True, add_eos_token=False,
+                    bos_token={"__type": "AddedToken", "content": "<s>", "lstrip": False,
+                               "normalized": True, "rstrip": False, "single_word": False}),
+        "bos_eos": dict(base, add_bos_token=True, add_eos_token=True),
+        # No flags: LlamaTokenizerFast's defaults (BOS on, EOS off).
+        "no_flags": dict(base),
+        # Another class: tokenizer.json's (absent) post-processor stays; the flags are ignored.
+        "other_class": dict(base, tokenizer_class="PreTrainedTokenizerFast", add_bos_token=True),
+    }
+    long_text = " ∧ ".join(GOALS)
+    out = {"texts": GOALS, "long_text": long_text, "truncate_to": 24,
+           "transformers": transformers.__version__, "variants": {}}
+    for name, tok_cfg in variants.items():
+        with open(os.path.join(CONFIG_BOS, f"tokenizer_config.{name}.json"), "w") as f:
+            json.dump(tok_cfg, f, indent=2)
+        with tempfile.TemporaryDirectory() as d:
+            shutil.copy(os.path.join(CONFIG_BOS, "tokenizer.json"), d)
+            shutil.copy(os.path.join(CONFIG_BOS, f"tokenizer_config.{name}.json"),
+                        os.path.join(d, "tokenizer_config.json"))
+            hf = AutoTokenizer.from_pretrained(d)
+            ids = [hf(t)["input_ids"] for t in GOALS]
+            # Left truncation: transformers cuts the text's tokens from the left and then adds
+            # the specials, i.e. BOS + the last tokens, the encoder's rule for long states.
+            hf.truncation_side = "left"
+            truncated = hf(long_text, truncation=True, max_length=out["truncate_to"])["input_ids"]
+            full = hf(long_text)["input_ids"]
+        assert len(full) > out["truncate_to"]
+        if name != "other_class":
+            assert all(i[0] == tok.token_to_id("<s>") for i in ids), name
+        _, emb = pooled_embeddings(model, tok, ids)
+        out["variants"][name] = {"token_ids": ids, "embeddings": emb,
+                                 "long_token_ids": full, "long_truncated_ids": truncated}
+    with open(os.path.join(CONFIG_BOS, "reference.json"), "w") as f:
+        json.dump(out, f)
+
+
 def load_hf(model_dir, cfg):
     conf = LlamaConfig(**cfg)
     conf._attn_implementation = "eager"
@@ -129,7 +200,23 @@ def load_hf(model_dir, cfg):
     return model.eval()
 
 
+def rope_variant(tok, cfg, patch):
+    """`patch`: config.json keys to set (None = delete); the embeddings HF computes then."""
+    vcfg = {k: v for k, v in dict(cfg, **patch).items() if v is not None}
+    vmodel = load_hf(SINGLE, vcfg)
+    _, vemb = reference_embeddings(vmodel, tok)
+    return {"config": patch, "embeddings": vemb}
+
+
 def main():
+    if "--references-only" in sys.argv or "--config-bos" in sys.argv:
+        tok = Tokenizer.from_file(os.path.join(SINGLE, "tokenizer.json"))
+        cfg = base_config(tok.get_vocab_size())
+        if "--config-bos" in sys.argv:
+            make_config_bos(cfg, load_hf(SINGLE, cfg), tok)
+        else:
+            write_references(tok, cfg)
+        return
     torch.manual_seed(1234)
     tok = make_tokenizer()
     cfg = base_config(tok.get_vocab_size())
@@ -164,6 +251,10 @@ def main():
     with open(os.path.join(SHARDED, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
 
+    write_references(tok, cfg)
+
+
+def write_references(tok, cfg):
     model = load_hf(SINGLE, cfg)
     ids, emb = reference_embeddings(model, tok)
     with open(os.path.join(SINGLE, "reference_embeddings.json"), "w") as f:
@@ -177,11 +268,20 @@ def main():
         ({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
           "original_max_position_embeddings": 16}, 256),
         ({"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}, 64),
+        # factor 2 but 64 / 8 = 8: transformers 5 uses the explicit factor (with a warning).
+        ({"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 8,
+          "beta_fast": 8.0, "beta_slow": 0.5}, 64),
+        # DeepSeek-V2-style attention factor from mscale / mscale_all_dim.
+        ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+          "mscale": 0.707, "mscale_all_dim": 1.0}, 64),
     ]:
-        vcfg = dict(cfg, rope_scaling=dict(scaling), max_position_embeddings=max_pos)
-        vmodel = load_hf(SINGLE, vcfg)
-        _, vemb = reference_embeddings(vmodel, tok)
-        variants.append({"rope_scaling": scaling, "max_position_embeddings": max_pos, "embeddings": vemb})
+        patch = {"rope_scaling": scaling, "max_position_embeddings": max_pos}
+        variants.append(rope_variant(tok, cfg, patch))
+    # transformers 5's form: theta and scaling in `rope_parameters`, no top-level rope_theta.
+    v5 = {"rope_parameters": {"rope_type": "yarn", "factor": 4.0, "rope_theta": 500.0,
+                              "original_max_position_embeddings": 16},
+          "max_position_embeddings": 64, "rope_theta": None, "rope_scaling": None}
+    variants.append(rope_variant(tok, cfg, v5))
     with open(os.path.join(SINGLE, "rope_variants.json"), "w") as f:
         json.dump(variants, f)
 
