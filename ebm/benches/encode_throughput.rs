@@ -33,6 +33,7 @@ async fn run_case(encoder: Arc<LlamaEncoder>, case: &Case, budget: Duration) -> 
             linger: Duration::from_millis(case.linger_ms),
             max_batch: case.max_batch,
             max_batch_tokens: 1 << 20,
+            max_batch_square_tokens: 1 << 30,
         },
         cache_size: 0,
         ..ServerOptions::default()

@@ -2,6 +2,9 @@
 //! encoder once, into the [`EmbeddingCache`] file, so training and evaluation never touch the
 //! 7B encoder again.
 //!
+//! The empty state (a completed proof: no goals) is never sent: the search never scores it,
+//! the server refuses it, and training and evaluation leave terminal nodes out.
+//!
 //! Batches go out `concurrency` at a time; each finished batch is persisted as a cache part
 //! before it counts as done, so a killed run (or a failed request) loses at most the batches
 //! in flight and `--resume` sends only what is missing.
@@ -68,7 +71,10 @@ pub struct EmbedOptions {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EmbedReport {
+    /// Distinct non-empty states.
     pub distinct_states: usize,
+    /// Whether the empty (terminal) state occurred and was left out.
+    pub skipped_empty_state: bool,
     pub already_cached: usize,
     pub embedded: usize,
     pub dim: usize,
@@ -104,6 +110,8 @@ pub async fn embed_states<E: Encoder>(
         .into_iter()
         .filter(|s| seen.insert(s.clone()))
         .collect();
+    let skipped_empty_state = seen.contains("");
+    let distinct: Vec<String> = distinct.into_iter().filter(|s| !s.is_empty()).collect();
     let todo: Vec<String> = distinct
         .iter()
         .filter(|s| !cache.as_ref().is_some_and(|c| c.contains(s)))
@@ -164,6 +172,7 @@ pub async fn embed_states<E: Encoder>(
     cache.save(out)?;
     Ok(EmbedReport {
         distinct_states: distinct.len(),
+        skipped_empty_state,
         already_cached,
         embedded,
         dim: cache.dim(),

@@ -17,7 +17,8 @@
 //!             8·b·t·H )                     pooling: the last hidden state in f32, twice
 //! ```
 //!
-//! `c` is the largest head count whose scores fit the attention budget
+//! plus the matmul library's fixed workspace (candle's CPU gemm keeps 1 MiB per thread;
+//! cuBLAS its own workspace), and whatever the allocator holds back. `c` is the largest head count whose scores fit the attention budget
 //! (`8·b·c·t² <= budget`), at least 1; the batcher caps `b·t` and `b·t²`, so every batch it
 //! forms has a bounded peak (`worst_case_peak`). The encoder frees each intermediate as soon
 //! as the next exists, which is what makes the "two at a time" terms above true; the
@@ -103,7 +104,11 @@ pub fn worst_case_peak(
 
 /// Bytes of the weights the encoder loads (no `lm_head`) in `dtype`.
 pub fn weight_bytes(config: &LlamaConfig, dtype: DType) -> usize {
-    let (h, i, d) = (config.hidden_size, config.intermediate_size, config.head_dim);
+    let (h, i, d) = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.head_dim,
+    );
     let attn = h * config.num_attention_heads * d * 2 + h * config.num_key_value_heads * d * 2;
     let per_layer = attn + 3 * h * i + 2 * h;
     (config.vocab_size * h + config.num_hidden_layers * per_layer + h) * dtype.size_in_bytes()

@@ -227,10 +227,7 @@ impl Block {
 
 /// `f(x)`, with `x` freed as soon as the result exists (a shadowing `let` would keep it alive
 /// to the end of the scope, doubling the peak of every step).
-fn then(
-    x: Tensor,
-    f: impl FnOnce(&Tensor) -> candle_core::Result<Tensor>,
-) -> Result<Tensor> {
+fn then(x: Tensor, f: impl FnOnce(&Tensor) -> candle_core::Result<Tensor>) -> Result<Tensor> {
     Ok(f(&x)?)
 }
 

@@ -3,8 +3,18 @@
 //! `POST /encode {"texts": [...]}` -> `{"embeddings": [[...], ...]}`,
 //! `POST /score {"states": [...]}` -> `{"energies": [...]}` (lower = more provable),
 //! `GET /health`, `GET /stats`. Errors are `{"error": {"message", "code"}}`: 400 for malformed
-//! JSON, an empty or too-long text, or `/score` without a head; 413 for a body or text count
-//! over the limits; 503 if the batcher has stopped.
+//! JSON, an empty text, or `/score` without a head; 413 for a body or text count over the
+//! limits; 500 when a text's forward pass fails even alone, or gives a non-finite number;
+//! 503 if the batcher has stopped.
+//!
+//! A text longer than the limits is not refused: it is cut to its last `max_text_bytes`
+//! bytes, then to BOS + its last tokens (`LlamaEncoder::tokenize_truncated`), since a goal's
+//! target `⊢ …` comes last, and `/stats` counts it under `truncated`. One long state never
+//! fails a search.
+//!
+//! An empty text is a 400, never an embedding: the state of a completed proof is `""` (no
+//! goals), the search never scores it, and a constant embedding for it is what made training
+//! and evaluation on terminal nodes flatter themselves. Clients leave terminal states out.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,10 +35,11 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batcher::{BatchLimits, BatchStats, Batcher, Job};
+use crate::batcher::{BatchLimits, BatchStats, Batcher, Job, Queues};
 use crate::cache::{Embedding, EmbeddingCache};
 use crate::energy_head::EnergyHead;
 use crate::error::{EbmError, Result};
+use crate::forward_memory::{weight_bytes, worst_case_peak};
 use crate::llama_encoder::LlamaEncoder;
 
 /// Per-request bounds, so one client cannot make the server allocate without limit.
@@ -38,9 +49,9 @@ pub struct RequestLimits {
     pub max_body_bytes: usize,
     /// Texts in one request; more is 413.
     pub max_texts: usize,
-    /// Bytes of one text; longer is 400.
+    /// Bytes of one text; a longer one keeps its last bytes (at a character boundary).
     pub max_text_bytes: usize,
-    /// Tokens of one text; more is 400 (the model would need positions it never saw).
+    /// Tokens of one text; a longer one keeps BOS and its last tokens.
     pub max_text_tokens: usize,
 }
 
@@ -70,6 +81,7 @@ impl Default for ServerOptions {
                 linger: std::time::Duration::from_millis(5),
                 max_batch: 64,
                 max_batch_tokens: 32768,
+                max_batch_square_tokens: 4 * 8192 * 8192,
             },
             cache_size: 50_000,
             limits: RequestLimits::default(),
@@ -83,13 +95,15 @@ struct Counters {
     texts: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    truncated: AtomicU64,
 }
 
 struct AppState {
     encoder: Arc<LlamaEncoder>,
     head: Option<Arc<EnergyHead>>,
     cache: Arc<EmbeddingCache>,
-    queue: mpsc::Sender<Job>,
+    score_queue: mpsc::Sender<Job>,
+    encode_queue: mpsc::Sender<Job>,
     batch_stats: Arc<Mutex<BatchStats>>,
     counters: Counters,
     limits: RequestLimits,
@@ -120,12 +134,38 @@ impl EbmServer {
         let mut batch = options.batch.clone();
         batch.max_batch = batch.max_batch.max(1);
         // A single text must always fit a batch of its own.
-        batch.max_batch_tokens = batch.max_batch_tokens.max(options.limits.max_text_tokens);
+        let longest = options.limits.max_text_tokens;
+        batch.max_batch_tokens = batch.max_batch_tokens.max(longest);
+        batch.max_batch_square_tokens = batch
+            .max_batch_square_tokens
+            .max(longest.saturating_mul(longest));
+        let (peak, b, t) = worst_case_peak(
+            encoder.config(),
+            encoder.dtype(),
+            batch.max_batch,
+            batch.max_batch_tokens,
+            batch.max_batch_square_tokens,
+            longest,
+            encoder.attention_budget(),
+        );
+        tracing::info!(
+            peak_gib = peak.peak_bytes as f64 / (1u64 << 30) as f64,
+            weights_gib =
+                weight_bytes(encoder.config(), encoder.dtype()) as f64 / (1u64 << 30) as f64,
+            batch = b,
+            tokens = t,
+            heads_per_chunk = peak.heads_per_chunk,
+            "largest forward pass these limits allow (activations beyond the weights)"
+        );
         let cache = Arc::new(EmbeddingCache::new(options.cache_size));
         let batch_stats = Arc::new(Mutex::new(BatchStats::default()));
-        let (tx, rx) = mpsc::channel(batch.max_batch * 64);
+        let (score_tx, score_rx) = mpsc::channel(batch.max_batch * 64);
+        let (encode_tx, encode_rx) = mpsc::channel(batch.max_batch * 64);
         let batcher = Batcher::new(
-            rx,
+            Queues {
+                score: score_rx,
+                encode: encode_rx,
+            },
             Arc::clone(&encoder),
             Arc::clone(&cache),
             Arc::clone(&batch_stats),
@@ -136,7 +176,8 @@ impl EbmServer {
             encoder,
             head,
             cache,
-            queue: tx,
+            score_queue: score_tx,
+            encode_queue: encode_tx,
             batch_stats,
             counters: Counters::default(),
             limits: options.limits.clone(),
@@ -205,7 +246,7 @@ async fn encode(
 ) -> std::result::Result<Response, ApiError> {
     state.counters.requests.fetch_add(1, Ordering::Relaxed);
     let req: EncodeRequest = parse_body(body)?;
-    let embeddings = embed(&state, req.texts, "texts").await?;
+    let embeddings = embed(&state, req.texts, "texts", &state.encode_queue).await?;
     let body = EncodeResponse {
         embeddings: embeddings.iter().map(|e| e.to_vec()).collect(),
     };
@@ -224,7 +265,7 @@ async fn score(
             "no energy head loaded: start the server with --head FILE to use /score (/encode works)",
         ));
     };
-    let embeddings = embed(&state, req.states, "states").await?;
+    let embeddings = embed(&state, req.states, "states", &state.score_queue).await?;
     if embeddings.is_empty() {
         return Ok(Json(ScoreResponse { energies: vec![] }));
     }
@@ -243,16 +284,33 @@ async fn score(
         )
     })?
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // JSON has no NaN (serde would write null); a non-finite energy is an error.
+    if let Some(i) = energies.iter().position(|e| !e.is_finite()) {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the energy of states[{i}] is {}", energies[i]),
+        ));
+    }
     Ok(Json(ScoreResponse {
         energies: energies.into_iter().map(f64::from).collect(),
     }))
 }
 
-/// Embeddings for `texts` in order: cache hits directly, misses through the batcher.
+/// The last `max` bytes of `text`, starting at a character boundary.
+fn last_bytes(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// Embeddings for `texts` in order: cache hits directly, misses through `queue`.
 async fn embed(
     state: &AppState,
     texts: Vec<String>,
     field: &str,
+    queue: &mpsc::Sender<Job>,
 ) -> std::result::Result<Vec<Embedding>, ApiError> {
     let limits = &state.limits;
     if texts.len() > limits.max_texts {
@@ -265,17 +323,12 @@ async fn embed(
             ),
         ));
     }
-    if let Some((i, t)) = texts
-        .iter()
-        .enumerate()
-        .find(|(_, t)| t.len() > limits.max_text_bytes)
-    {
+    if let Some(i) = texts.iter().position(|t| t.is_empty()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!(
-                "{field}[{i}] has {} bytes; the limit is {}",
-                t.len(),
-                limits.max_text_bytes
+                "{field}[{i}] is empty: that is the state of a completed proof (no goals), \
+                 which is never scored or embedded; leave terminal states out"
             ),
         ));
     }
@@ -297,30 +350,24 @@ async fn embed(
             continue;
         }
         state.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-        let ids = state
+        let kept = last_bytes(&text, limits.max_text_bytes);
+        let tokens = state
             .encoder
-            .tokenize(&text)
+            .tokenize_truncated(kept, limits.max_text_tokens)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("{field}[{i}]: {e}")))?;
-        if ids.is_empty() {
+        if tokens.ids.is_empty() {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("{field}[{i}] has no tokens"),
             ));
         }
-        if ids.len() > limits.max_text_tokens {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "{field}[{i}] has {} tokens; the limit is {}",
-                    ids.len(),
-                    limits.max_text_tokens
-                ),
-            ));
+        if tokens.truncated || kept.len() < text.len() {
+            state.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
         let (reply, rx) = oneshot::channel();
         pending.push(Job {
             text,
-            ids,
+            ids: tokens.ids,
             enqueued: Instant::now(),
             reply,
         });
@@ -328,7 +375,7 @@ async fn embed(
     }
     let stopped = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the batcher has stopped");
     for job in pending {
-        state.queue.send(job).await.map_err(|_| stopped())?;
+        queue.send(job).await.map_err(|_| stopped())?;
     }
     let mut out = Vec::with_capacity(slots.len());
     for slot in slots {
@@ -360,9 +407,15 @@ pub struct Stats {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub cache_entries: usize,
-    /// Forward passes.
+    /// Texts cut to the byte or token limit (BOS + last tokens kept).
+    pub truncated: u64,
+    /// Forward passes, retried halves included.
     pub batches: u64,
+    /// Of those, for `/score`.
+    pub score_batches: u64,
     pub failed_batches: u64,
+    /// Texts that failed even alone (their requests got a 500).
+    pub failed_texts: u64,
     pub mean_batch_size: f64,
     pub queue_wait_p50_ms: Option<f64>,
     pub queue_wait_p95_ms: Option<f64>,
@@ -377,8 +430,11 @@ async fn stats(State(state): State<Arc<AppState>>) -> Json<Stats> {
         cache_hits: c.cache_hits.load(Ordering::Relaxed),
         cache_misses: c.cache_misses.load(Ordering::Relaxed),
         cache_entries: state.cache.len(),
+        truncated: c.truncated.load(Ordering::Relaxed),
         batches: b.batches,
+        score_batches: b.score_batches,
         failed_batches: b.failed_batches,
+        failed_texts: b.failed_texts,
         mean_batch_size: if b.batches == 0 {
             0.0
         } else {

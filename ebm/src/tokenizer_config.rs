@@ -85,8 +85,16 @@ pub fn apply_tokenizer_config(
         Ok((content, id))
     };
     let specials = SpecialTokens {
-        bos: if add_bos { Some(token("bos_token", "<s>")?) } else { None },
-        eos: if add_eos { Some(token("eos_token", "</s>")?) } else { None },
+        bos: if add_bos {
+            Some(token("bos_token", "<s>")?)
+        } else {
+            None
+        },
+        eos: if add_eos {
+            Some(token("eos_token", "</s>")?)
+        } else {
+            None
+        },
     };
     tokenizer.with_post_processor(Some(template(&specials).map_err(bad)?));
     Ok(Some(specials))

@@ -131,7 +131,10 @@ fn rope_scaling_variants_match_transformers() {
         for (key, value) in variant["config"].as_object().unwrap() {
             match value {
                 Value::Null => config.as_object_mut().unwrap().remove(key),
-                v => config.as_object_mut().unwrap().insert(key.clone(), v.clone()),
+                v => config
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(key.clone(), v.clone()),
             };
         }
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
@@ -183,7 +186,11 @@ fn bos_from_tokenizer_config_matches_transformers() {
         let dir = config_bos_model(name);
         let encoder = LlamaEncoder::load(dir.path(), &Device::Cpu).unwrap();
         for (text, want) in all.iter().zip(expected["token_ids"].as_array().unwrap()) {
-            assert_eq!(encoder.tokenize(text).unwrap(), ids(want), "{name}: {text:?}");
+            assert_eq!(
+                encoder.tokenize(text).unwrap(),
+                ids(want),
+                "{name}: {text:?}"
+            );
         }
         assert_eq!(
             encoder.tokenize(long).unwrap(),
@@ -192,7 +199,11 @@ fn bos_from_tokenizer_config_matches_transformers() {
         );
         let cut = encoder.tokenize_truncated(long, max).unwrap();
         assert!(cut.truncated);
-        assert_eq!(cut.ids, ids(&expected["long_truncated_ids"]), "{name}: truncated");
+        assert_eq!(
+            cut.ids,
+            ids(&expected["long_truncated_ids"]),
+            "{name}: truncated"
+        );
         let ours = encode(&encoder, &all);
         assert_close(&ours, &matrix(&expected["embeddings"]), 1e-4, name);
     }
@@ -209,7 +220,10 @@ fn short_text_is_not_truncated_and_bos_survives_truncation() {
     let text = "x : ℝ\nh₀ : 0 < x\n⊢ x ^ 2 > 0";
     let full = encoder.tokenize(text).unwrap();
     let same = encoder.tokenize_truncated(text, full.len()).unwrap();
-    assert_eq!((same.ids.as_slice(), same.truncated), (full.as_slice(), false));
+    assert_eq!(
+        (same.ids.as_slice(), same.truncated),
+        (full.as_slice(), false)
+    );
     let cut = encoder.tokenize_truncated(text, 5).unwrap();
     assert_eq!(cut.ids.len(), 5);
     assert_eq!(cut.ids[0], 0, "BOS kept");

@@ -89,6 +89,7 @@ async fn concurrent_single_scores_are_batched_and_equal_one_direct_batch() {
             linger: Duration::from_secs(2),
             max_batch: 64,
             max_batch_tokens: 1 << 20,
+            max_batch_square_tokens: 1 << 30,
         },
         ..ServerOptions::default()
     };
@@ -209,8 +210,35 @@ async fn malformed_json_is_400_saying_what_is_wrong() {
     }
 }
 
+/// The embedding the server must give a text it truncates: its last `bytes` bytes, then BOS
+/// and the last tokens.
+fn truncated_embedding(
+    encoder: &LlamaEncoder,
+    text: &str,
+    bytes: usize,
+    tokens: usize,
+) -> Vec<f32> {
+    let tail = &text[text.len() - bytes..];
+    let ids = encoder.tokenize_truncated(tail, tokens).unwrap().ids;
+    assert!(ids.len() <= tokens);
+    encoder
+        .encode_ids(&[ids])
+        .unwrap()
+        .to_vec2()
+        .unwrap()
+        .remove(0)
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
 #[tokio::test]
-async fn oversize_requests_are_413_and_long_texts_400() {
+async fn oversize_requests_are_413_and_long_texts_are_truncated_not_refused() {
     let options = ServerOptions {
         limits: RequestLimits {
             max_body_bytes: 4096,
@@ -220,7 +248,8 @@ async fn oversize_requests_are_413_and_long_texts_400() {
         },
         ..ServerOptions::default()
     };
-    let addr = start(encoder(), Some(head()), options).await;
+    let encoder = encoder();
+    let addr = start(Arc::clone(&encoder), Some(head()), options).await;
 
     let (status, v) = post(addr, "/score", json!({ "states": states(9) }).to_string()).await;
     assert_eq!(status, 413, "{v}");
@@ -234,28 +263,132 @@ async fn oversize_requests_are_413_and_long_texts_400() {
     .await;
     assert_eq!(status, 413);
 
+    // Over the byte limit (600 > 512), and over the token limit under it (the tiny BPE splits
+    // "∀ ∃ " finely): both answered, as BOS + the last tokens.
+    let over_bytes = format!("{}⊢ y = y", "y ".repeat(300));
+    let over_tokens = format!("{}⊢ x = x", "∀ ∃ ".repeat(30));
+    assert!(over_bytes.len() > 512 && over_tokens.len() < 512);
+    assert!(encoder.tokenize(&over_tokens).unwrap().len() > 64);
     let (status, v) = post(
         addr,
         "/encode",
-        json!({ "texts": ["⊢ a", "y".repeat(600)] }).to_string(),
+        json!({ "texts": ["⊢ a", over_bytes, over_tokens] }).to_string(),
     )
     .await;
-    assert_eq!(status, 400);
-    assert!(error_message(&v).contains("texts[1] has 600 bytes"), "{v}");
+    assert_eq!(status, 200, "{v}");
+    let rows = v["embeddings"].as_array().unwrap();
+    for (row, want) in [
+        (
+            &rows[1],
+            truncated_embedding(&encoder, &over_bytes, 512, 64),
+        ),
+        (
+            &rows[2],
+            truncated_embedding(&encoder, &over_tokens, over_tokens.len(), 64),
+        ),
+    ] {
+        for (a, b) in floats(row).iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0));
+        }
+    }
+    assert_eq!(stats(addr).await.truncated, 2);
 
-    // Under the byte limit but over the token limit (the tiny BPE splits "∀ ∃ " finely).
+    // A long state never fails a search either.
     let (status, v) = post(
         addr,
-        "/encode",
-        json!({ "texts": ["∀ ∃ ".repeat(60)] }).to_string(),
+        "/score",
+        json!({ "states": ["⊢ a", over_tokens] }).to_string(),
     )
     .await;
-    assert_eq!(status, 400);
-    assert!(error_message(&v).contains("tokens; the limit is 64"), "{v}");
+    assert_eq!(status, 200, "{v}");
+}
 
-    // The server is still fine afterwards.
-    let (status, _) = post(addr, "/score", json!({ "states": ["⊢ a"] }).to_string()).await;
-    assert_eq!(status, 200);
+#[tokio::test]
+async fn an_empty_state_is_a_400_that_says_it_is_a_completed_proof() {
+    let addr = start(encoder(), Some(head()), ServerOptions::default()).await;
+    for (path, field) in [("/score", "states"), ("/encode", "texts")] {
+        let body = json!({ field: ["⊢ a", ""] }).to_string();
+        let (status, v) = post(addr, path, body).await;
+        assert_eq!(status, 400, "{v}");
+        let m = error_message(&v);
+        assert!(
+            m.contains(&format!("{field}[1] is empty")) && m.contains("completed proof"),
+            "{m}"
+        );
+    }
+}
+
+/// tiny-llama with one token's embedding row set to NaN: any text holding that token gets a
+/// NaN embedding, so it fails even alone while its batch-mates succeed after halving.
+fn poisoned_encoder(
+    poison_text: &str,
+    others: &[String],
+) -> (tempfile::TempDir, Arc<LlamaEncoder>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-llama");
+    let clean = LlamaEncoder::load(&src, &Device::Cpu).unwrap();
+    let used: std::collections::HashSet<u32> = others
+        .iter()
+        .flat_map(|t| clean.tokenize(t).unwrap())
+        .collect();
+    let token = clean
+        .tokenize(poison_text)
+        .unwrap()
+        .into_iter()
+        .find(|id| !used.contains(id))
+        .expect("a token only the poisoned text has");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut weights =
+        candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let name = "model.embed_tokens.weight";
+    let table = weights[name].to_dtype(DType::F32).unwrap();
+    let mut rows: Vec<Vec<f32>> = table.to_vec2().unwrap();
+    rows[token as usize].fill(f32::NAN);
+    let (n, h) = table.dims2().unwrap();
+    let flat: Vec<f32> = rows.concat();
+    weights.insert(
+        name.to_string(),
+        candle_core::Tensor::from_vec(flat, (n, h), &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&weights, dir.join("model.safetensors")).unwrap();
+    let encoder = Arc::new(LlamaEncoder::load(dir, &Device::Cpu).unwrap());
+    (tmp, encoder)
+}
+
+#[tokio::test]
+async fn a_failing_text_is_isolated_by_halving_and_nan_is_an_error_not_null() {
+    let good = states(5);
+    let poison = "zzzz qqqq jjjj".to_string();
+    let (_dir, encoder) = poisoned_encoder(&poison, &good);
+    let options = ServerOptions {
+        batch: BatchLimits {
+            linger: Duration::ZERO,
+            max_batch: 64,
+            max_batch_tokens: 1 << 20,
+            max_batch_square_tokens: 1 << 30,
+        },
+        ..ServerOptions::default()
+    };
+    let addr = start(encoder, Some(head()), options).await;
+    let mut texts = good.clone();
+    texts.insert(2, poison.clone());
+    let (status, v) = post(addr, "/encode", json!({ "texts": texts }).to_string()).await;
+    assert_eq!(status, 500, "{v}");
+    assert!(error_message(&v).contains("not finite"), "{v}");
+    let s = stats(addr).await;
+    assert_eq!(s.failed_texts, 1, "{s:?}");
+    assert!(s.failed_batches >= 2, "the whole batch, then halves: {s:?}");
+    // Its batch-mates were embedded (and cached) on the way.
+    let (status, v) = post(addr, "/encode", json!({ "texts": good }).to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    let s = stats(addr).await;
+    assert_eq!((s.cache_hits, s.failed_texts), (5, 1), "{s:?}");
+    // /score of the poisoned state: an error, never `null`.
+    let (status, v) = post(addr, "/score", json!({ "states": [poison] }).to_string()).await;
+    assert_eq!(status, 500, "{v}");
 }
 
 #[test]

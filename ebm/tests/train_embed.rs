@@ -1,4 +1,5 @@
-//! `ebm embed`: each distinct state once, and a failed run resumed without re-sending work.
+//! `ebm embed`: each distinct state once, the empty (terminal) state never, and a failed run
+//! resumed without re-sending work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,19 +89,23 @@ async fn distinct_states_are_embedded_once_and_a_failed_run_resumes() {
         (
             report.distinct_states,
             report.already_cached,
-            report.embedded
+            report.embedded,
+            report.skipped_empty_state
         ),
-        (11, 6, 5)
+        (10, 6, 4, true)
     );
     let resent = good.sent.lock().unwrap().clone();
-    assert_eq!(resent.len(), 5);
+    assert_eq!(resent.len(), 4);
+    // The empty (terminal) state is never sent to an encoder.
+    assert!(!resent.contains(&String::new()));
+    assert!(!flaky.sent.lock().unwrap().contains(&String::new()));
     assert!(resent
         .iter()
         .all(|s| !flaky.sent.lock().unwrap().contains(s)));
 
     let cache = EmbeddingCache::load(&out).unwrap();
-    assert_eq!((cache.len(), cache.dim()), (11, 2));
-    assert_eq!(cache.get("").unwrap(), &[0.0, 0.0]);
+    assert_eq!((cache.len(), cache.dim()), (10, 2));
+    assert!(cache.get("").is_none());
     assert_eq!(cache.get("⊢ goal 7").unwrap()[0], "⊢ goal 7".len() as f32);
 
     // A finished cache resumed with nothing new sends nothing.

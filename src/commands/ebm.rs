@@ -48,13 +48,21 @@ pub struct ServeArgs {
     /// Padded tokens (batch size x longest text) per forward pass.
     #[arg(long, default_value_t = 32768)]
     pub max_batch_tokens: usize,
+    /// Batch size x longest text², which attention memory grows with (at least
+    /// --max-text-tokens²). The log line at start-up gives the peak these limits allow.
+    #[arg(long, default_value_t = 4 * 8192 * 8192)]
+    pub max_batch_square_tokens: usize,
+    /// MiB of attention scores computed at once; attention runs over as many heads at a
+    /// time as fit (at least one).
+    #[arg(long, default_value_t = 4096)]
+    pub attention_chunk_mib: usize,
     /// Embeddings kept in the LRU cache (0 = off).
     #[arg(long, default_value_t = 50_000)]
     pub cache_size: usize,
     /// Texts per request (more is 413).
     #[arg(long, default_value_t = 4096)]
     pub max_texts: usize,
-    /// Tokens per text (more is 400).
+    /// Tokens per text: a longer text keeps BOS and its last tokens (counted in /stats).
     #[arg(long, default_value_t = 8192)]
     pub max_text_tokens: usize,
 }
@@ -71,7 +79,8 @@ pub fn run(command: EbmCommand) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let device = ebm::parse_device(&args.device)?;
     let encoder = LlamaEncoder::load(&args.model, &device)
-        .with_context(|| format!("loading the encoder from {}", args.model.display()))?;
+        .with_context(|| format!("loading the encoder from {}", args.model.display()))?
+        .with_attention_budget(args.attention_chunk_mib << 20);
     let head = match &args.head {
         Some(path) => Some(Arc::new(
             EnergyHead::load(path, &device)
@@ -88,6 +97,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             linger: Duration::from_millis(args.linger_ms),
             max_batch: args.max_batch,
             max_batch_tokens: args.max_batch_tokens,
+            max_batch_square_tokens: args.max_batch_square_tokens,
         },
         cache_size: args.cache_size,
         limits: RequestLimits {
@@ -300,6 +310,9 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
             anyhow::Ok(embed_states(encoder, states, &args.out, options).await?)
         }
     })?;
+    if report.skipped_empty_state {
+        println!("the empty state (a completed proof) is never embedded: left out");
+    }
     println!(
         "{} distinct states: {} already cached, {} embedded; {} rows of width {} in {}",
         report.distinct_states,
