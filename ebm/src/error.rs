@@ -28,6 +28,8 @@ pub enum EbmError {
     Device { device: String, message: String },
     #[error("energy head config: {0}")]
     HeadConfig(String),
+    #[error("evaluation split: {0}")]
+    Split(String),
 }
 
 pub type Result<T> = std::result::Result<T, EbmError>;

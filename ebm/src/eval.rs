@@ -3,9 +3,13 @@
 //! A decision is an on-path parent with two or more children. The head is right when the
 //! on-path child has the lowest energy among the siblings; the LLM is right when it has the
 //! highest tactic log-prob. Ties count as a random pick among the tied (credit 1/ties), so a
-//! constant head scores exactly the random baseline, mean(1/siblings).
+//! constant head scores exactly the random baseline, mean(1/siblings). Terminal children are
+//! not part of a decision (see `Trajectories::decisions`): the search never scores them.
+//!
+//! `--split val` keeps only the validation theorems of the run that trained the head (its
+//! `train.json`), so the accuracy is on theorems the head never saw.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -13,7 +17,7 @@ use serde::Serialize;
 
 use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::EnergyHead;
-use crate::error::Result;
+use crate::error::{EbmError, Result};
 use crate::trajectories::Trajectories;
 
 /// States per forward pass.
@@ -31,6 +35,8 @@ pub struct DepthRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvalReport {
+    /// "all", or "val"/"train": the theorems of that side of the head's training split.
+    pub split: String,
     pub decisions: usize,
     /// Decisions left out because a child's state has no embedding.
     pub decisions_skipped: usize,
@@ -112,12 +118,93 @@ impl Tally {
     }
 }
 
+/// Which theorems `ebm eval` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    All,
+    /// The validation theorems of the head's training run.
+    Val,
+    /// Its training theorems (to compare with `Val`: a gap is overfitting).
+    Train,
+}
+
+impl std::str::FromStr for Split {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "all" => Ok(Split::All),
+            "val" => Ok(Split::Val),
+            "train" => Ok(Split::Train),
+            other => Err(format!("{other:?}: expected \"all\", \"val\" or \"train\"")),
+        }
+    }
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Split::All => "all",
+            Split::Val => "val",
+            Split::Train => "train",
+        }
+    }
+}
+
+/// The theorem names of `split`, from the `train.json` that `ebm train` wrote beside the
+/// head (`OUT/head.safetensors`) or one level up (`OUT/checkpoints/epoch-N.safetensors`).
+pub fn split_theorems(head: &Path, split: Split) -> Result<Option<HashSet<String>>> {
+    let key = match split {
+        Split::All => return Ok(None),
+        Split::Val => "val_theorems",
+        Split::Train => "train_theorems",
+    };
+    let dir = head.parent().unwrap_or(Path::new("."));
+    let path = [dir.join("train.json"), dir.join("../train.json")]
+        .into_iter()
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            EbmError::Split(format!(
+                "no train.json beside {} (or one level up): --split {} needs the run that trained the head",
+                head.display(),
+                split.name()
+            ))
+        })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|error| EbmError::Json {
+        path: path.clone(),
+        error,
+    })?;
+    let names = json[key]
+        .as_array()
+        .ok_or_else(|| EbmError::Split(format!("{}: no {key:?} list", path.display())))?;
+    Ok(Some(
+        names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect(),
+    ))
+}
+
 pub fn evaluate(
     traj: &Trajectories,
     cache: &EmbeddingCache,
     head: &EnergyHead,
     device: &Device,
 ) -> Result<EvalReport> {
+    evaluate_theorems(traj, cache, head, device, None, Split::All)
+}
+
+/// `evaluate` on the decisions of `theorems` only (all when None).
+fn evaluate_theorems(
+    traj: &Trajectories,
+    cache: &EmbeddingCache,
+    head: &EnergyHead,
+    device: &Device,
+    theorems: Option<&HashSet<String>>,
+    split: Split,
+) -> Result<EvalReport> {
+    let included =
+        |node: usize| theorems.is_none_or(|t| t.contains(&traj.runs[traj.nodes[node].run].theorem));
     let states: Vec<&str> = traj.nodes.iter().map(|n| n.state.as_str()).collect();
     let energies = state_energies(head, cache, &states, device)?;
     let energy = |node: usize| energies.get(&traj.nodes[node].state).map(|&e| f64::from(e));
@@ -127,7 +214,7 @@ pub fn evaluate(
     let mut skipped = 0;
     let mut siblings_seen = 0usize;
     let mut sibling_energies = Vec::new();
-    for decision in traj.decisions() {
+    for decision in traj.decisions().into_iter().filter(|d| included(d.parent)) {
         let Some(ebm_values) = decision
             .children
             .iter()
@@ -165,9 +252,11 @@ pub fn evaluate(
         );
     }
     let scored: Vec<(bool, f64)> = (0..traj.nodes.len())
+        .filter(|&i| included(i) && !traj.nodes[i].status.is_terminal())
         .filter_map(|i| energy(i).map(|e| (traj.nodes[i].on_path, e)))
         .collect();
     Ok(EvalReport {
+        split: split.name().to_string(),
         decisions: total.n,
         decisions_skipped: skipped,
         ebm_accuracy: total.share(total.ebm),
@@ -201,9 +290,21 @@ pub fn evaluate_checkpoint(
     traj: &Trajectories,
     cache: &EmbeddingCache,
     head: &Path,
+    split: Split,
 ) -> Result<EvalReport> {
     let device = Device::Cpu;
-    evaluate(traj, cache, &EnergyHead::load(head, &device)?, &device)
+    let theorems = split_theorems(head, split)?;
+    if let Some(t) = &theorems {
+        if !traj.runs.iter().any(|r| t.contains(&r.theorem)) {
+            return Err(EbmError::Split(format!(
+                "none of the {} {} theorems of the head's run is in these trajectories",
+                t.len(),
+                split.name()
+            )));
+        }
+    }
+    let loaded = EnergyHead::load(head, &device)?;
+    evaluate_theorems(traj, cache, &loaded, &device, theorems.as_ref(), split)
 }
 
 impl EvalReport {
@@ -214,8 +315,8 @@ impl EvalReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "decisions        {} (skipped without embeddings: {}), {:.2} siblings on average",
-            self.decisions, self.decisions_skipped, self.mean_siblings
+            "decisions        {} (skipped without embeddings: {}), {:.2} siblings on average, theorems: {}",
+            self.decisions, self.decisions_skipped, self.mean_siblings, self.split
         );
         let _ = writeln!(out, "EBM accuracy     {:.4}", self.ebm_accuracy);
         let _ = writeln!(out, "LLM accuracy     {:.4}", self.llm_accuracy);

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::{config_path, save_head, EnergyHead, HeadConfig};
 use crate::error::EbmError;
-use crate::train_sampler::{Example, Sampler, TierCounts, TierPlan};
+use crate::train_sampler::{Example, NegativesFrom, Sampler, TierCounts, TierPlan};
 use crate::trajectories::Trajectories;
 
 /// Energies whose standard deviation falls below this have collapsed to a constant.
@@ -60,6 +60,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainConfig {
     pub negatives: usize,
+    /// Which off-path nodes may be negatives (`--negatives-from expanded|all`).
+    pub negatives_from: NegativesFrom,
     pub hard_ratio: f64,
     pub medium_ratio: f64,
     pub epochs: usize,
@@ -81,6 +83,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             negatives: 7,
+            negatives_from: NegativesFrom::All,
             hard_ratio: 0.5,
             medium_ratio: 0.3,
             epochs: 10,
@@ -360,6 +363,7 @@ pub fn train(
         negatives: cfg.negatives,
         hard_ratio: cfg.hard_ratio,
         medium_ratio: cfg.medium_ratio,
+        negatives_from: cfg.negatives_from,
     };
     let train_sampler = Sampler::new(traj, plan, |i| embedded(i) && !in_val(i));
     let val_sampler = Sampler::new(traj, plan, |i| embedded(i) && in_val(i));

@@ -5,8 +5,12 @@
 //! theorems. BurnQED's head drowned in easy negatives, so the tiers are drawn by ratio and a
 //! shortfall in one tier is filled from the next (hard -> medium -> easy). A negative whose
 //! state text equals the positive's (a transposition) is never used: its embedding is the same.
-//! Nor is an `unverified` node (Lean said complete, the whole-proof check disagreed): its goals
-//! text is empty like every real proof's, so it would teach the head that "no goals" is bad.
+//! Terminal nodes (`proof`, `unverified`) are neither positives nor negatives: the search
+//! never scores them, and their constant empty state would make the head look better than it
+//! is (and teach it that "no goals" is bad, for an `unverified` one). A state that occurs
+//! several times in one run counts once, as a positive and as a negative. With
+//! `NegativesFrom::Expanded`, never-expanded (`open`) nodes are no negatives: the search never
+//! learned what lies below them.
 
 use formats::NodeStatus;
 use std::collections::{HashMap, HashSet};
@@ -26,6 +30,7 @@ pub struct TierPlan {
     pub negatives: usize,
     pub hard_ratio: f64,
     pub medium_ratio: f64,
+    pub negatives_from: NegativesFrom,
 }
 
 impl TierPlan {
@@ -35,6 +40,28 @@ impl TierPlan {
         let hard = ((k as f64 * self.hard_ratio).round() as usize).min(k);
         let medium = ((k as f64 * self.medium_ratio).round() as usize).min(k - hard);
         (hard, medium, k - hard - medium)
+    }
+}
+
+/// Which off-path nodes may be negatives (`ebm train --negatives-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NegativesFrom {
+    /// Only nodes the search expanded (or stopped at the depth limit): not `open`.
+    Expanded,
+    /// Every non-terminal off-path node.
+    #[default]
+    All,
+}
+
+impl std::str::FromStr for NegativesFrom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "expanded" => Ok(NegativesFrom::Expanded),
+            "all" => Ok(NegativesFrom::All),
+            other => Err(format!("{other:?}: expected \"expanded\" or \"all\"")),
+        }
     }
 }
 
@@ -63,13 +90,21 @@ pub struct Sampler<'a> {
     positives: Vec<usize>,
     off_path_by_run: HashMap<usize, Vec<usize>>,
     off_path_all: Vec<usize>,
-    usable: HashSet<usize>,
+    /// Every node that may be a negative (the union of the pools above).
+    negative: HashSet<usize>,
 }
 
 impl<'a> Sampler<'a> {
     /// `usable` says which nodes may appear at all (in the split and embedded).
     pub fn new(traj: &'a Trajectories, plan: TierPlan, usable: impl Fn(usize) -> bool) -> Self {
-        let usable: HashSet<usize> = (0..traj.nodes.len()).filter(|&i| usable(i)).collect();
+        // The first node of each (run, state): later repeats are the same example again.
+        let mut seen: HashSet<(usize, &str)> = HashSet::new();
+        let usable: HashSet<usize> = (0..traj.nodes.len())
+            .filter(|&i| {
+                let n = &traj.nodes[i];
+                usable(i) && !n.status.is_terminal() && seen.insert((n.run, n.state.as_str()))
+            })
+            .collect();
         let mut positives = Vec::new();
         let mut off_path_by_run: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut off_path_all = Vec::new();
@@ -81,22 +116,23 @@ impl<'a> Sampler<'a> {
                 if node.parent.is_some() {
                     positives.push(i);
                 }
-            } else if node.status != NodeStatus::Unverified {
+            } else if plan.negatives_from == NegativesFrom::All || node.status != NodeStatus::Open {
                 off_path_by_run.entry(node.run).or_default().push(i);
                 off_path_all.push(i);
             }
         }
+        let negative: HashSet<usize> = off_path_all.iter().copied().collect();
         Self {
             traj,
             plan,
             positives,
             off_path_by_run,
             off_path_all,
-            usable,
+            negative,
         }
     }
 
-    /// Proof-path nodes (the root excluded: it has no alternative).
+    /// Proof-path nodes (the root and terminal nodes excluded), each state once per run.
     pub fn positives(&self) -> &[usize] {
         &self.positives
     }
@@ -117,7 +153,7 @@ impl<'a> Sampler<'a> {
         let hard: Vec<usize> = traj
             .siblings_off_path(positive)
             .into_iter()
-            .filter(|i| self.usable.contains(i) && differs(i))
+            .filter(|i| self.negative.contains(i) && differs(i))
             .collect();
         let hard_set: HashSet<usize> = hard.iter().copied().collect();
         chosen.extend(hard.choose_multiple(rng, want_hard).copied());
@@ -155,7 +191,9 @@ impl<'a> Sampler<'a> {
             let i = self.off_path_all[rng.random_range(0..self.off_path_all.len())];
             if &traj.runs[traj.nodes[i].run].theorem != theorem
                 && differs(&i)
-                && !chosen.contains(&i)
+                && !chosen
+                    .iter()
+                    .any(|&c| traj.nodes[c].state == traj.nodes[i].state)
             {
                 chosen.push(i);
                 counts.easy += 1;

@@ -184,21 +184,37 @@ impl Trajectories {
         })
     }
 
-    /// Every proof-path decision, in node order.
+    /// Every proof-path decision, in node order, as the search faced it: terminal children
+    /// (never scored) are left out, and so is a decision whose chosen child is terminal;
+    /// children with the same state count once (the chosen one's copy kept).
     pub fn decisions(&self) -> Vec<Decision> {
         self.nodes
             .iter()
             .enumerate()
-            .filter(|(i, n)| n.on_path && self.children[*i].len() >= 2)
+            .filter(|(_, n)| n.on_path)
             .filter_map(|(parent, _)| {
-                let children = &self.children[parent];
-                let mut on_path = children.iter().filter(|&&c| self.nodes[c].on_path);
+                let live: Vec<usize> = self.children[parent]
+                    .iter()
+                    .copied()
+                    .filter(|&c| !self.nodes[c].status.is_terminal())
+                    .collect();
+                let mut on_path = self.children[parent]
+                    .iter()
+                    .filter(|&&c| self.nodes[c].on_path);
                 let chosen = *on_path.next()?;
                 // Several on-path children would make the decision ambiguous: skip it.
-                on_path.next().is_none().then(|| Decision {
+                if on_path.next().is_some() || self.nodes[chosen].status.is_terminal() {
+                    return None;
+                }
+                let mut seen = std::collections::HashSet::from([self.nodes[chosen].state.as_str()]);
+                let children: Vec<usize> = live
+                    .into_iter()
+                    .filter(|&c| c == chosen || seen.insert(self.nodes[c].state.as_str()))
+                    .collect();
+                (children.len() >= 2).then_some(Decision {
                     parent,
                     chosen,
-                    children: children.clone(),
+                    children,
                 })
             })
             .collect()

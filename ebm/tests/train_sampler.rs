@@ -3,7 +3,7 @@
 mod traj_fixture;
 
 use ebm::train::lr_at;
-use ebm::train_sampler::{Sampler, TierCounts, TierPlan};
+use ebm::train_sampler::{NegativesFrom, Sampler, TierCounts, TierPlan};
 use ebm::trajectories::Trajectories;
 use formats::NodeStatus;
 use rand::rngs::StdRng;
@@ -46,6 +46,7 @@ fn tier_counts_follow_the_ratios() {
         negatives: k,
         hard_ratio: h,
         medium_ratio: m,
+        negatives_from: NegativesFrom::All,
     };
     assert_eq!(plan(7, 0.5, 0.3).counts(), (4, 2, 1));
     assert_eq!(plan(7, 1.0, 0.0).counts(), (7, 0, 0));
@@ -59,6 +60,7 @@ fn shortfall_moves_to_the_next_tier_and_copies_of_proofs_are_never_negatives() {
         negatives: 7,
         hard_ratio: 0.5,
         medium_ratio: 0.3,
+        negatives_from: NegativesFrom::All,
     };
     let sampler = Sampler::new(&traj, plan, |_| true);
     let (a1, a4) = (id(&traj, "a", 1), id(&traj, "a", 4));
@@ -103,6 +105,7 @@ fn exhausted_tiers_repeat_drawn_negatives() {
         negatives: 12,
         hard_ratio: 0.5,
         medium_ratio: 0.3,
+        negatives_from: NegativesFrom::All,
     };
     // Only theorem a is usable: no easy negatives at all.
     let sampler = Sampler::new(&traj, plan, |i| traj.runs[traj.nodes[i].run].theorem == "a");
@@ -112,10 +115,11 @@ fn exhausted_tiers_repeat_drawn_negatives() {
         .sample(a1, &mut StdRng::seed_from_u64(2), &mut counts)
         .unwrap();
     assert_eq!(ex.negatives.len(), 12);
-    // Off path in a: 2, 3 (siblings), 5, 6, 7, 9 (8 is unverified) -> 6 distinct, 6 repeats.
+    // Off path in a: 2, 3 (siblings), 5, 6, 7 (8 is unverified, 9 repeats the proof-path
+    // state of 4 and counts once, as 4) -> 5 distinct, 7 repeats.
     assert_eq!(
         (counts.hard, counts.medium, counts.easy, counts.repeated),
-        (2, 4, 0, 6)
+        (2, 3, 0, 7)
     );
 }
 

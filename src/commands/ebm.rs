@@ -177,6 +177,10 @@ pub struct TrainArgs {
     /// Negatives per positive (K).
     #[arg(long, default_value_t = ebm::train::TrainConfig::default().negatives)]
     pub negatives: usize,
+    /// Negatives from "expanded" nodes only, or from "all" non-terminal ones (never-expanded
+    /// `open` nodes included).
+    #[arg(long, default_value = "all")]
+    pub negatives_from: ebm::train_sampler::NegativesFrom,
     /// Share of negatives drawn from the positive's off-path siblings.
     #[arg(long, default_value_t = ebm::train::TrainConfig::default().hard_ratio)]
     pub hard_ratio: f64,
@@ -232,11 +236,16 @@ pub struct EvalArgs {
     /// Print JSON instead of the text report.
     #[arg(long)]
     pub json: bool,
+    /// "all" theorems, or "val" / "train": that side of the head's training split (read
+    /// from the run's train.json), so accuracy can be on theorems the head never saw.
+    #[arg(long, default_value = "all")]
+    pub split: ebm::eval::Split,
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = ebm::train::TrainConfig {
         negatives: args.negatives,
+        negatives_from: args.negatives_from,
         hard_ratio: args.hard_ratio,
         medium_ratio: args.medium_ratio,
         epochs: args.epochs,
@@ -274,7 +283,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
     let cache = ebm::embedding_cache::EmbeddingCache::load(&args.embeddings)?;
-    let report = ebm::eval::evaluate_checkpoint(&traj, &cache, &args.head)?;
+    let report = ebm::eval::evaluate_checkpoint(&traj, &cache, &args.head, args.split)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -287,7 +296,12 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     use ebm::embed::{embed_states, ensure_writable, EmbedOptions, LocalEncoder};
     ensure_writable(&args.out, args.resume)?;
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
-    let states = traj.nodes.into_iter().map(|n| n.state);
+    // Terminal nodes are never scored, so never embedded (their state is "").
+    let states = traj
+        .nodes
+        .into_iter()
+        .filter(|n| !n.status.is_terminal())
+        .map(|n| n.state);
     let options = EmbedOptions {
         batch: args.batch,
         concurrency: args.concurrency,
