@@ -110,6 +110,8 @@ pub struct EnergyHead {
     config: HeadConfig,
     layers: Vec<Layer>,
     dropout: Dropout,
+    /// sha256 of the weights file it was loaded from (None when built in memory).
+    weights_sha256: Option<String>,
 }
 
 impl std::fmt::Debug for EnergyHead {
@@ -141,6 +143,7 @@ impl EnergyHead {
             layers.push(Layer { linear, u });
         }
         Ok(EnergyHead {
+            weights_sha256: None,
             config: cfg.clone(),
             layers,
             dropout: Dropout::new(cfg.dropout),
@@ -157,7 +160,14 @@ impl EnergyHead {
         })?;
         let tensors = candle_core::safetensors::load(path, device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        Self::new(&cfg, vb)
+        let mut head = Self::new(&cfg, vb)?;
+        head.weights_sha256 = Some(crate::identity::file_sha256(&[path])?);
+        Ok(head)
+    }
+
+    /// sha256 of the weights file, for the served model's identity.
+    pub fn weights_sha256(&self) -> Option<&str> {
+        self.weights_sha256.as_deref()
     }
 
     pub fn config(&self) -> &HeadConfig {

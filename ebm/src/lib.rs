@@ -7,6 +7,7 @@ pub mod device;
 pub mod energy_head;
 pub mod error;
 pub mod forward_memory;
+pub mod identity;
 pub mod llama_config;
 pub mod llama_encoder;
 pub mod server;

@@ -15,8 +15,10 @@ use tokenizers::Tokenizer;
 use crate::device::compute_dtype;
 use crate::error::{EbmError, Result};
 use crate::forward_memory::heads_per_chunk;
+use crate::identity::encoder_identity;
 use crate::llama_config::LlamaConfig;
 use crate::tokenizer_config::apply_tokenizer_config;
+use formats::identity::ModelIdentity;
 
 struct Attention {
     q: Linear,
@@ -51,6 +53,7 @@ pub struct LlamaEncoder {
     dtype: DType,
     /// Bytes one attention chunk's scores may take (`forward_memory`).
     attention_budget: usize,
+    identity: ModelIdentity,
 }
 
 /// Default `attention_budget`: 4 GiB of scores per chunk.
@@ -290,6 +293,7 @@ impl LlamaEncoder {
             message: e.to_string(),
         })?;
         let specials = apply_tokenizer_config(dir, &mut tokenizer)?;
+        let identity = encoder_identity(dir, compute_dtype(device).0)?;
         let files = weight_files(dir)?;
         let (dtype, why) = compute_dtype(device);
         tracing::info!(?dtype, "compute dtype: {why}");
@@ -326,6 +330,7 @@ impl LlamaEncoder {
             device: device.clone(),
             dtype,
             attention_budget: DEFAULT_ATTENTION_BUDGET,
+            identity,
         })
     }
 
@@ -337,6 +342,11 @@ impl LlamaEncoder {
 
     pub fn attention_budget(&self) -> usize {
         self.attention_budget
+    }
+
+    /// Which encoder this is (no head): what `/health` and an embedding cache report.
+    pub fn identity(&self) -> &ModelIdentity {
+        &self.identity
     }
 
     pub fn config(&self) -> &LlamaConfig {

@@ -390,11 +390,19 @@ async fn embed(
     Ok(out)
 }
 
+/// `formats::identity::HealthResponse` (the identity, with the head's hash when one is
+/// loaded) plus the width and whether `/score` works.
 async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let mut identity = state.encoder.identity().clone();
+    identity.head_sha256 = state
+        .head
+        .as_ref()
+        .and_then(|h| h.weights_sha256().map(str::to_string));
     Json(serde_json::json!({
         "status": "ok",
         "hidden_size": state.encoder.hidden_size(),
         "head": state.head.is_some(),
+        "identity": identity,
     }))
 }
 

@@ -188,6 +188,42 @@ async fn score_without_head_is_400_and_encode_still_works() {
         .await
         .unwrap();
     assert_eq!(health["head"], json!(false));
+    let parsed: formats::identity::HealthResponse = serde_json::from_value(health).unwrap();
+    assert_eq!(parsed.identity, *encoder().identity());
+}
+
+/// The identity names the files that decide an embedding: tokenizer_config.json (BOS) changes
+/// the tokenizer hash, not the config's.
+#[test]
+fn identity_follows_the_files_that_decide_an_embedding() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let id = |variant: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            std::fs::copy(data.join("tiny-llama").join(f), dir.path().join(f)).unwrap();
+        }
+        if let Some(v) = variant {
+            std::fs::copy(
+                data.join(format!("config-bos/tokenizer_config.{v}.json")),
+                dir.path().join("tokenizer_config.json"),
+            )
+            .unwrap();
+        }
+        LlamaEncoder::load(dir.path(), &Device::Cpu)
+            .unwrap()
+            .identity()
+            .clone()
+    };
+    let (plain, bos, eos) = (id(None), id(Some("bos")), id(Some("bos_eos")));
+    assert_eq!(plain, id(None));
+    assert_eq!(plain.config_sha256, bos.config_sha256);
+    assert_ne!(plain.tokenizer_sha256, bos.tokenizer_sha256);
+    assert_ne!(bos.tokenizer_sha256, eos.tokenizer_sha256);
+    assert_eq!(
+        (plain.dtype.as_str(), plain.pooling.as_str()),
+        ("f32", "mean")
+    );
+    assert_eq!(plain.config_sha256.len(), 64);
 }
 
 #[tokio::test]

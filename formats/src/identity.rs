@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct ModelIdentity {
     /// sha256 of the encoder's `config.json`.
     pub config_sha256: String,
-    /// sha256 of its `tokenizer.json`.
+    /// sha256 of its `tokenizer.json`, followed by its `tokenizer_config.json` when there is
+    /// one (that file decides BOS/EOS).
     pub tokenizer_sha256: String,
     /// Compute dtype (`f32`, `bf16`).
     pub dtype: String,
