@@ -401,6 +401,25 @@ async fn merged_shards_equal_the_one_machine_sweep_and_a_missing_shard_is_named(
         .collect();
     assert_eq!(sources.len(), 3);
 
+    // compare puts each sweep's setup beside the knobs, and names what differs.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .arg("compare")
+        .args([&whole, &merged, &shard_dir(0)])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    assert!(table.contains("## Setup (manifest.json)"), "{table}");
+    assert!(
+        table.contains("| sim/prover-a | 4.24.0 | - | deepseek-tactic-state ("),
+        "{table}"
+    );
+    assert!(table.contains("the same setup as"), "{table}");
+    assert!(
+        table.contains("- theorems shard: unknown -> 0/3"),
+        "{table}"
+    );
+
     let output = merge("without-s1", &[0, 2]);
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);

@@ -3,6 +3,7 @@
 #
 #   python-servers/sglang/launch.sh                 # model from the Hub cache, port 30000
 #   MODEL=/models/DeepSeek-Prover-V2-7B PORT=30010 GPU=1 python-servers/sglang/launch.sh
+#   GPUS=0,1,2,3 python-servers/sglang/launch.sh    # one server per GPU, ports 30000..30003
 #
 # Then: stepwise doctor --config configs/minif2f.toml
 set -euo pipefail
@@ -17,6 +18,27 @@ MEM_FRACTION=${MEM_FRACTION:-0.85}
 # (10 x 1 x 16 = 160 with the defaults); keep this above that so nothing queues client-side.
 MAX_RUNNING=${MAX_RUNNING:-256}
 CONTEXT=${CONTEXT:-4096}
+
+# Several GPUs on one node: one independent server per GPU on consecutive ports (each is its
+# own radix cache), logs in LOG_DIR; prints the `policy.urls` that lists them all. See
+# python-servers/README.md for when SGLang's router in front is the better choice.
+if [ -n "${GPUS:-}" ]; then
+  IFS=, read -ra gpus <<< "$GPUS"
+  LOG_DIR=${LOG_DIR:-.}
+  pids=()
+  urls=()
+  for i in "${!gpus[@]}"; do
+    GPUS='' GPU="${gpus[$i]}" PORT=$((PORT + i)) "$0" "$@" \
+      > "$LOG_DIR/sglang-gpu${gpus[$i]}.log" 2>&1 &
+    pids+=($!)
+    urls+=("\"http://$HOST:$((PORT + i))\"")
+  done
+  echo "started ${#pids[@]} servers; logs in $LOG_DIR/sglang-gpu*.log"
+  echo "policy.urls = [$(IFS=,; echo "${urls[*]}" | sed 's/,/, /g')]"
+  trap 'kill "${pids[@]}" 2>/dev/null' INT TERM EXIT
+  wait
+  exit
+fi
 
 # The radix cache is on by default in SGLang (we never pass --disable-radix-cache): the 16
 # samples of one node share their whole prompt, so only the first pays for prefill.

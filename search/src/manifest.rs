@@ -210,6 +210,61 @@ fn benchmark_named(sums: &str, sha256: &str) -> Option<String> {
     })
 }
 
+/// `compare`'s setup section: per sweep the model, Lean, Mathlib, template and commit its
+/// manifest names, then each sweep's differences from the first (every result-changing field,
+/// config keys one by one). A sweep without a manifest shows `-`.
+pub fn render_setup_comparison(sweeps: &[(String, Option<Manifest>)]) -> String {
+    let dash = || "-".to_owned();
+    let mut out = String::from(
+        "\n## Setup (manifest.json)\n\n| sweep | model | Lean | Mathlib | template | stepwise commit |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for (name, manifest) in sweeps {
+        let cells = match manifest {
+            None => vec![dash(); 5],
+            Some(m) => vec![
+                m.models
+                    .iter()
+                    .map(|model| model.name.clone().unwrap_or_else(dash))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                m.lean.version.clone().unwrap_or_else(dash),
+                m.lean.mathlib.clone().unwrap_or_else(dash),
+                format!("{} ({:.12})", m.template.name, m.template.sha256),
+                m.last_build()
+                    .map_or_else(dash, |b| format!("{:.12}", b.commit)),
+            ],
+        };
+        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    let Some((first_name, Some(first))) = sweeps.first() else {
+        return out;
+    };
+    for (name, manifest) in &sweeps[1..] {
+        let Some(manifest) = manifest else { continue };
+        let mut differences: Vec<String> = first
+            .differences(manifest, Scope::Resume)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let commits = (first.last_build(), manifest.last_build());
+        if let (Some(a), Some(b)) = commits {
+            if a.commit != b.commit {
+                differences.push(format!("stepwise commit: {} -> {}", a.commit, b.commit));
+            }
+        }
+        if differences.is_empty() {
+            out.push_str(&format!("\n{name}: the same setup as {first_name}.\n"));
+        } else {
+            out.push_str(&format!("\n{name} differs from {first_name} in:\n"));
+            for d in differences {
+                out.push_str(&format!("- {d}\n"));
+            }
+        }
+    }
+    out
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

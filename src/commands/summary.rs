@@ -49,6 +49,13 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
         .map(|dir| Ok((dir.display().to_string(), Summary::from_dir(dir)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     print!("{}", render_compare(&sweeps));
+    let manifests = args
+        .dirs
+        .iter()
+        .zip(&sweeps)
+        .map(|(dir, (name, _))| Ok((name.clone(), formats::manifest::Manifest::read(dir)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    print!("{}", search::manifest::render_setup_comparison(&manifests));
     if let Some(out) = &args.html {
         let compared = sweeps
             .into_iter()
