@@ -249,10 +249,13 @@ async fn sweep_proves_the_provable_and_nothing_else() {
     assert_eq!(summary["runs"], 1);
     let compare = run_stepwise(&["compare", out.to_str().unwrap(), out.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&compare.stdout);
+    // The knob table (no knob differs: no extra columns), then the setups from the manifests.
+    let knobs = table.split("\n\n").next().unwrap();
     assert!(
-        table.lines().count() == 3 && table.contains("4/6"),
+        knobs.lines().count() == 3 && knobs.contains("4/6"),
         "{table}"
     );
+    assert!(table.contains("the same setup as"), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
