@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::embedding_cache::{CacheError, EmbeddingCache, PartWriter};
 use crate::error::EbmError;
 use crate::llama_encoder::LlamaEncoder;
+use formats::identity::ModelIdentity;
 
 /// Anything that turns texts into embeddings, one per text, in order.
 pub trait Encoder: Send + Sync + 'static {
@@ -27,6 +28,11 @@ pub trait Encoder: Send + Sync + 'static {
         &self,
         texts: Vec<String>,
     ) -> impl Future<Output = Result<Vec<Vec<f32>>, Self::Error>> + Send;
+
+    /// The model the embeddings come from, recorded in the cache; None when unknown.
+    fn identity(&self) -> impl Future<Output = Option<ModelIdentity>> + Send {
+        async { None }
+    }
 }
 
 /// `--model DIR`: the encoder in this process, each batch on a blocking thread.
@@ -42,6 +48,10 @@ impl Encoder for LocalEncoder {
         })
         .await
         .expect("the encoder does not panic")
+    }
+
+    async fn identity(&self) -> Option<ModelIdentity> {
+        Some(self.0.identity().clone())
     }
 }
 
@@ -105,6 +115,18 @@ pub async fn embed_states<E: Encoder>(
     } else {
         None
     };
+    // A resumed cache from another model is refused before anything is sent.
+    // The encoder's identity; a head the server may have loaded plays no part in embeddings.
+    let identity = encoder.identity().await.map(|mut i| {
+        i.head_sha256 = None;
+        i
+    });
+    if identity.is_none() {
+        tracing::warn!("the encoder does not say which model it is; the cache will not record it");
+    }
+    if let Some(cache) = cache.as_mut() {
+        cache.set_identity(identity.clone())?;
+    }
     let mut seen = HashSet::new();
     let distinct: Vec<String> = states
         .into_iter()
@@ -155,10 +177,17 @@ pub async fn embed_states<E: Encoder>(
                 got: embeddings.len(),
             });
         }
-        let cache = cache.get_or_insert_with(|| EmbeddingCache::new(embeddings[0].len()));
+        let cache = match cache.as_mut() {
+            Some(cache) => cache,
+            None => {
+                let mut fresh = EmbeddingCache::new(embeddings[0].len());
+                fresh.set_identity(identity.clone())?;
+                cache.insert(fresh)
+            }
+        };
         let parts = match parts.as_mut() {
             Some(parts) => parts,
-            None => parts.insert(PartWriter::new(out, cache.dim())?),
+            None => parts.insert(PartWriter::new(out, cache.dim(), identity.clone())?),
         };
         parts.write(&batch, &embeddings)?;
         for (state, embedding) in batch.into_iter().zip(&embeddings) {

@@ -9,6 +9,10 @@
 //! zero rows), compresses the repetitive state text, and is what the trajectory files already
 //! use, so pandas/polars/PyTorch read both the same way.
 //!
+//! The model that made the embeddings (`formats::identity::ModelIdentity`, as `ebm serve`
+//! reports it on `/health`) is kept as JSON in the Arrow schema metadata under
+//! [`IDENTITY_KEY`], so a cache from another encoder is recognised, not silently mixed.
+//!
 //! Resumability: a Parquet footer is written only when a file is closed, so a killed writer
 //! would lose everything. While embedding, each finished batch is therefore written as its own
 //! complete Parquet part in `FILE.parts/` (temp file + rename, so a part is either whole or
@@ -22,10 +26,14 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
+use formats::identity::ModelIdentity;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+
+/// Schema metadata key of the model identity.
+pub const IDENTITY_KEY: &str = "stepwise.model_identity";
 
 /// Rows per Parquet row group (and per part file at most).
 pub const ROW_GROUP_ROWS: usize = 4096;
@@ -46,12 +54,16 @@ pub enum CacheError {
     Format { path: PathBuf, message: String },
     #[error("embedding of width {got} does not fit a cache of width {expected}")]
     Width { expected: usize, got: usize },
+    #[error("embeddings of two different models: {a} vs {b}")]
+    Identity { a: String, b: String },
 }
 
 /// State text -> embedding, all of one width, in insertion order.
 #[derive(Debug, Clone)]
 pub struct EmbeddingCache {
     dim: usize,
+    /// The model the embeddings came from; None for a cache written before it was recorded.
+    identity: Option<ModelIdentity>,
     index: HashMap<String, usize>,
     states: Vec<String>,
     data: Vec<f32>,
@@ -61,6 +73,7 @@ impl EmbeddingCache {
     pub fn new(dim: usize) -> Self {
         Self {
             dim,
+            identity: None,
             index: HashMap::new(),
             states: Vec::new(),
             data: Vec::new(),
@@ -69,6 +82,22 @@ impl EmbeddingCache {
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    pub fn identity(&self) -> Option<&ModelIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// Records the model; a cache that already names another one refuses.
+    pub fn set_identity(&mut self, identity: Option<ModelIdentity>) -> Result<(), CacheError> {
+        match (&self.identity, identity) {
+            (Some(a), Some(b)) if *a != b => Err(identity_error(a, &b)),
+            (_, Some(b)) => {
+                self.identity = Some(b);
+                Ok(())
+            }
+            (_, None) => Ok(()),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -106,6 +135,7 @@ impl EmbeddingCache {
     }
 
     fn merge(&mut self, other: EmbeddingCache) -> Result<(), CacheError> {
+        self.set_identity(other.identity.clone())?;
         for (i, state) in other.states.into_iter().enumerate() {
             self.insert(state, &other.data[i * other.dim..(i + 1) * other.dim])?;
         }
@@ -137,7 +167,13 @@ impl EmbeddingCache {
 
     /// Writes the whole cache to `path` atomically and removes `path.parts/`.
     pub fn save(&self, path: &Path) -> Result<(), CacheError> {
-        write_atomic(path, self.dim, &self.states, &self.data)?;
+        write_atomic(
+            path,
+            self.dim,
+            self.identity.as_ref(),
+            &self.states,
+            &self.data,
+        )?;
         let parts = parts_dir(path);
         if parts.exists() {
             std::fs::remove_dir_all(&parts).map_err(|source| CacheError::Io {
@@ -154,18 +190,28 @@ impl EmbeddingCache {
 pub struct PartWriter {
     dir: PathBuf,
     dim: usize,
+    identity: Option<ModelIdentity>,
     next: usize,
 }
 
 impl PartWriter {
-    pub fn new(cache_path: &Path, dim: usize) -> Result<Self, CacheError> {
+    pub fn new(
+        cache_path: &Path,
+        dim: usize,
+        identity: Option<ModelIdentity>,
+    ) -> Result<Self, CacheError> {
         let dir = parts_dir(cache_path);
         std::fs::create_dir_all(&dir).map_err(|source| CacheError::Io {
             path: dir.clone(),
             source,
         })?;
         let next = part_files(cache_path)?.len();
-        Ok(Self { dir, dim, next })
+        Ok(Self {
+            dir,
+            dim,
+            identity,
+            next,
+        })
     }
 
     /// Persists one batch; once this returns, the batch survives a crash.
@@ -186,7 +232,7 @@ impl PartWriter {
             self.next += 1;
             path = self.dir.join(format!("part-{:06}.parquet", self.next));
         }
-        write_atomic(&path, self.dim, states, &data)?;
+        write_atomic(&path, self.dim, self.identity.as_ref(), states, &data)?;
         self.next += 1;
         Ok(())
     }
@@ -215,23 +261,41 @@ fn part_files(path: &Path) -> Result<Vec<PathBuf>, CacheError> {
     Ok(parts)
 }
 
-fn schema(dim: usize) -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("state", DataType::Utf8, false),
-        Field::new(
-            "embedding",
-            DataType::FixedSizeList(
-                Arc::new(Field::new("item", DataType::Float32, false)),
-                dim as i32,
+fn identity_error(a: &ModelIdentity, b: &ModelIdentity) -> CacheError {
+    let show = |i: &ModelIdentity| serde_json::to_string(i).unwrap_or_default();
+    CacheError::Identity {
+        a: show(a),
+        b: show(b),
+    }
+}
+
+fn schema(dim: usize, identity: Option<&ModelIdentity>) -> Arc<Schema> {
+    let metadata = identity
+        .map(|i| {
+            let json = serde_json::to_string(i).expect("identity serialises");
+            std::collections::HashMap::from([(IDENTITY_KEY.to_string(), json)])
+        })
+        .unwrap_or_default();
+    Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("state", DataType::Utf8, false),
+            Field::new(
+                "embedding",
+                DataType::FixedSizeList(
+                    Arc::new(Field::new("item", DataType::Float32, false)),
+                    dim as i32,
+                ),
+                false,
             ),
-            false,
-        ),
-    ]))
+        ],
+        metadata,
+    ))
 }
 
 fn write_atomic(
     path: &Path,
     dim: usize,
+    identity: Option<&ModelIdentity>,
     states: &[String],
     data: &[f32],
 ) -> Result<(), CacheError> {
@@ -246,7 +310,7 @@ fn write_atomic(
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
-    let schema = schema(dim);
+    let schema = schema(dim, identity);
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -312,6 +376,11 @@ fn read_parquet(path: &Path) -> Result<EmbeddingCache, CacheError> {
         }
     };
     let mut cache = EmbeddingCache::new(dim);
+    if let Some(json) = builder.schema().metadata().get(IDENTITY_KEY) {
+        let identity: ModelIdentity = serde_json::from_str(json)
+            .map_err(|e| format(format!("{IDENTITY_KEY} metadata: {e}")))?;
+        cache.identity = Some(identity);
+    }
     for batch in builder.build().map_err(parquet_err)? {
         let batch = batch.map_err(|e| format(e.to_string()))?;
         let states = batch

@@ -10,7 +10,7 @@
 //! `train.json`), so the accuracy is on theorems the head never saw.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -19,6 +19,7 @@ use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::EnergyHead;
 use crate::error::{EbmError, Result};
 use crate::trajectories::Trajectories;
+use formats::identity::ModelIdentity;
 
 /// States per forward pass.
 const BATCH: usize = 1024;
@@ -150,29 +151,37 @@ impl Split {
     }
 }
 
-/// The theorem names of `split`, from the `train.json` that `ebm train` wrote beside the
-/// head (`OUT/head.safetensors`) or one level up (`OUT/checkpoints/epoch-N.safetensors`).
+/// The `train.json` that `ebm train` wrote beside the head (`OUT/head.safetensors`) or one
+/// level up (`OUT/checkpoints/epoch-N.safetensors`), if any.
+fn train_json(head: &Path) -> Result<Option<(PathBuf, serde_json::Value)>> {
+    let dir = head.parent().unwrap_or(Path::new("."));
+    let Some(path) = [dir.join("train.json"), dir.join("../train.json")]
+        .into_iter()
+        .find(|p| p.exists())
+    else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
+    let json = serde_json::from_str(&text).map_err(|error| EbmError::Json {
+        path: path.clone(),
+        error,
+    })?;
+    Ok(Some((path, json)))
+}
+
+/// The theorem names of `split`, from the head's `train.json`.
 pub fn split_theorems(head: &Path, split: Split) -> Result<Option<HashSet<String>>> {
     let key = match split {
         Split::All => return Ok(None),
         Split::Val => "val_theorems",
         Split::Train => "train_theorems",
     };
-    let dir = head.parent().unwrap_or(Path::new("."));
-    let path = [dir.join("train.json"), dir.join("../train.json")]
-        .into_iter()
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            EbmError::Split(format!(
-                "no train.json beside {} (or one level up): --split {} needs the run that trained the head",
-                head.display(),
-                split.name()
-            ))
-        })?;
-    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|error| EbmError::Json {
-        path: path.clone(),
-        error,
+    let (path, json) = train_json(head)?.ok_or_else(|| {
+        EbmError::Split(format!(
+            "no train.json beside {} (or one level up): --split {} needs the run that trained the head",
+            head.display(),
+            split.name()
+        ))
     })?;
     let names = json[key]
         .as_array()
@@ -183,6 +192,25 @@ pub fn split_theorems(head: &Path, split: Split) -> Result<Option<HashSet<String
             .filter_map(|n| n.as_str().map(str::to_string))
             .collect(),
     ))
+}
+
+/// Refuses a cache made by another model than the one the head was trained on (when both
+/// are recorded).
+fn check_identity(head: &Path, cache: &EmbeddingCache) -> Result<()> {
+    let Some((path, json)) = train_json(head)? else {
+        return Ok(());
+    };
+    let trained: Option<ModelIdentity> =
+        serde_json::from_value(json["embedding_identity"].clone()).unwrap_or(None);
+    match (trained, cache.identity()) {
+        (Some(t), Some(c)) if t != *c => Err(EbmError::Split(format!(
+            "the head was trained on embeddings of another model ({}: {}) than this cache's ({})",
+            path.display(),
+            serde_json::to_string(&t).unwrap_or_default(),
+            serde_json::to_string(c).unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub fn evaluate(
@@ -293,6 +321,7 @@ pub fn evaluate_checkpoint(
     split: Split,
 ) -> Result<EvalReport> {
     let device = Device::Cpu;
+    check_identity(head, cache)?;
     let theorems = split_theorems(head, split)?;
     if let Some(t) = &theorems {
         if !traj.runs.iter().any(|r| t.contains(&r.theorem)) {

@@ -157,6 +157,8 @@ pub struct EpochMetrics {
 pub struct TrainReport {
     pub config: TrainConfig,
     pub embedding_dim: usize,
+    /// The model of the embedding cache trained on; `ebm eval` refuses a cache of another.
+    pub embedding_identity: Option<formats::identity::ModelIdentity>,
     pub train_theorems: Vec<String>,
     pub val_theorems: Vec<String>,
     pub train_positives: usize,
@@ -526,6 +528,7 @@ pub fn train(
     let report = TrainReport {
         config: cfg.clone(),
         embedding_dim: cache.dim(),
+        embedding_identity: cache.identity().cloned(),
         train_theorems,
         val_theorems,
         train_positives: train_sampler.positives().len(),

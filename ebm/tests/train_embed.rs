@@ -125,3 +125,53 @@ async fn distinct_states_are_embedded_once_and_a_failed_run_resumes() {
     assert_eq!(report.embedded, 0);
     assert!(idle.sent.lock().unwrap().is_empty());
 }
+
+/// An encoder that says which model it is.
+struct Named(&'static str);
+
+impl Encoder for Named {
+    type Error = Down;
+    async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, Down> {
+        Ok(texts.iter().map(|t| vec![t.len() as f32, 0.0]).collect())
+    }
+    async fn identity(&self) -> Option<formats::identity::ModelIdentity> {
+        Some(formats::identity::ModelIdentity {
+            config_sha256: self.0.into(),
+            tokenizer_sha256: "t".into(),
+            dtype: "bf16".into(),
+            pooling: "mean".into(),
+            head_sha256: Some("a head plays no part".into()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_cache_records_its_model_and_resume_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("emb.parquet");
+    let opts = EmbedOptions {
+        batch: 4,
+        concurrency: 1,
+        resume: false,
+    };
+    embed_states(Arc::new(Named("a")), states(), &out, opts)
+        .await
+        .unwrap();
+    let cache = EmbeddingCache::load(&out).unwrap();
+    let id = cache.identity().unwrap();
+    assert_eq!(
+        (id.config_sha256.as_str(), id.head_sha256.as_ref()),
+        ("a", None)
+    );
+    let resume = EmbedOptions {
+        resume: true,
+        ..opts
+    };
+    embed_states(Arc::new(Named("a")), states(), &out, resume)
+        .await
+        .unwrap();
+    let err = embed_states(Arc::new(Named("b")), states(), &out, resume)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("two different models"), "{err}");
+}

@@ -174,7 +174,15 @@ fn split_val_of_a_shuffled_run_stays_within_005_of_random() {
     let truth = traj_fixture::theorems("s", 400, 11);
     let mut trees = truth.clone();
     traj_fixture::shuffle_labels(&mut trees, 12);
-    let cache = noise_cache(&trees, 13);
+    let mut cache = noise_cache(&trees, 13);
+    let model = |config: &str| formats::identity::ModelIdentity {
+        config_sha256: config.into(),
+        tokenizer_sha256: "t".into(),
+        dtype: "f32".into(),
+        pooling: "mean".into(),
+        head_sha256: None,
+    };
+    cache.set_identity(Some(model("a"))).unwrap();
     let out = dir.path().join("run");
     let cfg = TrainConfig {
         epochs: 20,
@@ -209,6 +217,13 @@ fn split_val_of_a_shuffled_run_stays_within_005_of_random() {
         (val.ebm_accuracy - val.random_baseline).abs() <= 0.05,
         "{val:?}"
     );
+    // The same embeddings labelled as another model's: refused.
+    let mut other = noise_cache(&trees, 13);
+    other.set_identity(Some(model("b"))).unwrap();
+    let err = evaluate_checkpoint(&traj, &other, &head, Split::Val)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another model"), "{err}");
     // Without the run's train.json the split cannot be known: a clear error.
     std::fs::remove_file(out.join("train.json")).unwrap();
     let err = evaluate_checkpoint(&traj, &cache, &head, Split::Val)

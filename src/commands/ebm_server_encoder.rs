@@ -23,4 +23,9 @@ impl Encoder for ServerEncoder {
     async fn encode(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, ValueError> {
         self.0.encode(&texts).await
     }
+
+    /// What the server reports on `GET /health`; an older server reports none.
+    async fn identity(&self) -> Option<formats::identity::ModelIdentity> {
+        self.0.identity().await.ok()
+    }
 }
