@@ -77,6 +77,13 @@ pub struct TrainConfig {
     pub hidden: Vec<usize>,
     pub dropout: f32,
     pub spectral_norm: bool,
+    /// Divide energies by a learned temperature τ = exp(log τ) inside InfoNCE only (BurnQED's
+    /// `temperature_scale`, log τ clamped to [-5, 2], starting at τ = 1). Off by default.
+    pub learnable_temperature: bool,
+    /// Weight of an auxiliary loss on positives: MSE between the raw energy and the remaining
+    /// depth to the proof's end, divided by the batch's largest (BurnQED's
+    /// `depth_regression_loss`, weight 0.3 there). 0 = off, the default.
+    pub depth_loss_weight: f64,
 }
 
 impl Default for TrainConfig {
@@ -97,6 +104,8 @@ impl Default for TrainConfig {
             hidden: vec![2048, 1024, 512],
             dropout: 0.0,
             spectral_norm: false,
+            learnable_temperature: false,
+            depth_loss_weight: 0.0,
         }
     }
 }
@@ -116,6 +125,9 @@ impl TrainConfig {
         }
         if self.negatives == 0 || self.epochs == 0 || self.batch_size == 0 {
             return bad("negatives, epochs and batch size must be at least 1".into());
+        }
+        if self.depth_loss_weight.is_nan() || self.depth_loss_weight < 0.0 {
+            return bad("depth loss weight must be >= 0".into());
         }
         if !ratio(self.val_fraction) || !ratio(self.warmup_fraction) {
             return bad("val fraction and warm-up fraction must be in [0, 1]".into());
@@ -150,6 +162,8 @@ pub struct EpochMetrics {
     pub grad_norm_mean: f64,
     pub clipped_steps: usize,
     pub tiers: TierCounts,
+    /// The learned InfoNCE temperature at the epoch's end (with `learnable_temperature`).
+    pub temperature: Option<f64>,
     pub warnings: Vec<String>,
 }
 
@@ -258,6 +272,41 @@ fn group_tensor(
     }
     let rows = data.len() / dim;
     Ok(Tensor::from_vec(data, (rows, dim), device)?)
+}
+
+/// BurnQED's depth regression on the positives (column 0 of `energies`): MSE between the raw
+/// energy and remaining depth / the batch's largest, over positives whose depth is known.
+fn depth_loss(
+    energies: &Tensor,
+    batch: &[Example],
+    traj: &Trajectories,
+) -> Result<Option<Tensor>, TrainError> {
+    let depths: Vec<Option<u32>> = batch
+        .iter()
+        .map(|ex| traj.nodes[ex.positive].remaining_depth)
+        .collect();
+    let known: Vec<usize> = (0..depths.len()).filter(|&i| depths[i].is_some()).collect();
+    if known.is_empty() {
+        return Ok(None);
+    }
+    let max = depths.iter().flatten().copied().max().unwrap_or(1).max(1) as f32;
+    let targets: Vec<f32> = known
+        .iter()
+        .map(|&i| depths[i].unwrap_or(0) as f32 / max)
+        .collect();
+    let device = energies.device();
+    let index = Tensor::from_vec(
+        known.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        known.len(),
+        device,
+    )?;
+    let positives = energies
+        .narrow(1, 0, 1)?
+        .squeeze(1)?
+        .contiguous()?
+        .index_select(&index, 0)?;
+    let targets = Tensor::from_vec(targets, known.len(), device)?;
+    Ok(Some((positives - targets)?.sqr()?.mean_all()?))
 }
 
 /// InfoNCE loss of energies `[groups, K + 1]` with the positive in column 0.
@@ -403,8 +452,14 @@ pub fn train(
         VarBuilder::from_varmap(&varmap, DType::F32, device),
     )?;
     let vars = sorted_vars(&varmap);
+    // Training-only: not part of the head (the served energy is the raw one).
+    let log_tau = Var::zeros((), DType::F32, device)?;
+    let mut trained: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+    if cfg.learnable_temperature {
+        trained.push(log_tau.clone());
+    }
     let mut opt = AdamW::new(
-        vars.iter().map(|(_, v)| v.clone()).collect(),
+        trained,
         ParamsAdamW {
             lr: cfg.lr,
             weight_decay: cfg.weight_decay,
@@ -443,7 +498,18 @@ pub fn train(
             let energies = head
                 .forward(&x, true)?
                 .reshape((batch.len(), cfg.negatives + 1))?;
-            let loss = info_nce(&energies)?;
+            let scaled = if cfg.learnable_temperature {
+                let tau = log_tau.as_tensor().clamp(-5f32, 2f32)?.exp()?;
+                energies.broadcast_div(&tau)?
+            } else {
+                energies.clone()
+            };
+            let mut loss = info_nce(&scaled)?;
+            if cfg.depth_loss_weight > 0.0 {
+                if let Some(depth) = depth_loss(&energies, batch, traj)? {
+                    loss = (loss + (depth * cfg.depth_loss_weight)?)?;
+                }
+            }
             let mut grads = loss.backward()?;
             let norm = clip_gradients(&mut grads, &vars, cfg.max_grad_norm)?;
             opt.step(&grads)?;
@@ -486,6 +552,17 @@ pub fn train(
             grad_norm_mean: grad_sum / batches.max(1) as f64,
             clipped_steps: clipped,
             tiers,
+            temperature: if cfg.learnable_temperature {
+                Some(f64::from(
+                    log_tau
+                        .as_tensor()
+                        .clamp(-5f32, 2f32)?
+                        .exp()?
+                        .to_scalar::<f32>()?,
+                ))
+            } else {
+                None
+            },
             warnings,
         };
         let line = serde_json::to_string(&metrics).expect("metrics serialise");

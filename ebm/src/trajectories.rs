@@ -92,6 +92,8 @@ pub struct Node {
     pub llm_logprob: f64,
     pub on_path: bool,
     pub status: NodeStatus,
+    /// Tactics from this node to the proof's end, on a proof path.
+    pub remaining_depth: Option<u32>,
 }
 
 /// One theorem run: the indices of its nodes.
@@ -155,6 +157,7 @@ impl Trajectories {
                 llm_logprob: row.llm_logprob,
                 on_path: row.on_proof_path,
                 status: row.status,
+                remaining_depth: row.remaining_depth,
             });
         }
         // Parents are resolved per run once all its rows are in (a parent may come later).

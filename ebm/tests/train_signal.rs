@@ -27,6 +27,10 @@ fn config() -> TrainConfig {
 /// Writes train and held-out trajectory dirs plus one cache covering both; trains on the
 /// first and evaluates on the second.
 fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
+    run_with(root, shuffle, &config())
+}
+
+fn run_with(root: &Path, shuffle: bool, cfg: &TrainConfig) -> (TrainReport, EvalReport) {
     let truth_train = traj_fixture::theorems("train_", 60, 1);
     let held_out = traj_fixture::theorems("held_", 30, 2);
     let mut train_trees = truth_train.clone();
@@ -47,7 +51,7 @@ fn run(root: &Path, shuffle: bool) -> (TrainReport, EvalReport) {
     let cache = EmbeddingCache::load(&cache_path).unwrap();
     let (traj, _) = trajectories::load(&[train_dir.display().to_string()]).unwrap();
     let out = root.join("out");
-    let report = train(&traj, &cache, &config(), &Device::Cpu, &out).unwrap();
+    let report = train(&traj, &cache, cfg, &Device::Cpu, &out).unwrap();
     let head = EnergyHead::load(&out.join("head.safetensors"), &Device::Cpu).unwrap();
     let (held, _) = trajectories::load(&[eval_dir.display().to_string()]).unwrap();
     let eval = evaluate(&held, &cache, &head, &Device::Cpu).unwrap();
@@ -93,4 +97,42 @@ fn same_seed_gives_identical_metrics() {
     assert_eq!(eval_a, eval_b);
     let metrics = |d: &Path| std::fs::read_to_string(d.join("out/metrics.jsonl")).unwrap();
     assert_eq!(metrics(a.path()), metrics(b.path()));
+}
+
+/// The two BurnQED options, each alone, on the same signal: the numbers the note quotes
+/// (held-out sibling accuracy, eval loss), and they must not break learning.
+#[test]
+fn learnable_temperature_and_depth_loss_keep_the_signal() {
+    let base = config();
+    let variants = [
+        ("baseline", base.clone()),
+        (
+            "learnable temperature",
+            TrainConfig {
+                learnable_temperature: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "depth loss 0.3",
+            TrainConfig {
+                depth_loss_weight: 0.3,
+                ..base.clone()
+            },
+        ),
+    ];
+    for (name, cfg) in variants {
+        let dir = tempfile::tempdir().unwrap();
+        let (report, eval) = run_with(dir.path(), false, &cfg);
+        let last = report.epochs.last().unwrap();
+        println!(
+            "{name}: held-out accuracy {:.4} (random {:.4}), eval loss {:.4}, gap {:.3}, temperature {:?}",
+            eval.ebm_accuracy, eval.random_baseline, last.eval_loss, last.energy_gap, last.temperature
+        );
+        assert!(eval.ebm_accuracy >= 0.9, "{name}: {eval:?}");
+        assert_eq!(last.temperature.is_some(), cfg.learnable_temperature);
+        if let Some(t) = last.temperature {
+            assert!(t != 1.0, "the temperature was learned: {t}");
+        }
+    }
 }

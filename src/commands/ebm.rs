@@ -216,6 +216,12 @@ pub struct TrainArgs {
     pub dropout: f32,
     #[arg(long)]
     pub spectral_norm: bool,
+    /// Learn an InfoNCE temperature (training only; the served energy is the raw one).
+    #[arg(long)]
+    pub learnable_temperature: bool,
+    /// Weight of the auxiliary remaining-depth loss on positives (0 = off).
+    #[arg(long, default_value_t = ebm::train::TrainConfig::default().depth_loss_weight)]
+    pub depth_loss_weight: f64,
     /// Where the head trains: "cpu" or "cuda:N" (bit-for-bit repeatable on CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -259,6 +265,8 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         hidden: args.hidden,
         dropout: args.dropout,
         spectral_norm: args.spectral_norm,
+        learnable_temperature: args.learnable_temperature,
+        depth_loss_weight: args.depth_loss_weight,
     };
     config.validate()?;
     let device = ebm::parse_device(&args.device)?;
