@@ -57,6 +57,8 @@ enum Command {
     },
     /// Check every part a config names and say how to fix what fails.
     Doctor(commands::doctor::DoctorArgs),
+    /// Print the exact prompt bytes (and stop strings) the policy server gets for one node.
+    Prompt(commands::prompt::PromptArgs),
     /// Run the whole pipeline on simulated Lean and SGLang backends (no GPU, no Lean needed).
     Demo(commands::demo::DemoArgs),
     /// The simulators (test doubles) as processes: `sim repl|sglang|ebm`.
@@ -114,6 +116,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Traj { command } => commands::traj::run(command),
         Command::Ebm { command } => commands::ebm::run(command),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Prompt(args) => commands::prompt::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Sim { command } => commands::sim::run(command),
     }

@@ -407,13 +407,20 @@ async fn a_down_policy_server_is_named_before_anything_starts() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let output = sweep_command(dir.path(), "down", &url, &[])
-        .output()
-        .await
-        .unwrap();
+    let output = sweep_command(
+        dir.path(),
+        "down",
+        &url,
+        &["--set", "policy.startup_timeout=1"],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&url), "{stderr}");
+    // A refused port may be a server still loading: it is waited for, and the user told.
+    assert!(stderr.contains("policy.startup_timeout"), "{stderr}");
     assert!(!dir.path().join("down").join("results.jsonl").exists());
 }
 

@@ -132,10 +132,12 @@ pub fn first_tactic(text: &str, start_column: usize) -> Option<(String, usize)> 
     (depth == 0).then_some((tactic, end))
 }
 
-/// A completion stopped by `max_new_tokens` before any line break after the tactic: the
-/// tactic (or its block) may go on, so it is not used.
+/// A completion stopped by `max_new_tokens` (`length`) or by the server (`abort`: SGLang's
+/// `FINISH_ABORT`, `schedule_batch.py`) before any line break after the tactic: the tactic
+/// (or its block) may go on, so it is not used.
 fn cut_off(completion: &Completion, end: usize) -> bool {
-    completion.finish_reason == "length" && !completion.text[end..].contains('\n')
+    matches!(completion.finish_reason.as_str(), "length" | "abort")
+        && !completion.text[end..].contains('\n')
 }
 
 /// Whether `tactic` uses one of `banned` as a whole Lean identifier: `sorry` is caught in

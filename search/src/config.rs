@@ -90,10 +90,20 @@ pub struct PolicyConfig {
     pub request_timeout: f64,
     /// Retries on connection errors, 429 and 5xx, with exponential backoff and jitter.
     pub max_retries: u32,
-    /// Model name sent to OpenAI-compatible servers.
-    pub model: String,
-    /// Stop strings sent with every request.
-    pub stop: Vec<String>,
+    /// Model name sent to OpenAI-compatible servers. Unset: the id the server lists at
+    /// `GET /v1/models` (vLLM answers 404 to a name it does not serve).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The server's context in tokens, prompt and completion together. Unset: asked from the
+    /// server at start (`/v1/models` `max_model_len`, SGLang `/get_model_info`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u32>,
+    /// Stop strings sent with every request. Unset: the template's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    /// Seconds to wait at start for servers that answer 503 or refuse connections (SGLang
+    /// does both while it loads the model).
+    pub startup_timeout: f64,
 }
 
 impl Default for PolicyConfig {
@@ -108,8 +118,10 @@ impl Default for PolicyConfig {
             max_new_tokens: 128,
             request_timeout: 120.0,
             max_retries: 4,
-            model: "default".into(),
-            stop: Vec::new(),
+            model: None,
+            context_tokens: None,
+            stop: None,
+            startup_timeout: 600.0,
         }
     }
 }
@@ -223,6 +235,24 @@ impl Config {
         }
         if self.policy.urls.is_empty() {
             return Err("policy.urls must name at least one server".into());
+        }
+        if let Some(url) = self.policy.urls.iter().find(|u| {
+            let u = u.trim();
+            !(u.starts_with("http://") || u.starts_with("https://"))
+        }) {
+            return Err(format!(
+                "policy.urls: `{url}` must start with http:// or https://"
+            ));
+        }
+        if self
+            .policy
+            .context_tokens
+            .is_some_and(|c| c <= self.policy.max_new_tokens)
+        {
+            return Err("policy.context_tokens must be larger than policy.max_new_tokens".into());
+        }
+        if self.policy.startup_timeout < 0.0 {
+            return Err("policy.startup_timeout must not be negative".into());
         }
         if self.lean.command.is_empty() {
             return Err("lean.command must not be empty".into());

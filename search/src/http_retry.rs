@@ -127,51 +127,73 @@ where
     })
 }
 
+/// Why a GET did not answer 2xx.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProbeError {
+    pub message: String,
+    /// The server is (probably) still starting: the port refuses connections (nothing bound
+    /// yet) or it answers 503 (SGLang's `/health` while `server_status` is `Starting`,
+    /// `http_server.py`). Worth waiting for, unlike a 404 or a wrong host.
+    pub loading: bool,
+}
+
 /// One GET without retries, for health checks: Ok on 2xx, else why not.
-pub async fn probe(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), ProbeError> {
+    get_body(client, url, timeout).await.map(drop)
+}
+
+async fn get_body(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProbeError> {
     let response = client
         .get(url)
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| describe_reqwest_error(&e))?;
+        .map_err(|e| ProbeError {
+            message: describe_reqwest_error(&e),
+            loading: e.is_connect(),
+        })?;
     let status = response.status();
+    let body = response.bytes().await.map_err(|e| ProbeError {
+        message: describe_reqwest_error(&e),
+        loading: false,
+    })?;
     if status.is_success() {
-        return Ok(());
+        return Ok(body.to_vec());
     }
-    let body = response.text().await.unwrap_or_default();
-    Err(format!(
-        "HTTP {}: {}",
-        status.as_u16(),
-        server_message(&body)
-    ))
+    Err(ProbeError {
+        message: format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            server_message(&String::from_utf8_lossy(&body))
+        ),
+        loading: status == StatusCode::SERVICE_UNAVAILABLE,
+    })
 }
 
 /// `GET url` once and parse its JSON body: Err says why not (unreachable, status, body).
-pub async fn get_json<T: serde::de::DeserializeOwned>(
+pub async fn get_json<T: DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
 ) -> Result<T, String> {
-    let response = client
-        .get(url)
-        .timeout(timeout)
-        .send()
+    let body = get_body(client, url, timeout)
         .await
-        .map_err(|e| describe_reqwest_error(&e))?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| describe_reqwest_error(&e))?;
-    if !status.is_success() {
-        return Err(format!(
-            "HTTP {}: {}",
-            status.as_u16(),
-            server_message(&body)
-        ));
-    }
-    serde_json::from_str(&body).map_err(|e| format!("unexpected body ({e}): {body:.200}"))
+        .map_err(|e| e.message)?;
+    serde_json::from_slice(&body).map_err(|e| {
+        format!(
+            "unexpected body ({e}): {}",
+            excerpt(&String::from_utf8_lossy(&body))
+        )
+    })
 }
 
 fn is_retryable(status: StatusCode) -> bool {

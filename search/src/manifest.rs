@@ -115,8 +115,12 @@ pub async fn describe_run(
             name: PromptTemplate::name_of(&config.policy.template).to_owned(),
             sha256: sha256_hex(template.text().as_bytes()),
         },
-        // The stop strings every request carries (`[policy].stop`).
-        stop: config.policy.stop.clone(),
+        // The stop strings every request carries (`[policy].stop`, else the template's own).
+        stop: config
+            .policy
+            .stop
+            .clone()
+            .unwrap_or_else(|| template.default_stop().to_vec()),
         lean: LeanIdentity {
             version: lean_version,
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),

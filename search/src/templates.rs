@@ -6,37 +6,98 @@
 //! - `{name}`: the theorem's name;
 //! - `{statement}`: the formal statement, ending in `:= by`;
 //! - `{proof_before}`: the tactics applied so far, one a line;
-//! - `{header}`: the imports/options the theorem runs under;
+//! - `{header}`: the imports/options the theorem runs under, without trailing newlines;
+//! - `{file_header}`: the header as a Lean file starts with it: verbatim when it ends in a
+//!   newline (dataset headers end in a blank line), else followed by a blank line;
+//! - `{informal_prefix}`: the theorem's `informal_prefix` field (a `/-- ... -/` docstring
+//!   line in DeepSeek's miniF2F files) verbatim, empty when absent;
 //! - `{proof_before_indented}`, `{state_indented}`: the same, indented to sit inside a Lean
-//!   proof (two spaces) or a comment in it (four spaces), for code-embedded layouts.
+//!   proof (two spaces) or a comment in it (four spaces, blank lines included, as
+//!   DeepSeek-Prover-V1.5 writes them), for code-embedded layouts;
+//! - `{state_comment}`: DeepSeek-Prover-V1.5's `  /- tactic state: ... -/` comment of the
+//!   node, ending in a newline; empty at the root, where V1.5 writes none.
 //!
 //! Any other `{...}` is kept literally (Lean code has braces).
+//!
+//! Each built-in template carries the stop strings its model needs to stop after one tactic;
+//! `[policy].stop` replaces them.
 
 use lean_bridge::Theorem;
 
+use crate::config::PolicyConfig;
+
+/// A template shipped with stepwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltIn {
+    pub name: &'static str,
+    pub text: &'static str,
+    /// Sent as the request's `stop` unless `[policy].stop` is set.
+    pub stop: &'static [&'static str],
+}
+
+/// What ends a DeepSeek tactic: the closing fence (V1.5's `post_process_output` cuts there),
+/// a blank line, or the state comment the model writes after each tactic it was trained on.
+const DEEPSEEK_STOP: &[&str] = &["```", "\n\n", "/- tactic state:"];
+
 /// The built-in templates by name. The first is the default.
-pub const BUILT_IN: &[(&str, &str)] = &[
-    // DeepSeek-Prover-V1.5/V2: the model continues a Lean 4 file in which the current tactic
-    // state is a `/- tactic state: ... -/` comment; the prompt ends where the next tactic goes.
-    (
-        "deepseek-tactic-state",
-        "Complete the following Lean 4 code:\n\n```lean4\n{header}\n\n{statement}\n\
-         {proof_before_indented}  /- tactic state:\n{state_indented}\n  -/\n  ",
-    ),
-    // InternLM2.5-StepProver (model card and its evaluation code).
-    (
-        "internlm-step-prover",
-        "---\nNAME: {name}\n\n---\nPROOF_BEFORE: {proof_before}\n\n---\nSTATE_BEFORE: {state}\n\n---\nTACTIC: ",
-    ),
-    // BFS-Prover: the state, then `:::`.
-    ("bfs-prover", "{state}:::"),
+pub const BUILT_IN: &[BuiltIn] = &[
+    // DeepSeek-Prover-V1.5's non-CoT prompt byte for byte (deepseek-ai/DeepSeek-Prover-V1.5
+    // @ 2c4ba91, `prover/utils.py` `non_cot_prompt`): `{header}{informal_prefix}{formal_statement}`
+    // (the statement ends in `:= by\n`), then the tree-search node's `_extra_prompt`
+    // (`prover/algorithms/rmax_tree_search.py`): the tactic code so far and the node's state
+    // comment (`prover/lean/proof.py` `segmentation`), none at the root. It ends at a line
+    // start: the model writes the indentation itself, as it did in training.
+    BuiltIn {
+        name: "deepseek-tactic-state",
+        text: concat!(
+            "Complete the following Lean 4 code:\n\n",
+            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
+        ),
+        stop: DEEPSEEK_STOP,
+    },
+    // DeepSeek-Prover-V2-7B is a chat model: its tokenizer's chat template writes
+    // `{bos}<｜User｜>{content}<｜Assistant｜>` (DeepSeek-V3 family template; U+FF5C and U+2581
+    // in the markers). The user turn is V2's README prompt without the proof-plan paragraph
+    // (the non-CoT form: the statement with `sorry` in a closed fence); the assistant turn is
+    // pre-filled with the V1.5 Lean block up to the next tactic, so the model writes one.
+    // No BOS text here: SGLang tokenizes `text` with the tokenizer's default
+    // `add_special_tokens=True` (`tokenizer_manager.py` `_tokenize_texts`), which prepends
+    // `<｜begin▁of▁sentence｜>` itself; writing it too would send two.
+    BuiltIn {
+        name: "deepseek-v2-chat",
+        text: concat!(
+            "<｜User｜>Complete the following Lean 4 code:\n\n",
+            "```lean4\n{file_header}{informal_prefix}{statement}\n  sorry\n```",
+            "<｜Assistant｜>",
+            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
+        ),
+        stop: DEEPSEEK_STOP,
+    },
+    // InternLM2.5-StepProver: the chat wrapper of InternLM-Math's evaluation script
+    // (`chat_template_to_prompt`: `<|im_start|>user\n...<|im_end|>\n<|im_start|>assistant\n`)
+    // around its `_prompt_function` body, whose `TACTIC: ` keeps its space before `<|im_end|>`.
+    BuiltIn {
+        name: "internlm-step-prover",
+        text: concat!(
+            "<|im_start|>user\n---\nNAME: {name}\n\n---\nPROOF_BEFORE: {proof_before}\n\n",
+            "---\nSTATE_BEFORE: {state}\n\n---\nTACTIC: <|im_end|>\n<|im_start|>assistant\n"
+        ),
+        stop: &["<|im_end|>"],
+    },
+    // BFS-Prover: the state, then `:::` (model card, as quoted by third-party harnesses);
+    // the tactic ends at the end of the sequence or a blank line.
+    BuiltIn {
+        name: "bfs-prover",
+        text: "{state}:::",
+        stop: &["\n\n"],
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
         "unknown prompt template `{name}`: use one of {} or a custom template containing {{state}}",
-        BUILT_IN.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        BUILT_IN.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
     )]
     Unknown { name: String },
 }
@@ -48,8 +109,13 @@ pub struct PromptInput<'a> {
     pub header: &'a str,
     /// The formal statement ending in `:= by`.
     pub statement: String,
-    /// Tactics from the root to this node.
+    /// The theorem's `informal_prefix`, or empty.
+    pub informal_prefix: &'a str,
+    /// Tactics from the root to this node (the oldest may have been dropped to fit the
+    /// context, see [`PromptTemplate::render_within`]).
     pub proof_before: &'a [String],
+    /// Whether this is the root (no tactic applied), which has no state comment.
+    pub at_root: bool,
     /// The node's goals text.
     pub state: &'a str,
 }
@@ -66,7 +132,13 @@ impl<'a> PromptInput<'a> {
             name: &theorem.name,
             header,
             statement: format!("{} := by", theorem.statement_head()),
+            informal_prefix: theorem
+                .extra
+                .get("informal_prefix")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
             proof_before,
+            at_root: proof_before.is_empty(),
             state,
         }
     }
@@ -75,19 +147,23 @@ impl<'a> PromptInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptTemplate {
     text: String,
+    /// The built-in's stop strings; empty for custom templates.
+    stop: Vec<String>,
 }
 
 impl PromptTemplate {
     /// `[policy].template`: a built-in name, or a custom template containing `{state}`.
     pub fn from_config(template: &str) -> Result<Self, TemplateError> {
-        if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == template.trim()) {
+        if let Some(built_in) = BUILT_IN.iter().find(|t| t.name == template.trim()) {
             return Ok(Self {
-                text: (*text).to_owned(),
+                text: built_in.text.to_owned(),
+                stop: built_in.stop.iter().map(|s| (*s).to_owned()).collect(),
             });
         }
         if template.contains("{state}") {
             return Ok(Self {
                 text: template.to_owned(),
+                stop: Vec::new(),
             });
         }
         Err(TemplateError::Unknown {
@@ -104,8 +180,13 @@ impl PromptTemplate {
     pub fn name_of(template: &str) -> &str {
         BUILT_IN
             .iter()
-            .find(|(name, _)| *name == template.trim())
-            .map_or("custom", |(name, _)| name)
+            .find(|t| t.name == template.trim())
+            .map_or("custom", |t| t.name)
+    }
+
+    /// The template's own stop strings (none for a custom template).
+    pub fn default_stop(&self) -> &[String] {
+        &self.stop
     }
 
     pub fn render(&self, input: &PromptInput) -> String {
@@ -128,6 +209,55 @@ impl PromptTemplate {
         out.push_str(rest);
         out
     }
+
+    /// [`Self::render`], dropping the oldest `proof_before` tactics while the prompt's
+    /// [`estimate_tokens`] exceeds `max_tokens` (the server rejects longer prompts with a
+    /// 400). The state is never dropped: a prompt still too long without any earlier tactic
+    /// is returned whole, and the server's rejection then means "no candidates".
+    pub fn render_within(&self, input: &PromptInput, max_tokens: Option<usize>) -> String {
+        let mut prompt = self.render(input);
+        let Some(max) = max_tokens else {
+            return prompt;
+        };
+        let mut shorter = input.clone();
+        while estimate_tokens(&prompt) > max && !shorter.proof_before.is_empty() {
+            shorter.proof_before = &shorter.proof_before[1..];
+            prompt = self.render(&shorter);
+        }
+        prompt
+    }
+}
+
+/// The stop strings requests carry: `[policy].stop` when set, else the template's own.
+pub fn stop_strings(config: &PolicyConfig) -> Result<Vec<String>, TemplateError> {
+    match &config.stop {
+        Some(stop) => Ok(stop.clone()),
+        None => Ok(PromptTemplate::from_config(&config.template)?
+            .default_stop()
+            .to_vec()),
+    }
+}
+
+/// The prompt tokens that leave room for `max_new_tokens` in a context of `context_tokens`
+/// (SGLang rejects `input + max_new_tokens > context`, vLLM the same, `serving_engine.py`).
+pub fn prompt_budget(context_tokens: u32, max_new_tokens: u32) -> usize {
+    context_tokens
+        .saturating_sub(max_new_tokens)
+        .saturating_sub(1) as usize
+}
+
+/// An upper estimate of the tokens `text` costs, for when no tokenizer is at hand: one token
+/// per two ASCII bytes (BPE vocabularies of code models average three to four) and two per
+/// other character (a math symbol missing from the vocabulary falls back to its UTF-8 bytes).
+pub fn estimate_tokens(text: &str) -> usize {
+    let (ascii, other) = text.chars().fold((0usize, 0usize), |(a, o), c| {
+        if c.is_ascii() {
+            (a + 1, o)
+        } else {
+            (a, o + 1)
+        }
+    });
+    ascii.div_ceil(2) + 2 * other
 }
 
 const PLACEHOLDERS: &[&str] = &[
@@ -136,8 +266,11 @@ const PLACEHOLDERS: &[&str] = &[
     "statement",
     "proof_before",
     "header",
+    "file_header",
+    "informal_prefix",
     "proof_before_indented",
     "state_indented",
+    "state_comment",
 ];
 
 /// The placeholder `text` starts with, and its length with braces.
@@ -157,30 +290,47 @@ fn push_value(out: &mut String, key: &str, input: &PromptInput) {
         "statement" => out.push_str(input.statement.trim_end()),
         "proof_before" => out.push_str(&input.proof_before.join("\n")),
         "header" => out.push_str(input.header.trim_end()),
+        "file_header" => {
+            out.push_str(input.header);
+            if !input.header.trim().is_empty() && !input.header.ends_with('\n') {
+                out.push_str("\n\n");
+            }
+        }
+        "informal_prefix" => out.push_str(input.informal_prefix),
         "proof_before_indented" => {
             for tactic in input.proof_before {
-                push_indented(out, tactic, "  ");
+                for (i, line) in tactic.lines().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    if !line.is_empty() {
+                        out.push_str("  ");
+                        out.push_str(line);
+                    }
+                }
                 out.push('\n');
             }
         }
-        "state_indented" => push_indented(out, input.state, "    "),
+        "state_indented" => push_state_indented(out, input.state),
+        "state_comment" => {
+            // V1.5 `Proof.segmentation`: '\n<indent>'.join(['<indent>/- tactic state:',
+            // '  ' + goal.replace('\n', '\n<indent>  '), '-/\n']) with the tactic's indent, 2.
+            if !input.at_root {
+                out.push_str("  /- tactic state:\n");
+                push_state_indented(out, input.state);
+                out.push_str("\n  -/\n");
+            }
+        }
         _ => unreachable!("placeholder() only yields known keys"),
     }
 }
 
-/// Every line of `text` prefixed by `indent` (empty lines stay empty), no final newline.
-fn push_indented(out: &mut String, text: &str, indent: &str) {
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        if !line.is_empty() {
-            out.push_str(indent);
-            out.push_str(line);
-        }
-    }
+/// Every line of the state prefixed by four spaces, blank lines between goals included
+/// (V1.5's `goal.replace('\n', newline_with_indent + '  ')`), no final newline.
+fn push_state_indented(out: &mut String, state: &str) {
+    out.push_str("    ");
+    out.push_str(&state.replace('\n', "\n    "));
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,19 +347,61 @@ mod tests {
 
     const STATE: &str = "x : ℝ\nh₀ : x = 2\n⊢ x + 1 = 3";
 
+    /// The theorem of the hand-built V1.5 prompts in /work/notes/issue11-facts.md (D.1).
+    fn v15_theorem() -> Theorem {
+        let mut extra = serde_json::Map::new();
+        extra.insert("informal_prefix".into(), "/-- Show that 1+1=2 -/\n".into());
+        Theorem {
+            name: "foo".into(),
+            formal_statement: "theorem foo : 1 + 1 = 2 := by\n".into(),
+            header: Some("import Mathlib\n".into()),
+            extra,
+        }
+    }
+
+    fn deepseek() -> PromptTemplate {
+        PromptTemplate::from_config("deepseek-tactic-state").unwrap()
+    }
+
+    /// Expected strings: DeepSeek-Prover-V1.5 @ 2c4ba91, `prover/utils.py` `non_cot_prompt`
+    /// + `rmax_tree_search.py` `_extra_prompt` + `prover/lean/proof.py` state comments.
     #[test]
-    fn deepseek_default_ends_where_the_next_tactic_goes() {
+    fn deepseek_tactic_state_is_v15_non_cot_prompt_byte_for_byte() {
+        let t = v15_theorem();
+        let header = t.header_or("");
+        let root = PromptInput::new(&t, header, &[], "⊢ 1 + 1 = 2");
+        assert_eq!(
+            deepseek().render(&root),
+            "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\
+             /-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n"
+        );
+        let before = ["norm_num".to_owned()];
+        let node = PromptInput::new(&t, header, &before, "⊢ 1 + 1 = 2");
+        assert_eq!(
+            deepseek().render(&node),
+            "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\
+             /-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n  norm_num\n  \
+             /- tactic state:\n    ⊢ 1 + 1 = 2\n  -/\n"
+        );
+        // Blank lines between goals become indent + 2 spaces, as V1.5 writes them.
+        let two = "case inl\nh : p\n⊢ q\n\ncase inr\nh : r\n⊢ q";
+        let node = PromptInput::new(&t, header, &before, two);
+        assert!(deepseek().render(&node).ends_with(
+            "  norm_num\n  /- tactic state:\n    case inl\n    h : p\n    ⊢ q\n    \n    \
+             case inr\n    h : r\n    ⊢ q\n  -/\n"
+        ));
+    }
+
+    #[test]
+    fn deepseek_multi_line_tactics_keep_their_relative_indent() {
         let t = theorem();
         let before = vec![
             "subst h₀".to_owned(),
             "have h : (2:ℝ) = 2 := by\n  rfl".to_owned(),
         ];
-        let input = PromptInput::new(&t, "import Mathlib\nimport Aesop\n", &before, STATE);
-        let p = PromptTemplate::from_config(BUILT_IN[0].0)
-            .unwrap()
-            .render(&input);
+        let input = PromptInput::new(&t, "import Mathlib\nimport Aesop", &before, STATE);
         assert_eq!(
-            p,
+            deepseek().render(&input),
             "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\nimport Aesop\n\n\
              theorem mathd_algebra_10 (x : ℝ) (h₀ : x = 2) : x + 1 = 3 := by\n\
              \x20 subst h₀\n\
@@ -219,12 +411,31 @@ mod tests {
              \x20   x : ℝ\n\
              \x20   h₀ : x = 2\n\
              \x20   ⊢ x + 1 = 3\n\
-             \x20 -/\n  "
+             \x20 -/\n"
         );
     }
 
+    /// Chat markers of the DeepSeek-V3 family template (U+FF5C, U+2581), no BOS text.
     #[test]
-    fn internlm_and_bfs_formats() {
+    fn deepseek_v2_chat_prefills_the_assistant_turn_up_to_the_tactic() {
+        let t = v15_theorem();
+        let before = ["norm_num".to_owned()];
+        let input = PromptInput::new(&t, "import Mathlib\n", &before, "⊢ 1 + 1 = 2");
+        let p = PromptTemplate::from_config("deepseek-v2-chat")
+            .unwrap()
+            .render(&input);
+        assert_eq!(
+            p,
+            "<\u{ff5c}User\u{ff5c}>Complete the following Lean 4 code:\n\n```lean4\n\
+             import Mathlib\n/-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n  sorry\n```\
+             <\u{ff5c}Assistant\u{ff5c}>```lean4\nimport Mathlib\n/-- Show that 1+1=2 -/\n\
+             theorem foo : 1 + 1 = 2 := by\n  norm_num\n  /- tactic state:\n    ⊢ 1 + 1 = 2\n  -/\n"
+        );
+        assert!(!p.contains("begin\u{2581}of\u{2581}sentence"));
+    }
+
+    #[test]
+    fn internlm_has_the_chat_wrapper_and_bfs_the_bare_state() {
         let t = theorem();
         let before = vec!["norm_num".to_owned(), "linarith".to_owned()];
         let input = PromptInput::new(&t, "", &before, STATE);
@@ -233,13 +444,60 @@ mod tests {
             .render(&input);
         assert_eq!(
             p,
-            "---\nNAME: mathd_algebra_10\n\n---\nPROOF_BEFORE: norm_num\nlinarith\n\n\
-             ---\nSTATE_BEFORE: x : ℝ\nh₀ : x = 2\n⊢ x + 1 = 3\n\n---\nTACTIC: "
+            "<|im_start|>user\n---\nNAME: mathd_algebra_10\n\n---\nPROOF_BEFORE: norm_num\nlinarith\n\n\
+             ---\nSTATE_BEFORE: x : ℝ\nh₀ : x = 2\n⊢ x + 1 = 3\n\n---\nTACTIC: <|im_end|>\n\
+             <|im_start|>assistant\n"
         );
         let p = PromptTemplate::from_config("bfs-prover")
             .unwrap()
             .render(&input);
         assert_eq!(p, format!("{STATE}:::"));
+    }
+
+    #[test]
+    fn every_built_in_has_stop_strings_and_custom_ones_have_none() {
+        for built_in in BUILT_IN {
+            let t = PromptTemplate::from_config(built_in.name).unwrap();
+            assert!(!t.default_stop().is_empty(), "{}", built_in.name);
+        }
+        assert_eq!(
+            PromptTemplate::from_config("internlm-step-prover")
+                .unwrap()
+                .default_stop(),
+            ["<|im_end|>"]
+        );
+        assert!(PromptTemplate::from_config("{state}")
+            .unwrap()
+            .default_stop()
+            .is_empty());
+    }
+
+    #[test]
+    fn render_within_drops_the_oldest_tactics_first_and_keeps_the_state() {
+        let t = theorem();
+        let before: Vec<String> = (0..40)
+            .map(|i| format!("have h{i} : {i} = {i} := rfl"))
+            .collect();
+        let input = PromptInput::new(&t, "", &before, STATE);
+        let full = deepseek().render(&input);
+        assert_eq!(deepseek().render_within(&input, None), full);
+        let budget = estimate_tokens(&full) / 2;
+        let short = deepseek().render_within(&input, Some(budget));
+        assert!(estimate_tokens(&short) <= budget, "{short}");
+        assert!(!short.contains("have h0 :"), "{short}");
+        assert!(short.contains("have h39 : 39 = 39 := rfl\n  /- tactic state:"));
+        assert!(short.contains("⊢ x + 1 = 3"));
+        // Too long even without tactics: the state stays, the comment too.
+        let tiny = deepseek().render_within(&input, Some(1));
+        assert!(!tiny.contains("have h"));
+        assert!(tiny.contains("/- tactic state:"));
+    }
+
+    #[test]
+    fn token_estimate_is_above_real_tokenizers() {
+        // DeepSeek's tokenizer spends about 10 tokens on this line; the estimate is above.
+        assert_eq!(estimate_tokens("theorem foo : 1 + 1 = 2 := by"), 15);
+        assert_eq!(estimate_tokens("⊢ ℝ"), 2 + 1 + 2);
     }
 
     #[test]
@@ -259,6 +517,7 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("`deepseek-v9`"), "{msg}");
         assert!(msg.contains("bfs-prover"), "{msg}");
+        assert!(msg.contains("deepseek-v2-chat"), "{msg}");
     }
 
     #[test]

@@ -86,10 +86,10 @@ impl EbmClient {
         let url = format!("{}/health", self.url);
         probe(&self.client, &url, self.retry.timeout)
             .await
-            .map_err(|last_error| ValueError::Unavailable {
+            .map_err(|e| ValueError::Unavailable {
                 url,
                 attempts: 1,
-                last_error,
+                last_error: e.to_string(),
             })
     }
 

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod ebm;
 mod ebm_server_encoder;
 pub mod merge;
+pub mod prompt;
 pub mod sim;
 pub mod summary;
 pub mod sweep;

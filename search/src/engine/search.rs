@@ -156,8 +156,13 @@ impl Search<'_, '_> {
     }
 
     fn timed_out(&self) -> bool {
+        self.time_left().is_zero()
+    }
+
+    /// What is left of `timeout_per_theorem`.
+    fn time_left(&self) -> Duration {
         let limit = Duration::from_secs_f64(self.params.config.timeout_per_theorem);
-        self.timer.elapsed(self.clock()) >= limit
+        limit.saturating_sub(self.timer.elapsed(self.clock()))
     }
 
     fn elapsed_ms(&self) -> f64 {
@@ -199,13 +204,14 @@ impl Search<'_, '_> {
     /// candidate of every node in Lean, then one value request for the new children.
     async fn expand(&mut self, batch: &[NodeId]) -> Option<End> {
         let header = self.theorem.header_or(self.params.default_header);
+        let budget = self.policy.prompt_budget();
         let prompts: Vec<String> = batch
             .iter()
             .map(|&id| {
                 let proof_before = self.tree.tactics_to(id);
                 let node = self.tree.get(id);
                 let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
-                self.params.template.render(&input)
+                self.params.template.render_within(&input, budget)
             })
             .collect();
         for &id in batch {
@@ -213,10 +219,16 @@ impl Search<'_, '_> {
         }
         self.stats.nodes_expanded += batch.len() as u64;
         let n = self.params.config.num_candidates;
+        let time_left = self.time_left();
         self.timer.lap(self.params.clock, Phase::Engine);
-        let generated = self.policy.generate(&prompts, n).await;
+        // A generate call (retries and backoff included) never outlives the theorem: past
+        // the deadline the request is dropped, which also frees the server's slot.
+        let generated = tokio::time::timeout(time_left, self.policy.generate(&prompts, n)).await;
         self.timer.call(self.params.clock, Phase::Generate);
         self.stats.gen_calls += 1;
+        let Ok(generated) = generated else {
+            return Some(End::Status(SearchStatus::Timeout));
+        };
         let completions = match generated {
             Ok(c) if c.len() == prompts.len() => c,
             Ok(c) => {

@@ -11,11 +11,31 @@ use serde_json::Value;
 use super::utilisation::{Timeline, UrlUtilisation};
 use super::PolicyError;
 use crate::config::PolicyConfig;
-use crate::http_retry::{post_json, probe, HttpError, RetryPolicy};
+use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
 
 /// How long a server that exhausted its retries is passed over in favour of healthy ones.
 const COOLDOWN: Duration = Duration::from_secs(30);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pooled connections are dropped after this long idle: below uvicorn's keep-alive in
+/// SGLang (`SGLANG_TIMEOUT_KEEP_ALIVE`, 5 s, `http_server.py`), so the client never sends on
+/// a connection the server is closing.
+const POOL_IDLE: Duration = Duration::from_secs(3);
+/// Between two looks at a server that is still loading.
+const LOADING_POLL: Duration = Duration::from_millis(500);
+/// How often the wait for a loading server says so again.
+const LOADING_NOTICE: Duration = Duration::from_secs(30);
+
+/// What a server says about itself, read once at start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServedModel {
+    /// `GET /v1/models` ids, in the server's order (vLLM: `--served-model-name`).
+    pub ids: Vec<String>,
+    /// The context in tokens: `/v1/models` `max_model_len` (vLLM; SGLang lists it too), else
+    /// a context field of SGLang's `/get_model_info`.
+    pub context_tokens: Option<u32>,
+    /// SGLang's `/get_model_info` `model_path`, when it answered.
+    pub model_path: Option<String>,
+}
 
 pub(crate) struct Endpoints {
     client: reqwest::Client,
@@ -26,6 +46,9 @@ pub(crate) struct Endpoints {
     down_until: Mutex<Vec<Option<Instant>>>,
     retry: RetryPolicy,
     timeline: Timeline,
+    /// How long [`Self::health_check`] waits for servers that are still loading.
+    startup_timeout: Duration,
+    served: tokio::sync::OnceCell<ServedModel>,
 }
 
 impl Endpoints {
@@ -46,6 +69,7 @@ impl Endpoints {
             urls.push(url.to_owned());
         }
         let client = reqwest::Client::builder()
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .map_err(|e| PolicyError::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
@@ -55,6 +79,8 @@ impl Endpoints {
             urls,
             next: AtomicUsize::new(0),
             retry: RetryPolicy::new(config.max_retries, config.request_timeout),
+            startup_timeout: Duration::from_secs_f64(config.startup_timeout.max(0.0)),
+            served: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -118,13 +144,46 @@ impl Endpoints {
         self.timeline.snapshot()
     }
 
-    /// `GET /health` on every server (one after the other; a refused port answers at once);
-    /// `Down` lists each one that does not answer 2xx, with the reason.
+    /// `GET /health` on every server (one after the other; a refused port answers at once).
+    /// A server that refuses connections or answers 503, as SGLang does while it loads the
+    /// model, is waited for until `startup_timeout` has passed, with a log line saying so;
+    /// `Down` then lists each one that does not answer 2xx, with the reason.
     pub(crate) async fn health_check(&self) -> Result<(), PolicyError> {
+        let deadline = Instant::now() + self.startup_timeout;
         let mut down = Vec::new();
         for base in &self.urls {
-            if let Err(why) = probe(&self.client, &format!("{base}/health"), HEALTH_TIMEOUT).await {
-                down.push((base.clone(), why));
+            let url = format!("{base}/health");
+            let mut next_notice = Instant::now();
+            loop {
+                match probe(&self.client, &url, HEALTH_TIMEOUT).await {
+                    Ok(()) => break,
+                    Err(e) if e.loading && Instant::now() < deadline => {
+                        let now = Instant::now();
+                        if now >= next_notice {
+                            tracing::warn!(
+                                "policy server {base} is not ready ({e}): waiting up to {:.0} s \
+                                 more for it to load the model (policy.startup_timeout)",
+                                (deadline - now).as_secs_f64()
+                            );
+                            next_notice = now + LOADING_NOTICE;
+                        }
+                        tokio::time::sleep(LOADING_POLL.min(deadline - now)).await;
+                    }
+                    Err(e) if e.loading => {
+                        down.push((
+                            base.clone(),
+                            format!(
+                                "{e}; still not ready after {:.0} s (policy.startup_timeout)",
+                                self.startup_timeout.as_secs_f64()
+                            ),
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        down.push((base.clone(), e.to_string()));
+                        break;
+                    }
+                }
             }
         }
         if down.is_empty() {
@@ -133,4 +192,69 @@ impl Endpoints {
             Err(PolicyError::Down { down })
         }
     }
+
+    /// What the first server says about the model it serves (all servers of one config serve
+    /// the same model), asked once. Each source that does not answer is skipped; `Err` only
+    /// when none did.
+    pub(crate) async fn served_model(&self) -> Result<&ServedModel, PolicyError> {
+        self.served
+            .get_or_try_init(|| self.ask_served_model())
+            .await
+    }
+
+    /// The context the server reported, once [`Self::served_model`] has asked.
+    pub(crate) fn known_context(&self) -> Option<u32> {
+        self.served.get().and_then(|s| s.context_tokens)
+    }
+
+    async fn ask_served_model(&self) -> Result<ServedModel, PolicyError> {
+        let base = &self.urls[0];
+        let mut served = ServedModel::default();
+        let models =
+            get_json::<Value>(&self.client, &format!("{base}/v1/models"), HEALTH_TIMEOUT).await;
+        let info = get_json::<Value>(
+            &self.client,
+            &format!("{base}/get_model_info"),
+            HEALTH_TIMEOUT,
+        )
+        .await;
+        if let Ok(list) = &models {
+            let cards = list.get("data").and_then(Value::as_array);
+            for card in cards.into_iter().flatten() {
+                if let Some(id) = card.get("id").and_then(Value::as_str) {
+                    served.ids.push(id.to_owned());
+                }
+                served.context_tokens = served.context_tokens.or_else(|| context_of(card));
+            }
+        }
+        if let Ok(info) = &info {
+            served.model_path = info
+                .get("model_path")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            served.context_tokens = served.context_tokens.or_else(|| context_of(info));
+        }
+        match (models, info) {
+            (Err(models), Err(info)) => Err(PolicyError::BadResponse {
+                url: base.clone(),
+                message: format!(
+                    "neither GET /v1/models ({models}) nor GET /get_model_info ({info}) answered"
+                ),
+            }),
+            _ => Ok(served),
+        }
+    }
+}
+
+/// A context length in tokens under any of the names servers use for it.
+fn context_of(object: &Value) -> Option<u32> {
+    [
+        "max_model_len",
+        "context_length",
+        "max_context_length",
+        "context_len",
+    ]
+    .iter()
+    .find_map(|key| object.get(*key).and_then(Value::as_u64))
+    .and_then(|n| u32::try_from(n).ok())
 }

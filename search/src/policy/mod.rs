@@ -89,17 +89,25 @@ impl PolicyError {
 /// A generate backend. One call is one request to one server.
 #[async_trait]
 pub trait Policy: Send + Sync {
-    /// Returns, for each prompt in order, exactly `n` completions.
+    /// Returns, for each prompt in order, exactly `n` completions, or none for a prompt the
+    /// server refused as longer than its context (no candidates for that node).
     async fn generate(
         &self,
         prompts: &[String],
         n: usize,
     ) -> Result<Vec<Vec<Completion>>, PolicyError>;
 
-    /// Checks every server once at start; `PolicyError::Down` names those that do not answer.
-    /// In-process doubles have nothing to check.
+    /// Checks every server once at start, waiting for those still loading, and learns what
+    /// the requests need from them (model id, context); `PolicyError::Down` names those that
+    /// do not answer. In-process doubles have nothing to check.
     async fn health_check(&self) -> Result<(), PolicyError> {
         Ok(())
+    }
+
+    /// The most prompt tokens a request may carry (the server's context less the completion),
+    /// once known; prompts are shortened to fit. `None`: unknown, prompts go as they are.
+    fn prompt_budget(&self) -> Option<usize> {
+        None
     }
 
     /// Per server, the client's request timeline so far (see [`UrlUtilisation`]); snapshots
@@ -109,6 +117,84 @@ pub trait Policy: Send + Sync {
     }
 }
 
+/// Whether a rejection is the server's "prompt too long for the context": SGLang's 400
+/// "The input (N tokens) is longer than the model's context length (M tokens)." or
+/// "Requested token count exceeds the model's maximum context length ..."
+/// (`tokenizer_manager.py` `_validate_one_request`); vLLM's "This model's maximum context
+/// length is ..." (`serving_engine.py`, 0.9-0.10), "... exceeds model's maximum context
+/// length" and "... longer than the maximum model length of ..." (0.33).
+fn is_context_overflow(e: &PolicyError) -> bool {
+    match e {
+        PolicyError::Rejected {
+            status: 400,
+            message,
+            ..
+        } => {
+            let m = message.to_lowercase();
+            m.contains("context length") || m.contains("maximum model length")
+        }
+        _ => false,
+    }
+}
+
+/// `request(prompts)`, except that a context-length rejection costs only the prompts that do
+/// not fit: a batch is then sent again one prompt at a time, and a prompt the server still
+/// refuses gets no completions instead of failing the batch (and the theorem).
+async fn fit_context<'a, F, Fut>(
+    prompts: &'a [String],
+    request: F,
+) -> Result<Vec<Vec<Completion>>, PolicyError>
+where
+    F: Fn(&'a [String]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Vec<Completion>>, PolicyError>>,
+{
+    let e = match request(prompts).await {
+        Err(e) if is_context_overflow(&e) => e,
+        other => return other,
+    };
+    if prompts.len() == 1 {
+        tracing::warn!(error = %e, "a prompt does not fit the server's context: no candidates for its node");
+        return Ok(vec![Vec::new()]);
+    }
+    let mut out = Vec::with_capacity(prompts.len());
+    for prompt in prompts {
+        match request(std::slice::from_ref(prompt)).await {
+            Ok(mut one) => out.push(one.pop().unwrap_or_default()),
+            Err(e) if is_context_overflow(&e) => {
+                tracing::warn!(error = %e, "a prompt does not fit the server's context: no candidates for its node");
+                out.push(Vec::new());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Token entries whose log-prob may be `null` (SGLang serializes with orjson, which writes a
+/// NaN or infinity as `null`): an unknown log-prob counts as the completion's least likely
+/// known token, so one bad number neither fails the batch nor makes a candidate look likely.
+fn tokens_with_unknowns(raw: Vec<(Option<f64>, Option<u32>, Option<String>)>) -> Vec<TokenLogprob> {
+    let floor = raw
+        .iter()
+        .filter_map(|t| t.0)
+        .filter(|lp| lp.is_finite())
+        .fold(None, |min: Option<f64>, lp| {
+            Some(min.map_or(lp, |m| m.min(lp)))
+        })
+        .unwrap_or(UNKNOWN_LOGPROB);
+    raw.into_iter()
+        .map(|(logprob, token_id, text)| TokenLogprob {
+            logprob: logprob.filter(|lp| lp.is_finite()).unwrap_or(floor),
+            token_id,
+            text,
+        })
+        .collect()
+}
+
+/// A token's log-prob when no token of its completion has a known one (as unlikely as the
+/// simulators' junk).
+const UNKNOWN_LOGPROB: f64 = -30.0;
+
 /// Splits the flat prompt-major list (p0s0..p0s(n-1), p1s0, ...) into one list per prompt.
 fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
     let mut flat = flat.into_iter();
@@ -116,6 +202,23 @@ fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
     (0..prompts)
         .map(|_| flat.by_ref().take(n).collect())
         .collect()
+}
+
+/// `[policy].stop`, or the template's own stop strings.
+fn stop_strings(config: &PolicyConfig) -> Result<Vec<String>, PolicyError> {
+    crate::templates::stop_strings(config).map_err(|e| PolicyError::Config(e.to_string()))
+}
+
+/// The prompt tokens left once `max_new_tokens` is reserved, from `[policy].context_tokens`
+/// or, failing that, the context the server reported at start.
+fn budget(
+    config_context: Option<u32>,
+    reported: Option<u32>,
+    max_new_tokens: u32,
+) -> Option<usize> {
+    config_context
+        .or(reported)
+        .map(|context| crate::templates::prompt_budget(context, max_new_tokens))
 }
 
 /// The client `[policy].backend` names, over `[policy].urls`.

@@ -3,19 +3,25 @@
 //! With a list of prompts and `n`, `choices[i].index` is `prompt * n + sample`; the order of
 //! the list itself is not promised, so choices are placed by their index. Per-token log-probs
 //! come from `logprobs.token_logprobs` with the token texts in `logprobs.tokens`.
+//!
+//! vLLM answers 404 "The model `default` does not exist." (`serving_engine.py`
+//! `_check_model`) to any name it does not serve, so with `[policy].model` unset the client
+//! asks `GET /v1/models` once and sends the id listed there.
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, TokenLogprob, UrlUtilisation};
+use super::{Completion, Policy, PolicyError, UrlUtilisation};
 use crate::config::{PolicyConfig, Sampling};
 
 pub struct OpenAiPolicy {
     endpoints: Endpoints,
+    context_tokens: Option<u32>,
     sampling: Sampling,
-    model: String,
+    /// `[policy].model`; unset: the served id.
+    model: Option<String>,
     temperature: f64,
     top_p: f64,
     max_tokens: u32,
@@ -38,16 +44,35 @@ impl OpenAiPolicy {
     pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
         Ok(Self {
             endpoints: Endpoints::new(config)?,
+            context_tokens: config.context_tokens,
             sampling: config.sampling,
             model: config.model.clone(),
             temperature: config.temperature,
             top_p: config.top_p,
             max_tokens: config.max_new_tokens,
-            stop: config.stop.clone(),
+            stop: super::stop_strings(config)?,
         })
     }
 
-    fn request<'a>(&'a self, prompts: &'a [String], n: usize) -> CompletionRequest<'a> {
+    /// The model name requests carry: `[policy].model`, else the first id `/v1/models` lists.
+    async fn model(&self) -> Result<&str, PolicyError> {
+        if let Some(model) = &self.model {
+            return Ok(model);
+        }
+        let served = self.endpoints.served_model().await?;
+        served.ids.first().map(String::as_str).ok_or_else(|| {
+            PolicyError::Config(
+                "policy.model is unset and GET /v1/models lists no model: set policy.model".into(),
+            )
+        })
+    }
+
+    fn request<'a>(
+        &'a self,
+        model: &'a str,
+        prompts: &'a [String],
+        n: usize,
+    ) -> CompletionRequest<'a> {
         // Both modes yield choices in the same order: all samples of prompt 0, then 1, ...
         let (prompt, n) = match self.sampling {
             Sampling::Repeat => (
@@ -60,7 +85,7 @@ impl OpenAiPolicy {
             Sampling::N => (prompts.iter().map(String::as_str).collect(), n),
         };
         CompletionRequest {
-            model: &self.model,
+            model,
             prompt,
             n,
             max_tokens: self.max_tokens,
@@ -82,21 +107,55 @@ impl Policy for OpenAiPolicy {
         if prompts.is_empty() || n == 0 {
             return Ok(vec![Vec::new(); prompts.len()]);
         }
-        let expected = prompts.len() * n;
-        let flat = self
-            .endpoints
-            .post(
-                "/v1/completions",
-                &self.request(prompts, n),
-                expected,
-                |answer| parse_completions_response(&answer, expected),
-            )
-            .await?;
-        Ok(super::group_by_prompt(flat, n))
+        let model = self.model().await?;
+        super::fit_context(prompts, |prompts| async move {
+            let expected = prompts.len() * n;
+            let flat = self
+                .endpoints
+                .post(
+                    "/v1/completions",
+                    &self.request(model, prompts, n),
+                    expected,
+                    |answer| parse_completions_response(&answer, expected),
+                )
+                .await?;
+            Ok(super::group_by_prompt(flat, n))
+        })
+        .await
     }
 
+    /// Waits for the servers, then learns the model id (unless `[policy].model` names it) and
+    /// the context from `GET /v1/models`. A configured name the server does not list is
+    /// warned about, not refused: SGLang serves any name, vLLM answers 404.
     async fn health_check(&self) -> Result<(), PolicyError> {
-        self.endpoints.health_check().await
+        self.endpoints.health_check().await?;
+        let served = self.endpoints.served_model().await;
+        match (&self.model, &served) {
+            (None, _) => {
+                let model = self.model().await?;
+                tracing::info!(model, "policy.model unset: using the id the server lists");
+            }
+            (Some(model), Ok(served)) if !served.ids.is_empty() && !served.ids.contains(model) => {
+                tracing::warn!(
+                    "policy.model `{model}` is not among the models the server lists ({}); \
+                     vLLM will answer 404",
+                    served.ids.join(", ")
+                );
+            }
+            (Some(_), Err(e)) if self.context_tokens.is_none() => {
+                tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn prompt_budget(&self) -> Option<usize> {
+        super::budget(
+            self.context_tokens,
+            self.endpoints.known_context(),
+            self.max_tokens,
+        )
     }
 
     fn utilisation(&self) -> Vec<UrlUtilisation> {
@@ -157,24 +216,25 @@ fn parse_choice(choice: &Value) -> Result<Completion, String> {
                 .and_then(Value::as_array)
                 .ok_or("`logprobs` without a `token_logprobs` list")?;
             let texts = lp.get("tokens").and_then(Value::as_array);
-            logprobs
+            let raw = logprobs
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    let logprob = v
-                        .as_f64()
-                        .ok_or_else(|| format!("token log-prob {v} is not a number"))?;
+                    let logprob = match v {
+                        Value::Null => None,
+                        v => Some(
+                            v.as_f64()
+                                .ok_or_else(|| format!("token log-prob {v} is not a number"))?,
+                        ),
+                    };
                     let text = texts
                         .and_then(|t| t.get(i))
                         .and_then(Value::as_str)
                         .map(str::to_owned);
-                    Ok(TokenLogprob {
-                        logprob,
-                        token_id: None,
-                        text,
-                    })
+                    Ok((logprob, None, text))
                 })
-                .collect::<Result<_, String>>()?
+                .collect::<Result<_, String>>()?;
+            super::tokens_with_unknowns(raw)
         }
         _ => Vec::new(),
     };
@@ -194,13 +254,14 @@ mod tests {
     fn request_carries_every_sampling_value() {
         let p = OpenAiPolicy::new(&PolicyConfig {
             sampling: Sampling::N,
-            model: "deepseek".into(),
+            model: Some("deepseek".into()),
+            stop: Some(Vec::new()),
             ..PolicyConfig::default()
         })
         .unwrap();
         let prompts = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(
-            serde_json::to_value(p.request(&prompts, 4)).unwrap(),
+            serde_json::to_value(p.request("deepseek", &prompts, 4)).unwrap(),
             json!({"model": "deepseek", "prompt": ["a", "b"], "n": 4, "max_tokens": 128,
                    "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1})
         );

@@ -12,11 +12,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, TokenLogprob, UrlUtilisation};
+use super::{Completion, Policy, PolicyError, UrlUtilisation};
 use crate::config::{PolicyConfig, Sampling};
 
 pub struct SglangPolicy {
     endpoints: Endpoints,
+    context_tokens: Option<u32>,
     sampling: Sampling,
     temperature: f64,
     top_p: f64,
@@ -53,11 +54,12 @@ impl SglangPolicy {
     pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
         Ok(Self {
             endpoints: Endpoints::new(config)?,
+            context_tokens: config.context_tokens,
             sampling: config.sampling,
             temperature: config.temperature,
             top_p: config.top_p,
             max_new_tokens: config.max_new_tokens,
-            stop: config.stop.clone(),
+            stop: super::stop_strings(config)?,
         })
     }
 
@@ -102,18 +104,37 @@ impl Policy for SglangPolicy {
         if prompts.is_empty() || n == 0 {
             return Ok(vec![Vec::new(); prompts.len()]);
         }
-        let expected = prompts.len() * n;
-        let flat = self
-            .endpoints
-            .post("/generate", &self.request(prompts, n), expected, |answer| {
-                parse_generate_response(answer, expected)
-            })
-            .await?;
-        Ok(super::group_by_prompt(flat, n))
+        super::fit_context(prompts, |prompts| async move {
+            let expected = prompts.len() * n;
+            let flat = self
+                .endpoints
+                .post("/generate", &self.request(prompts, n), expected, |answer| {
+                    parse_generate_response(answer, expected)
+                })
+                .await?;
+            Ok(super::group_by_prompt(flat, n))
+        })
+        .await
     }
 
+    /// Waits for the servers, then reads the context (`/v1/models`, `/get_model_info`) unless
+    /// `[policy].context_tokens` gives it; a server that tells neither leaves prompts unbounded.
     async fn health_check(&self) -> Result<(), PolicyError> {
-        self.endpoints.health_check().await
+        self.endpoints.health_check().await?;
+        if self.context_tokens.is_none() {
+            if let Err(e) = self.endpoints.served_model().await {
+                tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
+            }
+        }
+        Ok(())
+    }
+
+    fn prompt_budget(&self) -> Option<usize> {
+        super::budget(
+            self.context_tokens,
+            self.endpoints.known_context(),
+            self.max_new_tokens,
+        )
     }
 
     fn utilisation(&self) -> Vec<UrlUtilisation> {
@@ -156,7 +177,9 @@ fn parse_item(item: &Value) -> Result<Completion, String> {
         _ => "none".to_owned(),
     };
     let tokens = match meta.get("output_token_logprobs") {
-        Some(Value::Array(entries)) => entries.iter().map(parse_token).collect::<Result<_, _>>()?,
+        Some(Value::Array(entries)) => {
+            super::tokens_with_unknowns(entries.iter().map(parse_token).collect::<Result<_, _>>()?)
+        }
         Some(Value::Null) | None => Vec::new(),
         Some(other) => return Err(format!("`output_token_logprobs` is not a list: {other}")),
     };
@@ -167,23 +190,28 @@ fn parse_item(item: &Value) -> Result<Completion, String> {
     })
 }
 
-/// `[logprob, token_id, text|null]` (older servers send the pair without the text).
-fn parse_token(entry: &Value) -> Result<TokenLogprob, String> {
+type RawToken = (Option<f64>, Option<u32>, Option<String>);
+
+/// `[logprob|null, token_id, text|null]` (older servers send the pair without the text).
+fn parse_token(entry: &Value) -> Result<RawToken, String> {
     let fields = entry
         .as_array()
         .ok_or_else(|| format!("a token log-prob entry that is not a list: {entry}"))?;
-    let logprob = fields
-        .first()
-        .and_then(Value::as_f64)
-        .ok_or_else(|| format!("a token log-prob entry without a numeric log-prob: {entry}"))?;
-    Ok(TokenLogprob {
+    let logprob = match fields.first() {
+        Some(Value::Null) => None,
+        Some(v) => Some(v.as_f64().ok_or_else(|| {
+            format!("a token log-prob entry with a log-prob that is not a number: {entry}")
+        })?),
+        None => return Err(format!("an empty token log-prob entry: {entry}")),
+    };
+    Ok((
         logprob,
-        token_id: fields
+        fields
             .get(1)
             .and_then(Value::as_u64)
             .and_then(|id| u32::try_from(id).ok()),
-        text: fields.get(2).and_then(Value::as_str).map(str::to_owned),
-    })
+        fields.get(2).and_then(Value::as_str).map(str::to_owned),
+    ))
 }
 
 #[cfg(test)]
@@ -194,7 +222,7 @@ mod tests {
     fn policy(sampling: Sampling) -> SglangPolicy {
         SglangPolicy::new(&PolicyConfig {
             sampling,
-            stop: vec!["\n\n".into()],
+            stop: Some(vec!["\n\n".into()]),
             ..PolicyConfig::default()
         })
         .unwrap()
@@ -249,12 +277,22 @@ mod tests {
         assert_eq!(c[0].finish_reason, "stop");
         assert_eq!(
             c[0].tokens[0],
-            TokenLogprob {
+            super::super::TokenLogprob {
                 logprob: -0.5,
                 token_id: Some(3),
                 text: Some("simp".into())
             }
         );
+    }
+
+    /// orjson writes NaN/inf as `null` (SGLang `http_server.py` `orjson_response`).
+    #[test]
+    fn a_null_logprob_takes_its_completions_lowest() {
+        let answer = json!({"text": "ab", "meta_info": {"finish_reason": {"type": "stop"},
+            "output_token_logprobs": [[-0.5, 1, "a"], [null, 2, "b"], [-2.0, 3, ""]]}});
+        let c = parse_generate_response(answer, 1).unwrap();
+        let lps: Vec<f64> = c[0].tokens.iter().map(|t| t.logprob).collect();
+        assert_eq!(lps, [-0.5, -2.0, -2.0]);
     }
 
     #[test]

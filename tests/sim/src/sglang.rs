@@ -5,13 +5,21 @@
 //! `stepwise demo` use it so the policy clients run their real HTTP code.
 //!
 //! Sampling is deterministic: a prompt is matched to the world state whose goals occur in it
-//! (longest match, indentation ignored); the state's tactics are ranked by log-prob, and the
+//! (longest match, indentation ignored), or else, for prompts that carry no state at the root
+//! (DeepSeek-Prover-V1.5 writes none there), to the root of the theorem whose statement it
+//! holds; the state's tactics are ranked by log-prob, and the
 //! j-th sample of a prompt within one request (counting repeats of the same prompt text, or
 //! the `n` index) is the tactic at `j mod len`. So `sampling = "repeat"` and `"n"` see the
 //! same completions. A prompt matching no state gets one low-log-prob junk tactic.
 //!
 //! Faults on demand: a 503 on every k-th generation request, a delay per request and per
 //! prompt (for latency-model benchmarks), and an in-memory log of every request.
+//!
+//! Real-server behaviours on demand (each as the real program words it): 503 on every route
+//! while "loading"; the context-length 400 of SGLang's `_validate_one_request`; vLLM's 404 for
+//! a model name it does not serve; byte-level tokens whose single-token texts do not spell
+//! the completion (a split multi-byte symbol decodes to U+FFFD); `abort` finishes; `null`
+//! log-probs. Stop strings are always applied, as SGLang does, and reported as `matched`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +34,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use formats::join_goals;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -45,8 +54,21 @@ pub struct SglangOptions {
     pub delay_per_request: Duration,
     /// Added once per generated sample.
     pub delay_per_sample: Duration,
-    /// Reported by `/get_model_info` and in OpenAI answers.
+    /// Reported by `/get_model_info`, `/v1/models` and in OpenAI answers.
     pub model: String,
+    /// Answer 404 as vLLM does to `/v1/completions` naming another model.
+    pub enforce_model: bool,
+    /// The context in tokens (prompt + `max_new_tokens`); longer requests get SGLang's 400.
+    /// Listed as `max_model_len` in `/v1/models`.
+    pub context_tokens: Option<usize>,
+    /// The first this-many requests, on any route, answer 503 (SGLang while it loads).
+    pub loading_requests: u64,
+    /// Tokens are 4-byte slices of the UTF-8 text, each token's text decoded alone (lossy).
+    pub byte_tokens: bool,
+    /// Every k-th sample (1-based, across requests) finishes `abort` halfway through.
+    pub abort_every: Option<u64>,
+    /// The second token of every sample has a `null` log-prob.
+    pub null_logprobs: bool,
 }
 
 impl Default for SglangOptions {
@@ -57,6 +79,12 @@ impl Default for SglangOptions {
             delay_per_request: Duration::ZERO,
             delay_per_sample: Duration::ZERO,
             model: "sim/deepseek-prover".into(),
+            enforce_model: false,
+            context_tokens: None,
+            loading_requests: 0,
+            byte_tokens: false,
+            abort_every: None,
+            null_logprobs: false,
         }
     }
 }
@@ -134,6 +162,7 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
         .route("/health", get(health))
         .route("/get_model_info", get(model_info))
         .route("/v1/models", get(models))
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), loading))
         .with_state(sim);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -161,9 +190,15 @@ struct Proposal {
 struct Sim {
     /// (goals key with indentation removed, proposals best first), longest key first.
     states: Vec<(String, Vec<Proposal>)>,
+    /// (statement without `:= by`, indentation removed; its root's goals key), longest first.
+    roots: Vec<(String, String)>,
     options: SglangOptions,
     log: RequestLog,
     generation_requests: AtomicU64,
+    /// Requests on any route, for `loading_requests`.
+    all_requests: AtomicU64,
+    /// Samples so far, for `abort_every`.
+    samples: AtomicU64,
     started: Instant,
 }
 
@@ -172,9 +207,60 @@ struct Sample {
     text: String,
     /// (text, log-prob) per simulated token.
     tokens: Vec<(String, f64)>,
-    /// `None` for a natural stop, else the `max_new_tokens` that cut it.
-    cut_at: Option<usize>,
+    /// Where each token ends in `text`, in bytes (token texts may be lossy).
+    token_ends: Vec<usize>,
+    finish: Finish,
 }
+
+/// Why a sample ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Finish {
+    /// End of sequence.
+    Eos,
+    /// A stop string matched (SGLang trims it from the text).
+    Stop(String),
+    /// `max_new_tokens` reached.
+    Length(usize),
+    /// The server aborted it.
+    Abort,
+}
+
+impl Sample {
+    /// Cut to the first half of its tokens and finished `abort`, as SGLang answers a request
+    /// aborted while it ran (`FINISH_ABORT`).
+    fn abort(&mut self) {
+        let keep = self.tokens.len() / 2;
+        self.tokens.truncate(keep);
+        self.token_ends.truncate(keep);
+        let mut cut = self.token_ends.last().copied().unwrap_or(0);
+        while !self.text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.truncate(cut);
+        self.finish = Finish::Abort;
+    }
+
+    /// SGLang's `meta_info.finish_reason` (`schedule_batch.py`).
+    fn native_finish(&self) -> Value {
+        match &self.finish {
+            Finish::Eos => json!({"type": "stop", "matched": EOS_TOKEN_ID}),
+            Finish::Stop(s) => json!({"type": "stop", "matched": s}),
+            Finish::Length(n) => json!({"type": "length", "length": n}),
+            Finish::Abort => json!({"type": "abort", "message": "Abort in waiting queue"}),
+        }
+    }
+
+    fn openai_finish(&self) -> &'static str {
+        match self.finish {
+            Finish::Eos | Finish::Stop(_) => "stop",
+            Finish::Length(_) => "length",
+            Finish::Abort => "abort",
+        }
+    }
+}
+
+/// The token id a natural end matches.
+const EOS_TOKEN_ID: u64 = 2;
 
 /// Sampling values the simulation honours, after validation.
 struct Params {
@@ -206,21 +292,49 @@ impl Sim {
             .filter(|(key, _)| !key.is_empty())
             .collect();
         states.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        let mut roots: Vec<(String, String)> = world
+            .theorems
+            .iter()
+            .map(|t| {
+                (
+                    dedent(lean_bridge::theorem::statement_head(&t.formal_statement)),
+                    dedent(&join_goals(&t.root)),
+                )
+            })
+            .filter(|(statement, _)| !statement.is_empty())
+            .collect();
+        roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Self {
             states,
+            roots,
             options,
             log,
             generation_requests: AtomicU64::new(0),
+            all_requests: AtomicU64::new(0),
+            samples: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
 
     fn proposals(&self, prompt: &str) -> Option<&[Proposal]> {
         let prompt = dedent(prompt);
+        let by_state = |key: &str| {
+            self.states
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, p)| p.as_slice())
+        };
         self.states
             .iter()
             .find(|(key, _)| prompt.contains(key.as_str()))
             .map(|(_, p)| p.as_slice())
+            .or_else(|| {
+                let (_, root) = self
+                    .roots
+                    .iter()
+                    .find(|(statement, _)| prompt.contains(statement.as_str()))?;
+                by_state(root)
+            })
     }
 
     /// Every prompt's `n` samples, prompt-major; repeats of a prompt text continue its count.
@@ -229,21 +343,70 @@ impl Sim {
         let mut out = Vec::with_capacity(prompts.len() * params.n);
         for prompt in prompts {
             let proposals = self.proposals(prompt);
+            let indent = proof_indent(prompt);
             let next = seen.entry(prompt.as_str()).or_default();
             for _ in 0..params.n {
                 let j = *next;
                 *next += 1;
-                let proposal = match proposals {
+                let mut proposal = match proposals {
                     Some(list) if !list.is_empty() => list[j % list.len()].clone(),
                     _ => Proposal {
                         completion: format!("{JUNK_TACTIC}\n"),
                         logprob: JUNK_LOGPROB,
                     },
                 };
-                out.push(render_sample(&proposal, params));
+                proposal.completion.insert_str(0, indent);
+                let mut sample = render_sample(&proposal, params, self.options.byte_tokens);
+                let number = self.samples.fetch_add(1, Ordering::SeqCst) + 1;
+                if self
+                    .options
+                    .abort_every
+                    .is_some_and(|k| number.is_multiple_of(k))
+                {
+                    sample.abort();
+                }
+                out.push(sample);
             }
         }
         out
+    }
+
+    /// SGLang's context checks (`tokenizer_manager.py` `_validate_one_request`), in its words.
+    fn check_context(&self, prompts: &[String], params: &Params) -> Result<(), String> {
+        let Some(context) = self.options.context_tokens else {
+            return Ok(());
+        };
+        for prompt in prompts {
+            let input = prompt_tokens(prompt);
+            if input >= context {
+                return Err(format!(
+                    "The input ({input} tokens) is longer than the model's context length \
+                     ({context} tokens)."
+                ));
+            }
+            if input + params.max_tokens > context {
+                return Err(format!(
+                    "Requested token count exceeds the model's maximum context length of \
+                     {context} tokens. You requested a total of {} tokens: {input} tokens from \
+                     the input messages and {} tokens for the completion. Please reduce the \
+                     number of tokens in the input messages or the completion to fit within \
+                     the limit.",
+                    input + params.max_tokens,
+                    params.max_tokens
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A token's log-prob as sent: `null` for the second token with `null_logprobs` (orjson
+    /// writes NaN that way).
+    fn logprob_value(&self, index: usize, logprob: f64) -> Value {
+        if self.options.null_logprobs && index == 1 {
+            Value::Null
+        } else {
+            json!(logprob)
+        }
     }
 
     /// Counts a generation request; true when this one is to fail with 503.
@@ -263,34 +426,79 @@ impl Sim {
 }
 
 /// The completion cut at the first stop string, split into tokens carrying the log-prob,
-/// and cut again at `max_tokens`.
-fn render_sample(proposal: &Proposal, params: &Params) -> Sample {
+/// and cut again at `max_tokens`. Tokens are [`TOKEN_CHARS`] characters, or with
+/// `byte_tokens` that many bytes, each token's text decoded on its own as SGLang's
+/// `return_text_in_logprobs` does (`tokenizer_manager.py` `detokenize_logprob_tokens`), so a
+/// symbol split between tokens reads U+FFFD in both.
+fn render_sample(proposal: &Proposal, params: &Params, byte_tokens: bool) -> Sample {
     let mut text = proposal.completion.as_str();
+    let mut stopped = None;
     for stop in params.stop.iter().filter(|s| !s.is_empty()) {
         if let Some(at) = text.find(stop.as_str()) {
             text = &text[..at];
+            stopped = Some(stop.clone());
         }
     }
-    let chars: Vec<char> = text.chars().collect();
-    let pieces: Vec<String> = chars
-        .chunks(TOKEN_CHARS)
-        .map(|c| c.iter().collect())
-        .collect();
-    let count = pieces.len().max(1);
+    // Byte ranges of the tokens.
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    if byte_tokens {
+        let mut at = 0;
+        while at < text.len() {
+            let end = (at + TOKEN_CHARS).min(text.len());
+            bounds.push((at, end));
+            at = end;
+        }
+    } else {
+        let starts: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .step_by(TOKEN_CHARS)
+            .collect();
+        for (k, &start) in starts.iter().enumerate() {
+            bounds.push((start, starts.get(k + 1).copied().unwrap_or(text.len())));
+        }
+    }
+    let count = bounds.len().max(1);
     let each = proposal.logprob / count as f64;
-    let mut tokens: Vec<(String, f64)> = pieces.into_iter().map(|p| (p, each)).collect();
+    let mut tokens: Vec<(usize, usize, f64)> = bounds.iter().map(|&(a, b)| (a, b, each)).collect();
     if let Some(last) = tokens.last_mut() {
         // The pieces sum to the world's log-prob exactly.
-        last.1 = proposal.logprob - each * (count - 1) as f64;
+        last.2 = proposal.logprob - each * (count - 1) as f64;
     }
-    let cut_at = (tokens.len() > params.max_tokens).then(|| {
+    let mut finish = stopped.map_or(Finish::Eos, Finish::Stop);
+    if tokens.len() > params.max_tokens {
         tokens.truncate(params.max_tokens);
-        params.max_tokens
-    });
+        finish = Finish::Length(params.max_tokens);
+    }
+    let end = tokens.last().map_or(0, |t| t.1);
+    let mut cut = end;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
     Sample {
-        text: tokens.iter().map(|t| t.0.as_str()).collect(),
-        tokens,
-        cut_at,
+        text: text[..cut].to_owned(),
+        token_ends: tokens.iter().map(|t| t.1.min(cut)).collect(),
+        tokens: tokens
+            .into_iter()
+            .map(|(a, b, lp)| {
+                (
+                    String::from_utf8_lossy(&text.as_bytes()[a..b]).into_owned(),
+                    lp,
+                )
+            })
+            .collect(),
+        finish,
+    }
+}
+
+/// What the model writes before a world completion (which starts at the tactic's column):
+/// a prompt that ends at a line start inside a Lean block (DeepSeek-Prover-V1.5's, which
+/// stops after `:= by\n` or `-/\n`) leaves the proof's two-space indentation to the model.
+fn proof_indent(prompt: &str) -> &'static str {
+    if prompt.ends_with('\n') && prompt.contains("```lean4\n") {
+        "  "
+    } else {
+        ""
     }
 }
 
@@ -327,6 +535,21 @@ fn openai_error(status: StatusCode, message: &str) -> Rejection {
         body: json!({"object": "error", "message": message, "type": "BadRequestError",
                      "param": null, "code": status.as_u16()}),
     }
+}
+
+/// vLLM 0.10's 404 for a model name it does not serve (`serving_engine.py` `_check_model`,
+/// nested `ErrorResponse`).
+fn vllm_unknown_model(named: &str) -> Rejection {
+    Rejection {
+        status: StatusCode::NOT_FOUND,
+        body: json!({"error": {"message": format!("The model `{named}` does not exist."),
+                               "type": "NotFoundError", "param": null, "code": 404}}),
+    }
+}
+
+/// The simulated tokenizer's prompt length.
+fn prompt_tokens(prompt: &str) -> usize {
+    prompt.chars().count().div_ceil(TOKEN_CHARS)
 }
 
 /// `text`/`prompt` as a string or a non-empty list of strings; `(prompts, was_single)`.
@@ -424,6 +647,7 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
         return Err(bad("`sampling_params` must be an object".into()));
     }
     let params = params_of(&sampling, "max_new_tokens", 128).map_err(bad)?;
+    sim.check_context(&prompts, &params).map_err(bad)?;
     let flag = |k: &str| request.get(k).and_then(Value::as_bool).unwrap_or(false);
     let (return_logprob, with_text) = (flag("return_logprob"), flag("return_text_in_logprobs"));
     let started = sim.started.elapsed().as_secs_f64();
@@ -436,14 +660,10 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
         .enumerate()
         .map(|(i, s)| {
             let prompt = &prompts[i / params.n];
-            let finish = match s.cut_at {
-                None => json!({"type": "stop", "matched": 2}),
-                Some(length) => json!({"type": "length", "length": length}),
-            };
             let mut meta = json!({
                 "id": format!("sim-{request_number}-{i}"),
-                "finish_reason": finish,
-                "prompt_tokens": prompt.chars().count().div_ceil(TOKEN_CHARS),
+                "finish_reason": s.native_finish(),
+                "prompt_tokens": prompt_tokens(prompt),
                 "completion_tokens": s.tokens.len(),
                 "cached_tokens": 0,
                 "e2e_latency": latency,
@@ -455,7 +675,7 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
                     .enumerate()
                     .map(|(k, (text, lp))| {
                         json!([
-                            lp,
+                            sim.logprob_value(k, *lp),
                             1000 + k,
                             if with_text { json!(text) } else { Value::Null }
                         ])
@@ -495,8 +715,15 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
             "simulated fault: server busy",
         ));
     }
+    if sim.options.enforce_model {
+        let named = request.get("model").and_then(Value::as_str).unwrap_or("");
+        if named != sim.options.model {
+            return Err(vllm_unknown_model(named));
+        }
+    }
     let (prompts, _) = prompts_of(request.get("prompt"), "prompt").map_err(bad)?;
     let params = params_of(&request, "max_tokens", 16).map_err(bad)?;
+    sim.check_context(&prompts, &params).map_err(bad)?;
     let with_logprobs = request.get("logprobs").is_some_and(|v| !v.is_null());
     let samples = sim.sample(&prompts, &params);
     sim.delay(samples.len()).await;
@@ -519,7 +746,7 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
                     .collect();
                 json!({
                     "tokens": s.tokens.iter().map(|t| &t.0).collect::<Vec<_>>(),
-                    "token_logprobs": s.tokens.iter().map(|t| t.1).collect::<Vec<_>>(),
+                    "token_logprobs": s.tokens.iter().enumerate().map(|(k, t)| sim.logprob_value(k, t.1)).collect::<Vec<_>>(),
                     "top_logprobs": s.tokens.iter().map(|(t, lp)| json!({t.as_str(): lp})).collect::<Vec<_>>(),
                     "text_offset": offsets,
                 })
@@ -528,7 +755,7 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
                 "index": index,
                 "text": s.text,
                 "logprobs": logprobs,
-                "finish_reason": if s.cut_at.is_some() { "length" } else { "stop" },
+                "finish_reason": s.openai_finish(),
             })
         })
         .collect();
@@ -542,6 +769,36 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
         "usage": {"prompt_tokens": 0, "completion_tokens": completion_tokens,
                   "total_tokens": completion_tokens},
     }))
+}
+
+/// 503 with an empty body, as SGLang's `/health` answers while `server_status` is
+/// `Starting` (`http_server.py`), for the first `loading_requests` requests on any route.
+async fn loading(
+    State(sim): State<Arc<Sim>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let number = sim.all_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    if number <= sim.options.loading_requests {
+        sim.log.push(
+            request.uri().path(),
+            Value::Null,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    next.run(request).await
+}
+
+/// The OpenAI model list (vLLM `ModelList`/`ModelCard`, `show_available_models`; SGLang answers
+/// the same shape): one card, `max_model_len` the context.
+async fn models(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    sim.log.push("/v1/models", Value::Null, StatusCode::OK);
+    Json(json!({"object": "list", "data": [{
+        "id": sim.options.model, "object": "model", "created": 0, "owned_by": "vllm",
+        "root": sim.options.model, "parent": null,
+        "max_model_len": sim.options.context_tokens, "permission": []
+    }]}))
 }
 
 async fn health(State(sim): State<Arc<Sim>>) -> StatusCode {
@@ -560,21 +817,17 @@ async fn model_info(State(sim): State<Arc<Sim>>) -> Json<Value> {
     }))
 }
 
-/// The OpenAI model list (vllm entrypoints/openai/protocol.py `ModelList`/`ModelCard`; SGLang
-/// answers the same shape).
-async fn models(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    sim.log.push("/v1/models", Value::Null, StatusCode::OK);
-    Json(json!({
-        "object": "list",
-        "data": [{"id": sim.options.model, "object": "model", "created": 0,
-                  "owned_by": "sglang", "root": sim.options.model}],
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use formats::join_goals;
+
+    fn params(max_tokens: usize, stop: &[&str]) -> Params {
+        Params {
+            n: 1,
+            max_tokens,
+            stop: stop.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 
     #[test]
     fn samples_split_the_logprob_and_honour_stop_and_length() {
@@ -582,35 +835,33 @@ mod tests {
             completion: "nlinarith [h]\nlinarith\n".into(),
             logprob: -1.3,
         };
-        let s = render_sample(
-            &p,
-            &Params {
-                n: 1,
-                max_tokens: 128,
-                stop: vec![],
-            },
-        );
+        let s = render_sample(&p, &params(128, &[]), false);
         assert_eq!(s.text, p.completion);
+        assert_eq!(s.finish, Finish::Eos);
         let sum: f64 = s.tokens.iter().map(|t| t.1).sum();
         assert!((sum - -1.3).abs() < 1e-12);
-        let s = render_sample(
-            &p,
-            &Params {
-                n: 1,
-                max_tokens: 128,
-                stop: vec!["\n".into()],
-            },
-        );
+        let s = render_sample(&p, &params(128, &["\n"]), false);
         assert_eq!(s.text, "nlinarith [h]");
-        let s = render_sample(
-            &p,
-            &Params {
-                n: 1,
-                max_tokens: 2,
-                stop: vec![],
-            },
-        );
-        assert_eq!((s.text.as_str(), s.cut_at), ("nlinarit", Some(2)));
+        assert_eq!(s.finish, Finish::Stop("\n".into()));
+        let s = render_sample(&p, &params(2, &[]), false);
+        assert_eq!((s.text.as_str(), s.finish), ("nlinarit", Finish::Length(2)));
+    }
+
+    /// SGLang decodes each logprob token alone (`detokenize_logprob_tokens`): a symbol split
+    /// between byte-level tokens reads U+FFFD in each, though the text is whole.
+    #[test]
+    fn byte_tokens_split_symbols_into_replacement_characters() {
+        let p = Proposal {
+            completion: "aaa⊢ x".into(),
+            logprob: -1.0,
+        };
+        let s = render_sample(&p, &params(128, &[]), true);
+        assert_eq!(s.text, "aaa⊢ x");
+        let texts: Vec<&str> = s.tokens.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(texts, ["aaa\u{fffd}", "\u{fffd}\u{fffd} x"]);
+        let mut s = render_sample(&p, &params(128, &[]), true);
+        s.abort();
+        assert_eq!((s.text.as_str(), s.finish), ("aaa", Finish::Abort));
     }
 
     #[test]

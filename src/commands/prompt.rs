@@ -1,0 +1,145 @@
+//! `stepwise prompt`: the exact bytes a policy server receives for one node of one theorem,
+//! so a user can hold them against the model card before spending a GPU-hour. The node's
+//! goals come from Lean (the config's `[lean]`), as in a sweep: the tactics are applied one
+//! after another from the root.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use formats::join_goals;
+use lean_bridge::{LeanPool, TacticOutcome};
+use search::env::ProofEnv;
+use search::lean_env::LeanEnv;
+use search::templates::{prompt_budget, stop_strings, PromptInput, PromptTemplate};
+use search::theorems::read_theorems;
+
+use crate::ConfigArgs;
+
+#[derive(Args, Debug)]
+pub struct PromptArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Theorems JSONL (the sweep's input).
+    #[arg(long)]
+    pub theorems: std::path::PathBuf,
+    /// The theorem; the file's first when absent.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Tactics from the root to the node, separated by `;` (a `<;>` stays one tactic).
+    #[arg(long, default_value = "")]
+    pub tactics: String,
+}
+
+/// Writes the prompt bytes, unchanged, to stdout, and the stop strings (JSON) and the
+/// context bound used to stderr, so `stepwise prompt ... > prompt.txt` holds the prompt alone.
+pub fn run(args: PromptArgs) -> anyhow::Result<()> {
+    let config = search::Config::load(&args.config.config, &args.config.overrides)?;
+    let template = PromptTemplate::from_config(&config.policy.template)?;
+    let stop = stop_strings(&config.policy)?;
+    let theorems = read_theorems(&args.theorems)?;
+    let theorem = match &args.name {
+        Some(name) => theorems
+            .iter()
+            .find(|t| &t.name == name)
+            .with_context(|| format!("no theorem `{name}` in {}", args.theorems.display()))?,
+        None => theorems
+            .first()
+            .with_context(|| format!("{} holds no theorem", args.theorems.display()))?,
+    };
+    let tactics = split_tactics(&args.tactics);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let goals = runtime.block_on(node_goals(&config, theorem, &tactics))?;
+    let budget = config
+        .policy
+        .context_tokens
+        .map(|context| prompt_budget(context, config.policy.max_new_tokens));
+    let header = theorem.header_or(&config.lean.header);
+    let input = PromptInput::new(theorem, header, &tactics, &goals);
+    let prompt = template.render_within(&input, budget);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(prompt.as_bytes())?;
+    stdout.flush()?;
+    eprintln!("stop strings: {}", serde_json::to_string(&stop)?);
+    match budget {
+        Some(tokens) => eprintln!("prompt bounded to an estimated {tokens} tokens"),
+        None => eprintln!(
+            "prompt not bounded: policy.context_tokens is unset (a sweep asks the server)"
+        ),
+    }
+    Ok(())
+}
+
+/// `t1; t2` into tactics; the `;` of `<;>` does not split.
+fn split_tactics(text: &str) -> Vec<String> {
+    let mut tactics = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ';' && !current.ends_with('<') {
+            tactics.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+            if c == '<' && chars.peek() == Some(&';') {
+                current.push(chars.next().expect("peeked"));
+            }
+        }
+    }
+    tactics.push(current);
+    tactics
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The goals after `tactics`, applied in Lean from the theorem's root.
+async fn node_goals(
+    config: &search::Config,
+    theorem: &lean_bridge::Theorem,
+    tactics: &[String],
+) -> anyhow::Result<String> {
+    let mut lean = config.lean.clone();
+    lean.workers = 1;
+    let pool = LeanPool::new(lean);
+    let env = LeanEnv(Arc::clone(&pool));
+    let goals = async {
+        let mut session = env.start(theorem).await?;
+        let (mut state, root) = session.root();
+        let mut goals = join_goals(root);
+        for tactic in tactics {
+            match session.apply(state, tactic).await? {
+                TacticOutcome::Progress {
+                    state: next,
+                    goals: g,
+                } => {
+                    state = next;
+                    goals = join_goals(&g);
+                }
+                TacticOutcome::Complete { .. } => {
+                    bail!("`{tactic}` closes every goal: there is no node to prompt for")
+                }
+                other => bail!("Lean did not accept `{tactic}`: {other:?}"),
+            }
+        }
+        Ok(goals)
+    }
+    .await;
+    pool.shutdown().await;
+    goals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_tactics;
+
+    #[test]
+    fn semicolons_split_but_not_inside_the_combinator() {
+        assert_eq!(
+            split_tactics("intro x; constructor <;> simp ;  linarith ;"),
+            ["intro x", "constructor <;> simp", "linarith"]
+        );
+        assert!(split_tactics("").is_empty());
+    }
+}

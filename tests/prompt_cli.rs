@@ -1,0 +1,105 @@
+//! `stepwise prompt` as a real process: the node's goals come from the simulated REPL
+//! (`stepwise sim repl`), the bytes on stdout are the prompt the server would get.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+/// The theorem of the hand-built V1.5 prompts (notes/issue11-facts.md, D.1), with the
+/// multi-line goal example.
+fn write_inputs(dir: &Path) {
+    let world = json!({"theorems": [{
+        "name": "foo",
+        "formal_statement": "theorem foo : 1 + 1 = 2 := by\n",
+        "root": ["⊢ 1 + 1 = 2"],
+        "states": [{"goals": ["⊢ 1 + 1 = 2"], "tactics": [
+            {"tactic": "have h : (2:ℕ) = 2 := rfl", "logprob": -0.5,
+             "effect": {"goals": ["h : 2 = 2\n⊢ 1 + 1 = 2"]}}
+        ]}]
+    }]});
+    std::fs::write(dir.join("world.json"), world.to_string()).unwrap();
+    let theorem = json!({"name": "foo", "header": "import Mathlib\n",
+        "informal_prefix": "/-- Show that 1+1=2 -/\n",
+        "formal_statement": "theorem foo : 1 + 1 = 2 := by\n"});
+    std::fs::write(dir.join("theorems.jsonl"), format!("{theorem}\n")).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[policy]\ntemplate = \"deepseek-tactic-state\"\n[lean]\nworkers = 1\ntactic_timeout = 10\n",
+    )
+    .unwrap();
+}
+
+fn prompt(dir: &Path, extra: &[&str]) -> Output {
+    let command = json!([
+        env!("CARGO_BIN_EXE_stepwise"),
+        "sim",
+        "repl",
+        "--world",
+        dir.join("world.json")
+    ]);
+    Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .arg("prompt")
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .arg("--theorems")
+        .arg(dir.join("theorems.jsonl"))
+        .args(["--set", &format!("lean.command={command}")])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Expected bytes: DeepSeek-Prover-V1.5 @ 2c4ba91 `prover/utils.py` `non_cot_prompt` plus the
+/// RMaxTS `_extra_prompt` (tactic code + `prover/lean/proof.py` state comment), as Python
+/// builds them for this node.
+#[test]
+fn prompt_prints_deepseek_v15_bytes_for_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let out = prompt(dir.path(), &["--tactics", "have h : (2:ℕ) = 2 := rfl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\
+         /-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n  have h : (2:ℕ) = 2 := rfl\n  \
+         /- tactic state:\n    h : 2 = 2\n    ⊢ 1 + 1 = 2\n  -/\n"
+    );
+    assert!(
+        stderr.contains(r#"stop strings: ["```","\n\n","/- tactic state:"]"#),
+        "{stderr}"
+    );
+
+    // The root: V1.5 writes no state comment there.
+    let out = prompt(dir.path(), &["--name", "foo"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "Complete the following Lean 4 code:\n\n```lean4\nimport Mathlib\n\
+         /-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n"
+    );
+}
+
+#[test]
+fn prompt_names_a_tactic_lean_rejects_and_an_unknown_theorem() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let out = prompt(dir.path(), &["--tactics", "nonsense_tactic"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nonsense_tactic"), "{stderr}");
+    let out = prompt(dir.path(), &["--name", "bar"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no theorem `bar`"));
+}
+
+#[test]
+fn policy_stop_overrides_the_templates_stop_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let out = prompt(dir.path(), &["--set", r#"policy.stop=["\n"]"#]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#"stop strings: ["\n"]"#), "{stderr}");
+}
