@@ -67,3 +67,40 @@ fn doctor_rejects_a_misspelt_key_by_name() {
     assert!(text.contains("num_candidate"), "{text}");
     assert!(text.contains("bad.toml"), "{text}");
 }
+
+/// A served model of another family than the template's is named: its prompt format is not
+/// the one the model was trained on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
+    let world: sim::world::World = serde_json::from_str(r#"{"theorems": []}"#).unwrap();
+    let server = sim::sglang::spawn(
+        world,
+        sim::sglang::SglangOptions {
+            model: "internlm/internlm2_5-step-prover".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args(["doctor", "--config", "configs/default.toml", "--timeout", "5"])
+        .arg("--out")
+        .arg(out.path())
+        .args(["--set", "lean.command=[\"/nonexistent/lake\"]"])
+        .args(["--set", &format!("policy.urls=[\"{}\"]", server.url())])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let policy = format!("policy {}", server.url());
+    assert!(stdout.contains(&format!("[ok]   {policy}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "[warn] {policy}: template `deepseek-tactic-state` is the prompt of DeepSeek-Prover-V1.5"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("internlm/internlm2_5-step-prover"), "{stdout}");
+}

@@ -17,7 +17,11 @@ MEM_FRACTION=${MEM_FRACTION:-0.85}
 # stepwise sends concurrency x batch_expansion_size x num_candidates prompts at a time
 # (10 x 1 x 16 = 160 with the defaults); keep this above that so nothing queues client-side.
 MAX_RUNNING=${MAX_RUNNING:-256}
-CONTEXT=${CONTEXT:-4096}
+# DeepSeek-Prover-V2-7B's own context (32K, its config.json max_position_embeddings). Deep
+# nodes carry every earlier tactic and the state; SGLang answers 400 to a prompt (plus
+# max_new_tokens) longer than this, and stepwise bounds its prompts to the context the
+# server reports at start.
+CONTEXT=${CONTEXT:-32768}
 
 # Several GPUs on one node: one independent server per GPU on consecutive ports (each is its
 # own radix cache), logs in LOG_DIR; prints the `policy.urls` that lists them all. See
@@ -42,7 +46,14 @@ fi
 
 # The radix cache is on by default in SGLang (we never pass --disable-radix-cache): the 16
 # samples of one node share their whole prompt, so only the first pays for prefill.
-exec env CUDA_VISIBLE_DEVICES="$GPU" python -m sglang.launch_server \
+# --schedule-policy lpm (longest prefix match, managers/schedule_policy.py) queues requests
+# that share a cached prefix together, so a node's 16 repeated prompts use one prefill;
+# SGLang's default fcfs takes them in arrival order and can prefill each one.
+# SGLANG_RETURN_ORIGINAL_LOGPROB=1: without it SGLang returns log-probs of the
+# temperature-scaled distribution (log_softmax(logits / T), layers/sampler.py), vLLM of the
+# raw one; with it both backends give the model's own log-probs, so node priorities are
+# comparable across backends and temperatures.
+exec env CUDA_VISIBLE_DEVICES="$GPU" SGLANG_RETURN_ORIGINAL_LOGPROB=1 python -m sglang.launch_server \
   --model-path "$MODEL" \
   --host "$HOST" \
   --port "$PORT" \
@@ -50,5 +61,6 @@ exec env CUDA_VISIBLE_DEVICES="$GPU" python -m sglang.launch_server \
   --context-length "$CONTEXT" \
   --mem-fraction-static "$MEM_FRACTION" \
   --max-running-requests "$MAX_RUNNING" \
+  --schedule-policy lpm \
   --trust-remote-code \
   "$@"

@@ -228,6 +228,28 @@ impl PromptTemplate {
     }
 }
 
+/// Why a served model and a built-in template do not belong together, judged from the
+/// model's name or path (`/v1/models` id, SGLang `/get_model_info` `model_path`): each
+/// built-in is the prompt of one model family. `None` when they fit, or when the template is
+/// custom or not tied to one family.
+pub fn model_mismatch(template: &str, served: &str) -> Option<String> {
+    let name = served.to_lowercase().replace('_', "-");
+    let has = |parts: &[&str]| parts.iter().all(|p| name.contains(p));
+    let (fits, family) = match template.trim() {
+        "deepseek-tactic-state" => (
+            has(&["deepseek", "prover"]) && !has(&["v2"]),
+            "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)",
+        ),
+        "deepseek-v2-chat" => (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2"),
+        "internlm-step-prover" => (has(&["internlm", "step"]), "InternLM2.5-StepProver"),
+        "bfs-prover" => (has(&["bfs"]), "BFS-Prover"),
+        _ => return None,
+    };
+    (!fits).then(|| {
+        format!("template `{template}` is the prompt of {family}, but the server serves `{served}`")
+    })
+}
+
 /// The stop strings requests carry: `[policy].stop` when set, else the template's own.
 pub fn stop_strings(config: &PolicyConfig) -> Result<Vec<String>, TemplateError> {
     match &config.stop {
@@ -498,6 +520,27 @@ mod tests {
         // DeepSeek's tokenizer spends about 10 tokens on this line; the estimate is above.
         assert_eq!(estimate_tokens("theorem foo : 1 + 1 = 2 := by"), 15);
         assert_eq!(estimate_tokens("⊢ ℝ"), 2 + 1 + 2);
+    }
+
+    #[test]
+    fn served_models_are_matched_to_their_templates() {
+        assert_eq!(
+            model_mismatch("deepseek-v2-chat", "deepseek-ai/DeepSeek-Prover-V2-7B"),
+            None
+        );
+        assert_eq!(
+            model_mismatch("deepseek-tactic-state", "/models/DeepSeek-Prover-V1.5-RL"),
+            None
+        );
+        assert_eq!(
+            model_mismatch("internlm-step-prover", "internlm/internlm2_5-step-prover"),
+            None
+        );
+        let w = model_mismatch("deepseek-tactic-state", "deepseek-ai/DeepSeek-Prover-V2-7B")
+            .unwrap();
+        assert!(w.contains("deepseek-v2-chat"), "{w}");
+        assert!(model_mismatch("bfs-prover", "internlm/internlm2_5-step-prover").is_some());
+        assert_eq!(model_mismatch("{state}", "anything"), None);
     }
 
     #[test]

@@ -322,3 +322,50 @@ async fn value_model_orders_the_frontier_and_never_sees_terminal_states() {
     assert_eq!(rows[2].energy, Some(key(&["⊢ Q"]).len() as f64));
     assert_eq!(rows[2].score, -(key(&["⊢ Q"]).len() as f64));
 }
+
+/// A generate call never outlives the theorem: a server that takes 60 s to answer costs a
+/// theorem with 1 s left that 1 s (real HTTP to the simulated SGLang, the real clock).
+#[tokio::test]
+async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
+    let w = world(
+        "slow",
+        &["⊢ P"],
+        vec![state(&["⊢ P"], vec![tactic("done", -0.1, proved(&[]))])],
+    );
+    let server = sim::sglang::spawn(
+        w.clone(),
+        sim::sglang::SglangOptions {
+            delay_per_request: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let policy = search::policy::build_policy(&search::config::PolicyConfig {
+        urls: vec![server.url()],
+        ..Default::default()
+    })
+    .unwrap();
+    let config = SearchConfig {
+        timeout_per_theorem: 1.0,
+        ..config()
+    };
+    let template = search::templates::PromptTemplate::from_config("{state}").unwrap();
+    let clock = search::engine::SystemClock::default();
+    let params = search::engine::SearchParams {
+        config: &config,
+        template: &template,
+        default_header: "import Mathlib",
+        clock: &clock,
+    };
+    let sim = Sim::new(w);
+    let (theorem, env) = (theorem(&sim.world), SimEnv(sim.clone()));
+    let search =
+        search::engine::search_theorem(&theorem, &params, policy.as_ref(), None, &env);
+    // Far below the server's 60 s, far above the theorem's 1 s on a loaded machine.
+    let out = tokio::time::timeout(Duration::from_secs(30), search)
+        .await
+        .expect("the generate call outlived the theorem's deadline");
+    assert_eq!(out.status, SearchStatus::Timeout);
+    assert_eq!(out.stats.gen_calls, 1);
+}

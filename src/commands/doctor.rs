@@ -30,6 +30,8 @@ pub struct DoctorArgs {
 struct Check {
     what: String,
     result: Result<String, Failure>,
+    /// Printed under the line; does not fail the check.
+    warning: Option<String>,
 }
 
 struct Failure {
@@ -55,6 +57,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                     e.to_string(),
                     "fix the key or value named above (see README.md, \"Config reference\")",
                 ),
+                warning: None,
             });
             anyhow::bail!("the config does not load");
         }
@@ -80,6 +83,9 @@ fn print_check(check: &Check) {
             println!("         fix: {}", f.fix);
         }
     }
+    if let Some(warning) = &check.warning {
+        println!("  [warn] {}: {warning}", check.what);
+    }
 }
 
 async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
@@ -87,27 +93,37 @@ async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
     let mut checks = vec![Check {
         what: "config".into(),
         result: Ok("loaded".into()),
+        warning: None,
     }];
     checks.push(Check {
         what: "lean".into(),
         result: check_lean(config).await,
+        warning: None,
     });
     let client = reqwest::Client::new();
     for url in &config.policy.urls {
+        let result = check_policy(&client, &config.policy, url, timeout).await;
+        let warning = match &result {
+            Ok(_) => model_warning(&client, &config.policy.template, url, timeout).await,
+            Err(_) => None,
+        };
         checks.push(Check {
             what: format!("policy {url}"),
-            result: check_policy(&client, &config.policy, url, timeout).await,
+            result,
+            warning,
         });
     }
     if !config.ebm.url.is_empty() {
         checks.push(Check {
             what: format!("ebm {}", config.ebm.url),
             result: check_ebm(&client, &config.ebm.url, timeout).await,
+            warning: None,
         });
     }
     checks.push(Check {
         what: format!("output folder {}", args.out.display()),
         result: check_writable(&args.out),
+        warning: None,
     });
     checks
 }
@@ -211,6 +227,36 @@ async fn check_policy(
             "check [policy].backend matches the server (sglang: /generate, openai: /v1/completions)",
         ),
     }
+}
+
+/// The served model, as `GET /v1/models` (vLLM, SGLang) or SGLang's `GET /get_model_info`
+/// name it, against the template: a prompt written for another model family wastes the GPU.
+async fn model_warning(
+    client: &reqwest::Client,
+    template: &str,
+    url: &str,
+    timeout: Duration,
+) -> Option<String> {
+    let base = url.trim_end_matches('/');
+    let models = search::http_retry::get_json(client, &format!("{base}/v1/models"), timeout).await;
+    let mut served: Vec<String> = models
+        .ok()
+        .and_then(|m| m.get("data").and_then(|d| d.as_array()).cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|card| card.get("id").and_then(|id| id.as_str()).map(str::to_owned))
+        .collect();
+    if served.is_empty() {
+        let info =
+            search::http_retry::get_json(client, &format!("{base}/get_model_info"), timeout).await;
+        served.extend(
+            info.ok()
+                .and_then(|i| i.get("model_path").and_then(|p| p.as_str()).map(str::to_owned)),
+        );
+    }
+    served
+        .first()
+        .and_then(|model| search::templates::model_mismatch(template, model))
 }
 
 async fn check_ebm(
