@@ -84,7 +84,13 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
     .unwrap();
     let out = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .args(["doctor", "--config", "configs/default.toml", "--timeout", "5"])
+        .args([
+            "doctor",
+            "--config",
+            "configs/default.toml",
+            "--timeout",
+            "5",
+        ])
         .arg("--out")
         .arg(out.path())
         .args(["--set", "lean.command=[\"/nonexistent/lake\"]"])
@@ -102,5 +108,8 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("internlm/internlm2_5-step-prover"), "{stdout}");
+    assert!(
+        stdout.contains("internlm/internlm2_5-step-prover"),
+        "{stdout}"
+    );
 }

@@ -191,7 +191,8 @@ async fn the_manifest_has_every_field_filled_from_the_simulators() {
     );
     assert_eq!(m["template"]["name"], "deepseek-tactic-state");
     assert!(is_sha256(&m["template"]["sha256"]));
-    assert_eq!(m["stop"], json!([]));
+    // `policy.stop` unset: the template's own stop strings are what requests carry.
+    assert_eq!(m["stop"], json!(["```", "\n\n", "/- tactic state:"]));
     assert_eq!(m["lean"]["version"], sim::repl::SIM_LEAN_VERSION);
     assert_eq!(m["lean"]["mathlib"], "0123abcd");
     assert_eq!(

@@ -500,3 +500,63 @@ async fn shards_cover_the_theorems_exactly_once() {
     .await;
     assert_eq!(results(&dir.path().join("first2")).len(), 2);
 }
+
+fn proved_names(dir: &Path) -> Vec<String> {
+    results(dir)
+        .into_iter()
+        .filter(|r| r["proved"] == true)
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Issue 11, "What it must show": `backend = "openai"` against a server that enforces model
+/// names as vLLM does (404 "The model `default` does not exist."), with `policy.model` unset
+/// and a REPL dying on its 7th request, proves what the fault-free SGLang sweep proves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_with_model_unset_against_a_name_enforcing_server_proves_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SglangOptions::default()).await;
+    sweep(dir.path(), "base", &server.url(), &[]).await;
+
+    let strict = sglang(SglangOptions {
+        enforce_model: true,
+        model: "deepseek-ai/DeepSeek-Prover-V2-7B".into(),
+        ..SglangOptions::default()
+    })
+    .await;
+    let lean = json!([
+        env!("CARGO_BIN_EXE_stepwise"),
+        "sim",
+        "repl",
+        "--world",
+        data("sweep_world.json"),
+        "--log",
+        dir.path().join("strict.log"),
+        "--crash-after",
+        "6"
+    ]);
+    sweep(
+        dir.path(),
+        "strict",
+        &strict.url(),
+        &[
+            "--set",
+            "policy.backend=openai",
+            "--set",
+            &format!("lean.command={lean}"),
+        ],
+    )
+    .await;
+    let base = proved_names(&dir.path().join("base"));
+    assert_eq!(base.len(), 4, "{base:?}");
+    assert_eq!(proved_names(&dir.path().join("strict")), base);
+    let log = strict.log.entries();
+    let completions: Vec<_> = log.iter().filter(|e| e.path == "/v1/completions").collect();
+    assert!(!completions.is_empty());
+    assert!(completions.iter().all(|e| e.status == 200));
+    assert!(completions
+        .iter()
+        .all(|e| e.body["model"] == "deepseek-ai/DeepSeek-Prover-V2-7B"));
+}

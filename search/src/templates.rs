@@ -536,8 +536,8 @@ mod tests {
             model_mismatch("internlm-step-prover", "internlm/internlm2_5-step-prover"),
             None
         );
-        let w = model_mismatch("deepseek-tactic-state", "deepseek-ai/DeepSeek-Prover-V2-7B")
-            .unwrap();
+        let w =
+            model_mismatch("deepseek-tactic-state", "deepseek-ai/DeepSeek-Prover-V2-7B").unwrap();
         assert!(w.contains("deepseek-v2-chat"), "{w}");
         assert!(model_mismatch("bfs-prover", "internlm/internlm2_5-step-prover").is_some());
         assert_eq!(model_mismatch("{state}", "anything"), None);

@@ -360,8 +360,7 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
     };
     let sim = Sim::new(w);
     let (theorem, env) = (theorem(&sim.world), SimEnv(sim.clone()));
-    let search =
-        search::engine::search_theorem(&theorem, &params, policy.as_ref(), None, &env);
+    let search = search::engine::search_theorem(&theorem, &params, policy.as_ref(), None, &env);
     // Far below the server's 60 s, far above the theorem's 1 s on a loaded machine.
     let out = tokio::time::timeout(Duration::from_secs(30), search)
         .await

@@ -238,7 +238,12 @@ async fn model_warning(
     timeout: Duration,
 ) -> Option<String> {
     let base = url.trim_end_matches('/');
-    let models = search::http_retry::get_json(client, &format!("{base}/v1/models"), timeout).await;
+    let models = search::http_retry::get_json::<serde_json::Value>(
+        client,
+        &format!("{base}/v1/models"),
+        timeout,
+    )
+    .await;
     let mut served: Vec<String> = models
         .ok()
         .and_then(|m| m.get("data").and_then(|d| d.as_array()).cloned())
@@ -247,12 +252,17 @@ async fn model_warning(
         .filter_map(|card| card.get("id").and_then(|id| id.as_str()).map(str::to_owned))
         .collect();
     if served.is_empty() {
-        let info =
-            search::http_retry::get_json(client, &format!("{base}/get_model_info"), timeout).await;
-        served.extend(
-            info.ok()
-                .and_then(|i| i.get("model_path").and_then(|p| p.as_str()).map(str::to_owned)),
-        );
+        let info = search::http_retry::get_json::<serde_json::Value>(
+            client,
+            &format!("{base}/get_model_info"),
+            timeout,
+        )
+        .await;
+        served.extend(info.ok().and_then(|i| {
+            i.get("model_path")
+                .and_then(|p| p.as_str())
+                .map(str::to_owned)
+        }));
     }
     served
         .first()
