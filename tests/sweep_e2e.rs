@@ -46,19 +46,26 @@ tactic_timeout = 10
 concurrency = 2
 "#;
 
+/// `lean.command` for the simulated REPL logging to `dir/LOG.log`, with extra REPL flags.
+fn sim_repl(dir: &Path, log: &str, flags: &[&str]) -> Value {
+    let mut argv = vec![
+        json!(env!("CARGO_BIN_EXE_stepwise")),
+        json!("sim"),
+        json!("repl"),
+        json!("--world"),
+        json!(data("sweep_world.json")),
+        json!("--log"),
+        json!(dir.join(format!("{log}.log"))),
+    ];
+    argv.extend(flags.iter().map(|f| json!(f)));
+    Value::from(argv)
+}
+
 /// The `stepwise sweep` command for `out`, with the simulated REPL logging to `out/../NAME.log`.
 fn sweep_command(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Command {
     let config = dir.join("config.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let lean = json!([
-        env!("CARGO_BIN_EXE_stepwise"),
-        "sim",
-        "repl",
-        "--world",
-        data("sweep_world.json"),
-        "--log",
-        dir.join(format!("{out}.log")),
-    ]);
+    let lean = sim_repl(dir, out, &[]);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepwise"));
     cmd.arg("sweep")
         .arg("--config")
@@ -526,17 +533,7 @@ async fn openai_with_model_unset_against_a_name_enforcing_server_proves_the_same
         ..SglangOptions::default()
     })
     .await;
-    let lean = json!([
-        env!("CARGO_BIN_EXE_stepwise"),
-        "sim",
-        "repl",
-        "--world",
-        data("sweep_world.json"),
-        "--log",
-        dir.path().join("strict.log"),
-        "--crash-after",
-        "6"
-    ]);
+    let lean = sim_repl(dir.path(), "strict", &["--crash-after", "6"]);
     sweep(
         dir.path(),
         "strict",
