@@ -298,3 +298,23 @@ async fn https_urls_speak_tls() {
     // rustls reading an HTTP answer as a TLS record.
     assert!(err.contains("InvalidContentType"), "{err}");
 }
+
+/// SGLang's uvicorn closes a connection idle for 5 s (`SGLANG_TIMEOUT_KEEP_ALIVE`,
+/// `http_server.py`); the client drops pooled connections sooner, so after a longer pause it
+/// opens a new one instead of sending on one the server is closing.
+#[tokio::test]
+async fn pooled_connections_are_dropped_before_sglangs_keep_alive_ends() {
+    let server = sim(SglangOptions::default()).await;
+    let p = policy(&config(server.url(), PolicyBackend::Sglang));
+    p.generate(&[STATE.to_owned()], 1).await.unwrap();
+    p.generate(&[STATE.to_owned()], 1).await.unwrap();
+    let reused = server.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(reused, 1, "back-to-back requests share one connection");
+    // Longer than the client's idle limit, shorter than the server's 5 s.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    p.generate(&[STATE.to_owned()], 1).await.unwrap();
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}

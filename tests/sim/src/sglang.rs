@@ -33,6 +33,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use formats::join_goals;
 use serde_json::{json, Value};
@@ -120,6 +121,8 @@ impl RequestLog {
 pub struct SglangHandle {
     pub addr: SocketAddr,
     pub log: RequestLog,
+    /// TCP connections accepted so far (a client reusing pooled connections opens few).
+    pub connections: Arc<AtomicU64>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -165,16 +168,24 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
         .layer(axum::middleware::from_fn_with_state(sim.clone(), loading))
         .with_state(sim);
     let (tx, rx) = oneshot::channel::<()>();
+    let connections = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::clone(&connections);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener.tap_io(move |_| {
+                accepted.fetch_add(1, Ordering::SeqCst);
+            }),
+            app,
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(SglangHandle {
         addr,
         log,
+        connections,
         shutdown: Some(tx),
         task,
     })
