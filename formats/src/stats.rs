@@ -66,6 +66,21 @@ search_stats! {
     check_failures: sum,
     /// The deepest node created.
     max_depth_reached: max,
+    /// Tokens the policy wrote (SGLang `meta_info.completion_tokens`, OpenAI `usage`).
+    tokens_generated: sum,
+    /// Prompt tokens as the server counted them, per sample (a prompt repeated for each
+    /// sample counts each time; SGLang's prefix cache makes the repeats cheap to compute).
+    tokens_prompt: sum,
+    /// Generated tokens no replay used: beyond the first tactic in tactic mode, after the
+    /// first failing or banned tactic in proof mode, and whole duplicate samples.
+    tokens_unreplayed: sum,
+    /// Tactic applications the replay of continuations skipped because the same normalised
+    /// tactic from the same node was already in the tree (proof mode).
+    replay_reused: sum,
+    /// `search.probe_tactics` tried in Lean (each also counts in `lean_calls`).
+    probe_calls: sum,
+    /// 1 when a probe tactic closed the theorem (through the whole-proof check).
+    probe_proofs: sum,
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's

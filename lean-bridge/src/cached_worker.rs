@@ -133,13 +133,10 @@ impl CachedWorker {
         &mut self,
         proof_state: u32,
         tactic: &str,
-        config: &LeanConfig,
+        timeout: Duration,
     ) -> Result<Reply<TacticResponse>, Fault> {
         self.worker
-            .send(
-                &Request::tactic(tactic, proof_state),
-                tactic_timeout(config),
-            )
+            .send(&Request::tactic(tactic, proof_state), timeout)
             .await
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::cached_worker::tactic_timeout;
 use crate::error::{Failure, LeanError};
 use crate::lease::Lease;
 use crate::outcome::{ProofCheck, StateId, TacticOutcome};
@@ -113,12 +115,23 @@ impl Session {
         state: StateId,
         tactic: &str,
     ) -> Result<TacticOutcome, LeanError> {
+        self.apply_within(state, tactic, None).await
+    }
+
+    /// [`Session::apply`] with its own time limit instead of `[lean].tactic_timeout` (the
+    /// search's probe tactics, which should fail fast).
+    pub async fn apply_within(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+        timeout: Option<Duration>,
+    ) -> Result<TacticOutcome, LeanError> {
         self.node(state)?;
         // Between tactics is a safe point: a worn-out worker is replaced and replayed onto.
         self.lease.recycle_if_worn();
         let mut crashed_on_tactic = false;
         loop {
-            match self.try_apply(state, tactic).await {
+            match self.try_apply(state, tactic, timeout).await {
                 Ok(reply) => {
                     self.lease.progress();
                     return Ok(self.record(state, tactic, reply));
@@ -173,12 +186,14 @@ impl Session {
         &mut self,
         state: StateId,
         tactic: &str,
+        timeout: Option<Duration>,
     ) -> Result<Reply<TacticResponse>, Step> {
         let proof_state = self.ensure_live(state).await.map_err(Step::Replay)?;
         let pool = Arc::clone(self.lease.pool());
         let worker = self.lease.worker().map_err(|e| Step::Replay(e.into()))?;
+        let timeout = timeout.unwrap_or_else(|| tactic_timeout(pool.config()));
         worker
-            .tactic(proof_state, tactic, pool.config())
+            .tactic(proof_state, tactic, timeout)
             .await
             .map_err(Step::Tactic)
     }
@@ -221,7 +236,9 @@ impl Session {
         let from = self.live[&base];
         let expected = &self.nodes[state.0 as usize].goals;
         let worker = self.lease.worker()?;
-        let reply = worker.tactic(from, &tactic_block(&tactics), config).await?;
+        let reply = worker
+            .tactic(from, &tactic_block(&tactics), tactic_timeout(config))
+            .await?;
         if let Ok(response) = &reply {
             if replayed_to(response, expected) {
                 self.live.insert(state, response.proof_state);
@@ -252,7 +269,9 @@ impl Session {
         for id in chain.into_iter().rev() {
             let node = &self.nodes[id.0 as usize];
             let from = self.live[&node.parent.expect("not the root")];
-            let reply = worker.tactic(from, &node.tactic, config).await?;
+            let reply = worker
+                .tactic(from, &node.tactic, tactic_timeout(config))
+                .await?;
             match reply {
                 Ok(response) if replayed_to(&response, &node.goals) => {
                     self.live.insert(id, response.proof_state);

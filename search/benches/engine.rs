@@ -169,6 +169,7 @@ fn completion(tactic: &str, logprob: f64) -> Completion {
             .collect(),
         text,
         finish_reason: "stop".into(),
+        ..Completion::default()
     }
 }
 

@@ -94,16 +94,40 @@ pub fn extract_candidates(
 /// The first tactic of a completion, normalised, and the byte offset in `text` where its
 /// source ends. `None` when there is none, or when it is cut off inside a bracket.
 pub fn first_tactic(text: &str, start_column: usize) -> Option<(String, usize)> {
-    let clean = blank_comments(strip_fences(text));
+    tactic_at(&clean(text), 0, start_column).map(|t| (t.tactic, t.end))
+}
+
+/// A tactic found in a cleaned completion.
+struct Found {
+    tactic: String,
+    /// Byte offset where its source ends.
+    end: usize,
+    /// The column its first line starts at.
+    column: usize,
+}
+
+/// The completion up to its closing fence, comments blanked; byte offsets are those of `text`.
+fn clean(text: &str) -> String {
+    blank_comments(strip_fences(text))
+}
+
+/// The tactic whose first line is the first non-blank line of `clean[from..]`, by Lean's
+/// layout rule. `start_column` is where `clean` itself starts (only its first line is shifted).
+fn tactic_at(clean: &str, from: usize, start_column: usize) -> Option<Found> {
     let mut lines = Vec::new();
-    let mut offset = 0;
-    for (index, line) in clean.split('\n').enumerate() {
+    let mut offset = from;
+    for (index, line) in clean[from..].split('\n').enumerate() {
         lines.push((index, offset, line));
         offset += line.len() + 1;
     }
     let mut rest = lines.into_iter().filter(|(_, _, l)| !l.trim().is_empty());
     let (first_index, first_offset, first) = rest.next()?;
-    let base = indent(first) + if first_index == 0 { start_column } else { 0 };
+    let shift = if first_index == 0 && from == 0 {
+        start_column
+    } else {
+        0
+    };
+    let base = indent(first) + shift;
     let mut tactic = normalise_line(first.trim());
     if let Some(bulleted) = tactic.strip_prefix(". ") {
         tactic = format!("· {bulleted}");
@@ -129,7 +153,47 @@ pub fn first_tactic(text: &str, start_column: usize) -> Option<(String, usize)> 
         end = line_offset + line.trim_end().len();
         previous = content;
     }
-    (depth == 0).then_some((tactic, end))
+    (depth == 0).then_some(Found {
+        tactic,
+        end,
+        column: base,
+    })
+}
+
+/// One tactic of a whole-proof continuation, with the tokens the model spent on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Normalised, as [`Candidate::tactic`].
+    pub tactic: String,
+    /// Sum of the log-probs of this tactic's own tokens (from the end of the previous one).
+    pub logprob: f64,
+    pub tokens: usize,
+}
+
+/// The tactic sequence of a whole-proof continuation: [`first_tactic`]'s rules applied
+/// again and again, as long as the next tactic starts at the first one's column (a line
+/// further left is outside the proof). Ends at the closing fence, at a tactic cut off by the
+/// token limit, and before a tactic cut off inside an open bracket.
+pub fn tactic_sequence(completion: &Completion, start_column: usize) -> Vec<Step> {
+    let clean = clean(&completion.text);
+    let mut steps = Vec::new();
+    let (mut from, mut covered, mut column) = (0, 0, None);
+    while let Some(found) = tactic_at(&clean, from, start_column) {
+        if *column.get_or_insert(found.column) != found.column || cut_off(completion, found.end) {
+            break;
+        }
+        let upto = covering_tokens(completion, found.end).max(covered);
+        steps.push(Step {
+            tactic: found.tactic,
+            logprob: completion.tokens[covered..upto]
+                .iter()
+                .map(|t| t.logprob)
+                .sum(),
+            tokens: upto - covered,
+        });
+        (from, covered) = (found.end, upto);
+    }
+    steps
 }
 
 /// A completion stopped by `max_new_tokens` (`length`) or by the server (`abort`: SGLang's
@@ -154,21 +218,29 @@ fn identifiers(text: &str) -> impl Iterator<Item = &str> {
         .filter(|id| !id.is_empty())
 }
 
-/// The log-prob and count of the tokens that produced `text[..end]`. Token texts, when the
-/// server sent them and they spell the completion, give exact boundaries; otherwise the
-/// share of tokens is taken in proportion to characters.
+/// The log-prob and count of the tokens that produced `text[..end]`.
 fn prefix_logprob(completion: &Completion, end: usize) -> (f64, usize) {
+    let covering = covering_tokens(completion, end);
+    let logprob = completion.tokens[..covering]
+        .iter()
+        .map(|t| t.logprob)
+        .sum();
+    (logprob, covering)
+}
+
+/// How many leading tokens produced `text[..end]`. Token texts, when the server sent them
+/// and they spell the completion, give exact boundaries; otherwise the share of tokens is
+/// taken in proportion to characters.
+fn covering_tokens(completion: &Completion, end: usize) -> usize {
     let tokens = &completion.tokens;
     if tokens.is_empty() {
-        return (0.0, 0);
+        return 0;
     }
-    let covering = exact_cover(completion, end).unwrap_or_else(|| {
+    exact_cover(completion, end).unwrap_or_else(|| {
         let total = completion.text.chars().count().max(1);
         let used = completion.text[..end].chars().count();
         (tokens.len() * used).div_ceil(total).clamp(1, tokens.len())
-    });
-    let logprob = tokens[..covering].iter().map(|t| t.logprob).sum();
-    (logprob, covering)
+    })
 }
 
 /// Number of leading tokens whose texts cover `text[..end]`, if the texts spell it.
@@ -500,6 +572,7 @@ mod tests {
                 })
                 .collect(),
             finish_reason: "stop".into(),
+            ..Completion::default()
         }
     }
 
@@ -614,5 +687,54 @@ mod tests {
             }
         );
         assert_eq!(set.candidates[1].tactic, "exact sorry_free");
+    }
+
+    fn sequence(c: &Completion) -> Vec<(String, f64, usize)> {
+        tactic_sequence(c, 2)
+            .into_iter()
+            .map(|s| (s.tactic, s.logprob, s.tokens))
+            .collect()
+    }
+
+    #[test]
+    fn a_continuation_splits_into_its_tactics_with_their_own_tokens() {
+        let c = completion(&[
+            ("have h : x = 2 := by", -1.0),
+            ("\n    linarith", -0.5),
+            ("\n  /- tactic state:\n    ⊢ x = 2\n  -/", -0.25),
+            ("\n  subst h", -0.125),
+            ("\n  constructor <;>\n    norm_num", -2.0),
+            ("\n```", -0.0625),
+            ("\nThe proof is done.", -4.0),
+        ]);
+        assert_eq!(
+            sequence(&c),
+            vec![
+                ("have h : x = 2 := by\n  linarith".to_owned(), -1.5, 2),
+                ("subst h".to_owned(), -0.375, 2),
+                ("constructor <;> norm_num".to_owned(), -2.0, 1),
+            ]
+        );
+        // The same rules as `first_tactic` for the first step.
+        assert_eq!(
+            first_tactic(&c.text, 2).map(|(t, _)| t),
+            Some(sequence(&c)[0].0.clone())
+        );
+    }
+
+    #[test]
+    fn a_continuation_ends_outside_the_proof_or_where_it_is_cut() {
+        // A line left of the proof's column is no longer the proof.
+        let c = completion(&[("simp\n  ring\ntheorem other : True := by\n  trivial", -1.0)]);
+        let tactics: Vec<String> = sequence(&c).into_iter().map(|s| s.0).collect();
+        assert_eq!(tactics, ["simp", "ring"]);
+        // Cut by the token limit: the last tactic may go on, so it is dropped.
+        let mut cut = completion(&[("simp\n", -1.0), ("  nlinarith [sq_nonneg", -1.0)]);
+        cut.finish_reason = "length".into();
+        assert_eq!(sequence(&cut).len(), 1);
+        let mut cut = completion(&[("simp\n", -1.0), ("  linarith", -1.0)]);
+        cut.finish_reason = "length".into();
+        assert_eq!(sequence(&cut).len(), 1);
+        assert!(sequence(&completion(&[("-- nothing", -1.0)])).is_empty());
     }
 }

@@ -38,6 +38,32 @@ pub struct SearchConfig {
     pub length_norm: f64,
     /// Whole Lean identifiers that disqualify a candidate tactic.
     pub banned_tactics: Vec<String>,
+    /// What one expansion asks the policy for: the next tactic, or the rest of the proof.
+    pub expansion: Expansion,
+    /// Tactics tried in Lean on every new node before it is queued; one that closes every
+    /// goal ends the theorem (through the whole-proof check) without a generate call.
+    pub probe_tactics: Vec<String>,
+    /// Seconds each probe tactic may run (a failing `nlinarith` can take seconds).
+    pub probe_timeout: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expansion {
+    /// Each sample's first tactic becomes a candidate child (`[policy].template`).
+    Tactic,
+    /// Each sample is the rest of the proof (`[policy].proof_template`), split into tactics
+    /// and replayed from the node into the tree.
+    Proof,
+}
+
+impl SearchConfig {
+    /// `Some(n)` when this config is the pass@n baseline: whole proofs, one expansion (the
+    /// root) and no probes, so each of the `n` samples is judged as papers judge it.
+    pub fn pass_at_n(&self) -> Option<usize> {
+        (self.expansion == Expansion::Proof && self.max_nodes == 1 && self.probe_tactics.is_empty())
+            .then_some(self.num_candidates)
+    }
 }
 
 impl Default for SearchConfig {
@@ -52,6 +78,9 @@ impl Default for SearchConfig {
             ebm_temperature: 1.0,
             length_norm: 0.0,
             banned_tactics: vec!["sorry".into(), "admit".into()],
+            expansion: Expansion::Tactic,
+            probe_tactics: Vec::new(),
+            probe_timeout: 5.0,
         }
     }
 }
@@ -104,6 +133,34 @@ pub struct PolicyConfig {
     /// Seconds to wait at start for servers that answer 503 or refuse connections (SGLang
     /// does both while it loads the model).
     pub startup_timeout: f64,
+    /// `search.expansion = "proof"`: a built-in whole-proof template name, or a custom
+    /// template string containing `{state}`.
+    pub proof_template: String,
+    /// `max_new_tokens` of whole-proof requests.
+    pub proof_max_new_tokens: u32,
+    /// Stop strings of whole-proof requests; default: the closing code fence.
+    pub proof_stop: Option<Vec<String>>,
+}
+
+impl PolicyConfig {
+    /// The policy settings one expansion of kind `expansion` sends: in proof mode the proof
+    /// template, token limit and stops take the place of the tactic ones.
+    pub fn for_expansion(&self, expansion: Expansion) -> PolicyConfig {
+        match expansion {
+            Expansion::Tactic => self.clone(),
+            Expansion::Proof => PolicyConfig {
+                template: self.proof_template.clone(),
+                max_new_tokens: self.proof_max_new_tokens,
+                stop: Some(self.proof_stop.clone().unwrap_or_else(|| {
+                    crate::templates::PROOF_STOP
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                })),
+                ..self.clone()
+            },
+        }
+    }
 }
 
 impl Default for PolicyConfig {
@@ -122,6 +179,9 @@ impl Default for PolicyConfig {
             context_tokens: None,
             stop: None,
             startup_timeout: 600.0,
+            proof_template: "deepseek-v2-proof".into(),
+            proof_max_new_tokens: 1024,
+            proof_stop: None,
         }
     }
 }
@@ -229,6 +289,18 @@ impl Config {
         }
         if s.ebm_temperature <= 0.0 {
             return Err("search.ebm_temperature must be positive".into());
+        }
+        if s.probe_timeout <= 0.0 {
+            return Err("search.probe_timeout must be positive".into());
+        }
+        if let Some(probe) = s
+            .probe_tactics
+            .iter()
+            .find(|t| crate::candidates::is_banned(t, &s.banned_tactics))
+        {
+            return Err(format!(
+                "search.probe_tactics: `{probe}` uses a banned identifier"
+            ));
         }
         if s.timeout_per_theorem <= 0.0 {
             return Err("search.timeout_per_theorem must be positive".into());
@@ -343,6 +415,45 @@ mod tests {
         let e = Config::from_toml_str("", Path::new("c.toml"), &["search.max_nodez=1".into()])
             .unwrap_err();
         assert!(e.to_string().contains("max_nodez"));
+    }
+
+    #[test]
+    fn proof_expansion_swaps_template_tokens_and_stops() {
+        let c = Config::from_toml_str(
+            "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nnum_candidates = 32\n",
+            Path::new("c.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.search.pass_at_n(), Some(32));
+        let p = c.policy.for_expansion(c.search.expansion);
+        assert_eq!(
+            (p.template.as_str(), p.max_new_tokens, p.stop),
+            ("deepseek-v2-proof", 1024, Some(vec!["```".to_owned()]))
+        );
+        let tactic = c.policy.for_expansion(Expansion::Tactic);
+        assert_eq!(tactic, c.policy);
+        let probes = Config::from_toml_str(
+            "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nprobe_tactics = [\"simp\"]\n",
+            Path::new("c.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(probes.search.pass_at_n(), None);
+        let e = Config::from_toml_str(
+            "[search]\nexpansion = \"proofs\"\n",
+            Path::new("c.toml"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("proofs"), "{e}");
+        let e = Config::from_toml_str(
+            "[search]\nprobe_tactics = [\"exact sorry\"]\n",
+            Path::new("c.toml"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("probe_tactics"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The proof environment the engine searches in. The real one is `lean_bridge`'s pool;
 //! tests and benchmarks plug in-process doubles into the same trait.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use formats::results::ErrorKind;
 pub use lean_bridge::{ProofCheck, StateId, TacticOutcome, Theorem};
@@ -38,6 +40,16 @@ pub trait ProofSession: Send {
     /// The root state and its goals.
     fn root(&self) -> (StateId, &[String]);
     async fn apply(&mut self, state: StateId, tactic: &str) -> Result<TacticOutcome, EnvError>;
+    /// `apply` under its own time limit (probe tactics). Environments without time limits
+    /// (in-process doubles) answer as `apply` does.
+    async fn apply_within(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+        _timeout: Duration,
+    ) -> Result<TacticOutcome, EnvError> {
+        self.apply(state, tactic).await
+    }
     /// The whole-proof check: `tactics` joined as one script after `:= by`.
     async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, EnvError>;
 }

@@ -1,6 +1,7 @@
 //! [`ProofEnv`] over the real Lean pool.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use lean_bridge::{LeanError, LeanPool, Session};
@@ -37,6 +38,18 @@ impl ProofSession for LeanSession {
 
     async fn apply(&mut self, state: StateId, tactic: &str) -> Result<TacticOutcome, EnvError> {
         self.0.apply(state, tactic).await.map_err(env_error)
+    }
+
+    async fn apply_within(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+        timeout: Duration,
+    ) -> Result<TacticOutcome, EnvError> {
+        self.0
+            .apply_within(state, tactic, Some(timeout))
+            .await
+            .map_err(env_error)
     }
 
     async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, EnvError> {

@@ -70,7 +70,9 @@ pub async fn describe_run(
     config: &Config,
     request: RunRequest<'_>,
 ) -> Result<Manifest, RunManifestError> {
-    let template = PromptTemplate::from_config(&config.policy.template)?;
+    // What the requests carry: in proof mode the proof template and its stops.
+    let sent = config.policy.for_expansion(config.search.expansion);
+    let template = PromptTemplate::for_expansion(&config.policy, config.search.expansion)?;
     let theorems_sha256 = sha256_file(request.theorems_path)?;
     let (results_config, placement) =
         split_placement(&serde_json::to_value(config).expect("a config serialises"));
@@ -112,12 +114,12 @@ pub async fn describe_run(
         },
         models,
         template: TemplateIdentity {
-            name: PromptTemplate::name_of(&config.policy.template).to_owned(),
+            name: PromptTemplate::name_of(&sent.template).to_owned(),
             sha256: sha256_hex(template.text().as_bytes()),
         },
-        // The stop strings every request carries (`[policy].stop`, else the template's own).
-        stop: config
-            .policy
+        // The stop strings every request carries (`[policy].stop`, else the template's own;
+        // in proof mode the proof stops).
+        stop: sent
             .stop
             .clone()
             .unwrap_or_else(|| template.default_stop().to_vec()),

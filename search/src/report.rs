@@ -25,8 +25,9 @@ pub(crate) fn pct(v: f64) -> String {
 
 /// `report.md`: the headline, then the tables.
 pub fn render(s: &Summary) -> String {
+    let mode = s.mode.as_ref().map_or(String::new(), |m| format!(" ({m})"));
     format!(
-        "# Sweep report\n\n{}\n{}",
+        "# Sweep report{mode}\n\n{}\n{}",
         render_headline(s),
         render_tables(s)
     )
@@ -135,6 +136,18 @@ pub fn render_tables(s: &Summary) -> String {
             "Lean pass rate of unique tactics".into(),
             pct(s.lean_pass_rate),
         ),
+        (
+            "tokens per theorem".into(),
+            format!("{:.0}", s.tokens_per_theorem),
+        ),
+        (
+            "tokens per proof".into(),
+            format!("{:.0}", s.tokens_per_proof),
+        ),
+        (
+            "tokens per accepted node".into(),
+            format!("{:.1}", s.tokens_per_accepted_node),
+        ),
     ];
     // Every counter of the result lines, by its field name: a counter added to
     // `SearchStats` shows up here on its own.
@@ -228,6 +241,10 @@ pub fn compare_table(sweeps: &[(String, Summary)]) -> Vec<Vec<String>> {
         columns.push((name.to_string(), Box::new(move |s| knob(s, pointer))));
     }
     columns.push(("EBM".into(), Box::new(ebm_on)));
+    columns.push((
+        "mode".into(),
+        Box::new(|s| s.mode.clone().unwrap_or_else(|| "?".into())),
+    ));
     columns.retain(|(_, get)| {
         let first = sweeps.first().map(|(_, s)| get(s));
         sweeps.iter().any(|(_, s)| Some(get(s)) != first)
@@ -246,6 +263,18 @@ pub fn compare_table(sweeps: &[(String, Summary)]) -> Vec<Vec<String>> {
             Box::new(|s| format!("{:.2}", s.children_per_expansion)),
         ),
         ("gen ms", Box::new(|s| ms(s.mean_generate_latency_ms))),
+        (
+            "tok/thm",
+            Box::new(|s| format!("{:.0}", s.tokens_per_theorem)),
+        ),
+        (
+            "tok/proof",
+            Box::new(|s| format!("{:.0}", s.tokens_per_proof)),
+        ),
+        (
+            "tok/node",
+            Box::new(|s| format!("{:.1}", s.tokens_per_accepted_node)),
+        ),
         ("Lean pass", Box::new(|s| pct(s.lean_pass_rate))),
         ("wall", Box::new(|s| secs(s.sweep_wall_ms))),
     ];
@@ -290,6 +319,9 @@ mod tests {
         assert!(r.contains("Proved 1 / 1"), "{r}");
         assert!(r.contains("| generate | 800.0 ms | 80.0% | 2 |"), "{r}");
         assert!(r.contains("5.00 of 16"), "{r}");
+        assert!(r.starts_with("# Sweep report (tactic)"), "{r}");
+        assert!(r.contains("| tokens per proof | 400 |"), "{r}");
+        assert!(r.contains("| tokens generated | 400 |"), "{r}");
     }
 
     #[test]
@@ -310,6 +342,10 @@ mod tests {
         assert!(t.lines().nth(2).unwrap().contains("32"), "{t}");
         assert!(
             header.contains("proved") && header.contains("Lean pass"),
+            "{t}"
+        );
+        assert!(
+            header.contains("tok/proof") && !header.contains("mode"),
             "{t}"
         );
     }

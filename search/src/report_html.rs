@@ -1195,9 +1195,12 @@ mod tests {
             caption("time-split")
         );
         assert!(caption("lean-latency").contains("15 calls"));
-        // Without token counts in the results the token curve is named and explained.
-        let tokens = select(&html, "figure#proved-vs-tokens p.note");
-        assert!(text(&tokens[0]).contains("tokens_generated"), "{source}");
+        // Result lines count tokens (`tokens_generated`), so the token curve is drawn.
+        assert!(
+            caption("proved-vs-tokens").contains("tokens generated"),
+            "{}",
+            caption("proved-vs-tokens")
+        );
         // The tables of report.md follow the plots.
         let tables = select(&html, "table");
         assert!(tables.len() >= 3, "{source}");

@@ -98,6 +98,15 @@ pub struct Summary {
     /// Unique tactics Lean accepted, over unique tactics.
     pub lean_pass_rate: f64,
     pub mean_generate_latency_ms: Option<f64>,
+    /// What an expansion asked for: `tactic`, `proof`, or `pass@N` (whole proofs, one
+    /// expansion, no probes); `None` without `config.json`.
+    pub mode: Option<String>,
+    pub tokens_per_theorem: f64,
+    /// Generated tokens of the whole sweep over the theorems proved (BurnQED's "tokens per
+    /// proof": budget over proofs); 0 with no proof.
+    pub tokens_per_proof: f64,
+    /// Generated tokens per node Lean accepted into a tree (roots not counted).
+    pub tokens_per_accepted_node: f64,
     /// The resolved config the sweep ran with (`config.json`), when present.
     pub config: Option<serde_json::Value>,
 }
@@ -224,6 +233,8 @@ impl Summary {
         let gen_calls = totals.gen_calls;
         // Every theorem with a tree has a root that was not anyone's child.
         let roots = results.iter().filter(|r| r.stats.nodes_created > 0).count() as u64;
+        let tokens = totals.tokens_generated as f64;
+        let accepted = totals.nodes_created.saturating_sub(roots) as f64;
         Summary {
             theorems: n,
             proved,
@@ -245,6 +256,10 @@ impl Summary {
             ),
             lean_pass_rate: ratio(totals.candidates_passed_lean as f64, unique as f64),
             mean_generate_latency_ms: (gen_calls > 0).then(|| gen_ms / gen_calls as f64),
+            mode: config.as_ref().and_then(mode),
+            tokens_per_theorem: ratio(tokens, n as f64),
+            tokens_per_proof: ratio(tokens, proved as f64),
+            tokens_per_accepted_node: ratio(tokens, accepted),
             totals,
             config,
         }
@@ -275,6 +290,17 @@ fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
     std::fs::write(path, text).map_err(|e| SummaryError::File {
         path: path.to_owned(),
         message: e.to_string(),
+    })
+}
+
+/// The search mode a sweep's `config.json` describes (see [`Summary::mode`]).
+fn mode(config: &serde_json::Value) -> Option<String> {
+    let search: crate::config::SearchConfig =
+        serde_json::from_value(config.get("search")?.clone()).ok()?;
+    Some(match (search.pass_at_n(), search.expansion) {
+        (Some(n), _) => format!("pass@{n}"),
+        (None, crate::config::Expansion::Tactic) => "tactic".into(),
+        (None, crate::config::Expansion::Proof) => "proof".into(),
     })
 }
 
@@ -403,6 +429,8 @@ pub(crate) mod tests {
                 candidates_generated: 64,
                 candidates_unique: 20,
                 candidates_passed_lean: 10,
+                tokens_generated: 400,
+                tokens_prompt: 3000,
                 ..SearchStats::default()
             },
             time,
@@ -460,5 +488,23 @@ pub(crate) mod tests {
         assert_eq!(s.lean_pass_rate, 0.5);
         assert_eq!(s.mean_generate_latency_ms, Some(400.0));
         assert_eq!(s.sweep_span_ms, 1000.0);
+        assert_eq!(
+            (
+                s.totals.tokens_generated,
+                s.tokens_per_theorem,
+                s.tokens_per_proof
+            ),
+            (1600, 400.0, 1600.0)
+        );
+        // 4 theorems of 9 nodes, one of them the root.
+        assert_eq!(s.tokens_per_accepted_node, 50.0);
+        assert_eq!(s.mode, None);
+        let mode = |search: serde_json::Value| {
+            let config = serde_json::json!({ "search": search });
+            Summary::from_results(&results, &[], Some(config)).mode
+        };
+        assert_eq!(mode(serde_json::json!({})).as_deref(), Some("tactic"));
+        let pass = serde_json::json!({"expansion": "proof", "max_nodes": 1, "num_candidates": 32});
+        assert_eq!(mode(pass).as_deref(), Some("pass@32"));
     }
 }

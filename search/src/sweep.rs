@@ -210,7 +210,10 @@ pub async fn run_sweep(
         path: out_dir.to_owned(),
         source,
     })?;
-    let template = Arc::new(PromptTemplate::from_config(&config.policy.template)?);
+    let template = Arc::new(PromptTemplate::for_expansion(
+        &config.policy,
+        config.search.expansion,
+    )?);
     let results_path = out_dir.join(RESULTS_FILE);
     let (results, done) = if options.resume {
         let (writer, kept) = ResultsWriter::resume(&results_path, searched_again)?;

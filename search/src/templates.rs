@@ -39,6 +39,20 @@ pub struct BuiltIn {
 /// a blank line, or the state comment the model writes after each tactic it was trained on.
 const DEEPSEEK_STOP: &[&str] = &["```", "\n\n", "/- tactic state:"];
 
+/// `deepseek-tactic-state` and `deepseek-v1.5-proof` (see [`BUILT_IN`]).
+const DEEPSEEK_V15_TEXT: &str = concat!(
+    "Complete the following Lean 4 code:\n\n",
+    "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
+);
+
+/// `deepseek-v2-chat` and `deepseek-v2-proof` (see [`BUILT_IN`]).
+const DEEPSEEK_V2_TEXT: &str = concat!(
+    "<｜User｜>Complete the following Lean 4 code:\n\n",
+    "```lean4\n{file_header}{informal_prefix}{statement}\n  sorry\n```",
+    "<｜Assistant｜>",
+    "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
+);
+
 /// The built-in templates by name. The first is the default.
 pub const BUILT_IN: &[BuiltIn] = &[
     // DeepSeek-Prover-V1.5's non-CoT prompt byte for byte (deepseek-ai/DeepSeek-Prover-V1.5
@@ -49,10 +63,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
     // start: the model writes the indentation itself, as it did in training.
     BuiltIn {
         name: "deepseek-tactic-state",
-        text: concat!(
-            "Complete the following Lean 4 code:\n\n",
-            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
-        ),
+        text: DEEPSEEK_V15_TEXT,
         stop: DEEPSEEK_STOP,
     },
     // DeepSeek-Prover-V2-7B is a chat model: its tokenizer's chat template writes
@@ -65,12 +76,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
     // `<｜begin▁of▁sentence｜>` itself; writing it too would send two.
     BuiltIn {
         name: "deepseek-v2-chat",
-        text: concat!(
-            "<｜User｜>Complete the following Lean 4 code:\n\n",
-            "```lean4\n{file_header}{informal_prefix}{statement}\n  sorry\n```",
-            "<｜Assistant｜>",
-            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}"
-        ),
+        text: DEEPSEEK_V2_TEXT,
         stop: DEEPSEEK_STOP,
     },
     // InternLM2.5-StepProver: the chat wrapper of InternLM-Math's evaluation script
@@ -93,6 +99,30 @@ pub const BUILT_IN: &[BuiltIn] = &[
     },
 ];
 
+/// Where a whole-proof continuation ends: the closing code fence (DeepSeek-Prover-V1.5
+/// `post_process_output` cuts there; BurnQED sends `stop: ["```"]`).
+pub const PROOF_STOP: &[&str] = &["```"];
+
+/// The built-in whole-proof templates (`search.expansion = "proof"`,
+/// `[policy].proof_template`). The prompts are the tactic ones (the model continues the Lean
+/// block from the node); what differs is the stop: the model writes the rest of the proof, up
+/// to the closing fence. The first is the default.
+pub const PROOF_BUILT_IN: &[BuiltIn] = &[
+    // DeepSeek-Prover-V2's chat framing with the assistant turn pre-filled up to the next
+    // tactic, as BurnQED prompts its whole proofs (mike1729/BurnQED crates/policy/src/prompt.rs).
+    BuiltIn {
+        name: "deepseek-v2-proof",
+        text: DEEPSEEK_V2_TEXT,
+        stop: PROOF_STOP,
+    },
+    // DeepSeek-Prover-V1.5's non-CoT prompt (`prover/utils.py` `non_cot_prompt`).
+    BuiltIn {
+        name: "deepseek-v1.5-proof",
+        text: DEEPSEEK_V15_TEXT,
+        stop: PROOF_STOP,
+    },
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
@@ -100,6 +130,11 @@ pub enum TemplateError {
         BUILT_IN.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
     )]
     Unknown { name: String },
+    #[error(
+        "unknown proof template `{name}`: use one of {} or a custom template containing {{state}}",
+        PROOF_BUILT_IN.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownProof { name: String },
 }
 
 /// What a prompt is made from: one node of one theorem's search.
@@ -176,12 +211,45 @@ impl PromptTemplate {
         &self.text
     }
 
-    /// The built-in name `[policy].template` picks, or `custom`.
+    /// The built-in name `[policy].template` (or `proof_template`) picks, or `custom`.
     pub fn name_of(template: &str) -> &str {
         BUILT_IN
             .iter()
+            .chain(PROOF_BUILT_IN)
             .find(|t| t.name == template.trim())
             .map_or("custom", |t| t.name)
+    }
+
+    /// The template an expansion of kind `expansion` renders: `[policy].template`, or
+    /// `[policy].proof_template` for whole proofs.
+    pub fn for_expansion(
+        policy: &PolicyConfig,
+        expansion: crate::config::Expansion,
+    ) -> Result<Self, TemplateError> {
+        match expansion {
+            crate::config::Expansion::Tactic => Self::from_config(&policy.template),
+            crate::config::Expansion::Proof => Self::from_proof_config(&policy.proof_template),
+        }
+    }
+
+    /// `[policy].proof_template`: a built-in whole-proof name, or a custom template
+    /// containing `{state}`.
+    pub fn from_proof_config(template: &str) -> Result<Self, TemplateError> {
+        if let Some(built_in) = PROOF_BUILT_IN.iter().find(|t| t.name == template.trim()) {
+            return Ok(Self {
+                text: built_in.text.to_owned(),
+                stop: built_in.stop.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        if template.contains("{state}") {
+            return Ok(Self {
+                text: template.to_owned(),
+                stop: PROOF_STOP.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        Err(TemplateError::UnknownProof {
+            name: template.to_owned(),
+        })
     }
 
     /// The template's own stop strings (none for a custom template).
@@ -572,5 +640,28 @@ mod tests {
             .unwrap()
             .render(&input);
         assert_eq!(p, "theorem t : 1 = 1 := by|⊢ 1 = 1");
+    }
+
+    #[test]
+    fn proof_templates_are_the_tactic_prompts_with_the_fence_as_stop() {
+        let v15 = PromptTemplate::from_proof_config("deepseek-v1.5-proof").unwrap();
+        let tactic = PromptTemplate::from_config("deepseek-tactic-state").unwrap();
+        assert_eq!(v15.text(), tactic.text());
+        assert_eq!(v15.default_stop(), ["```"]);
+        let v2 = PromptTemplate::from_proof_config("deepseek-v2-proof").unwrap();
+        assert_eq!(
+            v2.text(),
+            PromptTemplate::from_config("deepseek-v2-chat")
+                .unwrap()
+                .text()
+        );
+        assert_eq!(
+            PromptTemplate::name_of("deepseek-v2-proof"),
+            "deepseek-v2-proof"
+        );
+        let custom = PromptTemplate::from_proof_config("{state}!").unwrap();
+        assert_eq!(custom.default_stop(), ["```"]);
+        let e = PromptTemplate::from_proof_config("deepseek-tactic-state").unwrap_err();
+        assert!(e.to_string().contains("deepseek-v2-proof"), "{e}");
     }
 }

@@ -111,7 +111,8 @@ pub async fn execute(
     out: &Path,
     run: SweepRun<'_>,
 ) -> anyhow::Result<SweepReport> {
-    let policy = build_policy(&config.policy)?;
+    // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
+    let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
     policy
         .health_check()
         .await

@@ -51,7 +51,7 @@ pub struct Tree {
     seen: HashMap<u64, NodeId>,
 }
 
-fn text_hash(text: &str) -> u64 {
+pub(super) fn text_hash(text: &str) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
     h.finish()

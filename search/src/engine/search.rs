@@ -1,5 +1,6 @@
 //! Best-first search of one theorem.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use formats::results::{ErrorKind, SearchStatus};
@@ -8,18 +9,19 @@ use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
 
 use super::frontier::{priority, Frontier};
-use super::node::{NewNode, NodeId, Tree};
+use super::node::{text_hash, NewNode, NodeId, Tree};
 use super::timing::{Clock, Phase, PhaseTimer};
-use crate::candidates::{extract_candidates, start_column, Candidate};
-use crate::config::SearchConfig;
+use crate::candidates::{extract_candidates, is_banned, start_column, tactic_sequence, Step};
+use crate::config::{Expansion, SearchConfig};
 use crate::env::{ProofEnv, ProofSession};
-use crate::policy::Policy;
+use crate::policy::{Completion, Policy};
 use crate::templates::{PromptInput, PromptTemplate};
 use crate::value::ValueScorer;
 
 /// What the engine needs besides the three backends.
 pub struct SearchParams<'a> {
     pub config: &'a SearchConfig,
+    /// `[policy].template`, or `[policy].proof_template` when `config.expansion` is `proof`.
     pub template: &'a PromptTemplate,
     /// `[lean].header`, for prompts of theorems without their own header.
     pub default_header: &'a str,
@@ -31,7 +33,8 @@ pub struct SearchParams<'a> {
 pub struct FailedAttempt {
     pub parent: NodeId,
     pub tactic: String,
-    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed` or `transposition`.
+    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed`, `transposition`, or
+    /// `banned` (a tactic inside a whole-proof continuation that never reached Lean).
     pub outcome: &'static str,
     pub message: String,
 }
@@ -97,6 +100,7 @@ pub async fn search_theorem(
         frontier: Frontier::default(),
         failed: Vec::new(),
         stats: SearchStats::default(),
+        edges: HashMap::new(),
     };
     let end = search.run().await;
     let Search {
@@ -148,6 +152,11 @@ struct Search<'a, 'p> {
     frontier: Frontier,
     failed: Vec<FailedAttempt>,
     stats: SearchStats,
+    /// Proof mode's trie: (node, hash of a normalised tactic) -> the node it led to, or
+    /// `None` when Lean refused it there. A replayed tactic found here costs no Lean call.
+    /// A 64-bit hash collision could only skip a tactic, never make a proof: proofs are
+    /// always checked whole.
+    edges: HashMap<(NodeId, u64), Option<NodeId>>,
 }
 
 impl Search<'_, '_> {
@@ -200,8 +209,9 @@ impl Search<'_, '_> {
         }
     }
 
-    /// One expansion step: one generate request for the whole batch, then every surviving
-    /// candidate of every node in Lean, then one value request for the new children.
+    /// One expansion step: one generate request for the whole batch, then the samples in
+    /// Lean (as first tactics, or as whole continuations replayed into the tree), then one
+    /// value request for the new children.
     async fn expand(&mut self, batch: &[NodeId]) -> Option<End> {
         let header = self.theorem.header_or(self.params.default_header);
         let budget = self.policy.prompt_budget();
@@ -248,54 +258,235 @@ impl Search<'_, '_> {
                 ))
             }
         };
+        for c in completions.iter().flatten() {
+            self.stats.tokens_generated += u64::from(c.completion_tokens);
+            self.stats.tokens_prompt += u64::from(c.prompt_tokens);
+        }
         let mut new_children = Vec::new();
         for ((&parent, prompt), completions) in batch.iter().zip(&prompts).zip(&completions) {
-            let set = extract_candidates(
-                completions,
-                &self.params.config.banned_tactics,
-                start_column(prompt),
-            );
-            self.stats.candidates_generated += set.generated as u64;
-            self.stats.candidates_unique += set.unique as u64;
-            self.stats.candidates_banned += set.banned_count as u64;
-            self.stats.candidates_empty += set.empty_count as u64;
-            let mut candidates = set.candidates;
-            // Most likely first: a proof found early ends the step early.
-            candidates.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
-            for candidate in candidates {
-                if self.timed_out() {
-                    return Some(End::Status(SearchStatus::Timeout));
+            let column = start_column(prompt);
+            let step = match self.params.config.expansion {
+                Expansion::Tactic => {
+                    self.try_first_tactics(parent, completions, column, &mut new_children)
+                        .await
                 }
-                match self.apply(parent, candidate).await {
-                    Ok(Applied::Child(id)) => new_children.push(id),
-                    Ok(Applied::Nothing) => {}
-                    Err(end) => return Some(end),
+                Expansion::Proof => {
+                    self.try_continuations(parent, completions, column, &mut new_children)
+                        .await
                 }
+            };
+            if let Err(end) = step {
+                return Some(end);
             }
         }
         self.score_and_queue(&new_children).await.err()
     }
 
-    async fn apply(&mut self, parent: NodeId, candidate: Candidate) -> Result<Applied, End> {
+    /// Tactic mode: each distinct first tactic, most likely first, applied at `parent`.
+    async fn try_first_tactics(
+        &mut self,
+        parent: NodeId,
+        completions: &[Completion],
+        column: usize,
+        new_children: &mut Vec<NodeId>,
+    ) -> Result<(), End> {
+        let set = extract_candidates(completions, &self.params.config.banned_tactics, column);
+        self.stats.candidates_generated += set.generated as u64;
+        self.stats.candidates_unique += set.unique as u64;
+        self.stats.candidates_banned += set.banned_count as u64;
+        self.stats.candidates_empty += set.empty_count as u64;
+        let generated: u64 = completions
+            .iter()
+            .map(|c| u64::from(c.completion_tokens))
+            .sum();
+        let used: u64 = set.candidates.iter().map(|c| c.tokens as u64).sum();
+        self.stats.tokens_unreplayed += generated.saturating_sub(used);
+        let mut candidates = set.candidates;
+        // Most likely first: a proof found early ends the step early.
+        candidates.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+        for candidate in candidates {
+            if self.timed_out() {
+                return Err(End::Status(SearchStatus::Timeout));
+            }
+            let step = Step {
+                tactic: candidate.tactic,
+                logprob: candidate.logprob,
+                tokens: candidate.tokens,
+            };
+            if let Applied::Child(id) = self.apply(parent, &step).await? {
+                new_children.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Proof mode: each distinct continuation, most likely first, split into its tactics and
+    /// replayed from `parent` (or, for pass@n, checked whole).
+    async fn try_continuations(
+        &mut self,
+        parent: NodeId,
+        completions: &[Completion],
+        column: usize,
+        new_children: &mut Vec<NodeId>,
+    ) -> Result<(), End> {
+        self.stats.candidates_generated += completions.len() as u64;
+        let mut seen: HashSet<Vec<String>> = HashSet::new();
+        let mut continuations = Vec::new();
+        for completion in completions {
+            let steps = tactic_sequence(completion, column);
+            let generated = u64::from(completion.completion_tokens);
+            if steps.is_empty() {
+                self.stats.candidates_empty += 1;
+                self.stats.tokens_unreplayed += generated;
+            } else if !seen.insert(steps.iter().map(|s| s.tactic.clone()).collect()) {
+                // Identical continuations are replayed once.
+                self.stats.tokens_unreplayed += generated;
+            } else {
+                continuations.push((steps, generated));
+            }
+        }
+        self.stats.candidates_unique += continuations.len() as u64;
+        let total = |steps: &[Step]| steps.iter().map(|s| s.logprob).sum::<f64>();
+        continuations.sort_by(|a, b| total(&b.0).total_cmp(&total(&a.0)));
+        let pass_at_n = self.params.config.pass_at_n().is_some();
+        for (steps, generated) in continuations {
+            if self.timed_out() {
+                return Err(End::Status(SearchStatus::Timeout));
+            }
+            let used = if pass_at_n {
+                self.check_whole(parent, &steps).await?
+            } else {
+                self.replay(parent, &steps, new_children).await?
+            };
+            self.stats.tokens_unreplayed += generated.saturating_sub(used as u64);
+        }
+        Ok(())
+    }
+
+    /// Replays one continuation from `start`: each tactic goes to Lean unless the trie
+    /// already knows where it leads from the current node; the replay stops at the first
+    /// failing or banned tactic, at the depth limit, or with a proof. Returns the tokens of
+    /// the tactics it walked.
+    async fn replay(
+        &mut self,
+        start: NodeId,
+        steps: &[Step],
+        new_children: &mut Vec<NodeId>,
+    ) -> Result<usize, End> {
+        let mut at = start;
+        let mut used = 0;
+        for step in steps {
+            if is_banned(&step.tactic, &self.params.config.banned_tactics) {
+                self.stats.candidates_banned += 1;
+                self.failed.push(FailedAttempt {
+                    parent: at,
+                    tactic: step.tactic.clone(),
+                    outcome: "banned",
+                    message: String::new(),
+                });
+                break;
+            }
+            used += step.tokens;
+            let key = (at, text_hash(&step.tactic));
+            let next = match self.edges.get(&key) {
+                Some(known) => {
+                    self.stats.replay_reused += 1;
+                    *known
+                }
+                None => {
+                    if self.timed_out() {
+                        return Err(End::Status(SearchStatus::Timeout));
+                    }
+                    let next = match self.apply(at, step).await? {
+                        Applied::Child(id) => {
+                            new_children.push(id);
+                            Some(id)
+                        }
+                        Applied::Leaf(id) | Applied::Transposition(id) => Some(id),
+                        Applied::Failed => None,
+                    };
+                    self.edges.insert(key, next);
+                    next
+                }
+            };
+            match next {
+                // Transpositions go on from the node the tree already has.
+                Some(id) if self.tree.get(id).status.is_terminal() => break,
+                Some(id) if self.tree.get(id).depth as usize >= self.params.config.max_depth => {
+                    break
+                }
+                Some(id) => at = id,
+                None => break,
+            }
+        }
+        Ok(used)
+    }
+
+    /// pass@n: the whole continuation checked as one command, as papers judge a sample.
+    /// Returns the tokens of the tactics checked.
+    async fn check_whole(&mut self, parent: NodeId, steps: &[Step]) -> Result<usize, End> {
+        let banned = &self.params.config.banned_tactics;
+        let tactic = steps
+            .iter()
+            .map(|s| s.tactic.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(step) = steps.iter().find(|s| is_banned(&s.tactic, banned)) {
+            self.stats.candidates_banned += 1;
+            self.failed.push(FailedAttempt {
+                parent,
+                tactic,
+                outcome: "banned",
+                message: format!("uses a banned identifier in `{}`", step.tactic),
+            });
+            return Ok(0);
+        }
+        let mut tactics = self.tree.tactics_to(parent);
+        tactics.extend(steps.iter().map(|s| s.tactic.clone()));
+        let check = self.check_proof(&tactics).await?;
+        if check.verified {
+            let node = NewNode {
+                tactic,
+                goals: Vec::new(),
+                state: self.tree.get(parent).state,
+                llm_logprob: steps.iter().map(|s| s.logprob).sum(),
+                tokens: steps.iter().map(|s| s.tokens as u32).sum(),
+                status: NodeStatus::Proof,
+                created_ms: self.elapsed_ms(),
+            };
+            let id = self.tree.add_child(parent, node);
+            return Err(End::Proved(id, check));
+        }
+        self.stats.check_failures += 1;
+        self.failed.push(FailedAttempt {
+            parent,
+            tactic,
+            outcome: "check_failed",
+            message: check.errors.join("\n"),
+        });
+        Ok(steps.iter().map(|s| s.tokens).sum())
+    }
+
+    async fn apply(&mut self, parent: NodeId, step: &Step) -> Result<Applied, End> {
         let state = self.tree.get(parent).state;
         self.timer.lap(self.params.clock, Phase::Engine);
-        let outcome = self.session.apply(state, &candidate.tactic).await;
+        let outcome = self.session.apply(state, &step.tactic).await;
         self.timer.call(self.params.clock, Phase::Lean);
         self.stats.lean_calls += 1;
         let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
         let created_ms = self.elapsed_ms();
         let new = |goals: Vec<String>, state, status| NewNode {
-            tactic: candidate.tactic.clone(),
+            tactic: step.tactic.clone(),
             goals,
             state,
-            llm_logprob: candidate.logprob,
-            tokens: candidate.tokens as u32,
+            llm_logprob: step.logprob,
+            tokens: step.tokens as u32,
             status,
             created_ms,
         };
         let fail = |outcome: &'static str, message: String| FailedAttempt {
             parent,
-            tactic: candidate.tactic.clone(),
+            tactic: step.tactic.clone(),
             outcome,
             message,
         };
@@ -308,7 +499,7 @@ impl Search<'_, '_> {
                         "transposition",
                         format!("same goals as node {existing}"),
                     ));
-                    return Ok(Applied::Nothing);
+                    return Ok(Applied::Transposition(existing));
                 }
                 let depth = self.tree.get(parent).depth + 1;
                 let status = if depth as usize >= self.params.config.max_depth {
@@ -321,7 +512,7 @@ impl Search<'_, '_> {
                 Ok(if status == NodeStatus::Open {
                     Applied::Child(id)
                 } else {
-                    Applied::Nothing
+                    Applied::Leaf(id)
                 })
             }
             TacticOutcome::Complete { state, .. } => {
@@ -329,22 +520,16 @@ impl Search<'_, '_> {
                 let id = self
                     .tree
                     .add_child(parent, new(Vec::new(), state, NodeStatus::Unverified));
-                let tactics = self.tree.tactics_to(id);
-                let check = self.check_proof(&tactics).await?;
-                if check.verified {
-                    self.tree.get_mut(id).status = NodeStatus::Proof;
-                    return Err(End::Proved(id, check));
+                if let Some(check) = self.check(id).await? {
+                    self.failed.push(fail("check_failed", check));
                 }
-                self.stats.check_failures += 1;
-                self.failed
-                    .push(fail("check_failed", check.errors.join("\n")));
-                Ok(Applied::Nothing)
+                Ok(Applied::Failed)
             }
             // The repl's status can be wrong with empty goals (repl PR #85): the whole-proof
             // check decides. Only a verified proof becomes a node.
             TacticOutcome::Incomplete { state, status } => {
                 let mut tactics = self.tree.tactics_to(parent);
-                tactics.push(candidate.tactic.clone());
+                tactics.push(step.tactic.clone());
                 let check = self.check_proof(&tactics).await?;
                 if check.verified {
                     self.stats.candidates_passed_lean += 1;
@@ -358,7 +543,7 @@ impl Search<'_, '_> {
                     "incomplete",
                     format!("{status}\n{}", check.errors.join("\n")),
                 ));
-                Ok(Applied::Nothing)
+                Ok(Applied::Failed)
             }
             TacticOutcome::Sorry { goals } => {
                 self.stats.sorries += 1;
@@ -366,19 +551,32 @@ impl Search<'_, '_> {
                     "sorry",
                     format!("the tactic admitted {} goal(s) with sorry", goals.len()),
                 ));
-                Ok(Applied::Nothing)
+                Ok(Applied::Failed)
             }
             TacticOutcome::Error { message } => {
                 self.stats.lean_errors += 1;
                 self.failed.push(fail("error", message));
-                Ok(Applied::Nothing)
+                Ok(Applied::Failed)
             }
             TacticOutcome::Timeout => {
                 self.stats.lean_timeouts += 1;
                 self.failed.push(fail("timeout", String::new()));
-                Ok(Applied::Nothing)
+                Ok(Applied::Failed)
             }
         }
+    }
+
+    /// The whole-proof check of the script ending at the complete node `id`: a pass ends the
+    /// search (`Err(End::Proved)`), a rejection returns Lean's errors.
+    async fn check(&mut self, id: NodeId) -> Result<Option<String>, End> {
+        let tactics = self.tree.tactics_to(id);
+        let check = self.check_proof(&tactics).await?;
+        if check.verified {
+            self.tree.get_mut(id).status = NodeStatus::Proof;
+            return Err(End::Proved(id, check));
+        }
+        self.stats.check_failures += 1;
+        Ok(Some(check.errors.join("\n")))
     }
 
     /// The whole-proof check of `tactics`, timed as Lean.
@@ -390,10 +588,63 @@ impl Search<'_, '_> {
         check.map_err(|e| End::Error(e.kind(), e.to_string()))
     }
 
+    /// `search.probe_tactics` at `id`, each under `search.probe_timeout`: one that closes
+    /// every goal goes to the whole-proof check; progress adds no child (a probe has no
+    /// log-prob to rank it by), and failures are not the policy's, so they are not recorded.
+    async fn probe(&mut self, id: NodeId) -> Result<(), End> {
+        let config = self.params.config;
+        let timeout = Duration::from_secs_f64(config.probe_timeout);
+        for probe in &config.probe_tactics {
+            if self.timed_out() {
+                return Err(End::Status(SearchStatus::Timeout));
+            }
+            let state = self.tree.get(id).state;
+            self.timer.lap(self.params.clock, Phase::Engine);
+            let outcome = self.session.apply_within(state, probe, timeout).await;
+            self.timer.call(self.params.clock, Phase::Lean);
+            self.stats.lean_calls += 1;
+            self.stats.probe_calls += 1;
+            let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
+            // As for policy tactics, empty goals go to the whole-proof check whatever the
+            // repl's status says.
+            if let TacticOutcome::Complete { state, .. } | TacticOutcome::Incomplete { state, .. } =
+                outcome
+            {
+                let node = NewNode {
+                    tactic: probe.clone(),
+                    goals: Vec::new(),
+                    state,
+                    llm_logprob: 0.0,
+                    tokens: 0,
+                    status: NodeStatus::Unverified,
+                    created_ms: self.elapsed_ms(),
+                };
+                let child = self.tree.add_child(id, node);
+                self.stats.probe_proofs = 1;
+                if let Some(errors) = self.check(child).await? {
+                    self.stats.probe_proofs = 0;
+                    self.failed.push(FailedAttempt {
+                        parent: id,
+                        tactic: probe.clone(),
+                        outcome: "check_failed",
+                        message: errors,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Scores `ids` in one value request (when a value model is configured) and queues them.
+    /// Probes each of `ids` first (see [`Search::probe`]).
     async fn score_and_queue(&mut self, ids: &[NodeId]) -> Result<(), End> {
         if ids.is_empty() {
             return Ok(());
+        }
+        if !self.params.config.probe_tactics.is_empty() {
+            for &id in ids {
+                self.probe(id).await?;
+            }
         }
         if let Some(scorer) = self.scorer {
             let states: Vec<String> = ids
@@ -435,7 +686,12 @@ impl Search<'_, '_> {
 }
 
 enum Applied {
-    /// A new state to queue.
+    /// A new open node, to queue.
     Child(NodeId),
-    Nothing,
+    /// A new node at the depth limit, not queued.
+    Leaf(NodeId),
+    /// Goals the tree already has, at this node.
+    Transposition(NodeId),
+    /// Lean (or the whole-proof check) refused it.
+    Failed,
 }

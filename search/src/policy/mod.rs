@@ -21,6 +21,12 @@ pub struct Completion {
     pub tokens: Vec<TokenLogprob>,
     /// `stop`, `length` or `abort`.
     pub finish_reason: String,
+    /// Tokens generated, as the server counted them (SGLang `meta_info.completion_tokens`,
+    /// OpenAI `usage.completion_tokens` shared out); `tokens.len()` when it did not say.
+    pub completion_tokens: u32,
+    /// This sample's share of the prompt tokens the server counted (SGLang
+    /// `meta_info.prompt_tokens`; OpenAI `usage.prompt_tokens` shared out over the choices).
+    pub prompt_tokens: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

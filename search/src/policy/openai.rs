@@ -195,7 +195,27 @@ pub fn parse_completions_response(
         }
         *slot = Some(parse_choice(choice)?);
     }
-    Ok(slots.into_iter().flatten().collect())
+    let mut completions: Vec<Completion> = slots.into_iter().flatten().collect();
+    share_usage(answer, &mut completions);
+    Ok(completions)
+}
+
+/// `usage` counts the whole request; each choice gets an even share (the remainder to the
+/// first ones), so per-sample sums give the request's totals. Without `usage`, a choice's
+/// generated tokens are its log-prob entries.
+fn share_usage(answer: &Value, completions: &mut [Completion]) {
+    let usage = |key: &str| {
+        answer
+            .pointer(&format!("/usage/{key}"))
+            .and_then(Value::as_u64)
+    };
+    let n = completions.len().max(1) as u64;
+    let share = |total: u64, i: usize| (total / n + u64::from((i as u64) < total % n)) as u32;
+    let (prompt, generated) = (usage("prompt_tokens"), usage("completion_tokens"));
+    for (i, c) in completions.iter_mut().enumerate() {
+        c.prompt_tokens = prompt.map_or(0, |t| share(t, i));
+        c.completion_tokens = generated.map_or(c.tokens.len() as u32, |t| share(t, i));
+    }
 }
 
 fn parse_choice(choice: &Value) -> Result<Completion, String> {
@@ -242,6 +262,7 @@ fn parse_choice(choice: &Value) -> Result<Completion, String> {
         text,
         tokens,
         finish_reason,
+        ..Completion::default()
     })
 }
 
@@ -279,8 +300,16 @@ mod tests {
         let c = parse_completions_response(&answer, 3).unwrap();
         let texts: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, ["a", "b", "c"]);
+        // No `usage`: the log-prob entries are the generated tokens.
+        assert_eq!((c[0].prompt_tokens, c[0].completion_tokens), (0, 1));
         assert_eq!(c[2].tokens[0].logprob, -2.0);
         assert_eq!(c[2].tokens[0].text.as_deref(), Some("c"));
+        let mut with_usage = answer.clone();
+        with_usage["usage"] = json!({"prompt_tokens": 10, "completion_tokens": 7});
+        let c = parse_completions_response(&with_usage, 3).unwrap();
+        let prompt: Vec<u32> = c.iter().map(|c| c.prompt_tokens).collect();
+        let generated: Vec<u32> = c.iter().map(|c| c.completion_tokens).collect();
+        assert_eq!((prompt, generated), (vec![4, 3, 3], vec![3, 2, 2]));
         let twice = json!({"choices": [choice(0, "a"), choice(0, "b"), choice(1, "c")]});
         assert!(parse_completions_response(&twice, 3)
             .unwrap_err()

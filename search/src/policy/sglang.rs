@@ -183,7 +183,14 @@ fn parse_item(item: &Value) -> Result<Completion, String> {
         Some(Value::Null) | None => Vec::new(),
         Some(other) => return Err(format!("`output_token_logprobs` is not a list: {other}")),
     };
+    let count = |key: &str| {
+        meta.get(key)
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
     Ok(Completion {
+        completion_tokens: count("completion_tokens").unwrap_or(tokens.len() as u32),
+        prompt_tokens: count("prompt_tokens").unwrap_or(0),
         text,
         tokens,
         finish_reason,
@@ -275,6 +282,7 @@ mod tests {
         let c = parse_generate_response(answer, 1).unwrap();
         assert_eq!(c[0].text, "simp\n");
         assert_eq!(c[0].finish_reason, "stop");
+        assert_eq!((c[0].prompt_tokens, c[0].completion_tokens), (10, 2));
         assert_eq!(
             c[0].tokens[0],
             super::super::TokenLogprob {
@@ -309,6 +317,8 @@ mod tests {
         assert_eq!(c[0].finish_reason, "length");
         assert_eq!(c[1].finish_reason, "none");
         assert_eq!(c[1].tokens[0].text, None);
+        // Without counts in `meta_info`, the log-prob entries are the generated tokens.
+        assert_eq!((c[1].prompt_tokens, c[1].completion_tokens), (0, 1));
         assert!(parse_generate_response(json!([]), 2)
             .unwrap_err()
             .contains("expected 2"));

@@ -82,6 +82,11 @@ pub struct Sim {
     pub scored: Mutex<Vec<String>>,
     /// The whole-proof check rejects every proof.
     pub reject_checks: bool,
+    /// The policy writes the rest of the proof after each sample's first tactic
+    /// ([`World::rest_of_proof`]), one line and one token per tactic.
+    pub continuations: bool,
+    /// Whole-proof checks run.
+    pub checks: Mutex<Vec<Vec<String>>>,
 }
 
 impl Sim {
@@ -98,7 +103,16 @@ impl Sim {
             gen_calls: Mutex::new(Vec::new()),
             scored: Mutex::new(Vec::new()),
             reject_checks,
+            continuations: false,
+            checks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A simulation whose model writes whole continuations.
+    pub fn writing_proofs(world: World) -> Arc<Self> {
+        let mut sim = Self::with(world, Costs::default(), false);
+        Arc::get_mut(&mut sim).expect("fresh").continuations = true;
+        sim
     }
 
     fn state(&self, goals: &[String]) -> Option<&WorldState> {
@@ -136,14 +150,34 @@ impl Policy for SimPolicy {
                 (0..n)
                     .map(|j| match tactics.get(j % tactics.len().max(1)) {
                         Some(t) => {
-                            let text = t.completion.clone().unwrap_or_else(|| t.tactic.clone());
-                            Completion {
-                                tokens: vec![TokenLogprob {
-                                    logprob: t.logprob,
+                            let first = t.completion.clone().unwrap_or_else(|| t.tactic.clone());
+                            let mut lines = vec![(first, t.logprob)];
+                            if sim.continuations {
+                                lines.extend(
+                                    sim.world
+                                        .rest_of_proof(&t.effect)
+                                        .into_iter()
+                                        .map(|r| (r.tactic.clone(), r.logprob)),
+                                );
+                            }
+                            let tokens: Vec<TokenLogprob> = lines
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (text, logprob))| TokenLogprob {
+                                    logprob: *logprob,
                                     token_id: None,
-                                    text: Some(text.clone()),
-                                }],
-                                text,
+                                    text: Some(if i == 0 {
+                                        text.clone()
+                                    } else {
+                                        format!("\n{text}")
+                                    }),
+                                })
+                                .collect();
+                            Completion {
+                                text: tokens.iter().filter_map(|t| t.text.clone()).collect(),
+                                completion_tokens: tokens.len() as u32,
+                                prompt_tokens: 10,
+                                tokens,
                                 finish_reason: "stop".into(),
                             }
                         }
@@ -151,6 +185,8 @@ impl Policy for SimPolicy {
                             text: "junk".into(),
                             tokens: vec![],
                             finish_reason: "stop".into(),
+                            completion_tokens: 1,
+                            prompt_tokens: 10,
                         },
                     })
                     .collect()
@@ -250,6 +286,7 @@ impl ProofSession for SimSession {
 
     async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, EnvError> {
         self.sim.clock.advance(self.sim.costs.tactic);
+        self.sim.checks.lock().unwrap().push(tactics.to_vec());
         let mut goals = self.states[0].clone();
         let mut ok = true;
         for t in tactics {

@@ -105,6 +105,38 @@ impl World {
     }
 }
 
+/// The most tactics a simulated continuation writes (worlds may have cycles).
+pub const MAX_CONTINUATION: usize = 32;
+
+impl World {
+    /// What the simulated model writes after a tactic with `effect`, as DeepSeek-Prover
+    /// writes the rest of the proof: at each state it reaches, that state's most likely
+    /// tactic, until the goals are closed, a tactic fails (it is written, then the model
+    /// stops), or the state is one the world does not know.
+    pub fn rest_of_proof(&self, effect: &Effect) -> Vec<&WorldTactic> {
+        let index = self.state_index();
+        let mut rest = Vec::new();
+        let mut effect = effect;
+        while rest.len() < MAX_CONTINUATION {
+            let Effect::Goals(goals) = effect else { break };
+            if goals.is_empty() {
+                break;
+            }
+            // The first of equally likely tactics, as the simulated SGLang ranks them.
+            let Some(best) = index.get(&join_goals(goals)).and_then(|s| {
+                s.tactics
+                    .iter()
+                    .reduce(|best, t| if t.logprob > best.logprob { t } else { best })
+            }) else {
+                break;
+            };
+            rest.push(best);
+            effect = &best.effect;
+        }
+        rest
+    }
+}
+
 impl WorldTheorem {
     pub fn state(&self, goals: &[String]) -> Option<&WorldState> {
         self.states.iter().find(|s| s.goals == goals)
