@@ -40,6 +40,12 @@ pub struct SimSglangArgs {
     pub delay_per_request_ms: u64,
     #[arg(long, default_value_t = 0)]
     pub delay_per_sample_ms: u64,
+    /// Per decode step: the longest completion of a request, in tokens.
+    #[arg(long, default_value_t = 0)]
+    pub delay_per_token_us: u64,
+    /// Per distinct prompt of a request (prefill).
+    #[arg(long, default_value_t = 0)]
+    pub delay_per_prompt_us: u64,
     /// The model name `/get_model_info` and `/v1/models` report.
     #[arg(long)]
     pub model: Option<String>,
@@ -76,6 +82,8 @@ async fn serve_sglang(args: SimSglangArgs) -> anyhow::Result<()> {
         fail_every: args.fail_every,
         delay_per_request: Duration::from_millis(args.delay_per_request_ms),
         delay_per_sample: Duration::from_millis(args.delay_per_sample_ms),
+        delay_per_token: Duration::from_micros(args.delay_per_token_us),
+        delay_per_prompt: Duration::from_micros(args.delay_per_prompt_us),
         ..Default::default()
     };
     if let Some(model) = args.model {

@@ -55,6 +55,12 @@ pub struct SglangOptions {
     pub delay_per_request: Duration,
     /// Added once per generated sample.
     pub delay_per_sample: Duration,
+    /// Added once per decode step: the longest completion of the request, in tokens (a GPU
+    /// decodes a batch's samples together).
+    pub delay_per_token: Duration,
+    /// Added once per distinct prompt text of the request (prefill; repeats of a prompt hit
+    /// the prefix cache).
+    pub delay_per_prompt: Duration,
     /// Reported by `/get_model_info`, `/v1/models` and in OpenAI answers.
     pub model: String,
     /// Answer 404 as vLLM does to `/v1/completions` naming another model.
@@ -79,6 +85,8 @@ impl Default for SglangOptions {
             fail_every: None,
             delay_per_request: Duration::ZERO,
             delay_per_sample: Duration::ZERO,
+            delay_per_token: Duration::ZERO,
+            delay_per_prompt: Duration::ZERO,
             model: "sim/deepseek-prover".into(),
             enforce_model: false,
             context_tokens: None,
@@ -117,8 +125,24 @@ impl RequestLog {
     }
 }
 
+/// Simulated GPU time charged, summed over requests; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct GpuTime(Arc<AtomicU64>);
+
+impl GpuTime {
+    pub fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+
+    fn charge(&self, d: Duration) {
+        self.0.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+    }
+}
+
 /// A running server. Dropping it (or [`SglangHandle::shutdown`]) stops it.
 pub struct SglangHandle {
+    /// The simulated GPU time charged so far (every generation request's delay).
+    pub gpu_time: GpuTime,
     pub addr: SocketAddr,
     pub log: RequestLog,
     /// TCP connections accepted so far (a client reusing pooled connections opens few).
@@ -158,7 +182,10 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     let log = RequestLog::default();
-    let sim = Arc::new(Sim::new(&world, options, log.clone()));
+    let gpu_time = GpuTime::default();
+    let mut sim = Sim::new(&world, options, log.clone());
+    sim.gpu_time = gpu_time.clone();
+    let sim = Arc::new(sim);
     let app = Router::new()
         .route("/generate", post(generate))
         .route("/v1/completions", post(completions))
@@ -183,6 +210,7 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
         .await
     });
     Ok(SglangHandle {
+        gpu_time,
         addr,
         log,
         connections,
@@ -205,6 +233,7 @@ struct Sim {
     roots: Vec<(String, String)>,
     options: SglangOptions,
     log: RequestLog,
+    gpu_time: GpuTime,
     generation_requests: AtomicU64,
     /// Requests on any route, for `loading_requests`.
     all_requests: AtomicU64,
@@ -320,6 +349,7 @@ impl Sim {
             roots,
             options,
             log,
+            gpu_time: GpuTime::default(),
             generation_requests: AtomicU64::new(0),
             all_requests: AtomicU64::new(0),
             samples: AtomicU64::new(0),
@@ -428,9 +458,18 @@ impl Sim {
             .is_some_and(|k| number.is_multiple_of(k))
     }
 
-    async fn delay(&self, samples: usize) {
-        let d = self.options.delay_per_request + self.options.delay_per_sample * samples as u32;
+    /// Sleeps what the request costs in the latency model and books it as GPU time: a fixed
+    /// part, per sample, per decode step (the longest completion) and per distinct prompt.
+    async fn delay(&self, prompts: &[String], samples: &[Sample]) {
+        let o = &self.options;
+        let distinct: std::collections::HashSet<&String> = prompts.iter().collect();
+        let steps = samples.iter().map(|s| s.tokens.len()).max().unwrap_or(0);
+        let d = o.delay_per_request
+            + o.delay_per_sample * samples.len() as u32
+            + o.delay_per_token * steps as u32
+            + o.delay_per_prompt * distinct.len() as u32;
         if !d.is_zero() {
+            self.gpu_time.charge(d);
             tokio::time::sleep(d).await;
         }
     }
@@ -663,7 +702,7 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let (return_logprob, with_text) = (flag("return_logprob"), flag("return_text_in_logprobs"));
     let started = sim.started.elapsed().as_secs_f64();
     let samples = sim.sample(&prompts, &params);
-    sim.delay(samples.len()).await;
+    sim.delay(&prompts, &samples).await;
     let latency = sim.started.elapsed().as_secs_f64() - started;
     let request_number = sim.generation_requests.load(Ordering::SeqCst);
     let items: Vec<Value> = samples
@@ -737,7 +776,7 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     sim.check_context(&prompts, &params).map_err(bad)?;
     let with_logprobs = request.get("logprobs").is_some_and(|v| !v.is_null());
     let samples = sim.sample(&prompts, &params);
-    sim.delay(samples.len()).await;
+    sim.delay(&prompts, &samples).await;
     // Listed last-first: clients must place choices by `index`, not by position.
     let choices: Vec<Value> = samples
         .iter()
@@ -884,6 +923,31 @@ mod tests {
         assert_eq!(
             dedent(&join_goals(&["x : ℕ\n⊢ x = x".into()])),
             "x : ℕ\n⊢ x = x"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_costs_a_fixed_part_its_longest_completion_and_its_prompts() {
+        let world = World {
+            modules: Vec::new(),
+            theorems: Vec::new(),
+        };
+        let options = SglangOptions {
+            delay_per_request: Duration::from_micros(100),
+            delay_per_token: Duration::from_micros(10),
+            delay_per_prompt: Duration::from_micros(1),
+            ..SglangOptions::default()
+        };
+        let sim = Sim::new(&world, options, RequestLog::default());
+        // Two distinct prompts, one repeated: two prefills. Unknown states get the junk
+        // tactic, whose completion is the longest (and only) one.
+        let prompts: Vec<String> = ["a", "a", "b"].map(String::from).to_vec();
+        let samples = sim.sample(&prompts, &params(128, &[]));
+        let steps = samples.iter().map(|s| s.tokens.len()).max().unwrap() as u64;
+        sim.delay(&prompts, &samples).await;
+        assert_eq!(
+            sim.gpu_time.total(),
+            Duration::from_micros(100 + 10 * steps + 2)
         );
     }
 }
