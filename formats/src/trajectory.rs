@@ -304,18 +304,28 @@ impl TrajectoryWriter {
     }
 }
 
-/// The batches of one file, each with its columns found by name and read through
-/// [`Columns`], which accepts the types pandas and polars write back (see that type).
-fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, TrajectoryError> {
-    let pq = |source| TrajectoryError::Parquet {
+fn parquet_error(
+    path: &Path,
+) -> impl Fn(parquet::errors::ParquetError) -> TrajectoryError + Copy + '_ {
+    move |source| TrajectoryError::Parquet {
         path: path.to_owned(),
         source,
-    };
+    }
+}
+
+fn open_reader(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, TrajectoryError> {
     let file = File::open(path).map_err(|source| TrajectoryError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))
+}
+
+/// The batches of one file, each with its columns found by name and read through
+/// [`Columns`], which accepts the types pandas and polars write back (see that type).
+fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, TrajectoryError> {
+    let pq = parquet_error(path);
+    let builder = open_reader(path)?;
     // An empty file still has its columns checked.
     let mut batches = vec![RecordBatch::new_empty(builder.schema().clone())];
     for batch in builder.build().map_err(pq)? {
@@ -434,15 +444,8 @@ pub fn theorems_in<P: AsRef<Path>>(paths: &[P]) -> Result<HashSet<String>, Traje
     let mut names = HashSet::new();
     for path in paths {
         let path = path.as_ref();
-        let pq = |source| TrajectoryError::Parquet {
-            path: path.to_owned(),
-            source,
-        };
-        let file = File::open(path).map_err(|source| TrajectoryError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        let pq = parquet_error(path);
+        let builder = open_reader(path)?;
         let index = builder
             .schema()
             .index_of("theorem")
