@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use formats::join_goals;
 use lean_bridge::Theorem;
-use search::candidates::{extract_candidates, start_column, CandidateSet};
-use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::candidates::{extract_candidates, start_column, tactic_sequence, CandidateSet};
+use search::config::{Expansion, PolicyBackend, PolicyConfig, Sampling};
 use search::policy::{build_policy, Policy, PolicyError};
 use search::templates::{PromptInput, PromptTemplate};
 use serde_json::json;
@@ -159,14 +159,77 @@ async fn one_prompt_with_n_1_is_a_bare_object() {
     .unwrap();
     let prompts = vec![prompts()[1].clone()];
     let out = policy.generate(&prompts, 1).await.unwrap();
-    // The prompt ends at a line start in the proof: the model writes the indentation.
-    assert_eq!(out[0][0].text, "  norm_num\n");
+    // The prompt ends at a line start in the proof: the model writes the indentation; with no
+    // stop string it goes on to the end of the proof, which `norm_num` is, and closes the
+    // fence as DeepSeek-Prover does.
+    assert_eq!(out[0][0].text, "  norm_num\n```");
     assert_eq!(out[0][0].finish_reason, "stop");
     let total: f64 = out[0][0].tokens.iter().map(|t| t.logprob).sum();
     assert!((total + 0.2).abs() < 1e-9);
     assert!(out[0][0].tokens.iter().all(|t| t.text.is_some()));
     let log = server.log.entries();
     assert_eq!(log[0].body["text"], json!(prompts[0]));
+}
+
+/// The simulated model writes the whole proof after the sampled tactic, as DeepSeek-Prover
+/// does: a tactic template's stops (`"\n\n"` and the rest) do not cut between tactics, so
+/// tactic mode pays for the rest in tokens but still reads the first tactic's own log-prob;
+/// with the proof template's fence stop the continuation splits into each tactic's log-prob.
+#[tokio::test]
+async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logprob() {
+    let server = sim(SglangOptions::default()).await;
+    let root = vec![prompts()[0].clone()];
+    let mut c = config(vec![server.url()], PolicyBackend::Sglang, Sampling::N);
+    c.stop = None;
+    let tactic = build_policy(&c).unwrap();
+    let out = tactic.generate(&root, 2).await.unwrap();
+    // Sample 0 is `sorry` (most likely), sample 1 `subst h₀`, then the rest of the proof.
+    assert_eq!(out[0][1].text, "  subst h₀\n  norm_num\n");
+    assert_eq!(out[0][1].finish_reason, "stop");
+    let set = extract_candidates(&out[0], &[], start_column(&root[0]));
+    let subst = set
+        .candidates
+        .iter()
+        .find(|c| c.tactic == "subst h₀")
+        .unwrap();
+    assert!((subst.logprob + 0.5).abs() < 1e-12, "{}", subst.logprob);
+
+    let mut c = c.for_expansion(Expansion::Proof);
+    let proof = build_policy(&c).unwrap();
+    let out = proof.generate(&root, 2).await.unwrap();
+    assert_eq!(out[0][1].text, "  subst h₀\n  norm_num\n");
+    let steps = tactic_sequence(&out[0][1], start_column(&root[0]));
+    let steps: Vec<(&str, f64)> = steps
+        .iter()
+        .map(|s| (s.tactic.as_str(), s.logprob))
+        .collect();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!((steps[0].0, steps[1].0), ("subst h₀", "norm_num"));
+    assert!((steps[0].1 + 0.5).abs() < 1e-12 && (steps[1].1 + 0.2).abs() < 1e-12);
+    // A small `max_new_tokens` cuts the continuation: the cut tactic is not read.
+    c.max_new_tokens = 4;
+    let short = build_policy(&c).unwrap();
+    let out = short.generate(&root, 2).await.unwrap();
+    assert_eq!(out[0][1].finish_reason, "length");
+    let steps = tactic_sequence(&out[0][1], start_column(&root[0]));
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    // The OpenAI route counts the prompt's tokens too (once per prompt, as vLLM does), so
+    // `tokens_prompt` is not zero on that backend.
+    let mut o = config(vec![server.url()], PolicyBackend::Openai, Sampling::N);
+    o.stop = None;
+    let openai = build_policy(&o).unwrap().generate(&root, 2).await.unwrap();
+    let sglang_prompt = out[0][0].prompt_tokens;
+    assert!(sglang_prompt > 0);
+    assert_eq!(
+        openai[0].iter().map(|c| c.prompt_tokens).sum::<u32>(),
+        sglang_prompt
+    );
+    let log = server.log.entries();
+    assert_eq!(
+        log[0].body["sampling_params"]["stop"],
+        json!(["```", "\n\n", "/- tactic state:"])
+    );
+    assert_eq!(log[1].body["sampling_params"]["stop"], json!(["```"]));
 }
 
 #[tokio::test]

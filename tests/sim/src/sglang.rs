@@ -12,8 +12,20 @@
 //! the `n` index) is the tactic at `j mod len`. So `sampling = "repeat"` and `"n"` see the
 //! same completions. A prompt matching no state gets one low-log-prob junk tactic.
 //!
-//! Faults on demand: a 503 on every k-th generation request, a delay per request and per
-//! prompt (for latency-model benchmarks), and an in-memory log of every request.
+//! Like DeepSeek-Prover, the model does not stop after that tactic when it writes inside a
+//! Lean code block: it writes the rest of the proof ([`World::rest_of_proof`]), one tactic a
+//! line at the proof's indentation, then the closing code fence, unless a stop string or
+//! `max_new_tokens` cuts it first. (DeepSeek-Prover-V1.5's `non_cot_prompt` asks it to
+//! complete the code and `post_process_output` cuts the answer at that fence,
+//! deepseek-ai/DeepSeek-Prover-V1.5 `prover/utils.py`; BurnQED stops its whole-proof samples
+//! there, `stop: ["```"]`.) A world tactic whose own `completion` already closes the fence is
+//! written as it is. Outside a Lean block (the step provers' prompts) the model writes the one
+//! tactic and ends. Each tactic's own tokens carry its world log-prob, the fence's tokens 0,
+//! so a tactic's log-prob does not depend on what follows it.
+//!
+//! Faults on demand: a 503 on every k-th generation request, a latency model (a delay per
+//! request, per sample, per decode step and per distinct prompt, booked as GPU time), and an
+//! in-memory log of every request.
 //!
 //! Real-server behaviours on demand (each as the real program words it): 503 on every route
 //! while "loading"; the context-length 400 of SGLang's `_validate_one_request`; vLLM's 404 for
@@ -219,12 +231,43 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
     })
 }
 
-/// A tactic as the simulated model writes it.
+/// A tactic as the simulated model writes it, and the rest of the proof it writes after.
 #[derive(Debug, Clone)]
 struct Proposal {
+    /// From the tactic's column: the world's `completion`, or the tactic and a newline.
     completion: String,
     logprob: f64,
+    /// (tactic, log-prob) of each tactic written after it inside a Lean block; empty when
+    /// `completion` closes the fence itself.
+    rest: Vec<(String, f64)>,
 }
+
+impl Proposal {
+    /// What the model writes after `prompt`, as (text, log-prob its tokens carry) pieces.
+    fn segments(&self, prompt: &str) -> Vec<(String, f64)> {
+        let mut first = format!("{}{}", proof_indent(prompt), self.completion);
+        let Some(column) = proof_column(prompt) else {
+            return vec![(first, self.logprob)];
+        };
+        if self.completion.contains(FENCE) {
+            return vec![(first, self.logprob)];
+        }
+        if !first.ends_with('\n') {
+            first.push('\n');
+        }
+        let mut segments = vec![(first, self.logprob)];
+        segments.extend(
+            self.rest
+                .iter()
+                .map(|(tactic, logprob)| (lay_out(tactic, column), *logprob)),
+        );
+        segments.push((FENCE.to_owned(), 0.0));
+        segments
+    }
+}
+
+/// The code fence that closes a Lean block.
+const FENCE: &str = "```";
 
 struct Sim {
     /// (goals key with indentation removed, proposals best first), longest key first.
@@ -324,6 +367,15 @@ impl Sim {
                             .clone()
                             .unwrap_or_else(|| format!("{}\n", t.tactic)),
                         logprob: t.logprob,
+                        rest: if t.completion.as_ref().is_some_and(|c| c.contains(FENCE)) {
+                            Vec::new()
+                        } else {
+                            world
+                                .rest_of_proof(&t.effect)
+                                .into_iter()
+                                .map(|r| (r.tactic.clone(), r.logprob))
+                                .collect()
+                        },
                     })
                     .collect();
                 proposals.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
@@ -384,20 +436,21 @@ impl Sim {
         let mut out = Vec::with_capacity(prompts.len() * params.n);
         for prompt in prompts {
             let proposals = self.proposals(prompt);
-            let indent = proof_indent(prompt);
             let next = seen.entry(prompt.as_str()).or_default();
             for _ in 0..params.n {
                 let j = *next;
                 *next += 1;
-                let mut proposal = match proposals {
-                    Some(list) if !list.is_empty() => list[j % list.len()].clone(),
-                    _ => Proposal {
-                        completion: format!("{JUNK_TACTIC}\n"),
-                        logprob: JUNK_LOGPROB,
-                    },
+                let junk = Proposal {
+                    completion: format!("{JUNK_TACTIC}\n"),
+                    logprob: JUNK_LOGPROB,
+                    rest: Vec::new(),
                 };
-                proposal.completion.insert_str(0, indent);
-                let mut sample = render_sample(&proposal, params, self.options.byte_tokens);
+                let proposal = match proposals {
+                    Some(list) if !list.is_empty() => &list[j % list.len()],
+                    _ => &junk,
+                };
+                let mut sample =
+                    render_sample(&proposal.segments(prompt), params, self.options.byte_tokens);
                 let number = self.samples.fetch_add(1, Ordering::SeqCst) + 1;
                 if self
                     .options
@@ -475,13 +528,16 @@ impl Sim {
     }
 }
 
-/// The completion cut at the first stop string, split into tokens carrying the log-prob,
-/// and cut again at `max_tokens`. Tokens are [`TOKEN_CHARS`] characters, or with
+/// The completion (the segments' texts, one after another) cut at the first stop string,
+/// split into tokens, and cut again at `max_tokens`. Each segment is tokenised on its own and
+/// its kept tokens share its log-prob, so a tactic's tokens sum to its world log-prob also
+/// when a stop string cuts the text inside it. Tokens are [`TOKEN_CHARS`] characters, or with
 /// `byte_tokens` that many bytes, each token's text decoded on its own as SGLang's
 /// `return_text_in_logprobs` does (`tokenizer_manager.py` `detokenize_logprob_tokens`), so a
 /// symbol split between tokens reads U+FFFD in both.
-fn render_sample(proposal: &Proposal, params: &Params, byte_tokens: bool) -> Sample {
-    let mut text = proposal.completion.as_str();
+fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool) -> Sample {
+    let full: String = segments.iter().map(|(text, _)| text.as_str()).collect();
+    let mut text = full.as_str();
     let mut stopped = None;
     for stop in params.stop.iter().filter(|s| !s.is_empty()) {
         if let Some(at) = text.find(stop.as_str()) {
@@ -489,31 +545,26 @@ fn render_sample(proposal: &Proposal, params: &Params, byte_tokens: bool) -> Sam
             stopped = Some(stop.clone());
         }
     }
-    // Byte ranges of the tokens.
-    let mut bounds: Vec<(usize, usize)> = Vec::new();
-    if byte_tokens {
-        let mut at = 0;
-        while at < text.len() {
-            let end = (at + TOKEN_CHARS).min(text.len());
-            bounds.push((at, end));
-            at = end;
+    // (start, end, log-prob) of the tokens, in bytes of `text`.
+    let mut tokens: Vec<(usize, usize, f64)> = Vec::new();
+    let mut segment_start = 0;
+    for (segment, logprob) in segments {
+        let (from, to) = (
+            segment_start,
+            (segment_start + segment.len()).min(text.len()),
+        );
+        segment_start += segment.len();
+        if from >= to {
+            break;
         }
-    } else {
-        let starts: Vec<usize> = text
-            .char_indices()
-            .map(|(i, _)| i)
-            .step_by(TOKEN_CHARS)
-            .collect();
-        for (k, &start) in starts.iter().enumerate() {
-            bounds.push((start, starts.get(k + 1).copied().unwrap_or(text.len())));
+        let bounds = token_bounds(&text[from..to], byte_tokens);
+        let count = bounds.len();
+        let each = logprob / count as f64;
+        tokens.extend(bounds.iter().map(|&(a, b)| (from + a, from + b, each)));
+        if let Some(last) = tokens.last_mut() {
+            // The segment's pieces sum to its log-prob exactly.
+            last.2 = logprob - each * (count - 1) as f64;
         }
-    }
-    let count = bounds.len().max(1);
-    let each = proposal.logprob / count as f64;
-    let mut tokens: Vec<(usize, usize, f64)> = bounds.iter().map(|&(a, b)| (a, b, each)).collect();
-    if let Some(last) = tokens.last_mut() {
-        // The pieces sum to the world's log-prob exactly.
-        last.2 = proposal.logprob - each * (count - 1) as f64;
     }
     let mut finish = stopped.map_or(Finish::Eos, Finish::Stop);
     if tokens.len() > params.max_tokens {
@@ -541,15 +592,74 @@ fn render_sample(proposal: &Proposal, params: &Params, byte_tokens: bool) -> Sam
     }
 }
 
+/// Byte ranges of the simulated tokens of a non-empty `text`.
+fn token_bounds(text: &str, byte_tokens: bool) -> Vec<(usize, usize)> {
+    if byte_tokens {
+        (0..text.len())
+            .step_by(TOKEN_CHARS)
+            .map(|at| (at, (at + TOKEN_CHARS).min(text.len())))
+            .collect()
+    } else {
+        let starts: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .step_by(TOKEN_CHARS)
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &start)| (start, starts.get(k + 1).copied().unwrap_or(text.len())))
+            .collect()
+    }
+}
+
+/// Whether `prompt` ends inside an open ```` ```lean4 ```` block (DeepSeek-Prover's prompts:
+/// the model continues Lean code).
+fn inside_lean_block(prompt: &str) -> bool {
+    prompt
+        .rfind(FENCE)
+        .is_some_and(|at| prompt[at..].starts_with("```lean4\n"))
+}
+
 /// What the model writes before a world completion (which starts at the tactic's column):
 /// a prompt that ends at a line start inside a Lean block (DeepSeek-Prover-V1.5's, which
 /// stops after `:= by\n` or `-/\n`) leaves the proof's two-space indentation to the model.
 fn proof_indent(prompt: &str) -> &'static str {
-    if prompt.ends_with('\n') && prompt.contains("```lean4\n") {
-        "  "
+    if prompt.ends_with('\n') && inside_lean_block(prompt) {
+        PROOF_INDENT
     } else {
         ""
     }
+}
+
+/// Lean's proof indentation, as DeepSeek-Prover writes it under `:= by`.
+const PROOF_INDENT: &str = "  ";
+
+/// The column the model writes the proof's tactics at when `prompt` leaves it inside a Lean
+/// block: the prompt's trailing spaces if its last line is only spaces (a template that
+/// indents the first tactic itself), else Lean's two spaces; `None` outside a Lean block.
+fn proof_column(prompt: &str) -> Option<usize> {
+    if !inside_lean_block(prompt) {
+        return None;
+    }
+    let last_line = prompt.rsplit('\n').next().unwrap_or("");
+    Some(
+        if !last_line.is_empty() && last_line.bytes().all(|b| b == b' ') {
+            last_line.len()
+        } else {
+            PROOF_INDENT.len()
+        },
+    )
+}
+
+/// `tactic` laid out as a proof line at `column`: each of its lines indented by `column` (its
+/// own lines after the first are indented relative to its first), ending in a newline.
+fn lay_out(tactic: &str, column: usize) -> String {
+    let indent = " ".repeat(column);
+    tactic
+        .lines()
+        .map(|line| format!("{indent}{line}\n"))
+        .collect()
 }
 
 /// Lines with their leading whitespace removed, so an indented `/- tactic state -/` comment
@@ -810,14 +920,18 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
         })
         .collect();
     let completion_tokens: usize = samples.iter().map(|s| s.tokens.len()).sum();
+    // Each prompt of the list once, whatever `n` is (vLLM `serving_completion.py` sums
+    // `len(final_res.prompt_token_ids)` over the prompts; SGLang's adapter takes every n-th
+    // item's `prompt_tokens`).
+    let prompt_tokens: usize = prompts.iter().map(|p| prompt_tokens(p)).sum();
     Ok(json!({
         "id": format!("cmpl-sim-{}", sim.generation_requests.load(Ordering::SeqCst)),
         "object": "text_completion",
         "created": 0,
         "model": sim.options.model,
         "choices": choices,
-        "usage": {"prompt_tokens": 0, "completion_tokens": completion_tokens,
-                  "total_tokens": completion_tokens},
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
     }))
 }
 
@@ -879,21 +993,28 @@ mod tests {
         }
     }
 
+    /// A proposal with no rest of the proof, outside a Lean block.
+    fn alone(completion: &str, logprob: f64) -> Vec<(String, f64)> {
+        Proposal {
+            completion: completion.into(),
+            logprob,
+            rest: Vec::new(),
+        }
+        .segments("x : ℕ\n⊢ x = x")
+    }
+
     #[test]
     fn samples_split_the_logprob_and_honour_stop_and_length() {
-        let p = Proposal {
-            completion: "nlinarith [h]\nlinarith\n".into(),
-            logprob: -1.3,
-        };
-        let s = render_sample(&p, &params(128, &[]), false);
-        assert_eq!(s.text, p.completion);
+        let segments = alone("nlinarith [h]\nlinarith\n", -1.3);
+        let s = render_sample(&segments, &params(128, &[]), false);
+        assert_eq!(s.text, "nlinarith [h]\nlinarith\n");
         assert_eq!(s.finish, Finish::Eos);
         let sum: f64 = s.tokens.iter().map(|t| t.1).sum();
         assert!((sum - -1.3).abs() < 1e-12);
-        let s = render_sample(&p, &params(128, &["\n"]), false);
+        let s = render_sample(&segments, &params(128, &["\n"]), false);
         assert_eq!(s.text, "nlinarith [h]");
         assert_eq!(s.finish, Finish::Stop("\n".into()));
-        let s = render_sample(&p, &params(2, &[]), false);
+        let s = render_sample(&segments, &params(2, &[]), false);
         assert_eq!((s.text.as_str(), s.finish), ("nlinarit", Finish::Length(2)));
     }
 
@@ -901,17 +1022,99 @@ mod tests {
     /// between byte-level tokens reads U+FFFD in each, though the text is whole.
     #[test]
     fn byte_tokens_split_symbols_into_replacement_characters() {
-        let p = Proposal {
-            completion: "aaa⊢ x".into(),
-            logprob: -1.0,
-        };
-        let s = render_sample(&p, &params(128, &[]), true);
+        let segments = alone("aaa⊢ x", -1.0);
+        let s = render_sample(&segments, &params(128, &[]), true);
         assert_eq!(s.text, "aaa⊢ x");
         let texts: Vec<&str> = s.tokens.iter().map(|t| t.0.as_str()).collect();
         assert_eq!(texts, ["aaa\u{fffd}", "\u{fffd}\u{fffd} x"]);
-        let mut s = render_sample(&p, &params(128, &[]), true);
+        let mut s = render_sample(&segments, &params(128, &[]), true);
         s.abort();
         assert_eq!((s.text.as_str(), s.finish), ("aaa", Finish::Abort));
+    }
+
+    /// A DeepSeek-style prompt: inside an open Lean block, ending at a line start.
+    const LEAN_PROMPT: &str = "Complete:\n\n```lean4\ntheorem t : p := by\n";
+
+    #[test]
+    fn inside_a_lean_block_the_model_writes_the_rest_of_the_proof_and_the_fence() {
+        let p = Proposal {
+            completion: "have h : p := by\n    simp\n".into(),
+            logprob: -1.0,
+            rest: vec![
+                ("subst h".into(), -0.5),
+                ("refine ⟨?_, ?_⟩\n· rfl".into(), -0.25),
+            ],
+        };
+        let s = render_sample(&p.segments(LEAN_PROMPT), &params(128, &[]), false);
+        assert_eq!(
+            s.text,
+            "  have h : p := by\n    simp\n  subst h\n  refine ⟨?_, ?_⟩\n  · rfl\n```"
+        );
+        assert_eq!(s.finish, Finish::Eos);
+        // Each tactic's own tokens carry its log-prob; the fence's carry none.
+        let sum: f64 = s.tokens.iter().map(|t| t.1).sum();
+        assert!((sum - -1.75).abs() < 1e-12);
+        let first_tactic_end = "  have h : p := by\n    simp\n".len();
+        let first: f64 = s
+            .tokens
+            .iter()
+            .zip(&s.token_ends)
+            .filter(|(_, &end)| end <= first_tactic_end)
+            .map(|(t, _)| t.1)
+            .sum();
+        assert!((first - -1.0).abs() < 1e-12);
+        // The proof template's stop (the fence) and a tactic template's ("\n\n" never
+        // matches between tactics) cut as SGLang cuts.
+        let fenced = render_sample(&p.segments(LEAN_PROMPT), &params(128, &["```"]), false);
+        assert_eq!(fenced.text, s.text.trim_end_matches('`'));
+        assert_eq!(fenced.finish, Finish::Stop("```".into()));
+        // A stop inside the first tactic keeps all of its log-prob on what is left.
+        let cut = render_sample(
+            &p.segments(LEAN_PROMPT),
+            &params(128, &["\n  subst"]),
+            false,
+        );
+        assert_eq!(cut.text, "  have h : p := by\n    simp");
+        assert!((cut.tokens.iter().map(|t| t.1).sum::<f64>() - -1.0).abs() < 1e-12);
+        // max_new_tokens cuts the continuation too.
+        let short = render_sample(&p.segments(LEAN_PROMPT), &params(3, &[]), false);
+        assert_eq!(
+            (short.text.as_str(), short.finish),
+            ("  have h : p", Finish::Length(3))
+        );
+    }
+
+    #[test]
+    fn the_proof_column_is_the_prompts_and_step_prompts_get_one_tactic() {
+        assert_eq!(proof_column(LEAN_PROMPT), Some(2));
+        assert_eq!(proof_column("```lean4\ntheorem t : p := by\n    "), Some(4));
+        // The chat template's user turn closes its block; the assistant turn reopens one.
+        assert_eq!(
+            proof_column("<｜User｜>```lean4\nx\n```<｜Assistant｜>```lean4\nx := by\n"),
+            Some(2)
+        );
+        assert_eq!(proof_column("```lean4\nx\n```\nTACTIC: "), None);
+        assert_eq!(proof_column("x : ℕ\n⊢ x = x:::"), None);
+        let p = Proposal {
+            completion: "simp -- closes it".into(),
+            logprob: -0.5,
+            rest: vec![("rfl".into(), -0.1)],
+        };
+        // A completion without a newline ends its line before the rest.
+        assert_eq!(
+            p.segments("```lean4\ntheorem t : p := by\n  ")
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<String>(),
+            "simp -- closes it\n  rfl\n```"
+        );
+        assert_eq!(p.segments("⊢ p:::"), [("simp -- closes it".into(), -0.5)]);
+        // A world completion that closes the fence is the whole text.
+        let closed = Proposal {
+            completion: "simp\n```".into(),
+            ..p
+        };
+        assert_eq!(closed.segments(LEAN_PROMPT), [("  simp\n```".into(), -0.5)]);
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub struct WorldTactic {
     /// Total log-prob the simulated model gives this completion at this state.
     pub logprob: f64,
     /// What the simulated model emits, if not just the tactic: lets tests send code fences,
-    /// trailing comments or a second tactic that extraction must cut.
+    /// trailing comments or a second tactic that extraction must cut. Inside a Lean block the
+    /// simulated SGLang goes on with the rest of the proof on the next line, unless this text
+    /// closes the fence itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
     pub effect: Effect,
