@@ -46,17 +46,27 @@ impl RetryPolicy {
     }
 }
 
+/// Why a request to a model server failed, with the URL it went to. The clients' own errors
+/// (`PolicyError`, `ValueError`) carry it as it is and only name whose server it was.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HttpError {
     /// A 4xx other than 429: the request itself is wrong.
-    #[error("rejected ({status}): {message}")]
-    Rejected { status: u16, message: String },
-    /// Connection errors, timeouts, 429 and 5xx on every attempt.
-    #[error("unavailable after {attempts} attempts: {last_error}")]
-    Unavailable { attempts: u32, last_error: String },
+    #[error("{url} rejected the request ({status}): {message}")]
+    Rejected {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// Connection errors, timeouts, 429 and 5xx still failing after every retry.
+    #[error("{url} unavailable after {attempts} attempts: {last_error}")]
+    Unavailable {
+        url: String,
+        attempts: u32,
+        last_error: String,
+    },
     /// 200 with a body that is not the JSON we expect.
-    #[error("unexpected response: {message}")]
-    BadResponse { message: String },
+    #[error("{url} sent an unexpected response: {message}")]
+    BadResponse { url: String, message: String },
 }
 
 /// POSTs `body` as JSON to `url` and decodes the JSON answer, retrying per `policy`.
@@ -108,12 +118,14 @@ where
         };
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| HttpError::BadResponse {
+                url: url.to_owned(),
                 message: format!("{e} in {}", excerpt(&String::from_utf8_lossy(&bytes))),
             });
         }
         let message = server_message(&String::from_utf8_lossy(&bytes));
         if !is_retryable(status) {
             return Err(HttpError::Rejected {
+                url: url.to_owned(),
                 status: status.as_u16(),
                 message,
             });
@@ -122,6 +134,7 @@ where
         tracing::warn!(url, attempt, error = %last_error, "server busy or failing; retrying");
     }
     Err(HttpError::Unavailable {
+        url: url.to_owned(),
         attempts,
         last_error,
     })

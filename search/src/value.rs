@@ -8,23 +8,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::config::EbmConfig;
 use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
 
+/// A request to the EBM server that failed (after its retries), and why.
 #[derive(Debug, thiserror::Error)]
-pub enum ValueError {
-    #[error("EBM server {url} rejected the request ({status}): {message}")]
-    Rejected {
-        url: String,
-        status: u16,
-        message: String,
-    },
-    #[error("EBM server {url} unavailable after {attempts} attempts: {last_error}")]
-    Unavailable {
-        url: String,
-        attempts: u32,
-        last_error: String,
-    },
-    #[error("EBM server {url} sent an unexpected response: {message}")]
-    BadResponse { url: String, message: String },
-}
+#[error("EBM server {0}")]
+pub struct ValueError(#[from] pub HttpError);
 
 #[async_trait]
 pub trait ValueScorer: Send + Sync {
@@ -47,12 +34,12 @@ impl EbmClient {
         if url.is_empty() {
             return Ok(None);
         }
-        let client = reqwest::Client::builder()
-            .build()
-            .map_err(|e| ValueError::BadResponse {
+        let client = reqwest::Client::builder().build().map_err(|e| {
+            ValueError(HttpError::BadResponse {
                 url: url.to_owned(),
                 message: format!("cannot build HTTP client: {e}"),
-            })?;
+            })
+        })?;
         Ok(Some(Self {
             client,
             url: url.to_owned(),
@@ -86,10 +73,12 @@ impl EbmClient {
         let url = format!("{}/health", self.url);
         probe(&self.client, &url, self.retry.timeout)
             .await
-            .map_err(|e| ValueError::Unavailable {
-                url,
-                attempts: 1,
-                last_error: e.to_string(),
+            .map_err(|e| {
+                ValueError(HttpError::Unavailable {
+                    url,
+                    attempts: 1,
+                    last_error: e.to_string(),
+                })
             })
     }
 
@@ -108,34 +97,17 @@ impl EbmClient {
         body: &B,
     ) -> Result<T, ValueError> {
         let url = format!("{}{path}", self.url);
-        post_json(&self.client, &url, body, &self.retry)
-            .await
-            .map_err(|e| match e {
-                HttpError::Rejected { status, message } => ValueError::Rejected {
-                    url,
-                    status,
-                    message,
-                },
-                HttpError::Unavailable {
-                    attempts,
-                    last_error,
-                } => ValueError::Unavailable {
-                    url,
-                    attempts,
-                    last_error,
-                },
-                HttpError::BadResponse { message } => ValueError::BadResponse { url, message },
-            })
+        Ok(post_json(&self.client, &url, body, &self.retry).await?)
     }
 
     fn check_len(&self, what: &str, got: usize, expected: usize) -> Result<(), ValueError> {
         if got == expected {
             return Ok(());
         }
-        Err(ValueError::BadResponse {
+        Err(ValueError(HttpError::BadResponse {
             url: self.url.clone(),
             message: format!("expected {expected} {what}, got {got}"),
-        })
+        }))
     }
 }
 

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use search::config::EbmConfig;
+use search::http_retry::HttpError;
 use search::value::{EbmClient, ValueError, ValueScorer};
 use serde_json::{json, Value};
 
@@ -80,9 +81,9 @@ async fn scores_encodes_and_reports_health() {
     assert_eq!(e.len(), 2);
     assert_eq!(e[1], vec![states[1].len() as f32, 1.0]);
     match ebm.score(&[String::new()]).await {
-        Err(ValueError::Rejected {
+        Err(ValueError(HttpError::Rejected {
             status, message, ..
-        }) => {
+        })) => {
             assert_eq!((status, message.as_str()), (400, "empty state"));
         }
         other => panic!("expected a rejection, got {other:?}"),

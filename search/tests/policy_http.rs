@@ -6,6 +6,7 @@ use formats::join_goals;
 use lean_bridge::Theorem;
 use search::candidates::{extract_candidates, start_column, tactic_sequence, CandidateSet};
 use search::config::{Expansion, PolicyBackend, PolicyConfig, Sampling};
+use search::http_retry::HttpError;
 use search::policy::{build_policy, Policy, PolicyError};
 use search::templates::{PromptInput, PromptTemplate};
 use serde_json::json;
@@ -273,11 +274,11 @@ async fn a_400_fails_fast_with_the_server_message() {
         let policy = build_policy(&c).unwrap();
         let before = server.log.entries().len();
         match policy.generate(&prompts(), 2).await {
-            Err(PolicyError::Rejected {
+            Err(PolicyError::Server(HttpError::Rejected {
                 status,
                 message,
                 url,
-            }) => {
+            })) => {
                 assert_eq!(status, 400);
                 assert!(message.contains("top_p must be in (0, 1]"), "{message}");
                 assert!(url.starts_with(&server.url()), "{url}");
@@ -353,7 +354,9 @@ async fn all_urls_down_is_unavailable() {
     c.max_retries = 1;
     let policy = build_policy(&c).unwrap();
     match policy.generate(&prompts(), 1).await {
-        Err(PolicyError::Unavailable { attempts, .. }) => assert_eq!(attempts, 2),
+        Err(PolicyError::Server(HttpError::Unavailable { attempts, .. })) => {
+            assert_eq!(attempts, 2)
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }

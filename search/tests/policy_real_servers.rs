@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use search::candidates::{extract_candidates, start_column};
 use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::http_retry::HttpError;
 use search::policy::{build_policy, Policy, PolicyError};
 use serde_json::json;
 use sim::sglang::{spawn, SglangHandle, SglangOptions};
@@ -82,9 +83,9 @@ async fn openai_with_model_unset_sends_the_served_id_to_a_server_enforcing_names
     let mut named = config(server.url(), PolicyBackend::Openai);
     named.model = Some("default".into());
     match policy(&named).generate(&[STATE.to_owned()], 1).await {
-        Err(PolicyError::Rejected {
+        Err(PolicyError::Server(HttpError::Rejected {
             status, message, ..
-        }) => {
+        })) => {
             assert_eq!(status, 404);
             assert_eq!(message, "The model `default` does not exist.");
         }

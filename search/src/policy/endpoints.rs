@@ -126,14 +126,14 @@ impl Endpoints {
                 Ok(answer) => {
                     self.mark(i, None);
                     return parse(answer)
-                        .map_err(|message| PolicyError::BadResponse { url, message });
+                        .map_err(|message| HttpError::BadResponse { url, message }.into());
                 }
                 Err(e @ HttpError::Unavailable { .. }) => {
                     tracing::warn!(url, error = %e, "policy server unavailable; trying the next one");
                     self.mark(i, Some(Instant::now() + COOLDOWN));
-                    last = Some(PolicyError::from_http(&url, e));
+                    last = Some(e.into());
                 }
-                Err(e) => return Err(PolicyError::from_http(&url, e)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(last.expect("at least one url"))
@@ -235,12 +235,13 @@ impl Endpoints {
             served.context_tokens = served.context_tokens.or_else(|| context_of(info));
         }
         match (models, info) {
-            (Err(models), Err(info)) => Err(PolicyError::BadResponse {
+            (Err(models), Err(info)) => Err(HttpError::BadResponse {
                 url: base.clone(),
                 message: format!(
                     "neither GET /v1/models ({models}) nor GET /get_model_info ({info}) answered"
                 ),
-            }),
+            }
+            .into()),
             _ => Ok(served),
         }
     }

@@ -1,6 +1,7 @@
 //! The policy: proof states in, candidate completions with token log-probs out.
 
 mod endpoints;
+pub mod http_policy;
 pub mod openai;
 pub mod sglang;
 mod utilisation;
@@ -38,23 +39,11 @@ pub struct TokenLogprob {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// The server refused the request for a reason retrying will not fix (a 4xx other than 429).
-    #[error("policy server {url} rejected the request ({status}): {message}")]
-    Rejected {
-        url: String,
-        status: u16,
-        message: String,
-    },
-    /// Connection errors, timeouts, 429 and 5xx still failing after every retry.
-    #[error("policy server {url} unavailable after {attempts} attempts: {last_error}")]
-    Unavailable {
-        url: String,
-        attempts: u32,
-        last_error: String,
-    },
-    /// The server answered 200 with a body we cannot read.
-    #[error("policy server {url} sent an unexpected response: {message}")]
-    BadResponse { url: String, message: String },
+    /// A request that failed: refused for a reason retrying will not fix (a 4xx other than
+    /// 429), unavailable after every retry (connection errors, timeouts, 429, 5xx), or
+    /// answered with a body we cannot read.
+    #[error("policy server {0}")]
+    Server(#[from] HttpError),
     /// The health check found servers that do not answer; each with the reason.
     #[error("policy server(s) down: {}", describe_down(.down))]
     Down { down: Vec<(String, String)> },
@@ -68,28 +57,6 @@ fn describe_down(down: &[(String, String)]) -> String {
         .map(|(url, why)| format!("{url} ({why})"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-impl PolicyError {
-    fn from_http(url: &str, e: HttpError) -> Self {
-        let url = url.to_owned();
-        match e {
-            HttpError::Rejected { status, message } => Self::Rejected {
-                url,
-                status,
-                message,
-            },
-            HttpError::Unavailable {
-                attempts,
-                last_error,
-            } => Self::Unavailable {
-                url,
-                attempts,
-                last_error,
-            },
-            HttpError::BadResponse { message } => Self::BadResponse { url, message },
-        }
-    }
 }
 
 /// A generate backend. One call is one request to one server.
@@ -131,11 +98,11 @@ pub trait Policy: Send + Sync {
 /// length" and "... longer than the maximum model length of ..." (0.33).
 fn is_context_overflow(e: &PolicyError) -> bool {
     match e {
-        PolicyError::Rejected {
+        PolicyError::Server(HttpError::Rejected {
             status: 400,
             message,
             ..
-        } => {
+        }) => {
             let m = message.to_lowercase();
             m.contains("context length") || m.contains("maximum model length")
         }

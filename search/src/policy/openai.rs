@@ -8,159 +8,51 @@
 //! `_check_model`) to any name it does not serve, so with `[policy].model` unset the client
 //! asks `GET /v1/models` once and sends the id listed there.
 
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, UrlUtilisation};
-use crate::config::{PolicyConfig, Sampling};
+use super::http_policy::{HttpPolicy, Request, WireFormat};
+use super::Completion;
 
-pub struct OpenAiPolicy {
-    endpoints: Endpoints,
-    context_tokens: Option<u32>,
-    sampling: Sampling,
-    /// `[policy].model`; unset: the served id.
-    model: Option<String>,
-    temperature: f64,
-    top_p: f64,
-    max_tokens: u32,
-    stop: Vec<String>,
+/// The OpenAI completions API.
+pub struct OpenAiCompletions;
+
+/// The policy client of an OpenAI-compatible `/v1/completions`.
+pub type OpenAiPolicy = HttpPolicy<OpenAiCompletions>;
+
+impl WireFormat for OpenAiCompletions {
+    const PATH: &'static str = "/v1/completions";
+    const NAMES_MODEL: bool = true;
+
+    fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
+        let settings = request.settings;
+        CompletionRequest {
+            model: request.model.unwrap_or_default(),
+            prompt: &request.texts,
+            n: request.samples_per_text,
+            max_tokens: settings.max_new_tokens,
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            stop: &settings.stop,
+            logprobs: 1,
+        }
+    }
+
+    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
+        parse_completions_response(&answer, expected)
+    }
 }
 
 #[derive(Serialize)]
 struct CompletionRequest<'a> {
     model: &'a str,
-    prompt: Vec<&'a str>,
+    prompt: &'a [&'a str],
     n: usize,
     max_tokens: u32,
     temperature: f64,
     top_p: f64,
     stop: &'a [String],
     logprobs: u32,
-}
-
-impl OpenAiPolicy {
-    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
-        Ok(Self {
-            endpoints: Endpoints::new(config)?,
-            context_tokens: config.context_tokens,
-            sampling: config.sampling,
-            model: config.model.clone(),
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_tokens: config.max_new_tokens,
-            stop: super::stop_strings(config)?,
-        })
-    }
-
-    /// The model name requests carry: `[policy].model`, else the first id `/v1/models` lists.
-    async fn model(&self) -> Result<&str, PolicyError> {
-        if let Some(model) = &self.model {
-            return Ok(model);
-        }
-        let served = self.endpoints.served_model().await?;
-        served.ids.first().map(String::as_str).ok_or_else(|| {
-            PolicyError::Config(
-                "policy.model is unset and GET /v1/models lists no model: set policy.model".into(),
-            )
-        })
-    }
-
-    fn request<'a>(
-        &'a self,
-        model: &'a str,
-        prompts: &'a [String],
-        n: usize,
-    ) -> CompletionRequest<'a> {
-        // Both modes yield choices in the same order: all samples of prompt 0, then 1, ...
-        let (prompt, n) = match self.sampling {
-            Sampling::Repeat => (
-                prompts
-                    .iter()
-                    .flat_map(|p| std::iter::repeat_n(p.as_str(), n))
-                    .collect(),
-                1,
-            ),
-            Sampling::N => (prompts.iter().map(String::as_str).collect(), n),
-        };
-        CompletionRequest {
-            model,
-            prompt,
-            n,
-            max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            stop: &self.stop,
-            logprobs: 1,
-        }
-    }
-}
-
-#[async_trait]
-impl Policy for OpenAiPolicy {
-    async fn generate(
-        &self,
-        prompts: &[String],
-        n: usize,
-    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
-        if prompts.is_empty() || n == 0 {
-            return Ok(vec![Vec::new(); prompts.len()]);
-        }
-        let model = self.model().await?;
-        super::fit_context(prompts, |prompts| async move {
-            let expected = prompts.len() * n;
-            let flat = self
-                .endpoints
-                .post(
-                    "/v1/completions",
-                    &self.request(model, prompts, n),
-                    expected,
-                    |answer| parse_completions_response(&answer, expected),
-                )
-                .await?;
-            Ok(super::group_by_prompt(flat, n))
-        })
-        .await
-    }
-
-    /// Waits for the servers, then learns the model id (unless `[policy].model` names it) and
-    /// the context from `GET /v1/models`. A configured name the server does not list is
-    /// warned about, not refused: SGLang serves any name, vLLM answers 404.
-    async fn health_check(&self) -> Result<(), PolicyError> {
-        self.endpoints.health_check().await?;
-        let served = self.endpoints.served_model().await;
-        match (&self.model, &served) {
-            (None, _) => {
-                let model = self.model().await?;
-                tracing::info!(model, "policy.model unset: using the id the server lists");
-            }
-            (Some(model), Ok(served)) if !served.ids.is_empty() && !served.ids.contains(model) => {
-                tracing::warn!(
-                    "policy.model `{model}` is not among the models the server lists ({}); \
-                     vLLM will answer 404",
-                    served.ids.join(", ")
-                );
-            }
-            (Some(_), Err(e)) if self.context_tokens.is_none() => {
-                tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn prompt_budget(&self) -> Option<usize> {
-        super::budget(
-            self.context_tokens,
-            self.endpoints.known_context(),
-            self.max_tokens,
-        )
-    }
-
-    fn utilisation(&self) -> Vec<UrlUtilisation> {
-        self.endpoints.utilisation()
-    }
 }
 
 /// The completions of a `/v1/completions` answer in `index` order, checked to number `expected`.
@@ -269,6 +161,7 @@ fn parse_choice(choice: &Value) -> Result<Completion, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{PolicyConfig, Sampling};
     use serde_json::json;
 
     #[test]
@@ -282,7 +175,8 @@ mod tests {
         .unwrap();
         let prompts = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(
-            serde_json::to_value(p.request("deepseek", &prompts, 4)).unwrap(),
+            serde_json::to_value(OpenAiCompletions::body(&p.request(Some("deepseek"), &prompts, 4)))
+                .unwrap(),
             json!({"model": "deepseek", "prompt": ["a", "b"], "n": 4, "max_tokens": 128,
                    "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1})
         );

@@ -7,29 +7,56 @@
 //! `[logprob, token_id, text]`, the text `null` unless `return_text_in_logprobs`;
 //! `finish_reason` is `{"type": "stop" | "length" | "abort", ...}` or `null`.
 
-use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, UrlUtilisation};
-use crate::config::{PolicyConfig, Sampling};
+use super::http_policy::{HttpPolicy, Request, WireFormat};
+use super::Completion;
+use crate::config::Sampling;
 
-pub struct SglangPolicy {
-    endpoints: Endpoints,
-    context_tokens: Option<u32>,
-    sampling: Sampling,
-    temperature: f64,
-    top_p: f64,
-    max_new_tokens: u32,
-    stop: Vec<String>,
+/// SGLang's native API.
+pub struct SglangGenerate;
+
+/// The policy client of SGLang's `/generate`.
+pub type SglangPolicy = HttpPolicy<SglangGenerate>;
+
+impl WireFormat for SglangGenerate {
+    const PATH: &'static str = "/generate";
+    const NAMES_MODEL: bool = false;
+
+    fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
+        let settings = request.settings;
+        // Sent with `sampling = "n"` even when it is 1, so the server is told, not assumed.
+        let n = (settings.sampling == Sampling::N).then_some(request.samples_per_text);
+        let text = match request.texts.as_slice() {
+            [one] if request.samples_per_text == 1 => Text::One(one),
+            texts => Text::Many(texts),
+        };
+        GenerateRequest {
+            text,
+            sampling_params: SamplingParams {
+                temperature: settings.temperature,
+                top_p: settings.top_p,
+                max_new_tokens: settings.max_new_tokens,
+                stop: &settings.stop,
+                n,
+            },
+            return_logprob: true,
+            return_text_in_logprobs: true,
+        }
+    }
+
+    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
+        parse_generate_response(answer, expected)
+    }
 }
 
+/// One prompt with one sample goes as a string, so SGLang answers one bare object.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Text<'a> {
     One(&'a str),
-    Many(Vec<&'a str>),
+    Many(&'a [&'a str]),
 }
 
 #[derive(Serialize)]
@@ -48,98 +75,6 @@ struct SamplingParams<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
-}
-
-impl SglangPolicy {
-    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
-        Ok(Self {
-            endpoints: Endpoints::new(config)?,
-            context_tokens: config.context_tokens,
-            sampling: config.sampling,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            max_new_tokens: config.max_new_tokens,
-            stop: super::stop_strings(config)?,
-        })
-    }
-
-    fn request<'a>(&'a self, prompts: &'a [String], n: usize) -> GenerateRequest<'a> {
-        // Both modes yield the same flat order: all samples of prompt 0, then prompt 1, ...
-        let (texts, n_param): (Vec<&str>, Option<usize>) = match self.sampling {
-            Sampling::Repeat => (
-                prompts
-                    .iter()
-                    .flat_map(|p| std::iter::repeat_n(p.as_str(), n))
-                    .collect(),
-                None,
-            ),
-            Sampling::N => (prompts.iter().map(String::as_str).collect(), Some(n)),
-        };
-        let text = match texts.as_slice() {
-            [one] if n_param.unwrap_or(1) == 1 => Text::One(one),
-            _ => Text::Many(texts),
-        };
-        GenerateRequest {
-            text,
-            sampling_params: SamplingParams {
-                temperature: self.temperature,
-                top_p: self.top_p,
-                max_new_tokens: self.max_new_tokens,
-                stop: &self.stop,
-                n: n_param,
-            },
-            return_logprob: true,
-            return_text_in_logprobs: true,
-        }
-    }
-}
-
-#[async_trait]
-impl Policy for SglangPolicy {
-    async fn generate(
-        &self,
-        prompts: &[String],
-        n: usize,
-    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
-        if prompts.is_empty() || n == 0 {
-            return Ok(vec![Vec::new(); prompts.len()]);
-        }
-        super::fit_context(prompts, |prompts| async move {
-            let expected = prompts.len() * n;
-            let flat = self
-                .endpoints
-                .post("/generate", &self.request(prompts, n), expected, |answer| {
-                    parse_generate_response(answer, expected)
-                })
-                .await?;
-            Ok(super::group_by_prompt(flat, n))
-        })
-        .await
-    }
-
-    /// Waits for the servers, then reads the context (`/v1/models`, `/get_model_info`) unless
-    /// `[policy].context_tokens` gives it; a server that tells neither leaves prompts unbounded.
-    async fn health_check(&self) -> Result<(), PolicyError> {
-        self.endpoints.health_check().await?;
-        if self.context_tokens.is_none() {
-            if let Err(e) = self.endpoints.served_model().await {
-                tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
-            }
-        }
-        Ok(())
-    }
-
-    fn prompt_budget(&self) -> Option<usize> {
-        super::budget(
-            self.context_tokens,
-            self.endpoints.known_context(),
-            self.max_new_tokens,
-        )
-    }
-
-    fn utilisation(&self) -> Vec<UrlUtilisation> {
-        self.endpoints.utilisation()
-    }
 }
 
 /// The flat completions of a `/generate` answer, checked to number `expected`.
@@ -224,7 +159,12 @@ fn parse_token(entry: &Value) -> Result<RawToken, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PolicyConfig;
     use serde_json::json;
+
+    fn body_of(p: &SglangPolicy, prompts: &[String], n: usize) -> Value {
+        serde_json::to_value(SglangGenerate::body(&p.request(None, prompts, n))).unwrap()
+    }
 
     fn policy(sampling: Sampling) -> SglangPolicy {
         SglangPolicy::new(&PolicyConfig {
@@ -239,7 +179,7 @@ mod tests {
     fn repeat_mode_repeats_prompts_and_sends_explicit_sampling() {
         let p = policy(Sampling::Repeat);
         let prompts = vec!["a".to_owned(), "b".to_owned()];
-        let body = serde_json::to_value(p.request(&prompts, 2)).unwrap();
+        let body = body_of(&p, &prompts, 2);
         assert_eq!(
             body,
             json!({
@@ -255,16 +195,13 @@ mod tests {
     fn n_mode_sends_each_prompt_once_with_n() {
         let p = policy(Sampling::N);
         let prompts = vec!["a".to_owned(), "b".to_owned()];
-        let body = serde_json::to_value(p.request(&prompts, 3)).unwrap();
+        let body = body_of(&p, &prompts, 3);
         assert_eq!(body["text"], json!(["a", "b"]));
         assert_eq!(body["sampling_params"]["n"], json!(3));
         // One prompt with n = 1 is sent as a string: SGLang then answers a bare object.
         let one = vec!["a".to_owned()];
-        assert_eq!(
-            serde_json::to_value(p.request(&one, 1)).unwrap()["text"],
-            json!("a")
-        );
-        let body = serde_json::to_value(p.request(&one, 2)).unwrap();
+        assert_eq!(body_of(&p, &one, 1)["text"], json!("a"));
+        let body = body_of(&p, &one, 2);
         assert_eq!(body["text"], json!(["a"]));
     }
 

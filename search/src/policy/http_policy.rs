@@ -1,0 +1,194 @@
+//! The one [`Policy`] over HTTP. SGLang's native `/generate` and the OpenAI `/v1/completions`
+//! share everything but the wire: the sampling settings, prompts fitted to the context,
+//! failover over `[policy].urls`, the start-up check. What differs, the request body and the
+//! answer, is a [`WireFormat`] (`sglang.rs`, `openai.rs`).
+
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::endpoints::Endpoints;
+use super::{Completion, Policy, PolicyError, UrlUtilisation};
+use crate::config::{PolicyConfig, Sampling};
+
+/// One generate API's request body and answer.
+pub trait WireFormat: Send + Sync + 'static {
+    /// Where requests are POSTed.
+    const PATH: &'static str;
+    /// Whether requests name the model. The OpenAI API does, and vLLM answers 404 to a name
+    /// it does not serve; SGLang's native API serves the one model it has loaded.
+    const NAMES_MODEL: bool;
+
+    /// The JSON body of `request`.
+    fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a;
+
+    /// The `expected` completions of an answer, prompt-major (p0s0..p0s(n-1), p1s0, ...).
+    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String>;
+}
+
+/// What one request carries, whatever the wire.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The model name, when the wire names it.
+    pub model: Option<&'a str>,
+    /// Prompt-major: each prompt once (`sampling = "n"`) or `n` times in a row (`"repeat"`).
+    pub texts: Vec<&'a str>,
+    /// Samples asked per text: `n`, or 1 when the prompts are repeated.
+    pub samples_per_text: usize,
+    pub settings: &'a SamplingSettings,
+}
+
+/// The `[policy]` values every request carries.
+#[derive(Debug)]
+pub struct SamplingSettings {
+    pub sampling: Sampling,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+/// A [`Policy`] speaking the wire `W` to `[policy].urls`.
+pub struct HttpPolicy<W> {
+    endpoints: Endpoints,
+    context_tokens: Option<u32>,
+    /// `[policy].model`; unset: the id the server lists (only read when `W` names the model).
+    model: Option<String>,
+    settings: SamplingSettings,
+    wire: PhantomData<W>,
+}
+
+impl<W: WireFormat> HttpPolicy<W> {
+    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
+        Ok(Self {
+            endpoints: Endpoints::new(config)?,
+            context_tokens: config.context_tokens,
+            model: config.model.clone(),
+            settings: SamplingSettings {
+                sampling: config.sampling,
+                temperature: config.temperature,
+                top_p: config.top_p,
+                max_new_tokens: config.max_new_tokens,
+                stop: super::stop_strings(config)?,
+            },
+            wire: PhantomData,
+        })
+    }
+
+    /// The request for `prompts` with `n` samples each. Both sampling modes give the same
+    /// flat answer order: all samples of prompt 0, then prompt 1, ...
+    pub fn request<'a>(
+        &'a self,
+        model: Option<&'a str>,
+        prompts: &'a [String],
+        n: usize,
+    ) -> Request<'a> {
+        let (texts, samples_per_text) = match self.settings.sampling {
+            Sampling::Repeat => (
+                prompts
+                    .iter()
+                    .flat_map(|p| std::iter::repeat_n(p.as_str(), n))
+                    .collect(),
+                1,
+            ),
+            Sampling::N => (prompts.iter().map(String::as_str).collect(), n),
+        };
+        Request {
+            model,
+            texts,
+            samples_per_text,
+            settings: &self.settings,
+        }
+    }
+
+    /// The model name requests carry: `[policy].model`, else the first id `/v1/models` lists.
+    async fn model(&self) -> Result<&str, PolicyError> {
+        if let Some(model) = &self.model {
+            return Ok(model);
+        }
+        let served = self.endpoints.served_model().await?;
+        served.ids.first().map(String::as_str).ok_or_else(|| {
+            PolicyError::Config(
+                "policy.model is unset and GET /v1/models lists no model: set policy.model".into(),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl<W: WireFormat> Policy for HttpPolicy<W> {
+    async fn generate(
+        &self,
+        prompts: &[String],
+        n: usize,
+    ) -> Result<Vec<Vec<Completion>>, PolicyError> {
+        if prompts.is_empty() || n == 0 {
+            return Ok(vec![Vec::new(); prompts.len()]);
+        }
+        let model = if W::NAMES_MODEL {
+            Some(self.model().await?)
+        } else {
+            None
+        };
+        super::fit_context(prompts, |prompts| async move {
+            let expected = prompts.len() * n;
+            let request = self.request(model, prompts, n);
+            let flat = self
+                .endpoints
+                .post(W::PATH, &W::body(&request), expected, |answer| {
+                    W::parse(answer, expected)
+                })
+                .await?;
+            Ok(super::group_by_prompt(flat, n))
+        })
+        .await
+    }
+
+    /// Waits for the servers, then asks once what they serve (`/v1/models`,
+    /// `/get_model_info`): the model id when the wire names it and `[policy].model` does not,
+    /// and the context unless `[policy].context_tokens` gives it. A configured name the server
+    /// does not list is warned about, not refused: SGLang serves any name, vLLM answers 404.
+    async fn health_check(&self) -> Result<(), PolicyError> {
+        self.endpoints.health_check().await?;
+        if !W::NAMES_MODEL && self.context_tokens.is_some() {
+            return Ok(());
+        }
+        let served = self.endpoints.served_model().await;
+        if W::NAMES_MODEL {
+            match (&self.model, &served) {
+                (None, _) => {
+                    let model = self.model().await?;
+                    tracing::info!(model, "policy.model unset: using the id the server lists");
+                }
+                (Some(model), Ok(served))
+                    if !served.ids.is_empty() && !served.ids.contains(model) =>
+                {
+                    tracing::warn!(
+                        "policy.model `{model}` is not among the models the server lists ({}); \
+                         vLLM will answer 404",
+                        served.ids.join(", ")
+                    );
+                }
+                _ => {}
+            }
+        }
+        if let (Err(e), None) = (&served, self.context_tokens) {
+            tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
+        }
+        Ok(())
+    }
+
+    fn prompt_budget(&self) -> Option<usize> {
+        super::budget(
+            self.context_tokens,
+            self.endpoints.known_context(),
+            self.settings.max_new_tokens,
+        )
+    }
+
+    fn utilisation(&self) -> Vec<UrlUtilisation> {
+        self.endpoints.utilisation()
+    }
+}
