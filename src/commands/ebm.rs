@@ -40,30 +40,30 @@ pub struct ServeArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// How long a batch waits for more texts after its first (0: take only what is queued).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = ServerOptions::default().batch.linger.as_millis() as u64)]
     pub linger_ms: u64,
     /// Texts per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = ServerOptions::default().batch.max_batch)]
     pub max_batch: usize,
     /// Padded tokens (batch size x longest text) per forward pass.
-    #[arg(long, default_value_t = 32768)]
+    #[arg(long, default_value_t = ServerOptions::default().batch.max_batch_tokens)]
     pub max_batch_tokens: usize,
     /// Batch size x longest text², which attention memory grows with (at least
     /// --max-text-tokens²). The log line at start-up gives the peak these limits allow.
-    #[arg(long, default_value_t = 4 * 8192 * 8192)]
+    #[arg(long, default_value_t = ServerOptions::default().batch.max_batch_square_tokens)]
     pub max_batch_square_tokens: usize,
     /// MiB of attention scores computed at once; attention runs over as many heads at a
     /// time as fit (at least one).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = ebm::llama_encoder::DEFAULT_ATTENTION_BUDGET >> 20)]
     pub attention_chunk_mib: usize,
     /// Embeddings kept in the LRU cache (0 = off).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = ServerOptions::default().cache_size)]
     pub cache_size: usize,
     /// Texts per request (more is 413).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = RequestLimits::default().max_texts)]
     pub max_texts: usize,
     /// Tokens per text: a longer text keeps BOS and its last tokens (counted in /stats).
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = RequestLimits::default().max_text_tokens)]
     pub max_text_tokens: usize,
 }
 
