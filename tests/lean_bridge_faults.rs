@@ -1,27 +1,21 @@
 //! Worker faults over the simulated REPL process: hangs, crashes, garbage, recycling, give-up.
 
-mod lean_support;
+mod support;
 
 use std::path::Path;
 
 use lean_bridge::{LeanError, LeanPool, TacticOutcome};
-use lean_support::{config, load_world, logged_requests, theorem, world_path};
 use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
+use support::lean::{
+    apply_all, config, hanging_on_trivial, logged_requests, start, theorem, world_path,
+};
+use support::load_world;
 
 /// Runs `constructor; exact hp; exact hq` and expects a confirmed completion.
 async fn prove_and_intro(pool: &std::sync::Arc<LeanPool>) -> u32 {
-    let world = load_world(&world_path());
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
-    let mut state = session.root().0;
-    for tactic in ["constructor", "exact hp"] {
-        match session.apply(state, tactic).await.unwrap() {
-            TacticOutcome::Progress { state: next, .. } => state = next,
-            other => panic!("{tactic}: {other:?}"),
-        }
-    }
+    let mut session = start(&pool, "and_intro_steps").await;
+    let root = session.root().0;
+    let state = apply_all(&mut session, root, &["constructor", "exact hp"]).await;
     let done = session.apply(state, "exact hq").await.unwrap();
     assert!(
         matches!(
@@ -38,23 +32,9 @@ async fn prove_and_intro(pool: &std::sync::Arc<LeanPool>) -> u32 {
 
 #[tokio::test]
 async fn hung_tactic_is_killed_and_the_session_replays_to_the_same_state() {
-    let world = load_world(&world_path());
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut config = config(
-        &world_path(),
-        &[
-            "--hang-on",
-            "trivial",
-            "--log",
-            log.path().to_str().unwrap(),
-        ],
-    );
-    config.tactic_timeout = 0.5;
-    let pool = LeanPool::new(config);
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
+    let pool = LeanPool::new(hanging_on_trivial(log.path(), &[]));
+    let mut session = start(&pool, "and_intro_steps").await;
     let (root, _) = session.root();
     let TacticOutcome::Progress { state: s1, .. } =
         session.apply(root, "constructor").await.unwrap()
@@ -255,12 +235,8 @@ async fn sandbox_prefix_runs_before_the_command() {
 
 #[tokio::test]
 async fn tactic_that_kills_the_repl_is_an_error_not_a_lost_theorem() {
-    let world = load_world(&world_path());
     let pool = LeanPool::new(config(&world_path(), &["--crash-on", "decide"]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "and_intro_steps").await;
     let (root, _) = session.root();
     let outcome = session.apply(root, "decide").await.unwrap();
     let TacticOutcome::Error { message } = outcome else {
@@ -278,11 +254,7 @@ async fn tactic_that_kills_the_repl_is_an_error_not_a_lost_theorem() {
 async fn garbage_output_is_survived() {
     // The 6th request (the whole-proof check) gets garbage; a fresh worker answers it.
     let pool = LeanPool::new(config(&world_path(), &["--garbage-after", "5"]));
-    let world = load_world(&world_path());
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "and_intro_steps").await;
     let tactics = ["constructor", "exact hp", "exact hq"].map(String::from);
     let mut state = session.root().0;
     for tactic in &tactics {

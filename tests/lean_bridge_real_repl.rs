@@ -2,30 +2,24 @@
 //! first run on a real node would meet, over the simulated REPL process
 //! (`tests/data/real_repl_world.json`). Facts and sources: /work/notes/issue11-facts.md.
 
-mod lean_support;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lean_bridge::worker::Worker;
 use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome, Theorem};
-use lean_support::{config, load_world, logged_requests, theorem, world_path};
+use support::lean::{
+    apply_all, config, hanging_on_trivial, logged_requests, start, statement, theorem, world_path,
+};
+use support::load_world;
 
 fn real_world() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real_repl_world.json")
+    support::data("real_repl_world.json")
 }
 
 fn named(name: &str) -> Theorem {
     theorem(&load_world(&real_world()), name)
-}
-
-fn statement(text: &str) -> Theorem {
-    Theorem {
-        name: "t".into(),
-        formal_statement: text.into(),
-        header: None,
-        extra: Default::default(),
-    }
 }
 
 /// `stop` (`repeat sorry`) and `sorry` leave goals admitted; the repl lists them in
@@ -166,33 +160,11 @@ async fn a_repl_dying_every_seventh_request_costs_no_deep_proof() {
 /// Where a paren block does not reproduce the state, the path is replayed step by step.
 #[tokio::test]
 async fn a_refused_tactic_block_falls_back_to_replay_step_by_step() {
-    let world = load_world(&world_path());
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut config = config(
-        &world_path(),
-        &[
-            "--hang-on",
-            "trivial",
-            "--no-tactic-blocks",
-            "--log",
-            log.path().to_str().unwrap(),
-        ],
-    );
-    config.tactic_timeout = 0.5;
-    let pool = LeanPool::new(config);
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
-    let mut state = session.root().0;
-    for tactic in ["constructor", "exact hp"] {
-        let TacticOutcome::Progress { state: next, .. } =
-            session.apply(state, tactic).await.unwrap()
-        else {
-            panic!()
-        };
-        state = next;
-    }
+    let pool = LeanPool::new(hanging_on_trivial(log.path(), &["--no-tactic-blocks"]));
+    let mut session = start(&pool, "and_intro_steps").await;
+    let root = session.root().0;
+    let state = apply_all(&mut session, root, &["constructor", "exact hp"]).await;
     assert_eq!(
         session.apply(state, "trivial").await.unwrap(),
         TacticOutcome::Timeout
@@ -282,21 +254,12 @@ async fn the_whole_proof_check_runs_under_the_headers_heartbeats() {
 /// proof goes on, instead of the tactic being recorded as Lean's error.
 #[tokio::test]
 async fn a_repl_that_lost_our_states_is_replaced_and_the_proof_goes_on() {
-    let world = load_world(&world_path());
     // Header, start, `constructor`, `exact hp` answered; then the states are gone. A fresh
     // worker needs four requests for `exact hq`: header, start, the path as one block, it.
     let pool = LeanPool::new(config(&world_path(), &["--forget-after", "4"]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
-    let mut state = session.root().0;
-    for tactic in ["constructor", "exact hp"] {
-        match session.apply(state, tactic).await.unwrap() {
-            TacticOutcome::Progress { state: next, .. } => state = next,
-            other => panic!("{tactic}: {other:?}"),
-        }
-    }
+    let mut session = start(&pool, "and_intro_steps").await;
+    let root = session.root().0;
+    let state = apply_all(&mut session, root, &["constructor", "exact hp"]).await;
     assert!(matches!(
         session.apply(state, "exact hq").await.unwrap(),
         TacticOutcome::Complete { .. }

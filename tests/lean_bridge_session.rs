@@ -1,10 +1,11 @@
 //! Sessions over the simulated REPL process: the completion rule, traps, Lean's errors, header
 //! caching and header failures.
 
-mod lean_support;
+mod support;
 
 use lean_bridge::{LeanError, LeanPool, TacticOutcome, Theorem};
-use lean_support::{config, load_world, logged_requests, theorem, world_path};
+use support::lean::{config, logged_requests, start, theorem, world_path};
+use support::load_world;
 
 fn progress(outcome: TacticOutcome) -> (lean_bridge::StateId, Vec<String>) {
     match outcome {
@@ -15,12 +16,8 @@ fn progress(outcome: TacticOutcome) -> (lean_bridge::StateId, Vec<String>) {
 
 #[tokio::test]
 async fn proof_through_several_states_is_complete_only_on_completed_status() {
-    let world = load_world(&world_path());
     let pool = LeanPool::new(config(&world_path(), &[]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "and_intro_steps").await;
     let (root, goals) = session.root();
     assert_eq!(goals, ["p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q"]);
 
@@ -53,12 +50,8 @@ async fn proof_through_several_states_is_complete_only_on_completed_status() {
 
 #[tokio::test]
 async fn metavariable_and_sorry_traps_are_not_proofs() {
-    let world = load_world(&world_path());
     let pool = LeanPool::new(config(&world_path(), &[]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "add_zero_traps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "add_zero_traps").await;
     let (root, _) = session.root();
     for (tactic, status) in [
         ("refine ?_", Some("Incomplete: contains metavariable(s)")),
@@ -93,12 +86,8 @@ async fn metavariable_and_sorry_traps_are_not_proofs() {
 
 #[tokio::test]
 async fn lean_errors_in_both_styles_are_tactic_errors() {
-    let world = load_world(&world_path());
     let pool = LeanPool::new(config(&world_path(), &[]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "and_intro_steps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "and_intro_steps").await;
     let (root, _) = session.root();
     let message = |o: TacticOutcome| match o {
         TacticOutcome::Error { message } => message,
@@ -122,12 +111,8 @@ async fn lean_errors_in_both_styles_are_tactic_errors() {
 
 #[tokio::test]
 async fn old_repl_without_proof_status_gives_unconfirmed_completion() {
-    let world = load_world(&world_path());
     let pool = LeanPool::new(config(&world_path(), &["--no-proof-status"]));
-    let mut session = pool
-        .start_theorem(&theorem(&world, "add_zero_traps"))
-        .await
-        .unwrap();
+    let mut session = start(&pool, "add_zero_traps").await;
     let (root, _) = session.root();
     // Without proofStatus the metavariable trap looks finished: only the check can tell.
     let outcome = session.apply(root, "refine ?_").await.unwrap();

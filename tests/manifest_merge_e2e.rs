@@ -3,138 +3,49 @@
 //! SGLang and EBM servers in this process, which answer the identity endpoints the real ones
 //! do (`/get_model_info`, `#eval Lean.versionString`, the EBM's `/health`).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::{json, Value};
 use sim::sglang::{SglangHandle, SglangOptions};
-use sim::world::World;
-use tokio::process::Command;
-
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(file)
-}
-
-fn world() -> World {
-    serde_json::from_str(&std::fs::read_to_string(data("sweep_world.json")).unwrap()).unwrap()
-}
+use support::data;
+use support::sweep::{ok, refused, results, SWEEP_WORLD};
 
 async fn sglang(model: &str) -> SglangHandle {
-    let options = SglangOptions {
-        model: model.into(),
-        ..SglangOptions::default()
-    };
-    sim::sglang::spawn(world(), options).await.unwrap()
+    SWEEP_WORLD
+        .sglang(SglangOptions {
+            model: model.into(),
+            ..SglangOptions::default()
+        })
+        .await
 }
-
-const CONFIG: &str = r#"
-[search]
-max_nodes = 20
-max_depth = 8
-num_candidates = 4
-timeout_per_theorem = 60
-
-[policy]
-request_timeout = 10
-
-[lean]
-workers = 2
-header = "import Mathlib"
-tactic_timeout = 10
-
-[sweep]
-concurrency = 2
-"#;
 
 /// `stepwise sweep` into `dir/out` against `url`, with the simulated REPL as Lean.
 async fn sweep(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Output {
-    sweep_with_lean(dir, out, url, &[], extra).await
-}
-
-async fn sweep_with_lean(
-    dir: &Path,
-    out: &str,
-    url: &str,
-    repl_flags: &[&str],
-    extra: &[&str],
-) -> Output {
-    let config = dir.join("config.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let mut lean = vec![
-        json!(env!("CARGO_BIN_EXE_stepwise")),
-        json!("sim"),
-        json!("repl"),
-        json!("--world"),
-        json!(data("sweep_world.json")),
-    ];
-    lean.extend(repl_flags.iter().map(|f| json!(f)));
-    Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .arg("sweep")
-        .arg("--config")
-        .arg(&config)
-        .arg("--theorems")
-        .arg(data("sweep_theorems.jsonl"))
-        .arg("--out")
-        .arg(dir.join(out))
-        .args(["--set", &format!("lean.command={}", Value::from(lean))])
-        .args(["--set", &format!("policy.urls={}", json!([url]))])
-        .args(extra)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn refused(output: Output) -> String {
-    assert!(!output.status.success(), "expected a refusal");
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    SWEEP_WORLD.run(dir, out, url, &[], extra).await
 }
 
 fn manifest(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn results(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    support::read_json(&dir.join("manifest.json"))
 }
 
 /// What a theorem's search decided, without timings.
 fn outcomes(dir: &Path) -> BTreeMap<String, Value> {
-    results(dir)
-        .into_iter()
-        .map(|r| {
-            let keep = [
-                "proved",
-                "status",
-                "proof",
-                "nodes_expanded",
-                "nodes_created",
-                "candidates_generated",
-                "candidates_passed_lean",
-            ];
-            let o: serde_json::Map<String, Value> = keep
-                .iter()
-                .map(|k| (k.to_string(), r[*k].clone()))
-                .collect();
-            (r["name"].as_str().unwrap().to_owned(), Value::Object(o))
-        })
-        .collect()
+    support::sweep::outcomes(
+        dir,
+        &[
+            "proved",
+            "status",
+            "proof",
+            "nodes_expanded",
+            "nodes_created",
+            "candidates_generated",
+            "candidates_passed_lean",
+        ],
+    )
 }
 
 fn is_sha256(v: &Value) -> bool {
@@ -264,14 +175,15 @@ async fn resume_is_refused_on_a_changed_setup_and_accepted_on_the_same() {
     );
     assert!(err.contains("config search.max_nodes: 20 -> 21"), "{err}");
     let err = refused(
-        sweep_with_lean(
-            dir.path(),
-            "run",
-            &server.url(),
-            &["--lean-version", "4.9.0"],
-            &["--resume"],
-        )
-        .await,
+        SWEEP_WORLD
+            .run(
+                dir.path(),
+                "run",
+                &server.url(),
+                &["--lean-version", "4.9.0"],
+                &["--resume"],
+            )
+            .await,
     );
     assert!(err.contains("Lean version: 4.24.0 -> 4.9.0"), "{err}");
     assert!(err.contains("--force"), "{err}");

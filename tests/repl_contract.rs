@@ -4,26 +4,25 @@
 //! answer the `.in` requests with exactly those bytes, and our bridge must read those bytes,
 //! sent by a real process over a pipe, the way the repl means them.
 
-mod lean_support;
+mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lean_bridge::protocol::Request;
 use lean_bridge::worker::{Fault, Worker};
-use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome, Theorem};
+use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome};
+use support::lean::statement;
 
 fn repl_data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/repl")
-        .join(file)
+    support::data("repl").join(file)
 }
 
 /// Runs the simulated REPL over `NAME.in` as its whole stdin and returns its stdout.
 fn sim_output(name: &str) -> String {
-    let argv = lean_support::sim_repl();
+    let argv = support::lean::sim_repl();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .args(["--world", repl_data("world.json").to_str().unwrap()])
@@ -70,15 +69,6 @@ fn recorded(name: &str) -> LeanConfig {
         header_timeout: 10.0,
         max_faults_per_theorem: 2,
         ..LeanConfig::default()
-    }
-}
-
-fn statement(text: &str) -> Theorem {
-    Theorem {
-        name: "t".into(),
-        formal_statement: text.into(),
-        header: None,
-        extra: Default::default(),
     }
 }
 

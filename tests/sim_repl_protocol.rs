@@ -1,6 +1,6 @@
 //! The simulated REPL speaks the real wire format: raw bytes over its stdin/stdout.
 
-mod lean_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -26,10 +26,10 @@ fn read_frame(out: &mut impl BufRead) -> String {
 
 #[test]
 fn sim_repl_speaks_the_repl_wire_format() {
-    let argv = lean_support::sim_repl();
+    let argv = support::lean::sim_repl();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
-        .args(["--world", lean_support::world_path().to_str().unwrap()])
+        .args(["--world", support::lean::world_path().to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -2,151 +2,53 @@
 //! REPL as its Lean workers (`stepwise sim repl`, which logs every request it receives), and
 //! the simulated SGLang server in this process, all driven by `tests/data/sweep_world.json`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sim::sglang::{SglangHandle, SglangOptions};
 use sim::world::World;
+use support::sweep::{ok, results, run_stepwise, tactics_sent, SWEEP_WORLD};
 use tokio::process::Command;
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(file)
-}
-
 fn world() -> World {
-    serde_json::from_str(&std::fs::read_to_string(data("sweep_world.json")).unwrap()).unwrap()
+    SWEEP_WORLD.world()
 }
 
 async fn sglang(options: SglangOptions) -> SglangHandle {
-    sim::sglang::spawn(world(), options).await.unwrap()
+    SWEEP_WORLD.sglang(options).await
 }
 
-const CONFIG: &str = r#"
-[search]
-max_nodes = 20
-max_depth = 8
-num_candidates = 4
-timeout_per_theorem = 60
-
-[policy]
-request_timeout = 10
-max_retries = 4
-
-[lean]
-workers = 2
-header = "import Mathlib"
-tactic_timeout = 10
-
-[sweep]
-concurrency = 2
-"#;
-
-/// `lean.command` for the simulated REPL logging to `dir/LOG.log`, with extra REPL flags.
-fn sim_repl(dir: &Path, log: &str, flags: &[&str]) -> Value {
-    let mut argv = vec![
-        json!(env!("CARGO_BIN_EXE_stepwise")),
-        json!("sim"),
-        json!("repl"),
-        json!("--world"),
-        json!(data("sweep_world.json")),
-        json!("--log"),
-        json!(dir.join(format!("{log}.log"))),
-    ];
-    argv.extend(flags.iter().map(|f| json!(f)));
-    Value::from(argv)
-}
-
-/// The `stepwise sweep` command for `out`, with the simulated REPL logging to `out/../NAME.log`.
 fn sweep_command(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Command {
-    let config = dir.join("config.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let lean = sim_repl(dir, out, &[]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepwise"));
-    cmd.arg("sweep")
-        .arg("--config")
-        .arg(&config)
-        .arg("--theorems")
-        .arg(data("sweep_theorems.jsonl"))
-        .arg("--out")
-        .arg(dir.join(out))
-        .args(["--set", &format!("lean.command={lean}")])
-        .args(["--set", &format!("policy.urls={}", json!([url]))])
-        .args(extra)
-        .kill_on_drop(true);
-    cmd
+    SWEEP_WORLD.command(dir, out, url, &[], extra)
 }
 
 async fn sweep(dir: &Path, out: &str, url: &str, extra: &[&str]) -> Output {
-    let output = sweep_command(dir, out, url, extra).output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "sweep {out} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn results(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    ok(SWEEP_WORLD.run(dir, out, url, &[], extra).await)
 }
 
 /// What must not depend on transport, retries or sampling mode, per theorem.
 fn outcomes(dir: &Path) -> BTreeMap<String, Value> {
-    results(dir)
-        .into_iter()
-        .map(|r| {
-            let keep = [
-                "proved",
-                "status",
-                "proof_tactics",
-                "proof",
-                "nodes_expanded",
-                "nodes_created",
-                "gen_calls",
-                "candidates_generated",
-                "candidates_unique",
-                "candidates_banned",
-                "candidates_passed_lean",
-            ];
-            let o: serde_json::Map<String, Value> = keep
-                .iter()
-                .map(|k| (k.to_string(), r[*k].clone()))
-                .collect();
-            (r["name"].as_str().unwrap().to_owned(), Value::Object(o))
-        })
-        .collect()
-}
-
-/// The tactics the simulated REPL received (its log holds one request per line).
-fn tactics_sent(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|r| r["tactic"].as_str().map(String::from))
-        .collect()
-}
-
-fn run_stepwise(args: &[&str]) -> std::process::Output {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    support::sweep::outcomes(
+        dir,
+        &[
+            "proved",
+            "status",
+            "proof_tactics",
+            "proof",
+            "nodes_expanded",
+            "nodes_created",
+            "gen_calls",
+            "candidates_generated",
+            "candidates_unique",
+            "candidates_banned",
+            "candidates_passed_lean",
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -533,19 +435,15 @@ async fn openai_with_model_unset_against_a_name_enforcing_server_proves_the_same
         ..SglangOptions::default()
     })
     .await;
-    let lean = sim_repl(dir.path(), "strict", &["--crash-after", "6"]);
-    sweep(
-        dir.path(),
-        "strict",
-        &strict.url(),
-        &[
-            "--set",
-            "policy.backend=openai",
-            "--set",
-            &format!("lean.command={lean}"),
-        ],
-    )
-    .await;
+    ok(SWEEP_WORLD
+        .run(
+            dir.path(),
+            "strict",
+            &strict.url(),
+            &["--crash-after", "6"],
+            &["--set", "policy.backend=openai"],
+        )
+        .await);
     let base = proved_names(&dir.path().join("base"));
     assert_eq!(base.len(), 4, "{base:?}");
     assert_eq!(proved_names(&dir.path().join("strict")), base);

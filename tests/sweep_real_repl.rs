@@ -2,38 +2,29 @@
 //! `lean_bridge_real_repl.rs`): the real binary, the simulated REPL as its workers, the
 //! simulated SGLang in this process, over `tests/data/real_repl_world.json`.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
-use sim::world::World;
-use tokio::process::Command;
+use support::sweep::{ok, results, SweepSetup};
 
-fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(file)
-}
+const REAL_REPL_WORLD: SweepSetup = SweepSetup {
+    world: "real_repl_world.json",
+    theorems: "real_repl_theorems.jsonl",
+    config: support::sweep::CONFIG,
+};
 
-const CONFIG: &str = r#"
-[search]
-max_nodes = 30
-max_depth = 12
-num_candidates = 4
-timeout_per_theorem = 120
-
-[policy]
-request_timeout = 10
-max_retries = 4
-
-[lean]
-workers = 2
-header = "import Mathlib"
-tactic_timeout = 10
-
-[sweep]
-concurrency = 2
-"#;
+/// Deeper trees than the shared config allows: `deep` needs them.
+const DEEPER: [&str; 6] = [
+    "--set",
+    "search.max_nodes=30",
+    "--set",
+    "search.max_depth=12",
+    "--set",
+    "search.timeout_per_theorem=120",
+];
 
 /// Runs a sweep into `dir/out` with the simulated REPL given `repl_flags`; returns each
 /// theorem's results line.
@@ -43,46 +34,13 @@ async fn sweep(
     repl_flags: &[&str],
     extra: &[&str],
 ) -> BTreeMap<String, Value> {
-    let world: World =
-        serde_json::from_str(&std::fs::read_to_string(data("real_repl_world.json")).unwrap())
-            .unwrap();
-    let server = sim::sglang::spawn(world, Default::default()).await.unwrap();
-    let config = dir.join("config.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let mut lean = vec![
-        json!(env!("CARGO_BIN_EXE_stepwise")),
-        json!("sim"),
-        json!("repl"),
-        json!("--world"),
-        json!(data("real_repl_world.json")),
-        json!("--log"),
-        json!(dir.join(format!("{out}.log"))),
-    ];
-    lean.extend(repl_flags.iter().map(|f| json!(f)));
-    let output = Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .arg("sweep")
-        .arg("--config")
-        .arg(&config)
-        .arg("--theorems")
-        .arg(data("real_repl_theorems.jsonl"))
-        .arg("--out")
-        .arg(dir.join(out))
-        .args(["--set", &format!("lean.command={}", Value::from(lean))])
-        .args(["--set", &format!("policy.urls={}", json!([server.url()]))])
-        .args(extra)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "sweep {out} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    std::fs::read_to_string(dir.join(out).join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let server = REAL_REPL_WORLD.sglang(Default::default()).await;
+    let args: Vec<&str> = DEEPER.iter().chain(extra).copied().collect();
+    ok(REAL_REPL_WORLD
+        .run(dir, out, &server.url(), repl_flags, &args)
+        .await);
+    results(&dir.join(out))
+        .into_iter()
         .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
         .collect()
 }

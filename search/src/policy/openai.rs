@@ -175,8 +175,12 @@ mod tests {
         .unwrap();
         let prompts = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(
-            serde_json::to_value(OpenAiCompletions::body(&p.request(Some("deepseek"), &prompts, 4)))
-                .unwrap(),
+            serde_json::to_value(OpenAiCompletions::body(&p.request(
+                Some("deepseek"),
+                &prompts,
+                4
+            )))
+            .unwrap(),
             json!({"model": "deepseek", "prompt": ["a", "b"], "n": 4, "max_tokens": 128,
                    "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1})
         );

@@ -1,0 +1,37 @@
+//! Helpers the root integration tests share. They run the real binary (`stepwise sweep`,
+//! `stepwise sim repl`) against the simulators, so the setup lives here once: the data files,
+//! a Lean pool over the simulated REPL ([`lean`]) and a sweep over both simulators
+//! ([`sweep`]). Each test file uses part of it.
+#![allow(dead_code)]
+
+pub mod lean;
+pub mod sweep;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sim::world::World;
+
+/// A file under `tests/data/`.
+pub fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file)
+}
+
+pub fn load_world(path: &Path) -> World {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// One JSON value per line; a file not written yet reads as empty.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
