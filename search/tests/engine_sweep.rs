@@ -3,13 +3,14 @@
 
 mod engine_support;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use engine_support::*;
 use formats::results::{latest_by_name, read_results};
 use formats::trajectory::{read_nodes, trajectory_files};
 use search::config::Config;
-use search::sweep::{run_sweep, Backends, SweepOptions};
+use search::sweep::{run_sweep, Backends, SweepError, SweepOptions, SweepReport};
 use search::value::ValueScorer;
 use sim::world::{Effect, World};
 
@@ -40,18 +41,6 @@ fn three() -> World {
     w
 }
 
-fn theorems(w: &World) -> Vec<search::env::Theorem> {
-    w.theorems
-        .iter()
-        .map(|t| search::env::Theorem {
-            name: t.name.clone(),
-            formal_statement: t.formal_statement.clone(),
-            header: None,
-            extra: Default::default(),
-        })
-        .collect()
-}
-
 fn setup() -> Config {
     with_concurrency(2)
 }
@@ -74,6 +63,18 @@ fn backends(sim: &Arc<Sim>, scored: bool) -> Backends {
         scorer: scored.then(|| Arc::new(SimScorer(sim.clone())) as Arc<dyn ValueScorer>),
         env: Arc::new(SimEnv(sim.clone())),
     }
+}
+
+/// `w`'s theorems swept into `dir` over `sim` without a value model, `concurrency` at once.
+async fn sweep(
+    w: &World,
+    sim: &Arc<Sim>,
+    dir: &Path,
+    concurrency: usize,
+    options: SweepOptions,
+) -> Result<SweepReport, SweepError> {
+    let config = with_concurrency(concurrency);
+    run_sweep(&config, theorems(w), dir, options, backends(sim, false)).await
 }
 
 fn options(resume: bool) -> SweepOptions {
@@ -127,14 +128,7 @@ async fn sweep_writes_results_trajectories_and_summary() {
         assert!(dir.path().join(file).exists(), "{file}");
     }
     // A finished directory is not silently extended.
-    let again = run_sweep(
-        &setup(),
-        theorems(&w),
-        dir.path(),
-        options(false),
-        backends(&sim, false),
-    )
-    .await;
+    let again = sweep(&w, &sim, dir.path(), 2, options(false)).await;
     assert!(again.unwrap_err().to_string().contains("--resume"));
 }
 
@@ -146,15 +140,9 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
     let mut partial = full.clone();
     partial.theorems.retain(|t| t.name != "three");
     let first = Sim::new(partial);
-    run_sweep(
-        &setup(),
-        theorems(&full),
-        dir.path(),
-        options(false),
-        backends(&first, false),
-    )
-    .await
-    .unwrap();
+    sweep(&full, &first, dir.path(), 2, options(false))
+        .await
+        .unwrap();
     let results = read_results(&dir.path().join("results.jsonl")).unwrap();
     let error = results.iter().find(|r| r.name == "three").unwrap();
     assert_eq!(error.status, formats::results::SearchStatus::Error);
@@ -165,15 +153,9 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
         .contains("unknown theorem three"));
 
     let second = Sim::new(full.clone());
-    let report = run_sweep(
-        &setup(),
-        theorems(&full),
-        dir.path(),
-        options(true),
-        backends(&second, false),
-    )
-    .await
-    .unwrap();
+    let report = sweep(&full, &second, dir.path(), 2, options(true))
+        .await
+        .unwrap();
     assert_eq!((report.searched, report.skipped), (1, 2));
     assert_eq!(
         second.applied(),
@@ -201,29 +183,13 @@ async fn a_stop_request_finishes_running_theorems_and_starts_no_more() {
             stop: Some(rx),
             ..options(false)
         };
-        let report = run_sweep(
-            &with_concurrency(1),
-            theorems(&w),
-            dir.path(),
-            opts,
-            backends(&sim, false),
-        )
-        .await
-        .unwrap();
+        let report = sweep(&w, &sim, dir.path(), 1, opts).await.unwrap();
         assert!(report.stopped);
         assert_eq!(report.summary.theorems, recorded, "stop level {level}");
         // What was recorded has its trajectories on disk; the rest runs on resume.
         let (nodes, _) = trajectory_files(&dir.path().join("trajectories")).unwrap();
         assert_eq!(nodes.len(), recorded);
-        let resumed = run_sweep(
-            &setup(),
-            theorems(&w),
-            dir.path(),
-            options(true),
-            backends(&sim, false),
-        )
-        .await
-        .unwrap();
+        let resumed = sweep(&w, &sim, dir.path(), 2, options(true)).await.unwrap();
         assert_eq!(resumed.searched, 3 - recorded);
         assert_eq!(resumed.summary.theorems, 3);
     }
@@ -242,15 +208,7 @@ async fn a_run_of_errors_stops_the_sweep() {
         max_consecutive_errors: 2,
         ..options(false)
     };
-    let report = run_sweep(
-        &with_concurrency(1),
-        theorems(&w),
-        dir.path(),
-        opts,
-        backends(&sim, false),
-    )
-    .await
-    .unwrap();
+    let report = sweep(&w, &sim, dir.path(), 1, opts).await.unwrap();
     assert!(report.stopped);
     assert_eq!(report.searched, 2);
     let reason = report.aborted.unwrap();
@@ -371,15 +329,7 @@ async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sw
         max_consecutive_errors: 1,
         ..options(false)
     };
-    let report = run_sweep(
-        &with_concurrency(1),
-        theorems(&w),
-        dir.path(),
-        opts,
-        backends(&sim, false),
-    )
-    .await
-    .unwrap();
+    let report = sweep(&w, &sim, dir.path(), 1, opts).await.unwrap();
     assert_eq!(
         report.aborted, None,
         "rejected statements say nothing of the servers"
@@ -405,15 +355,7 @@ async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sw
         (Some("error"), Some("statement"))
     );
 
-    let resumed = run_sweep(
-        &setup(),
-        theorems(&w),
-        dir.path(),
-        options(true),
-        backends(&sim, false),
-    )
-    .await
-    .unwrap();
+    let resumed = sweep(&w, &sim, dir.path(), 2, options(true)).await.unwrap();
     assert_eq!((resumed.searched, resumed.skipped), (0, 3));
     assert_eq!(
         read_results(&dir.path().join("results.jsonl")).unwrap(),

@@ -92,16 +92,7 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
         sweep: search::config::SweepConfig { concurrency },
         ..Config::default()
     };
-    let theorems = w
-        .theorems
-        .iter()
-        .map(|t| search::env::Theorem {
-            name: t.name.clone(),
-            formal_statement: t.formal_statement.clone(),
-            header: None,
-            extra: Default::default(),
-        })
-        .collect();
+    let theorems = theorems(&w);
     let clock: Arc<dyn Clock> = sim.clock.clone();
     let report = run_sweep(
         &config,

@@ -50,14 +50,23 @@ pub fn world(name: &str, root: &[&str], states: Vec<WorldState>) -> World {
     }
 }
 
+/// The world's first theorem.
 pub fn theorem(world: &World) -> Theorem {
-    let t = &world.theorems[0];
-    Theorem {
-        name: t.name.clone(),
-        formal_statement: t.formal_statement.clone(),
-        header: None,
-        extra: Default::default(),
-    }
+    theorems(world).swap_remove(0)
+}
+
+/// Every theorem of the world, in order, as the sweep reads them.
+pub fn theorems(world: &World) -> Vec<Theorem> {
+    world
+        .theorems
+        .iter()
+        .map(|t| Theorem {
+            name: t.name.clone(),
+            formal_statement: t.formal_statement.clone(),
+            header: None,
+            extra: Default::default(),
+        })
+        .collect()
 }
 
 /// Per-call costs charged to the clock.
