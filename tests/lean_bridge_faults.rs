@@ -13,7 +13,7 @@ use support::load_world;
 
 /// Runs `constructor; exact hp; exact hq` and expects a confirmed completion.
 async fn prove_and_intro(pool: &std::sync::Arc<LeanPool>) -> u32 {
-    let mut session = start(&pool, "and_intro_steps").await;
+    let mut session = start(pool, "and_intro_steps").await;
     let root = session.root().0;
     let state = apply_all(&mut session, root, &["constructor", "exact hp"]).await;
     let done = session.apply(state, "exact hq").await.unwrap();
