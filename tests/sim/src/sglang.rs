@@ -592,8 +592,23 @@ fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool)
     }
 }
 
-/// Byte ranges of the simulated tokens of a non-empty `text`.
+/// Byte ranges of the simulated tokens of a non-empty `text`. A last piece of only
+/// whitespace (a tactic's line break) joins the token before it, so the tokens that cover a
+/// tactic's text are all its own: a client summing them reads the world's log-prob whether a
+/// stop string took the line break or not.
 fn token_bounds(text: &str, byte_tokens: bool) -> Vec<(usize, usize)> {
+    let mut bounds = pieces(text, byte_tokens);
+    let last_is_space =
+        |(start, _): (usize, usize)| text.as_bytes()[start..].iter().all(u8::is_ascii_whitespace);
+    if bounds.len() > 1 && bounds.last().copied().is_some_and(last_is_space) {
+        let (_, end) = bounds.pop().expect("two pieces");
+        bounds.last_mut().expect("one piece").1 = end;
+    }
+    bounds
+}
+
+/// [`TOKEN_CHARS`]-character (or -byte) pieces of `text`.
+fn pieces(text: &str, byte_tokens: bool) -> Vec<(usize, usize)> {
     if byte_tokens {
         (0..text.len())
             .step_by(TOKEN_CHARS)
@@ -1082,6 +1097,23 @@ mod tests {
             (short.text.as_str(), short.finish),
             ("  have h : p", Finish::Length(3))
         );
+    }
+
+    /// "  positivity\n" is 13 characters: its line break would be a token of its own.
+    #[test]
+    fn a_line_break_joins_the_tactics_last_token() {
+        let p = Proposal {
+            completion: "positivity\n".into(),
+            logprob: -0.9,
+            rest: vec![("rfl".into(), -0.1)],
+        };
+        let whole = render_sample(&p.segments(LEAN_PROMPT), &params(128, &[]), false);
+        let texts: Vec<&str> = whole.tokens.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(texts, ["  po", "siti", "vity\n", "  rf", "l\n", "```"]);
+        let line = render_sample(&p.segments(LEAN_PROMPT), &params(128, &["\n"]), false);
+        let logprobs = |s: &Sample| s.tokens.iter().map(|t| t.1).collect::<Vec<_>>();
+        assert_eq!(logprobs(&line), logprobs(&whole)[..3]);
+        assert!((logprobs(&line).iter().sum::<f64>() + 0.9).abs() < 1e-12);
     }
 
     #[test]
