@@ -101,7 +101,7 @@ pub fn render_tables(s: &Summary) -> String {
             let _ = writeln!(
                 w,
                 "| {} | {} | {} | {} | {:.1} |",
-                g.url,
+                table_cell(&g.url),
                 g.requests,
                 g.prompts,
                 pct(g.busy_share),
@@ -167,12 +167,30 @@ pub fn render_tables(s: &Summary) -> String {
             "\n## Failures by reason\n\n| reason | theorems |\n|---|---:|"
         );
         for (reason, n) in &s.errors {
-            let _ = writeln!(w, "| {} | {n} |", reason.replace('|', "\\|"));
+            let _ = writeln!(w, "| {} | {n} |", table_cell(reason));
         }
     }
     if let Some(config) = &s.config {
         let pretty = serde_json::to_string_pretty(config).expect("config serialises");
         let _ = writeln!(w, "\n## Config\n\n```json\n{pretty}\n```");
+    }
+    out
+}
+
+/// Text from outside (Lean's and the servers' messages, URLs) as one Markdown table cell:
+/// a `<crash>` in an error stays text instead of becoming HTML, a `|` does not split the
+/// cell, and a newline does not end the table.
+fn table_cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
     }
     out
 }
@@ -311,6 +329,26 @@ mod tests {
             &[],
             Some(config),
         )
+    }
+
+    /// A REPL's stderr may hold anything; in report.md it must stay one cell of text.
+    #[test]
+    fn outside_text_in_a_table_is_escaped() {
+        let s = Summary::from_results(
+            &[result(
+                "a",
+                SearchStatus::Error,
+                Some("REPL died: <crash> | exit & 1"),
+            )],
+            &[],
+            None,
+        );
+        let r = render(&s);
+        assert!(
+            r.contains("| REPL died: &lt;crash&gt; \\| exit &amp; 1 | 1 |\n"),
+            "{r}"
+        );
+        assert!(!r.contains("<crash>"), "{r}");
     }
 
     #[test]
