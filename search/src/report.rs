@@ -35,8 +35,18 @@ pub fn render(s: &Summary) -> String {
 
 /// The one-line outcome (Markdown), which `report.html` also puts above its plots.
 pub fn render_headline(s: &Summary) -> String {
+    // Shards merged from machines that ran at once: say how much machine time that was.
+    let machines = if s.machine_wall_ms > s.sweep_wall_ms * 1.01 {
+        format!(
+            "; {} of machine time, {:.0} theorems per machine-hour",
+            secs(s.machine_wall_ms),
+            s.theorems as f64 * 3_600_000.0 / s.machine_wall_ms
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "**Proved {} / {} ({})** in {} of sweep time over {} run(s) ({:.0} theorems/hour).\n",
+        "**Proved {} / {} ({})** in {} of sweep time over {} run(s) ({:.0} theorems/hour{machines}).\n",
         s.proved,
         s.theorems,
         pct(s.prove_rate),

@@ -78,8 +78,14 @@ pub struct Summary {
     pub theorem_wall_ms: f64,
     /// First theorem start to last theorem end (includes pauses between resumed runs).
     pub sweep_span_ms: f64,
-    /// Summed wall time of the runs (`runs.jsonl`); the span when there is no record.
+    /// Wall time covered by the runs (`runs.jsonl`): resumed runs add up, the pauses between
+    /// them do not count, and shards that ran at once (a merged sweep) count once. The span
+    /// when there is no record.
     pub sweep_wall_ms: f64,
+    /// The runs' wall times added up: machine time, larger than `sweep_wall_ms` when shards
+    /// ran in parallel.
+    #[serde(default)]
+    pub machine_wall_ms: f64,
     pub runs: usize,
     /// Theorems over `sweep_wall_ms`.
     pub theorems_per_hour: f64,
@@ -224,7 +230,7 @@ impl Summary {
             .map(|r| r.finished_unix_ms as f64)
             .fold(0.0, f64::max);
         let span = if n > 0 { (end - start).max(0.0) } else { 0.0 };
-        let run_wall: f64 = runs.iter().map(|r| r.wall_ms).sum();
+        let run_wall = covered_ms(runs.iter());
         let sweep_wall = if runs.is_empty() { span } else { run_wall };
         let mut totals = SearchStats::default();
         results.iter().for_each(|r| totals.combine(&r.stats));
@@ -244,9 +250,10 @@ impl Summary {
             theorem_wall_ms: wall,
             sweep_span_ms: span,
             sweep_wall_ms: sweep_wall,
+            machine_wall_ms: runs.iter().map(|r| r.wall_ms).sum(),
             runs: runs.len(),
             theorems_per_hour: ratio(n as f64 * 3_600_000.0, sweep_wall),
-            generate_servers: server_use(runs, run_wall),
+            generate_servers: server_use(runs),
             time,
             theorem_latency_ms: percentiles(results.iter().map(|r| r.time.wall_ms).collect()),
             unique_per_expansion: ratio(unique as f64, expanded as f64),
@@ -305,7 +312,26 @@ fn mode(config: &serde_json::Value) -> Option<String> {
 }
 
 /// Sums each URL's counters over the runs.
-fn server_use(runs: &[RunRecord], wall_ms: f64) -> Vec<ServerUse> {
+/// The length of the union of the runs' `[start, start + wall]` intervals.
+fn covered_ms<'a>(runs: impl Iterator<Item = &'a RunRecord>) -> f64 {
+    let mut spans: Vec<(f64, f64)> = runs
+        .map(|r| {
+            let start = r.started_unix_ms as f64;
+            (start, start + r.wall_ms.max(0.0))
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut covered = 0.0;
+    let mut reached = f64::NEG_INFINITY;
+    for (start, end) in spans {
+        covered += (end - start.max(reached)).max(0.0);
+        reached = reached.max(end);
+    }
+    covered
+}
+
+/// Per URL, its busy time over the wall time covered by the runs that used it.
+fn server_use(runs: &[RunRecord]) -> Vec<ServerUse> {
     let mut by_url: Vec<UrlUtilisation> = Vec::new();
     for u in runs.iter().flat_map(|r| &r.generate_servers) {
         match by_url.iter_mut().find(|t| t.url == u.url) {
@@ -320,13 +346,19 @@ fn server_use(runs: &[RunRecord], wall_ms: f64) -> Vec<ServerUse> {
     }
     by_url
         .into_iter()
-        .map(|u| ServerUse {
-            busy_share: u.busy_share(wall_ms),
-            mean_prompts_in_flight: u.mean_prompts_in_flight(wall_ms),
-            url: u.url,
-            requests: u.requests,
-            prompts: u.prompts,
-            busy_ms: u.busy_ms,
+        .map(|u| {
+            let wall_ms = covered_ms(
+                runs.iter()
+                    .filter(|r| r.generate_servers.iter().any(|g| g.url == u.url)),
+            );
+            ServerUse {
+                busy_share: u.busy_share(wall_ms),
+                mean_prompts_in_flight: u.mean_prompts_in_flight(wall_ms),
+                url: u.url,
+                requests: u.requests,
+                prompts: u.prompts,
+                busy_ms: u.busy_ms,
+            }
         })
         .collect()
 }
@@ -437,6 +469,38 @@ pub(crate) mod tests {
         }
     }
 
+    /// Merged shards ran at once on two machines: the sweep took the elapsed time, not the sum,
+    /// and each server's share is over the runs that used it.
+    #[test]
+    fn parallel_shards_count_their_overlap_once() {
+        let results = vec![result("a", SearchStatus::Proved, None)];
+        let shard = |started_unix_ms: u64, url: &str| RunRecord {
+            started_unix_ms,
+            wall_ms: 2000.0,
+            searched: 1,
+            stopped: false,
+            generate_servers: vec![UrlUtilisation {
+                url: url.into(),
+                requests: 1,
+                prompts: 1,
+                busy_ms: 1000.0,
+                prompt_ms: 1000.0,
+            }],
+        };
+        let runs = [shard(0, "http://a"), shard(500, "http://b")];
+        let s = Summary::from_results(&results, &runs, None);
+        assert_eq!((s.sweep_wall_ms, s.machine_wall_ms), (2500.0, 4000.0));
+        assert_eq!(s.theorems_per_hour, 3_600_000.0 / 2500.0);
+        let shares: Vec<f64> = s.generate_servers.iter().map(|g| g.busy_share).collect();
+        assert_eq!(shares, [0.5, 0.5]);
+        let headline = crate::report::render_headline(&s);
+        assert!(
+            headline.contains("in 2.5 s of sweep time")
+                && headline.contains("; 4.0 s of machine time, 900 theorems per machine-hour"),
+            "{headline}"
+        );
+    }
+
     #[test]
     fn rates_and_time_shares() {
         let results = vec![
@@ -453,8 +517,9 @@ pub(crate) mod tests {
             ),
             result("d", SearchStatus::NodeBudget, None),
         ];
-        let run = |busy_ms: f64| RunRecord {
-            started_unix_ms: 0,
+        // A run, then a resumed run ten seconds later: the pause does not count.
+        let run = |started_unix_ms: u64, busy_ms: f64| RunRecord {
+            started_unix_ms,
             wall_ms: 2000.0,
             searched: 2,
             stopped: false,
@@ -466,11 +531,16 @@ pub(crate) mod tests {
                 prompt_ms: busy_ms * 16.0,
             }],
         };
-        let s = Summary::from_results(&results, &[run(1900.0), run(1980.0)], None);
+        let s = Summary::from_results(&results, &[run(0, 1900.0), run(12_000, 1980.0)], None);
         assert_eq!((s.theorems, s.proved, s.prove_rate), (4, 1, 0.25));
         assert_eq!(
-            (s.runs, s.sweep_wall_ms, s.theorems_per_hour),
-            (2, 4000.0, 3600.0)
+            (
+                s.runs,
+                s.sweep_wall_ms,
+                s.machine_wall_ms,
+                s.theorems_per_hour
+            ),
+            (2, 4000.0, 4000.0, 3600.0)
         );
         let gpu = &s.generate_servers[0];
         assert_eq!(
