@@ -30,6 +30,13 @@ pub enum EbmError {
     HeadConfig(String),
     #[error("evaluation split: {0}")]
     Split(String),
+    /// A head meets embeddings of a model other than the one it was trained on.
+    #[error("the head was trained on embeddings of another model ({recorded_in}: {trained}) than {given}")]
+    OtherModel {
+        recorded_in: PathBuf,
+        trained: String,
+        given: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, EbmError>;

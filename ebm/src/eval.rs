@@ -10,7 +10,7 @@
 //! `train.json`), so the accuracy is on theorems the head never saw.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::EnergyHead;
 use crate::error::{EbmError, Result};
+use crate::train::{show, train_json, trained_identity};
 use crate::trajectories::Trajectories;
-use formats::identity::ModelIdentity;
 
 /// States per forward pass.
 const BATCH: usize = 1024;
@@ -151,24 +151,6 @@ impl Split {
     }
 }
 
-/// The `train.json` that `ebm train` wrote beside the head (`OUT/head.safetensors`) or one
-/// level up (`OUT/checkpoints/epoch-N.safetensors`), if any.
-fn train_json(head: &Path) -> Result<Option<(PathBuf, serde_json::Value)>> {
-    let dir = head.parent().unwrap_or(Path::new("."));
-    let Some(path) = [dir.join("train.json"), dir.join("../train.json")]
-        .into_iter()
-        .find(|p| p.exists())
-    else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
-    let json = serde_json::from_str(&text).map_err(|error| EbmError::Json {
-        path: path.clone(),
-        error,
-    })?;
-    Ok(Some((path, json)))
-}
-
 /// The theorem names of `split`, from the head's `train.json`.
 pub fn split_theorems(head: &Path, split: Split) -> Result<Option<HashSet<String>>> {
     let key = match split {
@@ -197,18 +179,12 @@ pub fn split_theorems(head: &Path, split: Split) -> Result<Option<HashSet<String
 /// Refuses a cache made by another model than the one the head was trained on (when both
 /// are recorded).
 fn check_identity(head: &Path, cache: &EmbeddingCache) -> Result<()> {
-    let Some((path, json)) = train_json(head)? else {
-        return Ok(());
-    };
-    let trained: Option<ModelIdentity> =
-        serde_json::from_value(json["embedding_identity"].clone()).unwrap_or(None);
-    match (trained, cache.identity()) {
-        (Some(t), Some(c)) if t != *c => Err(EbmError::Split(format!(
-            "the head was trained on embeddings of another model ({}: {}) than this cache's ({})",
-            path.display(),
-            serde_json::to_string(&t).unwrap_or_default(),
-            serde_json::to_string(c).unwrap_or_default()
-        ))),
+    match (trained_identity(head)?, cache.identity()) {
+        (Some((path, trained)), Some(given)) if trained != *given => Err(EbmError::OtherModel {
+            recorded_in: path,
+            trained: show(&trained),
+            given: format!("this cache's ({})", show(given)),
+        }),
         _ => Ok(()),
     }
 }

@@ -27,6 +27,7 @@ use crate::energy_head::{config_path, save_head, EnergyHead, HeadConfig};
 use crate::error::EbmError;
 use crate::train_sampler::{Example, NegativesFrom, Sampler, TierCounts, TierPlan};
 use crate::trajectories::Trajectories;
+use formats::identity::ModelIdentity;
 
 /// Energies whose standard deviation falls below this have collapsed to a constant.
 const COLLAPSE_STD: f64 = 1e-3;
@@ -172,7 +173,7 @@ pub struct TrainReport {
     pub config: TrainConfig,
     pub embedding_dim: usize,
     /// The model of the embedding cache trained on; `ebm eval` refuses a cache of another.
-    pub embedding_identity: Option<formats::identity::ModelIdentity>,
+    pub embedding_identity: Option<ModelIdentity>,
     pub train_theorems: Vec<String>,
     pub val_theorems: Vec<String>,
     pub train_positives: usize,
@@ -183,6 +184,68 @@ pub struct TrainReport {
     pub best_epoch: usize,
     pub head: PathBuf,
     pub epochs: Vec<EpochMetrics>,
+}
+
+/// The `train.json` that `ebm train` wrote beside the head (`OUT/head.safetensors`) or one
+/// level up (`OUT/checkpoints/epoch-N.safetensors`), if any.
+pub(crate) fn train_json(head: &Path) -> Result<Option<(PathBuf, serde_json::Value)>, EbmError> {
+    let dir = head.parent().unwrap_or(Path::new("."));
+    let Some(path) = [dir.join("train.json"), dir.join("../train.json")]
+        .into_iter()
+        .find(|p| p.exists())
+    else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
+    let json = serde_json::from_str(&text).map_err(|error| EbmError::Json {
+        path: path.clone(),
+        error,
+    })?;
+    Ok(Some((path, json)))
+}
+
+/// The model whose embeddings trained `head` and the `train.json` that says so; None when
+/// no run recorded one.
+pub fn trained_identity(head: &Path) -> Result<Option<(PathBuf, ModelIdentity)>, EbmError> {
+    let Some((path, json)) = train_json(head)? else {
+        return Ok(None);
+    };
+    let identity: Option<ModelIdentity> =
+        serde_json::from_value(json["embedding_identity"].clone()).unwrap_or(None);
+    Ok(identity.map(|i| (path, i)))
+}
+
+/// Refuses to serve `head` on an encoder other than the one whose embeddings trained it
+/// (config, tokenizer files, pooling); nothing recorded, nothing to check. Another dtype
+/// (trained on bf16 embeddings from a GPU, served in f32 on a CPU) is the same model with
+/// rounding differences: a warning, returned for the caller to log.
+pub fn check_head_encoder(
+    head: &Path,
+    encoder: &ModelIdentity,
+) -> Result<Option<String>, EbmError> {
+    let Some((path, trained)) = trained_identity(head)? else {
+        return Ok(None);
+    };
+    let same_model = trained.config_sha256 == encoder.config_sha256
+        && trained.tokenizer_sha256 == encoder.tokenizer_sha256
+        && trained.pooling == encoder.pooling;
+    if !same_model {
+        return Err(EbmError::OtherModel {
+            recorded_in: path,
+            trained: show(&trained),
+            given: format!("the encoder served ({})", show(encoder)),
+        });
+    }
+    Ok((trained.dtype != encoder.dtype).then(|| {
+        format!(
+            "the head was trained on {} embeddings and is served in {}: energies may differ by rounding",
+            trained.dtype, encoder.dtype
+        )
+    }))
+}
+
+pub(crate) fn show(identity: &ModelIdentity) -> String {
+    serde_json::to_string(identity).unwrap_or_default()
 }
 
 /// Theorem names of the validation split: a seeded shuffle, stratified so proved and

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use candle_core::Device;
 use ebm::embedding_cache::EmbeddingCache;
 use ebm::eval::{evaluate_checkpoint, Split};
-use ebm::train::{train, TrainConfig};
+use ebm::train::{check_head_encoder, train, TrainConfig};
 use ebm::train_sampler::{NegativesFrom, Sampler, TierCounts, TierPlan};
 use ebm::trajectories::Trajectories;
 use formats::trajectory::NodeRow;
@@ -224,6 +224,27 @@ fn split_val_of_a_shuffled_run_stays_within_005_of_random() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("another model"), "{err}");
+    // `ebm serve --head` on the encoder that made the embeddings: served; in another dtype:
+    // a warning; on another model: refused, naming the train.json that says so.
+    assert_eq!(check_head_encoder(&head, &model("a")).unwrap(), None);
+    let bf16 = formats::identity::ModelIdentity {
+        dtype: "bf16".into(),
+        ..model("a")
+    };
+    let warning = check_head_encoder(&head, &bf16).unwrap().unwrap();
+    assert!(
+        warning.contains("f32") && warning.contains("bf16"),
+        "{warning}"
+    );
+    let err = check_head_encoder(&head, &model("b"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another model")
+            && err.contains("train.json")
+            && err.contains("encoder served"),
+        "{err}"
+    );
     // Without the run's train.json the split cannot be known: a clear error.
     std::fs::remove_file(out.join("train.json")).unwrap();
     let err = evaluate_checkpoint(&traj, &cache, &head, Split::Val)

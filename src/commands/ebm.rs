@@ -82,10 +82,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading the encoder from {}", args.model.display()))?
         .with_attention_budget(args.attention_chunk_mib << 20);
     let head = match &args.head {
-        Some(path) => Some(Arc::new(
-            EnergyHead::load(path, &device)
-                .with_context(|| format!("loading the energy head {}", path.display()))?,
-        )),
+        Some(path) => {
+            if let Some(warning) = ebm::train::check_head_encoder(path, encoder.identity())? {
+                tracing::warn!("{warning}");
+            }
+            Some(Arc::new(EnergyHead::load(path, &device).with_context(
+                || format!("loading the energy head {}", path.display()),
+            )?))
+        }
         None => {
             tracing::warn!("no --head: /score will answer 400, /encode works");
             None
