@@ -43,6 +43,11 @@ const GEN_PER_SAMPLE: Duration = Duration::from_millis(20);
 const LEAN_PER_REQUEST_MS: u64 = 150;
 const EBM_PER_REQUEST: Duration = Duration::from_millis(300);
 const CONCURRENCY: [usize; 5] = [1, 2, 4, 8, 16];
+/// The short sweep (issue 13): theorems of 1-6 steps, where start-up and tail dominate.
+const SHORT_THEOREMS: usize = 50;
+const SHORT_CONCURRENCY: [usize; 2] = [4, 8];
+/// A Mathlib header import on one worker (warm file cache; a cold one takes minutes).
+const HEADER_IMPORT: Duration = Duration::from_secs(60);
 const NUM_CANDIDATES: usize = 16;
 
 /// A deterministic stream of small numbers (no RNG crate needed).
@@ -98,50 +103,64 @@ fn failing(theorem: usize, state: &str, count: usize) -> Vec<WorldTactic> {
 /// (sometimes ranked above the path, so the search backtracks) and 2-6 tactics fail. So an
 /// expansion sends 4-8 unique tactics to Lean and theorems drift out of step.
 fn world(theorems: usize) -> World {
-    let theorems = (0..theorems)
-        .map(|i| {
-            let depth = 4 + i % 5;
-            let mut states = Vec::new();
-            for k in 0..depth {
-                let here = format!("p{k}");
-                let next = if k + 1 == depth {
-                    Vec::new()
-                } else {
-                    goals(i, &format!("p{}", k + 1))
-                };
-                let side = format!("s{k}");
-                let side_first = mix(i, k).is_multiple_of(3);
-                let mut tactics = vec![
-                    tactic(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
-                    tactic(
-                        format!("apply side_{k}"),
-                        if side_first { -0.2 } else { -0.8 },
-                        Effect::Goals(goals(i, &side)),
-                    ),
-                ];
-                tactics.extend(failing(i, &here, 2 + mix(i, k + 100) % 5));
-                states.push(WorldState {
-                    goals: goals(i, &here),
-                    tactics,
-                });
-                states.push(WorldState {
-                    goals: goals(i, &side),
-                    tactics: failing(i, &side, 2 + mix(i, k + 200) % 3),
-                });
-            }
-            WorldTheorem {
-                name: format!("lat_{i}"),
-                formal_statement: format!(
-                    "theorem lat_{i} (x y z : ℝ) (h₀ : 0 < x ∧ 0 < y ∧ 0 < z) (h₁ : x * y * z = {i}) : x / y + y / z + z / x ≥ 3 := by"
-                ),
-                root: goals(i, "p0"),
-                states,
-            }
-        })
-        .collect();
     World {
         modules: vec!["Mathlib".into(), "Aesop".into()],
-        theorems,
+        theorems: (0..theorems)
+            .map(|i| world_theorem(i, "lat", 4 + i % 5))
+            .collect(),
+    }
+}
+
+/// The short sweep's theorems: the same shape with proof paths of 1-6 steps, so start-up and
+/// tail are a large share of the sweep. Indices from [`SHORT_BASE`] keep their goals distinct
+/// from [`world`]'s.
+fn short_world(theorems: usize) -> World {
+    World {
+        modules: vec!["Mathlib".into(), "Aesop".into()],
+        theorems: (0..theorems)
+            .map(|i| world_theorem(SHORT_BASE + i, "short", 1 + i % 6))
+            .collect(),
+    }
+}
+
+const SHORT_BASE: usize = 10_000;
+
+fn world_theorem(i: usize, prefix: &str, depth: usize) -> WorldTheorem {
+    let mut states = Vec::new();
+    for k in 0..depth {
+        let here = format!("p{k}");
+        let next = if k + 1 == depth {
+            Vec::new()
+        } else {
+            goals(i, &format!("p{}", k + 1))
+        };
+        let side = format!("s{k}");
+        let side_first = mix(i, k).is_multiple_of(3);
+        let mut tactics = vec![
+            tactic(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
+            tactic(
+                format!("apply side_{k}"),
+                if side_first { -0.2 } else { -0.8 },
+                Effect::Goals(goals(i, &side)),
+            ),
+        ];
+        tactics.extend(failing(i, &here, 2 + mix(i, k + 100) % 5));
+        states.push(WorldState {
+            goals: goals(i, &here),
+            tactics,
+        });
+        states.push(WorldState {
+            goals: goals(i, &side),
+            tactics: failing(i, &side, 2 + mix(i, k + 200) % 3),
+        });
+    }
+    WorldTheorem {
+        name: format!("{prefix}_{i}"),
+        formal_statement: format!(
+            "theorem {prefix}_{i} (x y z : ℝ) (h₀ : 0 < x ∧ 0 < y ∧ 0 < z) (h₁ : x * y * z = {i}) : x / y + y / z + z / x ≥ 3 := by"
+        ),
+        root: goals(i, "p0"),
+        states,
     }
 }
 
@@ -247,6 +266,16 @@ struct Servers {
 
 /// `world_file` is what the simulated REPL workers load: each parses it whole at start.
 fn config(servers: &Servers, concurrency: usize, world_file: &Path) -> Config {
+    config_with(servers, concurrency, world_file, 0)
+}
+
+/// As [`config`], with every header import taking `header_delay_ms` more (scaled).
+fn config_with(
+    servers: &Servers,
+    concurrency: usize,
+    world_file: &Path,
+    header_delay_ms: u64,
+) -> Config {
     let mut config = Config::default();
     config.search.num_candidates = NUM_CANDIDATES;
     config.search.ebm_weight = 0.3;
@@ -266,6 +295,8 @@ fn config(servers: &Servers, concurrency: usize, world_file: &Path) -> Config {
             world_file.display().to_string(),
             "--delay-ms".into(),
             (LEAN_PER_REQUEST_MS / u64::from(SCALE)).to_string(),
+            "--header-delay-ms".into(),
+            header_delay_ms.to_string(),
         ],
         workers: concurrency,
         ..LeanConfig::default()
@@ -281,34 +312,55 @@ fn share(summary: &search::summary::Summary, phase: &str) -> f64 {
         .map_or(0.0, |p| p.share)
 }
 
-async fn sweep_at(
-    servers: &Servers,
-    world: &World,
+/// One sweep of the table: its theorems, concurrency, and the start-up it models.
+struct Case {
+    /// Names the case in the JSON and the world file.
+    label: String,
+    theorems: Vec<WorldTheorem>,
     concurrency: usize,
-    dir: &Path,
-    gap_lines: &mut Vec<String>,
-) -> serde_json::Value {
-    // Enough theorems per slot that start-up and tail are a modest share of the sweep; at 16
-    // slots, one miniF2F split (244), the size of a real sweep.
+    /// Scaled extra time of every header import (0: the simulator's own start only).
+    header_delay_ms: u64,
+}
+
+/// The main table's sweep at `concurrency`: enough theorems per slot that start-up and tail
+/// are a modest share of the sweep; at 16 slots, one miniF2F split (244), the size of a real
+/// sweep.
+fn main_case(world: &World, concurrency: usize) -> Case {
     let n = match concurrency {
         1 => 6,
         2 => 8,
         16 => 244,
         c => 8 * c,
     };
+    Case {
+        label: format!("c{concurrency}"),
+        theorems: world.theorems[..n].to_vec(),
+        concurrency,
+        header_delay_ms: 0,
+    }
+}
+
+async fn sweep_at(
+    servers: &Servers,
+    case: &Case,
+    dir: &Path,
+    gap_lines: &mut Vec<String>,
+) -> serde_json::Value {
+    let concurrency = case.concurrency;
+    let n = case.theorems.len();
     // The workers load only this sweep's theorems: parsing a world file is the simulator's
     // cost, not one the latency model describes.
-    let world_file = dir.join(format!("world-c{concurrency}.json"));
+    let world_file = dir.join(format!("world-{}.json", case.label));
     let subset = World {
-        theorems: world.theorems[..n].to_vec(),
-        ..world.clone()
+        modules: vec!["Mathlib".into(), "Aesop".into()],
+        theorems: case.theorems.clone(),
     };
     std::fs::write(
         &world_file,
         serde_json::to_vec(&subset).expect("world json"),
     )
     .expect("write world");
-    let config = config(servers, concurrency, &world_file);
+    let config = config_with(servers, concurrency, &world_file, case.header_delay_ms);
     let timed = Arc::new(Timed {
         inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
@@ -326,11 +378,11 @@ async fn sweep_at(
         last_start: n,
         mark: Mutex::new(None),
     });
-    let out = dir.join(format!("c{concurrency}"));
+    let out = dir.join(&case.label);
     let started = Instant::now();
     let report = run_sweep(
         &config,
-        theorems(world, n),
+        theorems(&subset, n),
         &out,
         SweepOptions::default(),
         Backends {
@@ -363,6 +415,8 @@ async fn sweep_at(
     let server = &s.generate_servers[0];
     let thm_per_hour = n as f64 / (wall_ms / 1000.0 * f64::from(SCALE)) * 3600.0;
     let row = json!({
+        "case": case.label,
+        "header_import_ms_scaled": case.header_delay_ms,
         "concurrency": concurrency,
         "theorems": n,
         "proved": s.proved,
@@ -456,7 +510,7 @@ fn order_changes(tree: &Tree) -> (usize, usize) {
 /// At concurrency 1, theorem by theorem: the accounting, the most a pipelined expansion could
 /// save (per step it overlaps the next generate with this step's Lean and EBM calls, so the
 /// theorem saves at most min(generate, Lean + EBM)), and how often it would change the order.
-async fn pipelining(servers: &Servers, world: &World) -> serde_json::Value {
+async fn pipelining_at_1(servers: &Servers, world: &World) -> serde_json::Value {
     let config = config(servers, 1, &servers.world_file);
     let policy = build_policy(&config.policy).expect("policy");
     let scorer = EbmClient::from_config(&config.ebm)
@@ -522,7 +576,12 @@ fn main() {
         return;
     }
 
+    // `cargo bench` adds `--bench`; other words pick sections (`main`, `short`; default both).
+    let sections: Vec<String> = args.filter(|a| !a.starts_with("--")).collect();
+    let run = |section: &str| sections.is_empty() || sections.iter().any(|s| s == section);
+
     let world = world(244);
+    let short = short_world(SHORT_THEOREMS);
     let dir = tempfile::tempdir().expect("tempdir");
     let world_file = dir.path().join("world.json");
     std::fs::write(&world_file, serde_json::to_vec(&world).expect("world json"))
@@ -535,8 +594,10 @@ fn main() {
         .build()
         .expect("runtime");
     let (sglang, ebm) = servers_rt.block_on(async {
+        let mut both = world.clone();
+        both.theorems.extend(short.theorems.iter().cloned());
         let sglang = sim::sglang::spawn(
-            world.clone(),
+            both,
             SglangOptions {
                 delay_per_request: GEN_PER_REQUEST / SCALE,
                 delay_per_sample: GEN_PER_SAMPLE / SCALE,
@@ -571,17 +632,46 @@ fn main() {
         "one simulated Lean worker from spawn to a started theorem (world file {:.1} MB, parsed at start): {worker_start_ms:.0} ms",
         std::fs::metadata(&servers.world_file).map_or(0.0, |m| m.len() as f64 / 1e6)
     );
-    println!("\n| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut gap_lines = Vec::new();
-    let rows: Vec<serde_json::Value> = CONCURRENCY
-        .iter()
-        .map(|&c| runtime.block_on(sweep_at(&servers, &world, c, dir.path(), &mut gap_lines)))
-        .collect();
-    println!("\ngenerate idle (ms of scaled time): before the first request | from the first request until the last theorem starts (share of that window) | in the tail | longest mid-sweep gap");
-    println!("| conc | start-up | mid-sweep | tail | longest |\n|---:|---:|---:|---:|---:|");
-    gap_lines.iter().for_each(|l| println!("{l}"));
-    let pipelining = runtime.block_on(pipelining(&servers, &world));
+    let header = "| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    let gap_header = "\ngenerate idle (ms of scaled time): before the first request | from the first request until the last theorem starts (share of that window) | in the tail | longest mid-sweep gap\n| conc | start-up | mid-sweep | tail | longest |\n|---:|---:|---:|---:|---:|";
+    let mut rows = Vec::new();
+    let mut pipelining = serde_json::Value::Null;
+    if run("main") {
+        println!("\n{header}");
+        let mut gap_lines = Vec::new();
+        for &c in &CONCURRENCY {
+            let case = main_case(&world, c);
+            rows.push(runtime.block_on(sweep_at(&servers, &case, dir.path(), &mut gap_lines)));
+        }
+        println!("{gap_header}");
+        gap_lines.iter().for_each(|l| println!("{l}"));
+        pipelining = runtime.block_on(pipelining_at_1(&servers, &world));
+    }
+    let mut short_rows = Vec::new();
+    if run("short") {
+        println!(
+            "\nshort sweep: {SHORT_THEOREMS} theorems of 1-6 steps; every header import takes {:?} at full scale",
+            HEADER_IMPORT
+        );
+        println!("{header}");
+        let mut gap_lines = Vec::new();
+        for &c in &SHORT_CONCURRENCY {
+            let case = Case {
+                label: format!("short-c{c}"),
+                theorems: short.theorems.clone(),
+                concurrency: c,
+                header_delay_ms: (HEADER_IMPORT / SCALE).as_millis() as u64,
+            };
+            short_rows.push(runtime.block_on(sweep_at(
+                &servers,
+                &case,
+                dir.path(),
+                &mut gap_lines,
+            )));
+        }
+        println!("{gap_header}");
+        gap_lines.iter().for_each(|l| println!("{l}"));
+    }
     support::write_result(
         "sweep_latency",
         &json!({
@@ -594,7 +684,9 @@ fn main() {
             },
             "num_candidates": NUM_CANDIDATES,
             "worker_start_ms": worker_start_ms,
+            "header_import_ms": HEADER_IMPORT.as_millis() as u64,
             "sweeps": rows,
+            "short_sweeps": short_rows,
             "pipelining_at_concurrency_1": pipelining,
         }),
     );

@@ -5,15 +5,18 @@
 //! recovery can be tested without Lean:
 //!
 //! ```text
-//! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N]
-//!           [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
+//! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--header-delay-ms N]
+//!           [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //!           [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]
 //!           [--forget-after N] [--lean-version V]
 //! ```
 //! `--crash-after N` answers N requests and dies on the next (each process: a pool's fresh
 //! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
 //! tactic; `--garbage-after N` answers every request after the N-th with non-JSON; `--log`
-//! appends each request as a JSON line; `--shadow-namespace NS` gives namespace NS a
+//! appends each request as a JSON line (`{pid}` in the path becomes the process id, so each
+//! worker of a pool writes its own file); `--header-delay-ms N` adds N ms to every header
+//! import (a command of `import`s without an env: Mathlib's import is the slow one);
+//! `--shadow-namespace NS` gives namespace NS a
 //! constant of every theorem's name (see `#print axioms`); `--no-tactic-blocks` refuses a
 //! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT;
 //! `--forget-after N` drops every proof state after N requests, so later tactics on them get
@@ -34,7 +37,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N] [--lean-version V]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--header-delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N] [--lean-version V]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -57,6 +60,7 @@ pub struct ReplArgs {
     pub world: PathBuf,
     pub log: Option<PathBuf>,
     pub delay_ms: u64,
+    pub header_delay_ms: u64,
     pub crash_after: Option<u64>,
     pub hang_on: Option<String>,
     pub crash_on: Option<String>,
@@ -90,6 +94,7 @@ impl ReplArgs {
                 "--world" => world = Some(PathBuf::from(value()?)),
                 "--log" => parsed.log = Some(PathBuf::from(value()?)),
                 "--delay-ms" => parsed.delay_ms = number(value()?)?,
+                "--header-delay-ms" => parsed.header_delay_ms = number(value()?)?,
                 "--crash-after" => parsed.crash_after = Some(number(value()?)?),
                 "--hang-on" => parsed.hang_on = Some(value()?),
                 "--crash-on" => parsed.crash_on = Some(value()?),
@@ -131,7 +136,13 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         },
     );
     let mut log = match &args.log {
-        Some(path) => Some(File::options().create(true).append(true).open(path)?),
+        Some(path) => {
+            let path = path
+                .display()
+                .to_string()
+                .replace("{pid}", &std::process::id().to_string());
+            Some(File::options().create(true).append(true).open(path)?)
+        }
         None => None,
     };
     let stdin = std::io::stdin().lock();
@@ -174,6 +185,9 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         if args.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.delay_ms));
         }
+        if args.header_delay_ms > 0 && is_header_import(&request) {
+            std::thread::sleep(Duration::from_millis(args.header_delay_ms));
+        }
         if args.forget_after == Some(served) {
             lean.forget_proof_states();
         }
@@ -191,6 +205,15 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         stdout.write_all(output.as_bytes())?;
         stdout.flush()?;
     }
+}
+
+/// A command that imports modules into a fresh environment: imports are only valid without an
+/// `env`, at the start of a file.
+fn is_header_import(request: &serde_json::Value) -> bool {
+    request.get("env").is_none_or(serde_json::Value::is_null)
+        && request["cmd"]
+            .as_str()
+            .is_some_and(|cmd| cmd.trim_start().starts_with("import "))
 }
 
 /// Never answers, like a runaway tactic; but exits once orphaned, so a test run that dies
