@@ -284,12 +284,17 @@ fn main() {
     let nodes = out.tree.len();
     let goal_bytes: usize = out.tree.nodes().iter().map(|n| n.goals.len()).sum();
     let failed = out.failed.len();
-    // What the failed-attempt records hold (struct + text), beside the tree.
+    // What the failed-attempt records hold beside the tree: the structs, and each distinct
+    // shared text once (an `Arc<str>` allocation: two counters and the bytes). Tactic texts
+    // are shared with the tree's nodes, so they are counted here, not there.
+    let mut texts = std::collections::HashSet::new();
     let failed_bytes = out.failed.capacity() * std::mem::size_of::<FailedAttempt>()
         + out
             .failed
             .iter()
-            .map(|f| f.tactic.capacity() + f.message.capacity())
+            .flat_map(|f| [&f.tactic, &f.message])
+            .filter(|text| texts.insert(text.as_ptr()))
+            .map(|text| 2 * std::mem::size_of::<usize>() + text.len())
             .sum::<usize>();
     drop(out);
 

@@ -65,7 +65,7 @@ async fn one_generate_call_replays_a_chain_sharing_prefixes_without_lean_calls()
     assert!(out
         .failed
         .iter()
-        .any(|f| f.outcome == "banned" && f.tactic == "exact sorry"));
+        .any(|f| f.outcome == "banned" && &*f.tactic == "exact sorry"));
     // Each node's log-prob is its own tactic's, whichever sample made it first (the first
     // sample spelled all three tactics in one token, so `t2` had no tokens of its own).
     let node = |t: &str| {

@@ -98,7 +98,7 @@ async fn transposition_is_recorded_not_requeued() {
     assert!(out
         .failed
         .iter()
-        .any(|f| f.tactic == "b" && f.outcome == "transposition"));
+        .any(|f| &*f.tactic == "b" && f.outcome == "transposition"));
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn empty_goals_without_completed_status_are_never_a_proof() {
     assert!(out
         .failed
         .iter()
-        .any(|f| f.tactic == "exact?" && f.outcome == "incomplete"));
+        .any(|f| &*f.tactic == "exact?" && f.outcome == "incomplete"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! its time accounting.
 
 pub mod frontier;
+mod interner;
 pub mod node;
 mod rows;
 pub mod search;
@@ -9,5 +10,5 @@ pub mod timing;
 
 pub use frontier::{priority, Frontier, OrdF64};
 pub use node::{Node, NodeId, Tree};
-pub use search::{search_theorem, FailedAttempt, SearchOutcome, SearchParams};
+pub use search::{search_theorem, AttemptOutcome, FailedAttempt, SearchOutcome, SearchParams};
 pub use timing::{Clock, ManualClock, Phase, PhaseTimer, SystemClock};

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use formats::{join_goals, NodeStatus};
 use lean_bridge::StateId;
@@ -13,10 +14,12 @@ pub type NodeId = u32;
 pub struct Node {
     pub id: NodeId,
     pub parent: Option<NodeId>,
-    /// The tactic from the parent; `None` at the root.
-    pub tactic: Option<String>,
-    /// Goals joined by a blank line ([`join_goals`]); empty when complete.
-    pub goals: String,
+    /// The tactic from the parent; `None` at the root. Shared with every other node and failed
+    /// attempt of the search that has the same tactic text (see `Interner`).
+    pub tactic: Option<Arc<str>>,
+    /// Goals joined by a blank line ([`join_goals`]); empty when complete. Boxed: no spare
+    /// capacity is kept beside the text.
+    pub goals: Box<str>,
     pub goal_count: u32,
     pub state: StateId,
     pub depth: u32,
@@ -34,7 +37,7 @@ pub struct Node {
 /// A child as the engine learned it, before it gets an id.
 #[derive(Debug, Clone)]
 pub struct NewNode {
-    pub tactic: String,
+    pub tactic: Arc<str>,
     pub goals: Vec<String>,
     pub state: StateId,
     pub llm_logprob: f64,
@@ -66,7 +69,7 @@ impl Tree {
             id: 0,
             parent: None,
             tactic: None,
-            goals: goals_text,
+            goals: goals_text.into_boxed_str(),
             goal_count: goals.len() as u32,
             state,
             depth: 0,
@@ -107,7 +110,7 @@ impl Tree {
         self.seen
             .get(&text_hash(&text))
             .copied()
-            .filter(|id| self.get(*id).goals == text)
+            .filter(|id| *self.get(*id).goals == *text)
     }
 
     /// Adds a child of `parent`. Complete proofs (no goals) are not indexed as states.
@@ -123,7 +126,7 @@ impl Tree {
             id,
             parent: Some(parent),
             tactic: Some(new.tactic),
-            goals,
+            goals: goals.into_boxed_str(),
             goal_count: new.goals.len() as u32,
             state: new.state,
             depth,
@@ -154,7 +157,7 @@ impl Tree {
     pub fn tactics_to(&self, id: NodeId) -> Vec<String> {
         self.path(id)
             .into_iter()
-            .filter_map(|n| self.get(n).tactic.clone())
+            .filter_map(|n| self.get(n).tactic.as_deref().map(str::to_owned))
             .collect()
     }
 }

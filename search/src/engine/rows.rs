@@ -47,8 +47,8 @@ impl SearchOutcome {
                     node_id: n.id,
                     parent_id: n.parent,
                     depth: n.depth,
-                    tactic: n.tactic.clone(),
-                    state: n.goals.clone(),
+                    tactic: n.tactic.as_deref().map(str::to_owned),
+                    state: n.goals.to_string(),
                     goal_count: n.goal_count,
                     llm_logprob: n.llm_logprob,
                     cum_logprob: n.cum_logprob,
@@ -73,9 +73,9 @@ impl SearchOutcome {
             .map(|f| FailedRow {
                 theorem: theorem.to_owned(),
                 parent_id: f.parent,
-                tactic: f.tactic.clone(),
-                outcome: f.outcome.to_owned(),
-                message: f.message.clone(),
+                tactic: f.tactic.to_string(),
+                outcome: f.outcome.as_str().to_owned(),
+                message: f.message.to_string(),
                 run_id,
             })
             .collect();

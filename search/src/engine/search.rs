@@ -1,6 +1,7 @@
 //! Best-first search of one theorem.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use formats::results::{ErrorKind, SearchStatus};
@@ -9,6 +10,7 @@ use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
 
 use super::frontier::{priority, Frontier};
+use super::interner::Interner;
 use super::node::{text_hash, NewNode, NodeId, Tree};
 use super::timing::{Clock, Phase, PhaseTimer};
 use crate::candidates::{extract_candidates, is_banned, start_column, tactic_sequence, Step};
@@ -28,15 +30,50 @@ pub struct SearchParams<'a> {
     pub clock: &'a dyn Clock,
 }
 
-/// A tactic that did not lead to a new node.
+/// A tactic that did not lead to a new node. Its texts are the search's shared copies (see
+/// `Interner`): a search holds about three of these per node, and the same tactics and Lean
+/// messages recur, so this is most of a search's memory beyond the goals texts. The written
+/// row ([`FailedRow`](formats::trajectory::FailedRow)) has the same texts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedAttempt {
     pub parent: NodeId,
-    pub tactic: String,
-    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed`, `transposition`, or
-    /// `banned` (a tactic inside a whole-proof continuation that never reached Lean).
-    pub outcome: &'static str,
-    pub message: String,
+    pub tactic: Arc<str>,
+    pub outcome: AttemptOutcome,
+    pub message: Arc<str>,
+}
+
+/// Why a tactic did not lead to a new node; [`AttemptOutcome::as_str`] is the `outcome`
+/// column of the failed-attempt files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Error,
+    Timeout,
+    Incomplete,
+    Sorry,
+    CheckFailed,
+    Transposition,
+    /// A tactic inside a whole-proof continuation that never reached Lean.
+    Banned,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Error => "error",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::Incomplete => "incomplete",
+            AttemptOutcome::Sorry => "sorry",
+            AttemptOutcome::CheckFailed => "check_failed",
+            AttemptOutcome::Transposition => "transposition",
+            AttemptOutcome::Banned => "banned",
+        }
+    }
+}
+
+impl PartialEq<&str> for AttemptOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug)]
@@ -101,6 +138,7 @@ pub async fn search_theorem(
         failed: Vec::new(),
         stats: SearchStats::default(),
         edges: HashMap::new(),
+        interner: Interner::default(),
     };
     let end = search.run().await;
     let Search {
@@ -157,6 +195,8 @@ struct Search<'a, 'p> {
     /// A 64-bit hash collision could only skip a tactic, never make a proof: proofs are
     /// always checked whole.
     edges: HashMap<(NodeId, u64), Option<NodeId>>,
+    /// The shared copies of this search's tactics and failure messages.
+    interner: Interner,
 }
 
 impl Search<'_, '_> {
@@ -176,6 +216,17 @@ impl Search<'_, '_> {
 
     fn elapsed_ms(&self) -> f64 {
         self.timer.elapsed(self.clock()).as_secs_f64() * 1000.0
+    }
+
+    /// Records a failed attempt, sharing its message with earlier ones of the same text.
+    fn fail(&mut self, parent: NodeId, tactic: Arc<str>, outcome: AttemptOutcome, message: &str) {
+        let message = self.interner.intern(message);
+        self.failed.push(FailedAttempt {
+            parent,
+            tactic,
+            outcome,
+            message,
+        });
     }
 
     async fn run(&mut self) -> End {
@@ -378,12 +429,8 @@ impl Search<'_, '_> {
         for step in steps {
             if is_banned(&step.tactic, &self.params.config.banned_tactics) {
                 self.stats.candidates_banned += 1;
-                self.failed.push(FailedAttempt {
-                    parent: at,
-                    tactic: step.tactic.clone(),
-                    outcome: "banned",
-                    message: String::new(),
-                });
+                let tactic = self.interner.intern(&step.tactic);
+                self.fail(at, tactic, AttemptOutcome::Banned, "");
                 break;
             }
             used += step.tokens;
@@ -431,14 +478,11 @@ impl Search<'_, '_> {
             .map(|s| s.tactic.as_str())
             .collect::<Vec<_>>()
             .join("\n");
+        let tactic = self.interner.intern(&tactic);
         if let Some(step) = steps.iter().find(|s| is_banned(&s.tactic, banned)) {
             self.stats.candidates_banned += 1;
-            self.failed.push(FailedAttempt {
-                parent,
-                tactic,
-                outcome: "banned",
-                message: format!("uses a banned identifier in `{}`", step.tactic),
-            });
+            let message = format!("uses a banned identifier in `{}`", step.tactic);
+            self.fail(parent, tactic, AttemptOutcome::Banned, &message);
             return Ok(0);
         }
         let mut tactics = self.tree.tactics_to(parent);
@@ -458,12 +502,12 @@ impl Search<'_, '_> {
             return Err(End::Proved(id, check));
         }
         self.stats.check_failures += 1;
-        self.failed.push(FailedAttempt {
+        self.fail(
             parent,
             tactic,
-            outcome: "check_failed",
-            message: check.errors.join("\n"),
-        });
+            AttemptOutcome::CheckFailed,
+            &check.errors.join("\n"),
+        );
         Ok(steps.iter().map(|s| s.tokens).sum())
     }
 
@@ -475,8 +519,9 @@ impl Search<'_, '_> {
         self.stats.lean_calls += 1;
         let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
         let created_ms = self.elapsed_ms();
+        let tactic = self.interner.intern(&step.tactic);
         let new = |goals: Vec<String>, state, status| NewNode {
-            tactic: step.tactic.clone(),
+            tactic: Arc::clone(&tactic),
             goals,
             state,
             llm_logprob: step.logprob,
@@ -484,21 +529,13 @@ impl Search<'_, '_> {
             status,
             created_ms,
         };
-        let fail = |outcome: &'static str, message: String| FailedAttempt {
-            parent,
-            tactic: step.tactic.clone(),
-            outcome,
-            message,
-        };
         match outcome {
             TacticOutcome::Progress { state, goals } => {
                 self.stats.candidates_passed_lean += 1;
                 if let Some(existing) = self.tree.find_state(&goals) {
                     self.stats.transpositions += 1;
-                    self.failed.push(fail(
-                        "transposition",
-                        format!("same goals as node {existing}"),
-                    ));
+                    let message = format!("same goals as node {existing}");
+                    self.fail(parent, tactic, AttemptOutcome::Transposition, &message);
                     return Ok(Applied::Transposition(existing));
                 }
                 let depth = self.tree.get(parent).depth + 1;
@@ -521,7 +558,7 @@ impl Search<'_, '_> {
                     .tree
                     .add_child(parent, new(Vec::new(), state, NodeStatus::Unverified));
                 if let Some(check) = self.check(id).await? {
-                    self.failed.push(fail("check_failed", check));
+                    self.fail(parent, tactic, AttemptOutcome::CheckFailed, &check);
                 }
                 Ok(Applied::Failed)
             }
@@ -539,28 +576,24 @@ impl Search<'_, '_> {
                     return Err(End::Proved(id, check));
                 }
                 self.stats.incomplete += 1;
-                self.failed.push(fail(
-                    "incomplete",
-                    format!("{status}\n{}", check.errors.join("\n")),
-                ));
+                let message = format!("{status}\n{}", check.errors.join("\n"));
+                self.fail(parent, tactic, AttemptOutcome::Incomplete, &message);
                 Ok(Applied::Failed)
             }
             TacticOutcome::Sorry { goals } => {
                 self.stats.sorries += 1;
-                self.failed.push(fail(
-                    "sorry",
-                    format!("the tactic admitted {} goal(s) with sorry", goals.len()),
-                ));
+                let message = format!("the tactic admitted {} goal(s) with sorry", goals.len());
+                self.fail(parent, tactic, AttemptOutcome::Sorry, &message);
                 Ok(Applied::Failed)
             }
             TacticOutcome::Error { message } => {
                 self.stats.lean_errors += 1;
-                self.failed.push(fail("error", message));
+                self.fail(parent, tactic, AttemptOutcome::Error, &message);
                 Ok(Applied::Failed)
             }
             TacticOutcome::Timeout => {
                 self.stats.lean_timeouts += 1;
-                self.failed.push(fail("timeout", String::new()));
+                self.fail(parent, tactic, AttemptOutcome::Timeout, "");
                 Ok(Applied::Failed)
             }
         }
@@ -611,7 +644,7 @@ impl Search<'_, '_> {
                 outcome
             {
                 let node = NewNode {
-                    tactic: probe.clone(),
+                    tactic: self.interner.intern(probe),
                     goals: Vec::new(),
                     state,
                     llm_logprob: 0.0,
@@ -623,12 +656,8 @@ impl Search<'_, '_> {
                 self.stats.probe_proofs = 1;
                 if let Some(errors) = self.check(child).await? {
                     self.stats.probe_proofs = 0;
-                    self.failed.push(FailedAttempt {
-                        parent: id,
-                        tactic: probe.clone(),
-                        outcome: "check_failed",
-                        message: errors,
-                    });
+                    let tactic = self.interner.intern(probe);
+                    self.fail(id, tactic, AttemptOutcome::CheckFailed, &errors);
                 }
             }
         }
@@ -649,7 +678,7 @@ impl Search<'_, '_> {
         if let Some(scorer) = self.scorer {
             let states: Vec<String> = ids
                 .iter()
-                .map(|&id| self.tree.get(id).goals.clone())
+                .map(|&id| self.tree.get(id).goals.to_string())
                 .collect();
             self.timer.lap(self.params.clock, Phase::Engine);
             let energies = scorer.score(&states).await;
