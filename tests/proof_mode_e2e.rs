@@ -9,46 +9,19 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use sim::sglang::SglangOptions;
-use support::sweep::{ok, results, SweepSetup};
-
-/// One REPL process and one theorem at a time, so the `proofState` numbers in the REPL's log
-/// name one state each for the whole sweep.
-const CONFIG: &str = r#"
-[search]
-max_nodes = 20
-max_depth = 8
-num_candidates = 4
-timeout_per_theorem = 60
-
-[policy]
-request_timeout = 10
-
-[lean]
-workers = 1
-header = "import Mathlib"
-tactic_timeout = 10
-
-[sweep]
-concurrency = 1
-"#;
-
-/// The sweep world of `sweep_e2e.rs`, one theorem at a time.
-const SWEEP: SweepSetup = SweepSetup {
-    world: "sweep_world.json",
-    theorems: "sweep_theorems.jsonl",
-    config: CONFIG,
-};
+use support::sweep::{ok, results, SweepSetup, SWEEP_WORLD};
 
 /// One theorem whose root samples share a prefix: see `tests/data/proof_world.json`.
 const SHARED: SweepSetup = SweepSetup {
     world: "proof_world.json",
     theorems: "proof_theorems.jsonl",
-    config: CONFIG,
+    config: support::sweep::CONFIG,
 };
 
 const PROOF: [&str; 2] = ["--set", "search.expansion=proof"];
 
-/// `stepwise sweep` into `dir/out`; results by theorem name.
+/// `stepwise sweep` into `dir/out` with one REPL process and one theorem at a time (so the
+/// `proofState` numbers in the REPL's log name one state each); results by theorem name.
 async fn sweep(
     setup: &SweepSetup,
     dir: &Path,
@@ -56,7 +29,9 @@ async fn sweep(
     url: &str,
     extra: &[&str],
 ) -> BTreeMap<String, Value> {
-    ok(setup.run(dir, out, url, &[], extra).await);
+    let mut args = vec!["--concurrency", "1", "--set", "lean.workers=1"];
+    args.extend(extra);
+    ok(setup.run(dir, out, url, &[], &args).await);
     results(&dir.join(out))
         .into_iter()
         .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
@@ -84,11 +59,11 @@ fn banned(tactic: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proof_mode_proves_what_tactic_mode_proves_with_fewer_generate_calls() {
-    let server = SWEEP.sglang(SglangOptions::default()).await;
+    let server = SWEEP_WORLD.sglang(SglangOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
-    let tactic = sweep(&SWEEP, dir.path(), "tactic", &url, &[]).await;
-    let proof = sweep(&SWEEP, dir.path(), "proof", &url, &PROOF).await;
+    let tactic = sweep(&SWEEP_WORLD, dir.path(), "tactic", &url, &[]).await;
+    let proof = sweep(&SWEEP_WORLD, dir.path(), "proof", &url, &PROOF).await;
     assert!(tactic.values().any(|r| r["proved"] == true));
     for (name, r) in &tactic {
         if r["proved"] == true {
@@ -159,11 +134,11 @@ async fn proof_mode_proves_what_tactic_mode_proves_with_fewer_generate_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pass_at_n_checks_whole_samples_and_says_so() {
-    let server = SWEEP.sglang(SglangOptions::default()).await;
+    let server = SWEEP_WORLD.sglang(SglangOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut extra = PROOF.to_vec();
     extra.extend(["--set", "search.max_nodes=1"]);
-    let results = sweep(&SWEEP, dir.path(), "pass", &server.url(), &extra).await;
+    let results = sweep(&SWEEP_WORLD, dir.path(), "pass", &server.url(), &extra).await;
     // One generate call per theorem, each sample checked whole: no tactic reached Lean.
     assert!(results.values().all(|r| r["gen_calls"] == 1), "{results:?}");
     assert_eq!(tactic_requests(dir.path(), "pass"), []);

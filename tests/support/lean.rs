@@ -35,15 +35,10 @@ pub fn config(world: &Path, flags: &[&str]) -> LeanConfig {
 }
 
 pub fn theorem(world: &World, name: &str) -> Theorem {
-    let t = world
+    world
         .theorem(name)
-        .unwrap_or_else(|| panic!("no theorem {name}"));
-    Theorem {
-        name: t.name.clone(),
-        formal_statement: t.formal_statement.clone(),
-        header: None,
-        extra: Default::default(),
-    }
+        .unwrap_or_else(|| panic!("no theorem {name}"))
+        .input()
 }
 
 /// A worker that hangs on `trivial` (and is killed after 0.5 s), logging its requests to

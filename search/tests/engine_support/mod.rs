@@ -57,16 +57,7 @@ pub fn theorem(world: &World) -> Theorem {
 
 /// Every theorem of the world, in order, as the sweep reads them.
 pub fn theorems(world: &World) -> Vec<Theorem> {
-    world
-        .theorems
-        .iter()
-        .map(|t| Theorem {
-            name: t.name.clone(),
-            formal_statement: t.formal_statement.clone(),
-            header: None,
-            extra: Default::default(),
-        })
-        .collect()
+    world.theorems.iter().map(WorldTheorem::input).collect()
 }
 
 /// Per-call costs charged to the clock.

@@ -140,6 +140,16 @@ impl World {
 }
 
 impl WorldTheorem {
+    /// The theorem as a theorems file lists it (no header of its own).
+    pub fn input(&self) -> lean_bridge::Theorem {
+        lean_bridge::Theorem {
+            name: self.name.clone(),
+            formal_statement: self.formal_statement.clone(),
+            header: None,
+            extra: Default::default(),
+        }
+    }
+
     pub fn state(&self, goals: &[String]) -> Option<&WorldState> {
         self.states.iter().find(|s| s.goals == goals)
     }
