@@ -2,7 +2,9 @@
 
 #![allow(dead_code)] // each bench uses a different part
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use lean_bridge::LeanConfig;
 
 /// `target/bench/` (or `$CARGO_TARGET_DIR/bench/`).
 pub fn out_dir() -> PathBuf {
@@ -56,4 +58,55 @@ pub fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+/// The flag on which a bench binary runs as the simulated REPL instead (see [`sim_repl`]).
+const SIM_REPL_FLAG: &str = "--sim-repl";
+
+/// Lean workers that are this bench binary re-run as the simulated REPL over `world_file`,
+/// answering each request after `delay_ms`: one child process per worker, as real REPLs.
+pub fn sim_repl(world_file: &Path, delay_ms: u64, workers: usize) -> LeanConfig {
+    let exe = std::env::current_exe().expect("current exe");
+    LeanConfig {
+        command: vec![
+            exe.display().to_string(),
+            SIM_REPL_FLAG.into(),
+            "--world".into(),
+            world_file.display().to_string(),
+            "--delay-ms".into(),
+            delay_ms.to_string(),
+        ],
+        workers,
+        ..LeanConfig::default()
+    }
+}
+
+/// When this process was started by [`sim_repl`]: serves the REPL on stdin/stdout until
+/// its input ends and returns true (`main` then returns). Call first in `main`.
+pub fn served_sim_repl() -> bool {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) != Some(SIM_REPL_FLAG) {
+        return false;
+    }
+    let parsed = sim::repl::ReplArgs::parse(args.skip(1)).expect("sim-repl args");
+    if let Err(e) = sim::repl::run(parsed) {
+        eprintln!("sim-repl: {e}");
+        std::process::exit(1);
+    }
+    true
+}
+
+/// Writes `world` where the simulated REPL workers load it from.
+pub fn write_world(path: &Path, world: &sim::world::World) {
+    std::fs::write(path, serde_json::to_vec(world).expect("world json")).expect("write world");
+}
+
+/// A one-thread runtime for the simulated servers, so they run beside the sweep as separate
+/// servers would.
+pub fn servers_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }

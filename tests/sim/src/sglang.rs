@@ -18,10 +18,11 @@
 //! `max_new_tokens` cuts it first. (DeepSeek-Prover-V1.5's `non_cot_prompt` asks it to
 //! complete the code and `post_process_output` cuts the answer at that fence,
 //! deepseek-ai/DeepSeek-Prover-V1.5 `prover/utils.py`; BurnQED stops its whole-proof samples
-//! there, `stop: ["```"]`.) A world tactic whose own `completion` already closes the fence is
-//! written as it is. Outside a Lean block (the step provers' prompts) the model writes the one
-//! tactic and ends. Each tactic's own tokens carry its world log-prob, the fence's tokens 0,
-//! so a tactic's log-prob does not depend on what follows it.
+//! there, `stop: ["```"]` in mike1729/BurnQED `crates/policy/src/sglang.rs`.) A world tactic
+//! whose own `completion` already closes the fence is written as it is. Outside a Lean block
+//! (the step provers' prompts) the model writes the one tactic and ends. Each tactic's own
+//! tokens carry its world log-prob, the fence's tokens 0, so a tactic's log-prob does not
+//! depend on what follows it.
 //!
 //! Faults on demand: a 503 on every k-th generation request, a latency model (a delay per
 //! request, per sample, per decode step and per distinct prompt, booked as GPU time), and an

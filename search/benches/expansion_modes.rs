@@ -1,0 +1,303 @@
+//! Tactic mode (with and without stop strings), proof mode and pass@N side by side: one
+//! world, one latency model, the real transports (the simulated SGLang over loopback HTTP,
+//! the simulated REPL as this binary re-run with `--sim-repl`, one process per worker).
+//!
+//! The simulated model writes the rest of the proof after each sampled tactic, as
+//! DeepSeek-Prover does (the state's most likely tactic at each following state, so a
+//! likely dead end spoils the rest of the continuation), then the closing fence. Tactic
+//! requests use `deepseek-tactic-state` with no stop, its own stops (the fence, a blank line,
+//! a state comment: none falls between two tactics of this model) or `"\n"`; proof requests
+//! `deepseek-v1.5-proof` (the same prompt text, so prefill costs alike) stopping at the fence.
+//! Full-scale costs: a generate
+//! request 100 ms + 25 ms per decode step (the longest completion in the request, in
+//! tokens) + 20 ms per distinct prompt (prefill); Lean 150 ms per request. Every delay is
+//! divided by `SCALE`. Reported per mode: theorems proved, generate calls, tokens per proof,
+//! tokens never replayed, simulated GPU-seconds per proof (the SGLang simulator's charged
+//! time, scaled back), theorems per hour. Not a test: it prints a table and writes
+//! `target/bench/expansion_modes.json`.
+//!
+//! `cargo bench -p search --bench expansion_modes --profile dev`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lean_bridge::LeanPool;
+use search::config::{Config, Expansion, Sampling};
+use search::lean_env::LeanEnv;
+use search::policy::build_policy;
+use search::sweep::{run_sweep, Backends, SweepOptions};
+use serde_json::json;
+use sim::sglang::SglangOptions;
+use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
+
+mod support;
+
+const SCALE: u32 = 20;
+const GEN_PER_REQUEST: Duration = Duration::from_millis(100);
+const GEN_PER_TOKEN: Duration = Duration::from_millis(25);
+const GEN_PER_PROMPT: Duration = Duration::from_millis(20);
+const LEAN_PER_REQUEST_MS: u64 = 150;
+const THEOREMS: usize = 48;
+const CONCURRENCY: usize = 4;
+const NUM_CANDIDATES: usize = 8;
+
+fn goals(theorem: usize, state: &str) -> Vec<String> {
+    vec![format!(
+        "x y : ℝ\nh₀ : 0 < x ∧ 0 < y\nh₁ : x + y = {theorem}\n⊢ goal_{state} x y"
+    )]
+}
+
+fn tactic(tactic: String, logprob: f64, effect: Effect) -> WorldTactic {
+    WorldTactic {
+        tactic,
+        logprob,
+        completion: None,
+        effect,
+        axioms: Vec::new(),
+    }
+}
+
+/// Theorem `i`: a chain of 2 to 7 steps. At some states a dead-end side step is the model's
+/// favourite (its continuation then fails); every state has a few failing tactics. Every
+/// seventh theorem has no proof at all.
+fn world() -> World {
+    let theorems = (0..THEOREMS)
+        .map(|i| {
+            let depth = 2 + i % 6;
+            let provable = i % 7 != 6;
+            let mut states = Vec::new();
+            for k in 0..depth {
+                let next = if k + 1 == depth {
+                    if provable {
+                        Effect::Goals(Vec::new())
+                    } else {
+                        Effect::Error("linarith failed".into())
+                    }
+                } else {
+                    Effect::Goals(goals(i, &format!("p{}", k + 1)))
+                };
+                let side = format!("s{k}");
+                let side_first = (i * 7 + k * 3) % 4 == 0;
+                let mut tactics = vec![
+                    tactic(format!("nlinarith [sq_nonneg (x - y), step_{k}]"), -0.4, next),
+                    tactic(
+                        format!("apply side_lemma_{k}"),
+                        if side_first { -0.2 } else { -0.9 },
+                        Effect::Goals(goals(i, &side)),
+                    ),
+                ];
+                for f in 0..3 {
+                    tactic_failing(&mut tactics, f, k);
+                }
+                states.push(WorldState {
+                    goals: goals(i, &format!("p{k}")),
+                    tactics,
+                });
+                let mut dead = Vec::new();
+                tactic_failing(&mut dead, 9, k);
+                states.push(WorldState {
+                    goals: goals(i, &side),
+                    tactics: dead,
+                });
+            }
+            WorldTheorem {
+                name: format!("em_{i}"),
+                formal_statement: format!(
+                    "theorem em_{i} (x y : ℝ) (h₀ : 0 < x ∧ 0 < y) (h₁ : x + y = {i}) : goal_p0 x y := by"
+                ),
+                root: goals(i, "p0"),
+                states,
+            }
+        })
+        .collect();
+    World {
+        modules: vec!["Mathlib".into(), "Aesop".into()],
+        theorems,
+    }
+}
+
+fn tactic_failing(tactics: &mut Vec<WorldTactic>, f: usize, k: usize) {
+    tactics.push(tactic(
+        format!(
+            "field_simp [h₀.1.ne', mul_comm] at h₁ ⊢ <;> nlinarith [sq_nonneg (x - {f}), h_{k}]"
+        ),
+        -1.2 - f as f64 * 0.3,
+        Effect::Error("simp made no progress".into()),
+    ));
+}
+
+struct Mode {
+    name: &'static str,
+    expansion: Expansion,
+    /// `[policy].stop` of tactic requests (proof requests stop at the fence).
+    stop: Option<Vec<String>>,
+    max_nodes: usize,
+    num_candidates: usize,
+}
+
+fn config(mode: &Mode, url: &str, world_file: &Path) -> Config {
+    let mut config = Config::default();
+    config.search.expansion = mode.expansion;
+    config.search.max_nodes = mode.max_nodes;
+    config.search.num_candidates = mode.num_candidates;
+    config.search.timeout_per_theorem = 1e6;
+    config.policy.urls = vec![url.to_owned()];
+    config.policy.sampling = Sampling::N;
+    config.policy.stop = mode.stop.clone();
+    config.policy.template = "deepseek-tactic-state".into();
+    config.policy.proof_template = "deepseek-v1.5-proof".into();
+    config.sweep.concurrency = CONCURRENCY;
+    config.lean = support::sim_repl(
+        world_file,
+        LEAN_PER_REQUEST_MS / u64::from(SCALE),
+        CONCURRENCY,
+    );
+    config
+}
+
+fn main() {
+    if support::served_sim_repl() {
+        return;
+    }
+    let world = world();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world_file = dir.path().join("world.json");
+    support::write_world(&world_file, &world);
+    let servers_rt = support::servers_runtime();
+    let sglang = servers_rt
+        .block_on(sim::sglang::spawn(
+            world.clone(),
+            SglangOptions {
+                delay_per_request: GEN_PER_REQUEST / SCALE,
+                delay_per_token: GEN_PER_TOKEN / SCALE,
+                delay_per_prompt: GEN_PER_PROMPT / SCALE,
+                ..SglangOptions::default()
+            },
+        ))
+        .expect("sglang");
+    let url = sglang.url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let modes = [
+        Mode {
+            name: "tactic, no stop",
+            expansion: Expansion::Tactic,
+            stop: Some(Vec::new()),
+            max_nodes: 100,
+            num_candidates: NUM_CANDIDATES,
+        },
+        Mode {
+            name: "tactic, the template's stops",
+            expansion: Expansion::Tactic,
+            stop: None,
+            max_nodes: 100,
+            num_candidates: NUM_CANDIDATES,
+        },
+        Mode {
+            name: "tactic, stop \"\\n\"",
+            expansion: Expansion::Tactic,
+            stop: Some(vec!["\n".into()]),
+            max_nodes: 100,
+            num_candidates: NUM_CANDIDATES,
+        },
+        Mode {
+            name: "proof",
+            expansion: Expansion::Proof,
+            stop: None,
+            max_nodes: 100,
+            num_candidates: NUM_CANDIDATES,
+        },
+        Mode {
+            name: "pass@N",
+            expansion: Expansion::Proof,
+            stop: None,
+            max_nodes: 1,
+            num_candidates: NUM_CANDIDATES,
+        },
+    ];
+    println!(
+        "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}; generate {GEN_PER_REQUEST:?} + {GEN_PER_TOKEN:?}/decode step + {GEN_PER_PROMPT:?}/prompt, Lean {LEAN_PER_REQUEST_MS} ms/request (all / {SCALE} here)\n"
+    );
+    println!("| mode | proved | generate calls | tokens generated | tokens/proof | never replayed | GPU-s/proof | theorems/hour |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for mode in &modes {
+        let config = config(mode, &url, &world_file);
+        let gpu_before = sglang.gpu_time.total();
+        let out = dir
+            .path()
+            .join(mode.name.replace([' ', ',', '"', '\\'], "_"));
+        let started = Instant::now();
+        let report = runtime.block_on(async {
+            let policy = build_policy(&config.policy.for_expansion(config.search.expansion))
+                .expect("policy");
+            let pool = LeanPool::new(config.lean.clone());
+            let report = run_sweep(
+                &config,
+                world.theorems.iter().map(WorldTheorem::input).collect(),
+                &out,
+                SweepOptions::default(),
+                Backends {
+                    policy,
+                    scorer: None,
+                    env: Arc::new(LeanEnv(pool.clone())),
+                },
+            )
+            .await
+            .expect("sweep");
+            pool.shutdown().await;
+            report
+        });
+        let wall_s = started.elapsed().as_secs_f64() * f64::from(SCALE);
+        let gpu_s = (sglang.gpu_time.total() - gpu_before).as_secs_f64() * f64::from(SCALE);
+        let s = &report.summary;
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
+        let proved = s.proved.max(1) as f64;
+        let name = match s.mode.as_deref() {
+            Some(m) if m.starts_with("pass@") => m.to_owned(),
+            _ => mode.name.to_owned(),
+        };
+        println!(
+            "| {name} | {} | {} | {} | {:.0} | {:.0}% | {:.1} | {:.0} |",
+            s.proved,
+            s.totals.gen_calls,
+            s.totals.tokens_generated,
+            s.tokens_per_proof,
+            100.0 * s.totals.tokens_unreplayed as f64 / s.totals.tokens_generated.max(1) as f64,
+            gpu_s / proved,
+            THEOREMS as f64 / wall_s * 3600.0,
+        );
+        rows.push(json!({
+            "mode": name,
+            "proved": s.proved,
+            "theorems": s.theorems,
+            "generate_calls": s.totals.gen_calls,
+            "lean_calls": s.totals.lean_calls,
+            "tokens_generated": s.totals.tokens_generated,
+            "tokens_prompt": s.totals.tokens_prompt,
+            "tokens_unreplayed": s.totals.tokens_unreplayed,
+            "tokens_per_proof": s.tokens_per_proof,
+            "replay_reused": s.totals.replay_reused,
+            "simulated_gpu_s": gpu_s,
+            "gpu_s_per_proof": gpu_s / proved,
+            "wall_s_full_scale": wall_s,
+            "theorems_per_hour_full_scale": THEOREMS as f64 / wall_s * 3600.0,
+        }));
+    }
+    support::write_result(
+        "expansion_modes",
+        &json!({
+            "scale": SCALE,
+            "theorems": THEOREMS,
+            "concurrency": CONCURRENCY,
+            "num_candidates": NUM_CANDIDATES,
+            "latency_model_full_scale_ms": {
+                "generate_per_request": GEN_PER_REQUEST.as_millis() as u64,
+                "generate_per_decode_step": GEN_PER_TOKEN.as_millis() as u64,
+                "generate_per_prompt": GEN_PER_PROMPT.as_millis() as u64,
+                "lean_per_request": LEAN_PER_REQUEST_MS,
+            },
+            "modes": rows,
+        }),
+    );
+    drop(sglang);
+}
