@@ -191,17 +191,15 @@ pub fn render_tables(s: &Summary) -> String {
 /// a `<crash>` in an error stays text instead of becoming HTML, a `|` does not split the
 /// cell, and a newline does not end the table.
 fn table_cell(text: &str) -> String {
+    escape_html(text)
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+/// Text as HTML element content or a quoted attribute value (`&`, `<`, `>`, quotes).
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("\\|"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
+    pulldown_cmark_escape::escape_html(&mut out, text).expect("writing to a String cannot fail");
     out
 }
 

@@ -17,7 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use crate::progress::{read_timeline, TimelineSample};
-use crate::report::{compare_table, pct, render_headline, render_tables, secs};
+use crate::report::{compare_table, escape_html, pct, render_headline, render_tables, secs};
 use crate::summary::{read_runs, RunRecord, Summary, SummaryError, RESULTS_FILE};
 use formats::manifest::{Difference, Manifest, Scope};
 use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult};
@@ -586,22 +586,6 @@ fn failures_chart(failures: &[(String, usize)]) -> Result<String, String> {
     })
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Markdown to HTML. Raw HTML in the text (an error message quoting `<stdin>`, a theorem
 /// name) is shown as text, never passed through as markup.
 fn markdown(text: &str) -> String {
@@ -626,7 +610,7 @@ fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
-        escape(title)
+        escape_html(title)
     )
 }
 
@@ -635,8 +619,8 @@ fn figure(out: &mut String, id: &str, title: &str, caption: &str, svg: &str) {
     let _ = writeln!(
         out,
         "<figure id=\"{id}\">\n<figcaption><b>{}</b> {}</figcaption>\n{svg}</figure>",
-        escape(title),
-        escape(caption)
+        escape_html(title),
+        escape_html(caption)
     );
 }
 
@@ -644,8 +628,8 @@ fn note(out: &mut String, id: &str, title: &str, why: &str) {
     let _ = writeln!(
         out,
         "<figure id=\"{id}\">\n<figcaption><b>{}</b></figcaption>\n<p class=\"note\">{}</p>\n</figure>",
-        escape(title),
-        escape(why)
+        escape_html(title),
+        escape_html(why)
     );
 }
 
@@ -653,7 +637,7 @@ fn note(out: &mut String, id: &str, title: &str, why: &str) {
 pub fn render(name: &str, s: &Summary, series: &Series) -> Result<String, String> {
     let mut body = String::new();
     let b = &mut body;
-    let _ = writeln!(b, "<h1>Sweep report: {}</h1>", escape(name));
+    let _ = writeln!(b, "<h1>Sweep report: {}</h1>", escape_html(name));
     b.push_str(&markdown(&render_headline(s)));
 
     let last = series.progress.last();
@@ -898,7 +882,7 @@ pub fn render_compare(sweeps: &[ComparedSweep]) -> Result<String, String> {
     let _ = writeln!(
         b,
         "<h1>Sweeps compared</h1>\n<p>{}</p>",
-        escape(&names.join(", "))
+        escape_html(&names.join(", "))
     );
     let curves = |f: fn(&ProgressPoint) -> f64| -> Vec<Curve> {
         sweeps
@@ -1043,7 +1027,7 @@ fn html_table(rows: &[Vec<String>]) -> String {
         let cell = if i == 0 { "th" } else { "td" };
         out.push_str("<tr>");
         for c in row {
-            let _ = write!(out, "<{cell}>{}</{cell}>", escape(c));
+            let _ = write!(out, "<{cell}>{}</{cell}>", escape_html(c));
         }
         out.push_str("</tr>\n");
     }
