@@ -189,20 +189,22 @@ pub struct PromptTemplate {
 impl PromptTemplate {
     /// `[policy].template`: a built-in name, or a custom template containing `{state}`.
     pub fn from_config(template: &str) -> Result<Self, TemplateError> {
-        if let Some(built_in) = BUILT_IN.iter().find(|t| t.name == template.trim()) {
-            return Ok(Self {
-                text: built_in.text.to_owned(),
-                stop: built_in.stop.iter().map(|s| (*s).to_owned()).collect(),
-            });
-        }
-        if template.contains("{state}") {
-            return Ok(Self {
-                text: template.to_owned(),
-                stop: Vec::new(),
-            });
-        }
-        Err(TemplateError::Unknown {
+        Self::pick(template, BUILT_IN, &[]).ok_or_else(|| TemplateError::Unknown {
             name: template.to_owned(),
+        })
+    }
+
+    /// The built-in of `built_ins` named `template`, or `template` itself as a custom one
+    /// (with `custom_stop`) when it has a `{state}` to fill.
+    fn pick(template: &str, built_ins: &[BuiltIn], custom_stop: &[&str]) -> Option<Self> {
+        let (text, stop) = match built_ins.iter().find(|t| t.name == template.trim()) {
+            Some(built_in) => (built_in.text, built_in.stop),
+            None if template.contains("{state}") => (template, custom_stop),
+            None => return None,
+        };
+        Some(Self {
+            text: text.to_owned(),
+            stop: stop.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
 
@@ -235,20 +237,10 @@ impl PromptTemplate {
     /// `[policy].proof_template`: a built-in whole-proof name, or a custom template
     /// containing `{state}`.
     pub fn from_proof_config(template: &str) -> Result<Self, TemplateError> {
-        if let Some(built_in) = PROOF_BUILT_IN.iter().find(|t| t.name == template.trim()) {
-            return Ok(Self {
-                text: built_in.text.to_owned(),
-                stop: built_in.stop.iter().map(|s| (*s).to_owned()).collect(),
-            });
-        }
-        if template.contains("{state}") {
-            return Ok(Self {
-                text: template.to_owned(),
-                stop: PROOF_STOP.iter().map(|s| (*s).to_owned()).collect(),
-            });
-        }
-        Err(TemplateError::UnknownProof {
-            name: template.to_owned(),
+        Self::pick(template, PROOF_BUILT_IN, PROOF_STOP).ok_or_else(|| {
+            TemplateError::UnknownProof {
+                name: template.to_owned(),
+            }
         })
     }
 
