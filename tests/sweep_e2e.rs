@@ -380,6 +380,57 @@ async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
     assert!(!header.contains("num_candidates"), "{table}");
 }
 
+/// A state `ebm serve` cannot score (its 500 for any request holding it) costs only that
+/// node its energy: the theorem is still searched and proved, and the count says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_the_value_model_cannot_score_costs_only_its_energy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SglangOptions::default()).await;
+    let ebm = sim::ebm::spawn(sim::ebm::EbmOptions {
+        unscorable: vec!["hq : q".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ebm_url = format!("ebm.url={}", ebm.url());
+    // One at a time: `sw_direct`'s states are scored before `sw_backtrack` starts, so the
+    // client knows a state the server scores (how it tells bad states from a bad server).
+    sweep(
+        dir.path(),
+        "ebm",
+        &server.url(),
+        &[
+            "--set",
+            &ebm_url,
+            "--set",
+            "search.ebm_weight=0.5",
+            "--concurrency",
+            "1",
+        ],
+    )
+    .await;
+    let out = dir.path().join("ebm");
+    let rows = results(&out);
+    assert_eq!(
+        rows.iter().filter(|r| r["proved"] == true).count(),
+        4,
+        "{rows:#?}"
+    );
+    for r in &rows {
+        let unscored = r["ebm_unscored"].as_u64().unwrap();
+        match r["name"].as_str().unwrap() {
+            "sw_backtrack" => assert!(unscored >= 1 && r["proved"] == true, "{r}"),
+            _ => assert_eq!(unscored, 0, "{r}"),
+        }
+    }
+    let (node_files, _) = formats::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    for n in formats::trajectory::read_nodes(&node_files).unwrap() {
+        if n.state.contains("hq : q") {
+            assert_eq!(n.energy, None, "{n:?}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_cover_the_theorems_exactly_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,9 @@ search_stats! {
     gen_calls: sum,
     lean_calls: sum,
     ebm_calls: sum,
+    /// States the value model could not score even alone (its 500 for that state): ranked
+    /// by log-prob alone.
+    ebm_unscored: sum,
     /// Completions received.
     candidates_generated: sum,
     /// Distinct allowed tactics, summed over expanded nodes.

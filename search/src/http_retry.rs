@@ -63,6 +63,8 @@ pub enum HttpError {
         url: String,
         attempts: u32,
         last_error: String,
+        /// The last attempt's HTTP status, when the server answered one.
+        last_status: Option<u16>,
     },
     /// 200 with a body that is not the JSON we expect.
     #[error("{url} sent an unexpected response: {message}")]
@@ -82,6 +84,7 @@ where
 {
     let attempts = policy.max_retries + 1;
     let mut last_error = String::new();
+    let mut last_status = None;
     // The server's `Retry-After`, when it sent one, lengthens (never shortens) the backoff.
     let mut server_wait = None;
     for attempt in 0..attempts {
@@ -102,11 +105,13 @@ where
             Ok(r) => r,
             Err(e) => {
                 last_error = describe_reqwest_error(&e);
+                last_status = None;
                 tracing::warn!(url, attempt, error = %last_error, "request failed; retrying");
                 continue;
             }
         };
         let status = response.status();
+        last_status = Some(status.as_u16());
         server_wait = retry_after(&response);
         let bytes = match response.bytes().await {
             Ok(b) => b,
@@ -137,6 +142,7 @@ where
         url: url.to_owned(),
         attempts,
         last_error,
+        last_status,
     })
 }
 

@@ -15,8 +15,9 @@ pub struct ValueError(#[from] pub HttpError);
 
 #[async_trait]
 pub trait ValueScorer: Send + Sync {
-    /// One energy per state, in order.
-    async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError>;
+    /// One energy per state, in order; `None` for a state the model cannot score (the search
+    /// then ranks that node by log-prob alone).
+    async fn score(&self, states: &[String]) -> Result<Vec<Option<f64>>, ValueError>;
 }
 
 /// The client of `stepwise ebm serve`: `POST /score`, `POST /encode`, `GET /health`.
@@ -25,6 +26,9 @@ pub struct EbmClient {
     /// Base URL without a trailing slash.
     url: String,
     retry: RetryPolicy,
+    /// A state the server scored, to tell a server that fails everything from states it
+    /// cannot score (see [`EbmClient::isolate`]).
+    scored_before: std::sync::Mutex<Option<String>>,
 }
 
 impl EbmClient {
@@ -44,6 +48,7 @@ impl EbmClient {
             client,
             url: url.to_owned(),
             retry: RetryPolicy::new(config.max_retries, config.request_timeout),
+            scored_before: std::sync::Mutex::new(None),
         }))
     }
 
@@ -78,6 +83,7 @@ impl EbmClient {
                     url,
                     attempts: 1,
                     last_error: e.to_string(),
+                    last_status: None,
                 })
             })
     }
@@ -96,8 +102,17 @@ impl EbmClient {
         path: &str,
         body: &B,
     ) -> Result<T, ValueError> {
+        self.post_with(path, body, &self.retry).await
+    }
+
+    async fn post_with<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        retry: &RetryPolicy,
+    ) -> Result<T, ValueError> {
         let url = format!("{}{path}", self.url);
-        Ok(post_json(&self.client, &url, body, &self.retry).await?)
+        Ok(post_json(&self.client, &url, body, retry).await?)
     }
 
     fn check_len(&self, what: &str, got: usize, expected: usize) -> Result<(), ValueError> {
@@ -113,19 +128,99 @@ impl EbmClient {
 
 #[async_trait]
 impl ValueScorer for EbmClient {
-    async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError> {
+    /// `ebm serve` answers 500 for a whole request when one of its states fails even alone
+    /// (a forward pass that errs, a non-finite energy: `ebm/src/server.rs`), so one bad state
+    /// would end every theorem it appears in. Such a batch is scored again in halves until the
+    /// bad states stand alone; they get `None`.
+    async fn score(&self, states: &[String]) -> Result<Vec<Option<f64>>, ValueError> {
         if states.is_empty() {
             return Ok(Vec::new());
         }
-        let answer: ScoreResponse = self
-            .post(
-                "/score",
-                &ScoreRequest {
-                    states: states.to_vec(),
-                },
-            )
-            .await?;
+        let scored = self.score_all(states, &self.retry).await;
+        self.settle(states, scored).await
+    }
+}
+
+impl EbmClient {
+    async fn score_all(
+        &self,
+        states: &[String],
+        retry: &RetryPolicy,
+    ) -> Result<Vec<f64>, ValueError> {
+        let request = ScoreRequest {
+            states: states.to_vec(),
+        };
+        let answer: ScoreResponse = self.post_with("/score", &request, retry).await?;
         self.check_len("energies", answer.energies.len(), states.len())?;
+        *self.scored_before.lock().expect("scored_before lock") = Some(states[0].clone());
         Ok(answer.energies)
     }
+
+    /// `states`' energies from their answer, bad states isolated when it was a 500.
+    async fn settle(
+        &self,
+        states: &[String],
+        scored: Result<Vec<f64>, ValueError>,
+    ) -> Result<Vec<Option<f64>>, ValueError> {
+        match scored {
+            Ok(energies) => Ok(energies.into_iter().map(Some).collect()),
+            Err(e) if fails_on_a_state(&e) => self.isolate(states, e).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Scores `states`, whose request failed with `error`, half by half, without retries
+    /// (the server retried each failing state alone already). When both halves fail, a state
+    /// the server scored before is asked again: if it fails too, the server fails everything
+    /// and `error` stands.
+    fn isolate<'a>(&'a self, states: &'a [String], error: ValueError) -> Scoring<'a> {
+        Box::pin(async move {
+            if let [state] = states {
+                tracing::warn!(%error, chars = state.len(), "the value model cannot score a state; it is ranked by log-prob alone");
+                return Ok(vec![None]);
+            }
+            let once = RetryPolicy {
+                max_retries: 0,
+                ..self.retry.clone()
+            };
+            let (a, b) = states.split_at(states.len() / 2);
+            let scored_a = self.score_all(a, &once).await;
+            let scored_b = self.score_all(b, &once).await;
+            if scored_a.is_err() && scored_b.is_err() && !self.still_scores(&once).await {
+                return Err(error);
+            }
+            let mut out = self.settle(a, scored_a).await?;
+            out.extend(self.settle(b, scored_b).await?);
+            Ok(out)
+        })
+    }
+
+    /// Whether the server still scores a state it scored before (false when there is none).
+    async fn still_scores(&self, retry: &RetryPolicy) -> bool {
+        let before = self
+            .scored_before
+            .lock()
+            .expect("scored_before lock")
+            .clone();
+        match before {
+            Some(state) => self.score_all(&[state], retry).await.is_ok(),
+            None => false,
+        }
+    }
+}
+
+type Scoring<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<Option<f64>>, ValueError>> + Send + 'a>,
+>;
+
+/// The server's answer for a request holding a state it cannot score: 500 on every attempt
+/// (503 is a server still loading, 502/504 a proxy: not the state's fault).
+fn fails_on_a_state(e: &ValueError) -> bool {
+    matches!(
+        e.0,
+        HttpError::Unavailable {
+            last_status: Some(500),
+            ..
+        }
+    )
 }

@@ -75,7 +75,7 @@ async fn scores_encodes_and_reports_health() {
     let energies = ebm.score(&states).await.unwrap();
     assert_eq!(
         energies,
-        vec![states[0].len() as f64, states[1].len() as f64]
+        vec![Some(states[0].len() as f64), Some(states[1].len() as f64)]
     );
     let e = ebm.encode(&states).await.unwrap();
     assert_eq!(e.len(), 2);
@@ -115,8 +115,57 @@ async fn scores_through_the_simulated_ebm() {
     let energies = ebm.score(&states).await.unwrap();
     assert_eq!(
         energies,
-        vec![sim::ebm::energy(&states[0]), sim::ebm::energy(&states[1])]
+        vec![
+            Some(sim::ebm::energy(&states[0])),
+            Some(sim::ebm::energy(&states[1]))
+        ]
     );
     assert!(energies[0] < energies[1]);
-    assert!(energies.iter().all(|e| (0.0..1.0).contains(e)));
+    assert!(energies.iter().flatten().all(|e| (0.0..1.0).contains(e)));
+}
+
+/// `ebm serve` answers 500 for a whole request when one state fails even alone; the client
+/// finds that state by halves and scores every other one.
+#[tokio::test]
+async fn a_state_the_server_cannot_score_costs_only_itself() {
+    let server = sim::ebm::spawn(sim::ebm::EbmOptions {
+        unscorable: vec!["poison".into()],
+        ..sim::ebm::EbmOptions::default()
+    })
+    .await
+    .unwrap();
+    let ebm = client(server.url());
+    let states: Vec<String> = ["⊢ a", "⊢ b", "⊢ poison", "⊢ c", "⊢ d"]
+        .map(String::from)
+        .to_vec();
+    let energies = ebm.score(&states).await.unwrap();
+    assert_eq!(energies.len(), states.len());
+    for (state, energy) in states.iter().zip(&energies) {
+        match energy {
+            // JSON's decimal text may move the last bit.
+            Some(e) => assert!((e - sim::ebm::energy(state)).abs() < 1e-12, "{state}"),
+            None => assert!(state.contains("poison"), "{state} went unscored"),
+        }
+    }
+    assert_eq!(energies.iter().filter(|e| e.is_none()).count(), 1);
+    assert_eq!(ebm.score(&states[2..3]).await.unwrap(), vec![None]);
+    // Every state of a batch bad, while the server still scores one it scored before.
+    let all_bad = ["⊢ poison 1", "⊢ poison 2", "⊢ poison 3"].map(String::from);
+    assert_eq!(ebm.score(&all_bad).await.unwrap(), vec![None, None, None]);
+
+    // A server that fails every state is broken, not the states: the error stands.
+    let broken = sim::ebm::spawn(sim::ebm::EbmOptions {
+        unscorable: vec!["⊢".into()],
+        ..sim::ebm::EbmOptions::default()
+    })
+    .await
+    .unwrap();
+    match client(broken.url()).score(&states).await {
+        Err(ValueError(HttpError::Unavailable {
+            last_status: Some(500),
+            last_error,
+            ..
+        })) => assert!(last_error.contains("states["), "{last_error}"),
+        other => panic!("expected the server's 500, got {other:?}"),
+    }
 }

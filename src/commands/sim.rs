@@ -57,6 +57,9 @@ pub struct SimEbmArgs {
     pub addr: SocketAddr,
     #[arg(long, default_value_t = 0)]
     pub delay_per_request_ms: u64,
+    /// A request holding a state that contains TEXT gets `ebm serve`'s 500 (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub unscorable: Vec<String>,
 }
 
 pub fn run(command: SimCommand) -> anyhow::Result<()> {
@@ -106,6 +109,7 @@ async fn serve_ebm(args: SimEbmArgs) -> anyhow::Result<()> {
     let server = sim::ebm::spawn(sim::ebm::EbmOptions {
         addr: args.addr,
         delay_per_request: Duration::from_millis(args.delay_per_request_ms),
+        unscorable: args.unscorable,
     })
     .await
     .with_context(|| format!("cannot listen on {}", args.addr))?;

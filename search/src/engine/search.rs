@@ -697,7 +697,8 @@ impl Search<'_, '_> {
                 ));
             }
             for (&id, energy) in ids.iter().zip(energies) {
-                self.tree.get_mut(id).energy = Some(energy);
+                self.stats.ebm_unscored += u64::from(energy.is_none());
+                self.tree.get_mut(id).energy = energy;
             }
         }
         for &id in ids {

@@ -200,10 +200,10 @@ pub struct SimScorer(pub Arc<Sim>);
 
 #[async_trait]
 impl ValueScorer for SimScorer {
-    async fn score(&self, states: &[String]) -> Result<Vec<f64>, ValueError> {
+    async fn score(&self, states: &[String]) -> Result<Vec<Option<f64>>, ValueError> {
         self.0.clock.advance(self.0.costs.score);
         self.0.scored.lock().unwrap().extend(states.iter().cloned());
-        Ok(states.iter().map(|s| s.len() as f64).collect())
+        Ok(states.iter().map(|s| Some(s.len() as f64)).collect())
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use formats::ebm_api::{ScoreRequest, ScoreResponse};
@@ -22,6 +24,9 @@ pub struct EbmOptions {
     pub addr: SocketAddr,
     /// Added to every `/score` request.
     pub delay_per_request: Duration,
+    /// States containing any of these cannot be scored: a request holding one gets the 500
+    /// `ebm serve` gives when a state fails even alone (`ebm/src/server.rs`).
+    pub unscorable: Vec<String>,
 }
 
 impl Default for EbmOptions {
@@ -29,6 +34,7 @@ impl Default for EbmOptions {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             delay_per_request: Duration::ZERO,
+            unscorable: Vec::new(),
         }
     }
 }
@@ -100,11 +106,23 @@ pub async fn spawn(options: EbmOptions) -> std::io::Result<EbmHandle> {
 async fn score(
     State(options): State<Arc<EbmOptions>>,
     Json(request): Json<ScoreRequest>,
-) -> Json<ScoreResponse> {
+) -> Response {
     if !options.delay_per_request.is_zero() {
         tokio::time::sleep(options.delay_per_request).await;
+    }
+    let bad = request
+        .states
+        .iter()
+        .position(|s| options.unscorable.iter().any(|u| s.contains(u.as_str())));
+    if let Some(i) = bad {
+        // `ebm serve`'s error body (`ApiError`) and its words for a non-finite energy.
+        let body = serde_json::json!({
+            "error": {"message": format!("the energy of states[{i}] is NaN"), "code": 500}
+        });
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
     }
     Json(ScoreResponse {
         energies: request.states.iter().map(|s| energy(s)).collect(),
     })
+    .into_response()
 }
