@@ -50,6 +50,52 @@ impl LeanPool {
         Session::start(lease, theorem.clone()).await
     }
 
+    /// Before a sweep's first theorem needs it: starts one worker for each of the first
+    /// `workers` theorems and imports that theorem's header on it, all at once, so no theorem
+    /// waits for a Mathlib import (minutes) that could run while the policy server loads.
+    /// Returns how many workers were warmed. A worker that fails is logged and dropped, never
+    /// an error: the theorem that needs it starts a fresh one and imports again, and reports
+    /// a failure the usual way. Warming holds the slots, so a theorem started meanwhile waits
+    /// for a warmed worker rather than starting a cold one; dropping the future frees them.
+    pub async fn warm_up(self: &Arc<Self>, theorems: &[Theorem]) -> usize {
+        let mut warming = tokio::task::JoinSet::new();
+        for theorem in theorems.iter().take(self.config.workers) {
+            let pool = Arc::clone(self);
+            let header = theorem.header_or(&self.config.header).to_owned();
+            warming.spawn(async move { pool.warm_one(&header).await });
+        }
+        let mut warmed = 0;
+        while let Some(joined) = warming.join_next().await {
+            match joined {
+                Ok(Ok(())) => warmed += 1,
+                Ok(Err(e)) => {
+                    tracing::warn!("warming a Lean worker failed (a theorem retries): {e}")
+                }
+                Err(e) => tracing::warn!("warming a Lean worker panicked: {e}"),
+            }
+        }
+        tracing::info!("{warmed} Lean workers have their theorems' headers imported");
+        warmed
+    }
+
+    /// One slot's worker with `header` imported (see [`LeanPool::warm_up`]).
+    async fn warm_one(self: &Arc<Self>, header: &str) -> Result<(), LeanError> {
+        let mut lease = self.lease(header).await?;
+        let worker = lease.worker()?;
+        match worker.header_env(header, &self.config).await {
+            Ok(_) => Ok(()),
+            Err(Failure::Final(e)) => Err(e),
+            Err(Failure::Fault(fault)) => {
+                let reason = format!("importing the header: {fault}");
+                lease.fault(fault, false).await?;
+                Err(LeanError::Infrastructure {
+                    reason,
+                    stderr_tail: String::new(),
+                })
+            }
+        }
+    }
+
     /// Whole-proof check of a tactic script (text after `by`) on a pooled worker (for `verify`).
     /// It takes a slot of its own: inside a session use [`Session::check_proof`] instead
     /// (holding a session while waiting here could wait forever with `workers = 1`).

@@ -9,9 +9,12 @@
 //! that idle time fell (start-up before the first request; mid-sweep; the tail after the last
 //! theorem started, when slots drain), and the time-accounting shares. Then, at concurrency 1, what overlapping the next node's
 //! generation with the current node's Lean checks could gain, and how often it would change
-//! the search order. Not a test: it prints numbers and writes `target/bench/sweep_latency.json`.
+//! the search order. Then the short sweep (issue 13): 50 theorems of 1-6 steps at concurrency
+//! 4 and 8, every header import costing [`HEADER_IMPORT`], first with a cold pool, then with
+//! the pool warmed while the policy server loads (as `stepwise sweep` does). Not a test: it
+//! prints numbers and writes `target/bench/sweep_latency.json`.
 //!
-//! `cargo bench -p search --bench sweep_latency`
+//! `cargo bench -p search --bench sweep_latency [-- main|short]`
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,6 +51,8 @@ const SHORT_THEOREMS: usize = 50;
 const SHORT_CONCURRENCY: [usize; 2] = [4, 8];
 /// A Mathlib header import on one worker (warm file cache; a cold one takes minutes).
 const HEADER_IMPORT: Duration = Duration::from_secs(60);
+/// A 7B policy server from launch to ready (loading the weights, capturing CUDA graphs).
+const SERVER_LOADING: Duration = Duration::from_secs(120);
 const NUM_CANDIDATES: usize = 16;
 
 /// A deterministic stream of small numbers (no RNG crate needed).
@@ -320,6 +325,10 @@ struct Case {
     concurrency: usize,
     /// Scaled extra time of every header import (0: the simulator's own start only).
     header_delay_ms: u64,
+    /// The policy server is ready this long (scaled) after the sweep command starts, and the
+    /// Lean pool warms meanwhile, as `stepwise sweep` does during its health check. `None`:
+    /// the server was up already and the pool starts cold (main before the warm-up).
+    warm_while_loading: Option<Duration>,
 }
 
 /// The main table's sweep at `concurrency`: enough theorems per slot that start-up and tail
@@ -337,6 +346,7 @@ fn main_case(world: &World, concurrency: usize) -> Case {
         theorems: world.theorems[..n].to_vec(),
         concurrency,
         header_delay_ms: 0,
+        warm_while_loading: None,
     }
 }
 
@@ -379,10 +389,26 @@ async fn sweep_at(
         mark: Mutex::new(None),
     });
     let out = dir.join(&case.label);
+    let theorems = theorems(&subset, n);
+    if let Some(loading) = case.warm_while_loading {
+        // What `stepwise sweep` does before its sweep: warm the pool while it waits for the
+        // policy server (modelled as the wait alone).
+        let warming = tokio::spawn({
+            let (pool, first) = (pool.clone(), theorems[..concurrency.min(n)].to_vec());
+            async move { pool.warm_up(&first).await }
+        });
+        tokio::time::sleep(loading).await;
+        if !warming.is_finished() {
+            println!(
+                "({}: the warm-up outlasted the server's loading)",
+                case.label
+            );
+        }
+    }
     let started = Instant::now();
     let report = run_sweep(
         &config,
-        theorems(&subset, n),
+        theorems,
         &out,
         SweepOptions::default(),
         Backends {
@@ -417,6 +443,7 @@ async fn sweep_at(
     let row = json!({
         "case": case.label,
         "header_import_ms_scaled": case.header_delay_ms,
+        "warm_while_loading_ms_scaled": case.warm_while_loading.map(|d| d.as_millis() as u64),
         "concurrency": concurrency,
         "theorems": n,
         "proved": s.proved,
@@ -434,7 +461,8 @@ async fn sweep_at(
         "unique_per_expansion": s.unique_per_expansion,
     });
     println!(
-        "| {concurrency:>2} | {n:>2} | {:>2} | {:>5.1} | {:>5.0} | {:>5.1}% | {:>5.1}% | {:>5.1} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>4.1}% | {:>5.2}% | {:>5.2}% |",
+        "| {} | {n:>2} | {:>2} | {:>5.1} | {:>5.0} | {:>5.1}% | {:>5.1}% | {:>5.1} | {:>5.1}% | {:>5.1}% | {:>5.1}% | {:>4.1}% | {:>5.2}% | {:>5.2}% |",
+        case.label,
         s.proved,
         wall_ms / 1000.0,
         thm_per_hour,
@@ -449,7 +477,8 @@ async fn sweep_at(
         100.0 * share(s, "unaccounted"),
     );
     gap_lines.push(format!(
-        "| {concurrency:>2} | {:>5.0} | {:>5.0} ({:.1}%) | {:>5.0} | {:>4.0} |",
+        "| {} | {:>5.0} | {:>5.0} ({:.1}%) | {:>5.0} | {:>4.0} |",
+        case.label,
         gaps[0],
         gaps[1],
         100.0 * gaps[1] / mid_ms,
@@ -632,8 +661,8 @@ fn main() {
         "one simulated Lean worker from spawn to a started theorem (world file {:.1} MB, parsed at start): {worker_start_ms:.0} ms",
         std::fs::metadata(&servers.world_file).map_or(0.0, |m| m.len() as f64 / 1e6)
     );
-    let header = "| conc | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
-    let gap_header = "\ngenerate idle (ms of scaled time): before the first request | from the first request until the last theorem starts (share of that window) | in the tail | longest mid-sweep gap\n| conc | start-up | mid-sweep | tail | longest |\n|---:|---:|---:|---:|---:|";
+    let header = "| case | thms | proved | wall s | thm/h (full scale) | gen idle | gen idle mid-sweep | prompts in flight | generate | lean | ebm | wait | engine | unaccounted |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+    let gap_header = "\ngenerate idle (ms of scaled time): before the first request | from the first request until the last theorem starts (share of that window) | in the tail | longest mid-sweep gap\n| case | start-up | mid-sweep | tail | longest |\n|---:|---:|---:|---:|---:|";
     let mut rows = Vec::new();
     let mut pipelining = serde_json::Value::Null;
     if run("main") {
@@ -656,18 +685,21 @@ fn main() {
         println!("{header}");
         let mut gap_lines = Vec::new();
         for &c in &SHORT_CONCURRENCY {
-            let case = Case {
-                label: format!("short-c{c}"),
-                theorems: short.theorems.clone(),
-                concurrency: c,
-                header_delay_ms: (HEADER_IMPORT / SCALE).as_millis() as u64,
-            };
-            short_rows.push(runtime.block_on(sweep_at(
-                &servers,
-                &case,
-                dir.path(),
-                &mut gap_lines,
-            )));
+            for warm in [false, true] {
+                let case = Case {
+                    label: format!("short-c{c}{}", if warm { "-warm" } else { "" }),
+                    theorems: short.theorems.clone(),
+                    concurrency: c,
+                    header_delay_ms: (HEADER_IMPORT / SCALE).as_millis() as u64,
+                    warm_while_loading: warm.then_some(SERVER_LOADING / SCALE),
+                };
+                short_rows.push(runtime.block_on(sweep_at(
+                    &servers,
+                    &case,
+                    dir.path(),
+                    &mut gap_lines,
+                )));
+            }
         }
         println!("{gap_header}");
         gap_lines.iter().for_each(|l| println!("{l}"));

@@ -113,6 +113,16 @@ pub async fn execute(
 ) -> anyhow::Result<SweepReport> {
     // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
     let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
+    let pool = LeanPool::new(config.lean.clone());
+    // The Lean workers import their first theorems' headers (minutes for Mathlib) while the
+    // servers are health-checked (a policy server may still be loading its model), so no
+    // theorem waits for an import. Dropping the set (any early return) stops the warm-up.
+    let mut warming = tokio::task::JoinSet::new();
+    warming.spawn({
+        let pool = pool.clone();
+        let first = theorems[..theorems.len().min(config.lean.workers)].to_vec();
+        async move { pool.warm_up(&first).await }
+    });
     policy
         .health_check()
         .await
@@ -127,7 +137,6 @@ pub async fn execute(
         }
         None => None,
     };
-    let pool = LeanPool::new(config.lean.clone());
     let described = describe_run(
         config,
         RunRequest {
@@ -176,6 +185,7 @@ pub async fn execute(
         ..SweepOptions::default()
     };
     let report = run_sweep(config, theorems, out, options, backends).await;
+    warming.abort_all();
     interrupts.abort();
     pool.shutdown().await;
     let report = report?;

@@ -83,3 +83,15 @@ pub async fn apply_all(session: &mut Session, mut state: StateId, tactics: &[&st
 pub fn logged_requests(log: &Path) -> Vec<serde_json::Value> {
     super::read_jsonl(log)
 }
+
+/// Each simulated REPL process's requests, in order, from the `*.jsonl` logs in `dir` (one
+/// per process: `{pid}` in `--log`), in file-name order.
+pub fn logs_per_process(dir: &Path) -> Vec<Vec<serde_json::Value>> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    logs.sort();
+    logs.iter().map(|p| super::read_jsonl(p)).collect()
+}
