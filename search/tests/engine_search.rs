@@ -45,6 +45,8 @@ async fn backtracks_past_the_top_ranked_tactic() {
     assert_eq!(out.tree.get(dead).status, NodeStatus::Expanded);
     assert_eq!(sim.applied(), vec!["dead", "good", "stuck", "done"]);
     assert_eq!(out.stats.nodes_expanded, 3);
+    // The proof node itself is the deepest: two tactics deep.
+    assert_eq!(out.stats.max_depth_reached, 2);
 
     let (rows, failed) = out.trajectory_rows("bt", 1);
     let labels: Vec<(Option<&str>, i32, Option<u32>)> = rows

@@ -149,6 +149,13 @@ pub async fn search_theorem(
         ..
     } = search;
     stats.nodes_created = tree.len() as u64;
+    // Every node counts, the one that closes the proof too.
+    stats.max_depth_reached = tree
+        .nodes()
+        .iter()
+        .map(|n| u64::from(n.depth))
+        .max()
+        .unwrap_or(0);
     drop(session);
     timer.lap(clock, Phase::Engine);
     let (status, error, proof) = match end {
@@ -544,7 +551,6 @@ impl Search<'_, '_> {
                 } else {
                     NodeStatus::Open
                 };
-                self.stats.max_depth_reached = self.stats.max_depth_reached.max(u64::from(depth));
                 let id = self.tree.add_child(parent, new(goals, state, status));
                 Ok(if status == NodeStatus::Open {
                     Applied::Child(id)
