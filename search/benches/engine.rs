@@ -251,6 +251,7 @@ async fn search(max_nodes: usize) -> SearchOutcome {
         template: &template,
         default_header: "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\nopen BigOperators Real Nat Topology Rat",
         clock: &clock,
+        width: None,
     };
     search_theorem(&theorem(), &params, &InstantPolicy, None, &InstantEnv).await
 }

@@ -11,7 +11,8 @@
 //! generation with the current node's Lean checks could gain, and how often it would change
 //! the search order. Then the short sweep (issue 13): 50 theorems of 1-6 steps at concurrency
 //! 4 and 8, every header import costing [`HEADER_IMPORT`], first with a cold pool, then with
-//! the pool warmed while the policy server loads (as `stepwise sweep` does). Not a test: it
+//! the pool warmed while the policy server loads (as `stepwise sweep` does), then warmed and
+//! with `sweep.fill_tail`. Not a test: it
 //! prints numbers and writes `target/bench/sweep_latency.json`.
 //!
 //! `cargo bench -p search --bench sweep_latency [-- main|short]`
@@ -329,6 +330,8 @@ struct Case {
     /// Lean pool warms meanwhile, as `stepwise sweep` does during its health check. `None`:
     /// the server was up already and the pool starts cold (main before the warm-up).
     warm_while_loading: Option<Duration>,
+    /// `sweep.fill_tail`.
+    fill_tail: bool,
 }
 
 /// The main table's sweep at `concurrency`: enough theorems per slot that start-up and tail
@@ -347,6 +350,7 @@ fn main_case(world: &World, concurrency: usize) -> Case {
         concurrency,
         header_delay_ms: 0,
         warm_while_loading: None,
+        fill_tail: false,
     }
 }
 
@@ -370,7 +374,8 @@ async fn sweep_at(
         serde_json::to_vec(&subset).expect("world json"),
     )
     .expect("write world");
-    let config = config_with(servers, concurrency, &world_file, case.header_delay_ms);
+    let mut config = config_with(servers, concurrency, &world_file, case.header_delay_ms);
+    config.sweep.fill_tail = case.fill_tail;
     let timed = Arc::new(Timed {
         inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
@@ -444,6 +449,7 @@ async fn sweep_at(
         "case": case.label,
         "header_import_ms_scaled": case.header_delay_ms,
         "warm_while_loading_ms_scaled": case.warm_while_loading.map(|d| d.as_millis() as u64),
+        "fill_tail": case.fill_tail,
         "concurrency": concurrency,
         "theorems": n,
         "proved": s.proved,
@@ -554,6 +560,7 @@ async fn pipelining_at_1(servers: &Servers, world: &World) -> serde_json::Value 
         template: &template,
         default_header: &config.lean.header,
         clock: &clock,
+        width: None,
     };
     let (mut wall, mut gen, mut lean_ebm, mut bound) = (0.0, 0.0, 0.0, 0.0);
     let (mut expansions, mut changes) = (0, 0);
@@ -685,13 +692,18 @@ fn main() {
         println!("{header}");
         let mut gap_lines = Vec::new();
         for &c in &SHORT_CONCURRENCY {
-            for warm in [false, true] {
+            for (warm, fill_tail, label) in [
+                (false, false, "cold"),
+                (true, false, "warm"),
+                (true, true, "warm-fill"),
+            ] {
                 let case = Case {
-                    label: format!("short-c{c}{}", if warm { "-warm" } else { "" }),
+                    label: format!("short-c{c}-{label}"),
                     theorems: short.theorems.clone(),
                     concurrency: c,
                     header_delay_ms: (HEADER_IMPORT / SCALE).as_millis() as u64,
                     warm_while_loading: warm.then_some(SERVER_LOADING / SCALE),
+                    fill_tail,
                 };
                 short_rows.push(runtime.block_on(sweep_at(
                     &servers,

@@ -210,11 +210,19 @@ impl Default for EbmConfig {
 pub struct SweepConfig {
     /// Theorems searched at once; each holds one Lean session.
     pub concurrency: usize,
+    /// When fewer theorems remain than slots, the running ones pop more nodes per expansion
+    /// (their share of the free slots, see `engine::tail_width`) instead of leaving the
+    /// generate server idle. Off by default: it changes which nodes the tail's theorems
+    /// expand, so a sweep's results would depend on where it ends (shards, resumes).
+    pub fill_tail: bool,
 }
 
 impl Default for SweepConfig {
     fn default() -> Self {
-        Self { concurrency: 10 }
+        Self {
+            concurrency: 10,
+            fill_tail: false,
+        }
     }
 }
 

@@ -209,6 +209,7 @@ const KNOBS: &[(&str, &str)] = &[
     ("temperature", "/policy/temperature"),
     ("bex", "/search/batch_expansion_size"),
     ("concurrency", "/sweep/concurrency"),
+    ("fill_tail", "/sweep/fill_tail"),
     ("max_nodes", "/search/max_nodes"),
     ("ebm_weight", "/search/ebm_weight"),
 ];

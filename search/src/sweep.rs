@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::engine::{search_theorem, Clock, Phase, SearchParams, SystemClock};
+use crate::engine::{
+    search_theorem, tail_width, Clock, ExpansionWidth, Phase, SearchParams, SystemClock,
+};
 use crate::env::ProofEnv;
 use crate::policy::Policy;
 use crate::progress::{report_until, unix_ms, Reporter, SweepState, Tracker, PROGRESS_INTERVAL};
@@ -123,12 +125,14 @@ async fn run_one(theorem: Theorem, job: SearchJob) -> Finished {
         clock,
         backends,
         run_id,
+        width,
     } = job;
     let params = SearchParams {
         config: &config.search,
         template: &template,
         default_header: &config.lean.header,
         clock: clock.as_ref(),
+        width: width.as_deref(),
     };
     let outcome = search_theorem(
         &theorem,
@@ -261,6 +265,10 @@ pub async fn run_sweep(
             clock: options.clock.clone(),
             backends: backends.clone(),
             run_id: started_unix_ms as i64,
+            width: config
+                .sweep
+                .fill_tail
+                .then(|| Arc::new(ExpansionWidth::new(config.search.batch_expansion_size))),
         },
         concurrency: config.sweep.concurrency.max(1),
         queue,
@@ -345,6 +353,9 @@ struct SearchJob {
     backends: Backends,
     /// Stamped on every trajectory row of this run.
     run_id: i64,
+    /// With `sweep.fill_tail`: the expansion width every running search reads, which
+    /// [`Sweep::fill_tail`] raises in the tail.
+    width: Option<Arc<ExpansionWidth>>,
 }
 
 /// One run of a sweep as a state machine: each [`Event`] moves it on, and the writes it owes
@@ -385,6 +396,7 @@ impl Sweep {
     async fn run(&mut self) -> Result<(), SweepError> {
         loop {
             self.start_theorems();
+            self.fill_tail();
             if self.running.is_empty() {
                 return Ok(());
             }
@@ -412,6 +424,24 @@ impl Sweep {
             self.tracker.started(&name);
             let task = self.running.spawn(run_one(theorem, self.search.clone()));
             self.names.insert(task.id(), name);
+        }
+    }
+
+    /// `sweep.fill_tail`: sets the running searches' expansion width for the theorems now
+    /// running and still to start (none once stopping).
+    fn fill_tail(&self) {
+        if let Some(width) = &self.search.width {
+            let queued = if self.stop_level == 0 {
+                self.queue.len()
+            } else {
+                0
+            };
+            width.set(tail_width(
+                self.search.config.search.batch_expansion_size,
+                self.concurrency,
+                self.running.len(),
+                queued,
+            ));
         }
     }
 

@@ -359,6 +359,7 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
         template: &template,
         default_header: "import Mathlib",
         clock: &clock,
+        width: None,
     };
     let sim = Sim::new(w);
     let (theorem, env) = (theorem(&sim.world), SimEnv(sim.clone()));

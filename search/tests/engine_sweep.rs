@@ -52,7 +52,10 @@ fn with_concurrency(concurrency: usize) -> Config {
             template: "{state}".into(),
             ..Default::default()
         },
-        sweep: search::config::SweepConfig { concurrency },
+        sweep: search::config::SweepConfig {
+            concurrency,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

@@ -72,6 +72,7 @@ async fn a_theorem_that_cannot_start_is_all_wait() {
         template: &template,
         default_header: "",
         clock: sim.clock.as_ref(),
+        width: None,
     };
     let mut thm = theorem(&w);
     thm.name = "missing".into();

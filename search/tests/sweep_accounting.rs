@@ -89,7 +89,10 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
             template: "{state}".into(),
             ..Default::default()
         },
-        sweep: search::config::SweepConfig { concurrency },
+        sweep: search::config::SweepConfig {
+            concurrency,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let theorems = theorems(&w);

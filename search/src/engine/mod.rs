@@ -7,8 +7,10 @@ pub mod node;
 mod rows;
 pub mod search;
 pub mod timing;
+pub mod width;
 
 pub use frontier::{priority, Frontier, OrdF64};
 pub use node::{Node, NodeId, Tree};
 pub use search::{search_theorem, AttemptOutcome, FailedAttempt, SearchOutcome, SearchParams};
 pub use timing::{Clock, ManualClock, Phase, PhaseTimer, SystemClock};
+pub use width::{tail_width, ExpansionWidth};

@@ -13,6 +13,7 @@ use super::frontier::{priority, Frontier};
 use super::interner::Interner;
 use super::node::{text_hash, NewNode, NodeId, Tree};
 use super::timing::{Clock, Phase, PhaseTimer};
+use super::width::ExpansionWidth;
 use crate::candidates::{extract_candidates, is_banned, start_column, tactic_sequence, Step};
 use crate::config::{Expansion, SearchConfig};
 use crate::env::{ProofEnv, ProofSession};
@@ -28,6 +29,9 @@ pub struct SearchParams<'a> {
     /// `[lean].header`, for prompts of theorems without their own header.
     pub default_header: &'a str,
     pub clock: &'a dyn Clock,
+    /// Nodes popped per expansion when the sweep sets it (`sweep.fill_tail`); `None`:
+    /// `config.batch_expansion_size`.
+    pub width: Option<&'a ExpansionWidth>,
 }
 
 /// A tactic that did not lead to a new node. Its texts are the search's shared copies (see
@@ -251,8 +255,12 @@ impl Search<'_, '_> {
             if budget_left == 0 {
                 return End::Status(SearchStatus::NodeBudget);
             }
+            let width = self
+                .params
+                .width
+                .map_or(config.batch_expansion_size, ExpansionWidth::get);
             let mut batch = Vec::new();
-            while batch.len() < config.batch_expansion_size.min(budget_left) {
+            while batch.len() < width.min(budget_left) {
                 match self.frontier.pop() {
                     Some(id) => batch.push(id),
                     None => break,

@@ -327,6 +327,7 @@ pub async fn run(sim: &Arc<Sim>, config: &SearchConfig, scored: bool) -> SearchO
         template: &template,
         default_header: "import Mathlib",
         clock: sim.clock.as_ref(),
+        width: None,
     };
     let scorer = SimScorer(sim.clone());
     search_theorem(
