@@ -84,6 +84,12 @@ search_stats! {
     probe_calls: sum,
     /// 1 when a probe tactic closed the theorem (through the whole-proof check).
     probe_proofs: sum,
+    /// Generate requests sent ahead for the nodes the frontier would pop next, while Lean
+    /// checked the current expansion (`search.speculate`; each also counts in `gen_calls`).
+    speculated: sum,
+    /// Speculated requests dropped because the expansion's children outranked their nodes:
+    /// how often speculation would have changed the node popped.
+    speculation_misses: sum,
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's

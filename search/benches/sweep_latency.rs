@@ -12,7 +12,7 @@
 //! the search order. Then the short sweep (issue 13): 50 theorems of 1-6 steps at concurrency
 //! 4 and 8, every header import costing [`HEADER_IMPORT`], first with a cold pool, then with
 //! the pool warmed while the policy server loads (as `stepwise sweep` does), then warmed and
-//! with `sweep.fill_tail`. Not a test: it
+//! with `sweep.fill_tail`, then warmed and with `search.speculate`. Not a test: it
 //! prints numbers and writes `target/bench/sweep_latency.json`.
 //!
 //! `cargo bench -p search --bench sweep_latency [-- main|short]`
@@ -332,6 +332,8 @@ struct Case {
     warm_while_loading: Option<Duration>,
     /// `sweep.fill_tail`.
     fill_tail: bool,
+    /// `search.speculate`.
+    speculate: bool,
 }
 
 /// The main table's sweep at `concurrency`: enough theorems per slot that start-up and tail
@@ -351,6 +353,7 @@ fn main_case(world: &World, concurrency: usize) -> Case {
         header_delay_ms: 0,
         warm_while_loading: None,
         fill_tail: false,
+        speculate: false,
     }
 }
 
@@ -376,6 +379,7 @@ async fn sweep_at(
     .expect("write world");
     let mut config = config_with(servers, concurrency, &world_file, case.header_delay_ms);
     config.sweep.fill_tail = case.fill_tail;
+    config.search.speculate = case.speculate;
     let timed = Arc::new(Timed {
         inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
@@ -450,6 +454,10 @@ async fn sweep_at(
         "header_import_ms_scaled": case.header_delay_ms,
         "warm_while_loading_ms_scaled": case.warm_while_loading.map(|d| d.as_millis() as u64),
         "fill_tail": case.fill_tail,
+        "speculate": case.speculate,
+        "speculated": s.totals.speculated,
+        "speculation_misses": s.totals.speculation_misses,
+        "generate_calls": s.totals.gen_calls,
         "concurrency": concurrency,
         "theorems": n,
         "proved": s.proved,
@@ -482,6 +490,12 @@ async fn sweep_at(
         100.0 * share(s, "engine"),
         100.0 * share(s, "unaccounted"),
     );
+    if case.speculate {
+        println!(
+            "({}: {} of {} generate calls speculated, {} dropped: the children outranked their nodes)",
+            case.label, s.totals.speculated, s.totals.gen_calls, s.totals.speculation_misses
+        );
+    }
     gap_lines.push(format!(
         "| {} | {:>5.0} | {:>5.0} ({:.1}%) | {:>5.0} | {:>4.0} |",
         case.label,
@@ -692,10 +706,11 @@ fn main() {
         println!("{header}");
         let mut gap_lines = Vec::new();
         for &c in &SHORT_CONCURRENCY {
-            for (warm, fill_tail, label) in [
-                (false, false, "cold"),
-                (true, false, "warm"),
-                (true, true, "warm-fill"),
+            for (warm, fill_tail, speculate, label) in [
+                (false, false, false, "cold"),
+                (true, false, false, "warm"),
+                (true, true, false, "warm-fill"),
+                (true, false, true, "warm-spec"),
             ] {
                 let case = Case {
                     label: format!("short-c{c}-{label}"),
@@ -704,6 +719,7 @@ fn main() {
                     header_delay_ms: (HEADER_IMPORT / SCALE).as_millis() as u64,
                     warm_while_loading: warm.then_some(SERVER_LOADING / SCALE),
                     fill_tail,
+                    speculate,
                 };
                 short_rows.push(runtime.block_on(sweep_at(
                     &servers,

@@ -45,6 +45,11 @@ pub struct SearchConfig {
     pub probe_tactics: Vec<String>,
     /// Seconds each probe tactic may run (a failing `nlinarith` can take seconds).
     pub probe_timeout: f64,
+    /// While Lean checks an expansion's candidates, the generate request of the nodes the
+    /// frontier would pop next is already in flight; it is used only if they are still the
+    /// best once this expansion's children are queued, else dropped (the search order stays
+    /// best-first). Off by default: a miss costs the server a request.
+    pub speculate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +86,7 @@ impl Default for SearchConfig {
             expansion: Expansion::Tactic,
             probe_tactics: Vec::new(),
             probe_timeout: 5.0,
+            speculate: false,
         }
     }
 }

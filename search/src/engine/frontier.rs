@@ -57,6 +57,17 @@ impl Frontier {
         self.queue.len()
     }
 
+    /// Whether the next pop would come before all of `nodes` (id, priority) if they were
+    /// pushed back: then popping them now was not best-first.
+    pub fn outranks(&self, nodes: &[(NodeId, f64)]) -> bool {
+        let Some((_, best)) = self.queue.peek() else {
+            return false;
+        };
+        nodes
+            .iter()
+            .any(|&(id, priority)| *best > (OrdF64(priority), Reverse(id)))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -77,6 +88,25 @@ mod tests {
             [f.pop(), f.pop(), f.pop(), f.pop(), f.pop()],
             [Some(1), Some(2), Some(3), Some(4), None]
         );
+    }
+
+    #[test]
+    fn outranks_compares_with_the_pop_order() {
+        let mut f = Frontier::default();
+        assert!(
+            !f.outranks(&[(1, -5.0)]),
+            "an empty frontier outranks nothing"
+        );
+        f.push(2, -1.0);
+        assert!(f.outranks(&[(1, -5.0)]));
+        assert!(!f.outranks(&[(1, -0.5), (3, -0.9)]));
+        assert!(
+            f.outranks(&[(1, -0.5), (3, -1.5)]),
+            "one node of the set is behind"
+        );
+        // Equal priority: the older id pops first.
+        assert!(!f.outranks(&[(1, -1.0)]));
+        assert!(f.outranks(&[(3, -1.0)]));
     }
 
     #[test]

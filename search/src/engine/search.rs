@@ -1,6 +1,8 @@
 //! Best-first search of one theorem.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +10,7 @@ use formats::results::{ErrorKind, SearchStatus};
 use formats::stats::SearchStats;
 use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
+use tokio::time::error::Elapsed;
 
 use super::frontier::{priority, Frontier};
 use super::interner::Interner;
@@ -17,7 +20,7 @@ use super::width::ExpansionWidth;
 use crate::candidates::{extract_candidates, is_banned, start_column, tactic_sequence, Step};
 use crate::config::{Expansion, SearchConfig};
 use crate::env::{ProofEnv, ProofSession};
-use crate::policy::{Completion, Policy};
+use crate::policy::{Completion, Policy, PolicyError};
 use crate::templates::{PromptInput, PromptTemplate};
 use crate::value::ValueScorer;
 
@@ -210,7 +213,7 @@ struct Search<'a, 'p> {
     interner: Interner,
 }
 
-impl Search<'_, '_> {
+impl<'a> Search<'a, '_> {
     fn clock(&self) -> &dyn Clock {
         self.params.clock
     }
@@ -245,6 +248,8 @@ impl Search<'_, '_> {
             return e;
         }
         let config = self.params.config;
+        // `search.speculate`: the request already sent for the nodes popped next.
+        let mut ahead: Option<Speculation<'a>> = None;
         loop {
             if self.timed_out() {
                 return End::Status(SearchStatus::Timeout);
@@ -255,12 +260,18 @@ impl Search<'_, '_> {
             if budget_left == 0 {
                 return End::Status(SearchStatus::NodeBudget);
             }
-            let width = self
-                .params
-                .width
-                .map_or(config.batch_expansion_size, ExpansionWidth::get);
+            let take = self.width().min(budget_left);
+            let mut answered = None;
             let mut batch = Vec::new();
-            while batch.len() < width.min(budget_left) {
+            if let Some(spec) = ahead.take() {
+                if spec.nodes.len() == take && !self.frontier.outranks(&spec.nodes) {
+                    batch = spec.nodes.iter().map(|&(id, _)| id).collect();
+                    answered = Some(self.answer(spec).await);
+                } else {
+                    self.missed(spec);
+                }
+            }
+            while batch.len() < take {
                 match self.frontier.pop() {
                     Some(id) => batch.push(id),
                     None => break,
@@ -269,19 +280,24 @@ impl Search<'_, '_> {
             if batch.is_empty() {
                 return End::Status(SearchStatus::Exhausted);
             }
-            if let Some(end) = self.expand(&batch).await {
-                return end;
+            match self.expand(&batch, answered).await {
+                Ok(next) => ahead = next,
+                Err(end) => return end,
             }
         }
     }
 
-    /// One expansion step: one generate request for the whole batch, then the samples in
-    /// Lean (as first tactics, or as whole continuations replayed into the tree), then one
-    /// value request for the new children.
-    async fn expand(&mut self, batch: &[NodeId]) -> Option<End> {
+    /// Nodes popped per expansion: the sweep's width when it sets one (`sweep.fill_tail`).
+    fn width(&self) -> usize {
+        self.params
+            .width
+            .map_or(self.params.config.batch_expansion_size, ExpansionWidth::get)
+    }
+
+    fn prompts(&self, batch: &[NodeId]) -> Vec<String> {
         let header = self.theorem.header_or(self.params.default_header);
         let budget = self.policy.prompt_budget();
-        let prompts: Vec<String> = batch
+        batch
             .iter()
             .map(|&id| {
                 let proof_before = self.tree.tactics_to(id);
@@ -289,26 +305,113 @@ impl Search<'_, '_> {
                 let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
                 self.params.template.render_within(&input, budget)
             })
-            .collect();
+            .collect()
+    }
+
+    /// One generate request for `prompts` that never outlives the theorem: past the deadline
+    /// the request is dropped, which also frees the server's slot.
+    fn request(&self, prompts: Vec<String>) -> Request<'a> {
+        let policy = self.policy;
+        let n = self.params.config.num_candidates;
+        let time_left = self.time_left();
+        Box::pin(async move { tokio::time::timeout(time_left, policy.generate(&prompts, n)).await })
+    }
+
+    /// A speculation whose nodes are still the best: its answer, waited for if need be (the
+    /// wait is generate time; the request's time before it overlapped Lean's).
+    async fn answer(&mut self, spec: Speculation<'a>) -> (Vec<String>, Generated) {
+        let answer = match spec.answer {
+            Some(answer) => answer,
+            None => {
+                self.timer.lap(self.params.clock, Phase::Engine);
+                let answer = spec.request.await;
+                self.timer.lap(self.params.clock, Phase::Generate);
+                answer
+            }
+        };
+        (spec.prompts, answer)
+    }
+
+    /// A speculation this expansion's children outranked: its nodes go back to the frontier
+    /// and its request is dropped (cancelled, if still in flight); tokens already written
+    /// count as never replayed.
+    fn missed(&mut self, spec: Speculation<'a>) {
+        self.stats.speculation_misses += 1;
+        if let Some(Ok(Ok(completions))) = &spec.answer {
+            for c in completions.iter().flatten() {
+                self.stats.tokens_generated += u64::from(c.completion_tokens);
+                self.stats.tokens_prompt += u64::from(c.prompt_tokens);
+                self.stats.tokens_unreplayed += u64::from(c.completion_tokens);
+            }
+        }
+        for &(id, priority) in &spec.nodes {
+            self.frontier.push(id, priority);
+        }
+    }
+
+    /// `search.speculate`: pops the nodes the next expansion would take if this one added
+    /// no better children, and sends their request now.
+    fn speculate(&mut self) -> Option<Speculation<'a>> {
+        let budget_left = self
+            .params
+            .config
+            .max_nodes
+            .saturating_sub(self.stats.nodes_expanded as usize);
+        let mut nodes = Vec::new();
+        while nodes.len() < self.width().min(budget_left) {
+            match self.frontier.pop() {
+                Some(id) => nodes.push((id, self.tree.get(id).score)),
+                None => break,
+            }
+        }
+        if nodes.is_empty() {
+            return None;
+        }
+        let ids: Vec<NodeId> = nodes.iter().map(|&(id, _)| id).collect();
+        let prompts = self.prompts(&ids);
+        self.stats.gen_calls += 1;
+        self.stats.speculated += 1;
+        Some(Speculation {
+            nodes,
+            request: self.request(prompts.clone()),
+            prompts,
+            answer: None,
+        })
+    }
+
+    /// One expansion step: one generate request for the whole batch (or the answer of the
+    /// speculation that sent it ahead), then the samples in Lean (as first tactics, or as
+    /// whole continuations replayed into the tree), then one value request for the new
+    /// children. With `search.speculate`, returns the request sent for the next nodes while
+    /// Lean worked.
+    async fn expand(
+        &mut self,
+        batch: &[NodeId],
+        answered: Option<(Vec<String>, Generated)>,
+    ) -> Result<Option<Speculation<'a>>, End> {
         for &id in batch {
             self.tree.get_mut(id).status = NodeStatus::Expanded;
         }
         self.stats.nodes_expanded += batch.len() as u64;
-        let n = self.params.config.num_candidates;
-        let time_left = self.time_left();
-        self.timer.lap(self.params.clock, Phase::Engine);
-        // A generate call (retries and backoff included) never outlives the theorem: past
-        // the deadline the request is dropped, which also frees the server's slot.
-        let generated = tokio::time::timeout(time_left, self.policy.generate(&prompts, n)).await;
-        self.timer.call(self.params.clock, Phase::Generate);
-        self.stats.gen_calls += 1;
+        let (prompts, generated) = match answered {
+            Some(answered) => answered,
+            None => {
+                let prompts = self.prompts(batch);
+                let request = self.request(prompts.clone());
+                self.timer.lap(self.params.clock, Phase::Engine);
+                let generated = request.await;
+                self.timer.call(self.params.clock, Phase::Generate);
+                self.stats.gen_calls += 1;
+                (prompts, generated)
+            }
+        };
         let Ok(generated) = generated else {
-            return Some(End::Status(SearchStatus::Timeout));
+            return Err(End::Status(SearchStatus::Timeout));
         };
         let completions = match generated {
             Ok(c) if c.len() == prompts.len() => c,
             Ok(c) => {
-                return Some(End::Error(
+                return Err(End::Error(
                     ErrorKind::Infrastructure,
                     format!(
                         "policy returned completions for {} prompts, expected {}",
@@ -318,7 +421,7 @@ impl Search<'_, '_> {
                 ))
             }
             Err(e) => {
-                return Some(End::Error(
+                return Err(End::Error(
                     ErrorKind::Infrastructure,
                     format!("generate: {e}"),
                 ))
@@ -328,24 +431,53 @@ impl Search<'_, '_> {
             self.stats.tokens_generated += u64::from(c.completion_tokens);
             self.stats.tokens_prompt += u64::from(c.prompt_tokens);
         }
+        let mut ahead = if self.params.config.speculate {
+            self.speculate()
+        } else {
+            None
+        };
+        match ahead.as_mut() {
+            None => self.try_samples(batch, &prompts, &completions).await?,
+            // Lean works while the speculated request is in flight; a search that ends here
+            // drops (cancels) it.
+            Some(spec) => {
+                let work = self.try_samples(batch, &prompts, &completions);
+                tokio::pin!(work);
+                loop {
+                    tokio::select! {
+                        done = &mut work => break done?,
+                        answer = &mut spec.request, if spec.answer.is_none() => {
+                            spec.answer = Some(answer);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ahead)
+    }
+
+    /// The samples of one expansion in Lean, then the new children scored and queued.
+    async fn try_samples(
+        &mut self,
+        batch: &[NodeId],
+        prompts: &[String],
+        completions: &[Vec<Completion>],
+    ) -> Result<(), End> {
         let mut new_children = Vec::new();
-        for ((&parent, prompt), completions) in batch.iter().zip(&prompts).zip(&completions) {
+        for ((&parent, prompt), completions) in batch.iter().zip(prompts).zip(completions) {
             let column = start_column(prompt);
-            let step = match self.params.config.expansion {
+            match self.params.config.expansion {
                 Expansion::Tactic => {
                     self.try_first_tactics(parent, completions, column, &mut new_children)
-                        .await
+                        .await?
                 }
                 Expansion::Proof => {
                     self.try_continuations(parent, completions, column, &mut new_children)
-                        .await
+                        .await?
                 }
-            };
-            if let Err(end) = step {
-                return Some(end);
             }
         }
-        self.score_and_queue(&new_children).await.err()
+        self.score_and_queue(&new_children).await
     }
 
     /// Tactic mode: each distinct first tactic, most likely first, applied at `parent`.
@@ -727,6 +859,21 @@ impl Search<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// What a generate request returns, under the theorem's deadline.
+type Generated = Result<Result<Vec<Vec<Completion>>, PolicyError>, Elapsed>;
+type Request<'a> = Pin<Box<dyn Future<Output = Generated> + Send + 'a>>;
+
+/// A generate request sent ahead (`search.speculate`) for the nodes the frontier would pop
+/// next, which are out of the frontier until it is used or missed.
+struct Speculation<'a> {
+    /// (id, priority) of each node.
+    nodes: Vec<(NodeId, f64)>,
+    prompts: Vec<String>,
+    request: Request<'a>,
+    /// Set when the request finished while Lean was still working.
+    answer: Option<Generated>,
 }
 
 enum Applied {
