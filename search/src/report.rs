@@ -210,6 +210,7 @@ const KNOBS: &[(&str, &str)] = &[
     ("bex", "/search/batch_expansion_size"),
     ("concurrency", "/sweep/concurrency"),
     ("fill_tail", "/sweep/fill_tail"),
+    ("speculate", "/search/speculate"),
     ("max_nodes", "/search/max_nodes"),
     ("ebm_weight", "/search/ebm_weight"),
 ];
