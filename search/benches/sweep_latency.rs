@@ -12,7 +12,8 @@
 //! the search order. Then the short sweep (issue 13): 50 theorems of 1-6 steps at concurrency
 //! 4 and 8, every header import costing [`HEADER_IMPORT`], first with a cold pool, then with
 //! the pool warmed while the policy server loads (as `stepwise sweep` does), then warmed and
-//! with `sweep.fill_tail`, then warmed and with `search.speculate`. Not a test: it
+//! with `sweep.fill_tail`, then warmed and with `search.speculate` (always, and only in the
+//! tail: `sweep.speculate_tail`). Not a test: it
 //! prints numbers and writes `target/bench/sweep_latency.json`.
 //!
 //! `cargo bench -p search --bench sweep_latency [-- main|short]`
@@ -334,6 +335,8 @@ struct Case {
     fill_tail: bool,
     /// `search.speculate`.
     speculate: bool,
+    /// `sweep.speculate_tail`.
+    speculate_tail: bool,
 }
 
 /// The main table's sweep at `concurrency`: enough theorems per slot that start-up and tail
@@ -354,6 +357,7 @@ fn main_case(world: &World, concurrency: usize) -> Case {
         warm_while_loading: None,
         fill_tail: false,
         speculate: false,
+        speculate_tail: false,
     }
 }
 
@@ -380,6 +384,7 @@ async fn sweep_at(
     let mut config = config_with(servers, concurrency, &world_file, case.header_delay_ms);
     config.sweep.fill_tail = case.fill_tail;
     config.search.speculate = case.speculate;
+    config.sweep.speculate_tail = case.speculate_tail;
     let timed = Arc::new(Timed {
         inner: build_policy(&config.policy).expect("policy"),
         calls: Mutex::new(Vec::new()),
@@ -455,6 +460,7 @@ async fn sweep_at(
         "warm_while_loading_ms_scaled": case.warm_while_loading.map(|d| d.as_millis() as u64),
         "fill_tail": case.fill_tail,
         "speculate": case.speculate,
+        "speculate_tail": case.speculate_tail,
         "speculated": s.totals.speculated,
         "speculation_misses": s.totals.speculation_misses,
         "generate_calls": s.totals.gen_calls,
@@ -490,7 +496,7 @@ async fn sweep_at(
         100.0 * share(s, "engine"),
         100.0 * share(s, "unaccounted"),
     );
-    if case.speculate {
+    if case.speculate || case.speculate_tail {
         println!(
             "({}: {} of {} generate calls speculated, {} dropped: the children outranked their nodes)",
             case.label, s.totals.speculated, s.totals.gen_calls, s.totals.speculation_misses
@@ -706,11 +712,12 @@ fn main() {
         println!("{header}");
         let mut gap_lines = Vec::new();
         for &c in &SHORT_CONCURRENCY {
-            for (warm, fill_tail, speculate, label) in [
-                (false, false, false, "cold"),
-                (true, false, false, "warm"),
-                (true, true, false, "warm-fill"),
-                (true, false, true, "warm-spec"),
+            for (warm, fill_tail, speculate, speculate_tail, label) in [
+                (false, false, false, false, "cold"),
+                (true, false, false, false, "warm"),
+                (true, true, false, false, "warm-fill"),
+                (true, false, true, false, "warm-spec"),
+                (true, false, false, true, "warm-spec-tail"),
             ] {
                 let case = Case {
                     label: format!("short-c{c}-{label}"),
@@ -720,6 +727,7 @@ fn main() {
                     warm_while_loading: warm.then_some(SERVER_LOADING / SCALE),
                     fill_tail,
                     speculate,
+                    speculate_tail,
                 };
                 short_rows.push(runtime.block_on(sweep_at(
                     &servers,

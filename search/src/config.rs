@@ -221,6 +221,10 @@ pub struct SweepConfig {
     /// generate server idle. Off by default: it changes which nodes the tail's theorems
     /// expand, so a sweep's results would depend on where it ends (shards, resumes).
     pub fill_tail: bool,
+    /// `search.speculate`, but only in the tail (nothing queued, free slots), where the
+    /// generate server has capacity no theorem claims, so a missed speculation costs no
+    /// other theorem anything. Off by default.
+    pub speculate_tail: bool,
 }
 
 impl Default for SweepConfig {
@@ -228,6 +232,7 @@ impl Default for SweepConfig {
         Self {
             concurrency: 10,
             fill_tail: false,
+            speculate_tail: false,
         }
     }
 }

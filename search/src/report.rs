@@ -211,6 +211,7 @@ const KNOBS: &[(&str, &str)] = &[
     ("concurrency", "/sweep/concurrency"),
     ("fill_tail", "/sweep/fill_tail"),
     ("speculate", "/search/speculate"),
+    ("speculate_tail", "/sweep/speculate_tail"),
     ("max_nodes", "/search/max_nodes"),
     ("ebm_weight", "/search/ebm_weight"),
 ];

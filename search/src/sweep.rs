@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::engine::{
-    search_theorem, tail_width, Clock, ExpansionWidth, Phase, SearchParams, SystemClock,
+    in_tail, search_theorem, tail_width, Clock, ExpansionWidth, Phase, SearchParams, SystemClock,
 };
 use crate::env::ProofEnv;
 use crate::policy::Policy;
@@ -265,9 +265,7 @@ pub async fn run_sweep(
             clock: options.clock.clone(),
             backends: backends.clone(),
             run_id: started_unix_ms as i64,
-            width: config
-                .sweep
-                .fill_tail
+            width: (config.sweep.fill_tail || config.sweep.speculate_tail)
                 .then(|| Arc::new(ExpansionWidth::new(config.search.batch_expansion_size))),
         },
         concurrency: config.sweep.concurrency.max(1),
@@ -353,8 +351,8 @@ struct SearchJob {
     backends: Backends,
     /// Stamped on every trajectory row of this run.
     run_id: i64,
-    /// With `sweep.fill_tail`: the expansion width every running search reads, which
-    /// [`Sweep::fill_tail`] raises in the tail.
+    /// With `sweep.fill_tail` or `sweep.speculate_tail`: what every running search reads
+    /// about the tail, set by [`Sweep::signal_tail`].
     width: Option<Arc<ExpansionWidth>>,
 }
 
@@ -396,7 +394,7 @@ impl Sweep {
     async fn run(&mut self) -> Result<(), SweepError> {
         loop {
             self.start_theorems();
-            self.fill_tail();
+            self.signal_tail();
             if self.running.is_empty() {
                 return Ok(());
             }
@@ -427,22 +425,26 @@ impl Sweep {
         }
     }
 
-    /// `sweep.fill_tail`: sets the running searches' expansion width for the theorems now
-    /// running and still to start (none once stopping).
-    fn fill_tail(&self) {
-        if let Some(width) = &self.search.width {
-            let queued = if self.stop_level == 0 {
-                self.queue.len()
-            } else {
-                0
-            };
-            width.set(tail_width(
-                self.search.config.search.batch_expansion_size,
-                self.concurrency,
-                self.running.len(),
-                queued,
-            ));
-        }
+    /// `sweep.fill_tail`, `sweep.speculate_tail`: tells the running searches their expansion
+    /// width and whether to speculate, for the theorems now running and still to start (none
+    /// once stopping).
+    fn signal_tail(&self) {
+        let Some(width) = &self.search.width else {
+            return;
+        };
+        let queued = if self.stop_level == 0 {
+            self.queue.len()
+        } else {
+            0
+        };
+        let (running, sweep) = (self.running.len(), &self.search.config.sweep);
+        let bex = self.search.config.search.batch_expansion_size;
+        width.set(if sweep.fill_tail {
+            tail_width(bex, self.concurrency, running, queued)
+        } else {
+            bex
+        });
+        width.set_speculate(sweep.speculate_tail && in_tail(self.concurrency, running, queued));
     }
 
     /// Biased: a stop request wins over a due flush, which wins over a finished theorem, so

@@ -13,4 +13,4 @@ pub use frontier::{priority, Frontier, OrdF64};
 pub use node::{Node, NodeId, Tree};
 pub use search::{search_theorem, AttemptOutcome, FailedAttempt, SearchOutcome, SearchParams};
 pub use timing::{Clock, ManualClock, Phase, PhaseTimer, SystemClock};
-pub use width::{tail_width, ExpansionWidth};
+pub use width::{in_tail, tail_width, ExpansionWidth};

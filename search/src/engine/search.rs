@@ -431,11 +431,9 @@ impl<'a> Search<'a, '_> {
             self.stats.tokens_generated += u64::from(c.completion_tokens);
             self.stats.tokens_prompt += u64::from(c.prompt_tokens);
         }
-        let mut ahead = if self.params.config.speculate {
-            self.speculate()
-        } else {
-            None
-        };
+        let speculate = self.params.config.speculate
+            || self.params.width.is_some_and(ExpansionWidth::speculate);
+        let mut ahead = if speculate { self.speculate() } else { None };
         match ahead.as_mut() {
             None => self.try_samples(batch, &prompts, &completions).await?,
             // Lean works while the speculated request is in flight; a search that ends here

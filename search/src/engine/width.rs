@@ -1,26 +1,48 @@
-//! How many frontier nodes one expansion pops: `search.batch_expansion_size`, unless the sweep
-//! widens it for the theorems still running in its tail (`sweep.fill_tail`). The sweep is the
-//! only writer; each running search reads it before every expansion, so a change reaches the
-//! next request of every search. One value serves all running searches: in the tail they
-//! share the free slots equally.
+//! What the sweep tells its running searches about its tail: how many frontier nodes one
+//! expansion pops (`search.batch_expansion_size`, unless `sweep.fill_tail` widens it) and
+//! whether to speculate (`sweep.speculate_tail`). The sweep is the only writer; each running
+//! search reads it before every expansion, so a change reaches the next request of every
+//! search. One value serves all running searches: in the tail they share the free slots
+//! equally.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[derive(Debug)]
-pub struct ExpansionWidth(AtomicUsize);
+pub struct ExpansionWidth {
+    nodes: AtomicUsize,
+    speculate: AtomicBool,
+}
 
 impl ExpansionWidth {
     pub fn new(nodes: usize) -> Self {
-        Self(AtomicUsize::new(nodes.max(1)))
+        Self {
+            nodes: AtomicUsize::new(nodes.max(1)),
+            speculate: AtomicBool::new(false),
+        }
     }
 
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.nodes.load(Ordering::Relaxed)
     }
 
     pub fn set(&self, nodes: usize) {
-        self.0.store(nodes.max(1), Ordering::Relaxed);
+        self.nodes.store(nodes.max(1), Ordering::Relaxed);
     }
+
+    /// Whether the searches speculate now (as with `search.speculate`).
+    pub fn speculate(&self) -> bool {
+        self.speculate.load(Ordering::Relaxed)
+    }
+
+    pub fn set_speculate(&self, on: bool) {
+        self.speculate.store(on, Ordering::Relaxed);
+    }
+}
+
+/// The sweep's tail: nothing queued and fewer theorems running than slots, so the generate
+/// server has capacity no theorem will claim.
+pub fn in_tail(concurrency: usize, running: usize, queued: usize) -> bool {
+    queued == 0 && running > 0 && running < concurrency
 }
 
 /// The width under `sweep.fill_tail`: `batch_expansion_size` while every slot is busy or a
@@ -33,7 +55,7 @@ pub fn tail_width(
     running: usize,
     queued: usize,
 ) -> usize {
-    if queued > 0 || running == 0 || running >= concurrency {
+    if !in_tail(concurrency, running, queued) {
         return batch_expansion_size;
     }
     batch_expansion_size * concurrency.div_ceil(running)
@@ -54,6 +76,15 @@ mod tests {
         assert_eq!(tail_width(1, 4, 1, 0), 4);
         assert_eq!(tail_width(2, 8, 3, 0), 6);
         assert_eq!(tail_width(1, 4, 0, 0), 1);
+    }
+
+    #[test]
+    fn the_tail_is_free_slots_with_nothing_queued() {
+        assert!(in_tail(4, 3, 0));
+        assert!(in_tail(4, 1, 0));
+        assert!(!in_tail(4, 4, 0), "every slot busy");
+        assert!(!in_tail(4, 3, 1), "a queued theorem takes the free slot");
+        assert!(!in_tail(4, 0, 0), "nothing running");
     }
 
     #[test]
