@@ -95,13 +95,7 @@ fn chain_world(n: usize) -> World {
         .map(|i| {
             let root = vec![format!("⊢ A{i} → A{i}")];
             let mid = vec![format!("h : A{i}\n⊢ A{i}")];
-            let tactic = |t: &str, goals: Vec<String>| WorldTactic {
-                tactic: t.into(),
-                logprob: -0.1,
-                completion: None,
-                effect: Effect::Goals(goals),
-                axioms: Vec::new(),
-            };
+            let tactic = |t: &str, goals| WorldTactic::new(t, -0.1, Effect::Goals(goals));
             WorldTheorem {
                 name: format!("chain_{i}"),
                 formal_statement: format!("theorem chain_{i} : A{i} → A{i} := by"),

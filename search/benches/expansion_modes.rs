@@ -48,16 +48,6 @@ fn goals(theorem: usize, state: &str) -> Vec<String> {
     )]
 }
 
-fn tactic(tactic: String, logprob: f64, effect: Effect) -> WorldTactic {
-    WorldTactic {
-        tactic,
-        logprob,
-        completion: None,
-        effect,
-        axioms: Vec::new(),
-    }
-}
-
 /// Theorem `i`: a chain of 2 to 7 steps. At some states a dead-end side step is the model's
 /// favourite (its continuation then fails); every state has a few failing tactics. Every
 /// seventh theorem has no proof at all.
@@ -80,8 +70,8 @@ fn world() -> World {
                 let side = format!("s{k}");
                 let side_first = (i * 7 + k * 3) % 4 == 0;
                 let mut tactics = vec![
-                    tactic(format!("nlinarith [sq_nonneg (x - y), step_{k}]"), -0.4, next),
-                    tactic(
+                    WorldTactic::new(format!("nlinarith [sq_nonneg (x - y), step_{k}]"), -0.4, next),
+                    WorldTactic::new(
                         format!("apply side_lemma_{k}"),
                         if side_first { -0.2 } else { -0.9 },
                         Effect::Goals(goals(i, &side)),
@@ -118,7 +108,7 @@ fn world() -> World {
 }
 
 fn tactic_failing(tactics: &mut Vec<WorldTactic>, f: usize, k: usize) {
-    tactics.push(tactic(
+    tactics.push(WorldTactic::new(
         format!(
             "field_simp [h₀.1.ne', mul_comm] at h₁ ⊢ <;> nlinarith [sq_nonneg (x - {f}), h_{k}]"
         ),

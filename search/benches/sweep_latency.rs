@@ -82,20 +82,10 @@ fn goals(theorem: usize, state: &str) -> Vec<String> {
     vec![text]
 }
 
-fn tactic(tactic: String, logprob: f64, effect: Effect) -> WorldTactic {
-    WorldTactic {
-        tactic,
-        logprob,
-        completion: None,
-        effect,
-        axioms: Vec::new(),
-    }
-}
-
 fn failing(theorem: usize, state: &str, count: usize) -> Vec<WorldTactic> {
     (0..count)
         .map(|j| {
-            tactic(
+            WorldTactic::new(
                 format!("nlinarith [sq_nonneg (x - y), mul_pos h₀.1 h₀.2.1, h{state}_{j}]"),
                 -1.0 - j as f64 * 0.4,
                 Effect::Error(format!(
@@ -144,8 +134,8 @@ fn world_theorem(i: usize, prefix: &str, depth: usize) -> WorldTheorem {
         let side = format!("s{k}");
         let side_first = mix(i, k).is_multiple_of(3);
         let mut tactics = vec![
-            tactic(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
-            tactic(
+            WorldTactic::new(format!("apply step_{k}"), -0.4, Effect::Goals(next)),
+            WorldTactic::new(
                 format!("apply side_{k}"),
                 if side_first { -0.2 } else { -0.8 },
                 Effect::Goals(goals(i, &side)),
@@ -169,18 +159,6 @@ fn world_theorem(i: usize, prefix: &str, depth: usize) -> WorldTheorem {
         root: goals(i, "p0"),
         states,
     }
-}
-
-fn theorems(world: &World, n: usize) -> Vec<Theorem> {
-    world.theorems[..n]
-        .iter()
-        .map(|t| Theorem {
-            name: t.name.clone(),
-            formal_statement: t.formal_statement.clone(),
-            header: None,
-            extra: Default::default(),
-        })
-        .collect()
 }
 
 /// Wraps the Lean environment to note when the sweep's last theorem starts: from then on
@@ -403,7 +381,10 @@ async fn sweep_at(
         mark: Mutex::new(None),
     });
     let out = dir.join(&case.label);
-    let theorems = theorems(&subset, n);
+    let theorems: Vec<Theorem> = subset.theorems[..n]
+        .iter()
+        .map(WorldTheorem::input)
+        .collect();
     if let Some(loading) = case.warm_while_loading {
         // What `stepwise sweep` does before its sweep: warm the pool while it waits for the
         // policy server (modelled as the wait alone).
@@ -520,7 +501,7 @@ async fn worker_start(servers: &Servers, world: &World) -> f64 {
     let pool = LeanPool::new(config(servers, 1, &servers.world_file).lean);
     let started = Instant::now();
     let session = pool
-        .start_theorem(&theorems(world, 1)[0])
+        .start_theorem(&world.theorems[0].input())
         .await
         .expect("start");
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -584,7 +565,7 @@ async fn pipelining_at_1(servers: &Servers, world: &World) -> serde_json::Value 
     };
     let (mut wall, mut gen, mut lean_ebm, mut bound) = (0.0, 0.0, 0.0, 0.0);
     let (mut expansions, mut changes) = (0, 0);
-    for theorem in theorems(world, 8) {
+    for theorem in world.theorems[..8].iter().map(WorldTheorem::input) {
         let out = search_theorem(&theorem, &params, policy.as_ref(), Some(&scorer), &env).await;
         let t = out.timer.finish(&clock);
         wall += t.wall_ms;

@@ -23,7 +23,7 @@ async fn repeated_texts_are_shared_in_memory_and_written_in_full() {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("simp", -0.1, Effect::Goals(goals(&["⊢ Q"]))),
+                    tactic("simp", -0.1, to(&["⊢ Q"])),
                     tactic("linarith", -0.2, failing("linarith failed")),
                     tactic("omega", -0.3, failing("linarith failed")),
                 ],

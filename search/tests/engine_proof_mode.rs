@@ -12,7 +12,7 @@ use sim::world::{Effect, WorldTactic};
 fn with_completion(t: &str, logprob: f64, completion: &str) -> WorldTactic {
     WorldTactic {
         completion: Some(completion.into()),
-        ..tactic(t, logprob, Effect::Error("never sent".into()))
+        ..WorldTactic::new(t, logprob, Effect::Error("never sent".into()))
     }
 }
 
@@ -38,13 +38,10 @@ fn shared_prefix_world() -> sim::world::World {
                 vec![
                     with_completion("alt", -0.1, "t1\nt2\nbad"),
                     with_completion("alt2", -0.2, "t1\nexact sorry\nt3"),
-                    tactic("t1", -0.5, Effect::Goals(goals(&["⊢ S1"]))),
+                    tactic("t1", -0.5, to(&["⊢ S1"])),
                 ],
             ),
-            state(
-                &["⊢ S1"],
-                vec![tactic("t2", -0.75, Effect::Goals(goals(&["⊢ S2"])))],
-            ),
+            state(&["⊢ S1"], vec![tactic("t2", -0.75, to(&["⊢ S2"]))]),
             state(&["⊢ S2"], vec![tactic("t3", -0.25, Effect::Goals(vec![]))]),
         ],
     )
@@ -107,7 +104,7 @@ fn chain_with_distractors(len: usize) -> sim::world::World {
             let next = if i + 1 == len {
                 Effect::Goals(vec![])
             } else {
-                Effect::Goals(goals(&[&format!("⊢ g{}", i + 1)]))
+                to(&[&format!("⊢ g{}", i + 1)])
             };
             state(
                 &[&format!("⊢ g{i}")],
@@ -146,14 +143,11 @@ async fn a_transposition_continues_from_the_node_the_tree_has() {
             state(
                 &["⊢ R"],
                 vec![
-                    tactic("a", -0.5, Effect::Goals(goals(&["⊢ S"]))),
-                    tactic("b", -0.75, Effect::Goals(goals(&["⊢ S"]))),
+                    tactic("a", -0.5, to(&["⊢ S"])),
+                    tactic("b", -0.75, to(&["⊢ S"])),
                 ],
             ),
-            state(
-                &["⊢ S"],
-                vec![tactic("c", -0.5, Effect::Goals(goals(&["⊢ T"])))],
-            ),
+            state(&["⊢ S"], vec![tactic("c", -0.5, to(&["⊢ T"]))]),
             state(
                 &["⊢ T"],
                 vec![tactic("d", -0.5, Effect::Error("no".into()))],
@@ -195,8 +189,8 @@ async fn a_probe_that_closes_the_goal_needs_no_generate_call() {
             state(
                 &["⊢ R"],
                 vec![
-                    tactic("simp", -1.0, Effect::Goals(goals(&["⊢ S"]))),
-                    tactic("t1", -0.5, Effect::Goals(goals(&["⊢ S"]))),
+                    tactic("simp", -1.0, to(&["⊢ S"])),
+                    tactic("t1", -0.5, to(&["⊢ S"])),
                 ],
             ),
             state(

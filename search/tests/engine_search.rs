@@ -10,32 +10,10 @@ use formats::NodeStatus;
 use search::config::SearchConfig;
 use sim::world::Effect;
 
-fn proved(g: &[&str]) -> Effect {
-    Effect::Goals(goals(g))
-}
-
 #[tokio::test]
 async fn backtracks_past_the_top_ranked_tactic() {
     // The most likely tactic leads to a dead end; the proof goes through the second one.
-    let w = world(
-        "bt",
-        &["⊢ P"],
-        vec![
-            state(
-                &["⊢ P"],
-                vec![
-                    tactic("dead", -0.1, proved(&["⊢ Q"])),
-                    tactic("good", -1.0, proved(&["⊢ R"])),
-                ],
-            ),
-            state(
-                &["⊢ Q"],
-                vec![tactic("stuck", -0.1, Effect::Error("no".into()))],
-            ),
-            state(&["⊢ R"], vec![tactic("done", -0.1, proved(&[]))]),
-        ],
-    );
-    let sim = Sim::new(w);
+    let sim = Sim::new(backtracking_world());
     let out = run(&sim, &config(), false).await;
     assert_eq!(out.status, SearchStatus::Proved, "{:?}", out.error);
     assert_eq!(out.proof_tactics, vec!["good", "done"]);
@@ -79,8 +57,8 @@ async fn transposition_is_recorded_not_requeued() {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("a", -0.1, proved(&["⊢ Q"])),
-                    tactic("b", -0.2, proved(&["⊢ Q"])),
+                    tactic("a", -0.1, to(&["⊢ Q"])),
+                    tactic("b", -0.2, to(&["⊢ Q"])),
                 ],
             ),
             state(
@@ -137,7 +115,7 @@ async fn a_rejected_whole_proof_check_means_not_proved() {
     let w = world(
         "chk",
         &["⊢ P"],
-        vec![state(&["⊢ P"], vec![tactic("decide", -0.1, proved(&[]))])],
+        vec![state(&["⊢ P"], vec![tactic("decide", -0.1, to(&[]))])],
     );
     let sim = Sim::with(w, Costs::default(), true);
     let out = run(&sim, &config(), false).await;
@@ -158,9 +136,9 @@ async fn banned_tactics_never_reach_lean_but_lookalike_names_do() {
         vec![state(
             &["⊢ P"],
             vec![
-                tactic("sorry", -0.01, proved(&[])),
-                tactic("admit", -0.02, proved(&[])),
-                tactic("exact sorry_free", -0.5, proved(&[])),
+                tactic("sorry", -0.01, to(&[])),
+                tactic("admit", -0.02, to(&[])),
+                tactic("exact sorry_free", -0.5, to(&[])),
             ],
         )],
     );
@@ -182,9 +160,9 @@ fn chain(len: usize) -> sim::world::World {
     let states = (0..len)
         .map(|i| {
             let effect = if i + 1 == len {
-                proved(&[])
+                to(&[])
             } else {
-                proved(&[names[i + 1].as_str()])
+                to(&[names[i + 1].as_str()])
             };
             state(
                 &[names[i].as_str()],
@@ -256,12 +234,12 @@ async fn one_generate_request_per_batch_of_nodes() {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("a", -0.1, proved(&["⊢ A"])),
-                    tactic("b", -0.2, proved(&["⊢ B"])),
-                    tactic("c", -0.3, proved(&["⊢ C"])),
+                    tactic("a", -0.1, to(&["⊢ A"])),
+                    tactic("b", -0.2, to(&["⊢ B"])),
+                    tactic("c", -0.3, to(&["⊢ C"])),
                 ],
             ),
-            state(&["⊢ C"], vec![tactic("done", -0.1, proved(&[]))]),
+            state(&["⊢ C"], vec![tactic("done", -0.1, to(&[]))]),
         ],
     );
     let sim = Sim::new(w);
@@ -287,15 +265,15 @@ async fn value_model_orders_the_frontier_and_never_sees_terminal_states() {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("long", -0.1, proved(&["⊢ a very long and hard goal"])),
-                    tactic("short", -0.2, proved(&["⊢ Q"])),
+                    tactic("long", -0.1, to(&["⊢ a very long and hard goal"])),
+                    tactic("short", -0.2, to(&["⊢ Q"])),
                 ],
             ),
             state(
                 &["⊢ a very long and hard goal"],
-                vec![tactic("fin", -0.1, proved(&[]))],
+                vec![tactic("fin", -0.1, to(&[]))],
             ),
-            state(&["⊢ Q"], vec![tactic("fin2", -0.1, proved(&[]))]),
+            state(&["⊢ Q"], vec![tactic("fin2", -0.1, to(&[]))]),
         ],
     );
     let sim = Sim::new(w);
@@ -332,7 +310,7 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
     let w = world(
         "slow",
         &["⊢ P"],
-        vec![state(&["⊢ P"], vec![tactic("done", -0.1, proved(&[]))])],
+        vec![state(&["⊢ P"], vec![tactic("done", -0.1, to(&[]))])],
     );
     let server = sim::sglang::spawn(
         w.clone(),

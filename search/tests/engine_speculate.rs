@@ -10,10 +10,6 @@ use search::config::SearchConfig;
 use search::engine::SearchOutcome;
 use sim::world::{Effect, World};
 
-fn to(g: &[&str]) -> Effect {
-    Effect::Goals(goals(g))
-}
-
 /// Everything the search decided, per node and per failed attempt.
 fn decisions(out: &SearchOutcome) -> Vec<String> {
     let nodes = out.tree.nodes().iter().map(|n| {
@@ -55,25 +51,7 @@ async fn both(world: World, config: SearchConfig) -> (SearchOutcome, SearchOutco
 async fn a_speculation_still_best_is_used_and_the_tree_is_the_same() {
     // Root: `dead` (ranked first) and `good`. While Lean refutes `dead`'s only tactic, the
     // request for `good`'s node is in flight; no child outranks it, so it is used.
-    let w = world(
-        "bt",
-        &["⊢ P"],
-        vec![
-            state(
-                &["⊢ P"],
-                vec![
-                    tactic("dead", -0.1, to(&["⊢ Q"])),
-                    tactic("good", -1.0, to(&["⊢ R"])),
-                ],
-            ),
-            state(
-                &["⊢ Q"],
-                vec![tactic("stuck", -0.1, Effect::Error("no".into()))],
-            ),
-            state(&["⊢ R"], vec![tactic("done", -0.1, to(&[]))]),
-        ],
-    );
-    let (plain, speculating) = both(w, config()).await;
+    let (plain, speculating) = both(backtracking_world(), config()).await;
     assert_eq!(speculating.status, SearchStatus::Proved);
     assert_eq!(
         (

@@ -19,7 +19,7 @@ async fn phases_sum_to_the_wall_time() {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("a", -0.1, Effect::Goals(goals(&["⊢ Q"]))),
+                    tactic("a", -0.1, to(&["⊢ Q"])),
                     tactic("b", -0.2, Effect::Error("no".into())),
                 ],
             ),

@@ -32,8 +32,8 @@ fn four() -> World {
             state(
                 &["⊢ P"],
                 vec![
-                    tactic("dead", -0.1, Effect::Goals(goals(&["⊢ D"]))),
-                    tactic("live", -0.3, Effect::Goals(goals(&["⊢ Q"]))),
+                    tactic("dead", -0.1, to(&["⊢ D"])),
+                    tactic("live", -0.3, to(&["⊢ Q"])),
                     tactic("bad", -0.5, Effect::Error("no".into())),
                 ],
             ),

@@ -22,13 +22,12 @@ pub fn goals(g: &[&str]) -> Vec<String> {
 }
 
 pub fn tactic(tactic: &str, logprob: f64, effect: Effect) -> WorldTactic {
-    WorldTactic {
-        tactic: tactic.into(),
-        logprob,
-        completion: None,
-        effect,
-        axioms: Vec::new(),
-    }
+    WorldTactic::new(tactic, logprob, effect)
+}
+
+/// The effect of a tactic that leaves these goals (`[]`: the proof is complete).
+pub fn to(g: &[&str]) -> Effect {
+    Effect::Goals(goals(g))
 }
 
 pub fn state(g: &[&str], tactics: Vec<WorldTactic>) -> WorldState {
@@ -48,6 +47,29 @@ pub fn world(name: &str, root: &[&str], states: Vec<WorldState>) -> World {
             states,
         }],
     }
+}
+
+/// One theorem whose most likely first tactic leads to a dead end: the proof is `good`,
+/// `done`, found after `dead` is expanded and its only tactic (`stuck`) fails.
+pub fn backtracking_world() -> World {
+    world(
+        "bt",
+        &["⊢ P"],
+        vec![
+            state(
+                &["⊢ P"],
+                vec![
+                    tactic("dead", -0.1, to(&["⊢ Q"])),
+                    tactic("good", -1.0, to(&["⊢ R"])),
+                ],
+            ),
+            state(
+                &["⊢ Q"],
+                vec![tactic("stuck", -0.1, Effect::Error("no".into()))],
+            ),
+            state(&["⊢ R"], vec![tactic("done", -0.1, to(&[]))]),
+        ],
+    )
 }
 
 /// The world's first theorem.

@@ -64,6 +64,19 @@ pub struct WorldTactic {
     pub axioms: Vec<String>,
 }
 
+impl WorldTactic {
+    /// A tactic the model emits as it is, with only the default axioms.
+    pub fn new(tactic: impl Into<String>, logprob: f64, effect: Effect) -> Self {
+        WorldTactic {
+            tactic: tactic.into(),
+            logprob,
+            completion: None,
+            effect,
+            axioms: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
