@@ -1,14 +1,16 @@
 //! `stepwise sweep` warms every Lean worker before the first theorem needs it, while the policy
 //! server is still loading: each simulated REPL process (its own log, `{pid}` in `--log`)
 //! imports the header first and once, even at concurrency 1, where a cold pool would only
-//! ever start one worker.
+//! ever start one worker. The Lean version, which `--resume` compares, is asked before.
 
 mod support;
+
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sim::sglang::SglangOptions;
 use support::lean::logs_per_process;
-use support::sweep::{ok, results, SWEEP_WORLD};
+use support::sweep::{ok, refused, results, SWEEP_WORLD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_worker_imports_the_header_while_the_policy_server_loads() {
@@ -37,12 +39,48 @@ async fn every_worker_imports_the_header_while_the_policy_server_loads() {
     let workers = logs_per_process(&logs);
     assert_eq!(workers.len(), 3, "one process per worker");
     let header = json!({ "cmd": "import Mathlib" });
+    let version = json!({ "cmd": "#eval Lean.versionString" });
     for requests in &workers {
-        assert_eq!(requests.first(), Some(&header), "{requests:?}");
+        let first = requests.iter().find(|r| **r != version);
+        assert_eq!(first, Some(&header), "{requests:?}");
         assert_eq!(
             requests.iter().filter(|r| **r == header).count(),
             1,
             "{requests:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_of_another_setup_is_refused_before_the_header_import_ends() {
+    let server = SWEEP_WORLD.sglang(SglangOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    ok(SWEEP_WORLD
+        .run(
+            dir.path(),
+            "out",
+            &server.url(),
+            &[],
+            &["--max-theorems", "2"],
+        )
+        .await);
+    // Four theorems are left to search, and importing the header now takes a minute, as Mathlib's does on a cold file cache.
+    let started = Instant::now();
+    let err = refused(
+        SWEEP_WORLD
+            .run(
+                dir.path(),
+                "out",
+                &server.url(),
+                &["--header-delay-ms", "60000"],
+                &["--resume", "--set", "search.max_nodes=21"],
+            )
+            .await,
+    );
+    assert!(err.contains("max_nodes"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "refused only after {:?}",
+        started.elapsed()
+    );
 }

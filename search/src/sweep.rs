@@ -23,7 +23,10 @@ use crate::progress::{report_until, unix_ms, Reporter, SweepState, Tracker, PROG
 use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::value::ValueScorer;
-use formats::results::{ErrorKind, ResultsError, ResultsWriter, SearchStatus, TheoremResult};
+use formats::results::{
+    latest_by_name, read_results, ErrorKind, ResultsError, ResultsWriter, SearchStatus,
+    TheoremResult,
+};
 use formats::trajectory::{
     theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
 };
@@ -334,6 +337,29 @@ pub async fn run_sweep(
         stopped: sweep.stop_level > 0,
         aborted: sweep.aborted,
     })
+}
+
+/// The theorems a sweep into `out_dir` will search, in their order: all of them, or with
+/// `resume` those that `results.jsonl` does not settle (the rule [`run_sweep`] applies). Lets
+/// the caller import the right headers on the Lean workers before the sweep starts.
+pub fn still_to_search<'a>(
+    theorems: &'a [Theorem],
+    out_dir: &Path,
+    resume: bool,
+) -> Result<Vec<&'a Theorem>, SweepError> {
+    let path = out_dir.join(RESULTS_FILE);
+    if !resume || !path.exists() {
+        return Ok(theorems.iter().collect());
+    }
+    let done: HashSet<String> = latest_by_name(read_results(&path)?)
+        .into_iter()
+        .filter(|r| !searched_again(r))
+        .map(|r| r.name)
+        .collect();
+    Ok(theorems
+        .iter()
+        .filter(|t| !done.contains(&t.name))
+        .collect())
 }
 
 /// Whether `--resume` searches a theorem again: only when the infrastructure failed it. Lines

@@ -10,7 +10,7 @@ use engine_support::*;
 use formats::results::{latest_by_name, read_results};
 use formats::trajectory::{read_nodes, trajectory_files};
 use search::config::Config;
-use search::sweep::{run_sweep, Backends, SweepError, SweepOptions, SweepReport};
+use search::sweep::{run_sweep, still_to_search, Backends, SweepError, SweepOptions, SweepReport};
 use search::value::ValueScorer;
 use sim::world::{Effect, World};
 
@@ -154,6 +154,18 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
         .as_deref()
         .unwrap()
         .contains("unknown theorem three"));
+
+    // What the Lean workers are warmed for before the resumed sweep is what it searches.
+    let inputs = theorems(&full);
+    let pending = still_to_search(&inputs, dir.path(), true).unwrap();
+    assert_eq!(
+        pending.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        ["three"]
+    );
+    assert_eq!(
+        still_to_search(&inputs, dir.path(), false).unwrap().len(),
+        3
+    );
 
     let second = Sim::new(full.clone());
     let report = sweep(&full, &second, dir.path(), 2, options(true))
@@ -358,6 +370,9 @@ async fn a_statement_lean_rejects_is_not_searched_again_and_does_not_stop_the_sw
         (Some("error"), Some("statement"))
     );
 
+    assert!(still_to_search(&theorems(&w), dir.path(), true)
+        .unwrap()
+        .is_empty());
     let resumed = sweep(&w, &sim, dir.path(), 2, options(true)).await.unwrap();
     assert_eq!((resumed.searched, resumed.skipped), (0, 3));
     assert_eq!(

@@ -10,7 +10,7 @@ use lean_bridge::Theorem;
 use search::lean_env::LeanEnv;
 use search::manifest::{begin_run, describe_run, end_run, RunRequest};
 use search::policy::build_policy;
-use search::sweep::{run_sweep, Backends, SweepOptions, SweepReport};
+use search::sweep::{run_sweep, still_to_search, Backends, SweepOptions, SweepReport};
 use search::theorems::{read_theorems, select, Shard};
 use search::value::{EbmClient, ValueScorer};
 
@@ -114,13 +114,21 @@ pub async fn execute(
     // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
     let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
     let pool = LeanPool::new(config.lean.clone());
+    // Asked before the warm-up holds every worker for its import, so a resumed directory made
+    // by another setup is refused in seconds, not after minutes of importing Mathlib. The
+    // worker that answers is then warmed like the others.
+    let lean_version = pool.lean_version().await.map_err(|e| e.to_string());
     // The Lean workers import their first theorems' headers (minutes for Mathlib) while the
     // servers are health-checked (a policy server may still be loading its model), so no
     // theorem waits for an import. Dropping the set (any early return) stops the warm-up.
+    let first: Vec<Theorem> = still_to_search(&theorems, out, run.resume)?
+        .into_iter()
+        .take(config.lean.workers)
+        .cloned()
+        .collect();
     let mut warming = tokio::task::JoinSet::new();
     warming.spawn({
         let pool = pool.clone();
-        let first = theorems[..theorems.len().min(config.lean.workers)].to_vec();
         async move { pool.warm_up(&first).await }
     });
     policy
@@ -147,7 +155,7 @@ pub async fn execute(
             shard: run.shard,
             selected: theorems.len(),
             benchmarks: crate::BENCHMARK_SUMS,
-            lean_version: pool.lean_version().await.map_err(|e| e.to_string()),
+            lean_version,
             ebm: ebm.as_deref(),
         },
     )
