@@ -42,6 +42,9 @@ pub struct Manifest {
     pub template: TemplateIdentity,
     /// The stop strings sent with every request.
     pub stop: Vec<String>,
+    /// SGLang's stop regexes sent with every request (absent in manifests from before them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_regex: Vec<String>,
     pub lean: LeanIdentity,
     /// The value model, when the run used one and its server reported it.
     pub ebm: Option<ModelIdentity>,
@@ -220,6 +223,11 @@ impl Manifest {
             ),
         );
         push("stop", json(&self.stop), json(&other.stop));
+        push(
+            "stop_regex",
+            json(&self.stop_regex),
+            json(&other.stop_regex),
+        );
         push(
             "Lean version",
             show_opt(&self.lean.version),
@@ -420,6 +428,7 @@ mod tests {
                 sha256: "cd".into(),
             },
             stop: vec![],
+            stop_regex: vec![],
             lean: LeanIdentity {
                 version: Some("4.24.0".into()),
                 mathlib: None,

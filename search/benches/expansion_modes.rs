@@ -122,6 +122,8 @@ struct Mode {
     expansion: Expansion,
     /// `[policy].stop` of tactic requests (proof requests stop at the fence).
     stop: Option<Vec<String>>,
+    /// `[policy].stop_regex` of tactic requests (proof requests send none).
+    stop_regex: Option<Vec<String>>,
     max_nodes: usize,
     num_candidates: usize,
 }
@@ -135,6 +137,7 @@ fn config(mode: &Mode, url: &str, world_file: &Path) -> Config {
     config.policy.urls = vec![url.to_owned()];
     config.policy.sampling = Sampling::N;
     config.policy.stop = mode.stop.clone();
+    config.policy.stop_regex = mode.stop_regex.clone();
     config.policy.template = "deepseek-tactic-state".into();
     config.policy.proof_template = "deepseek-v1.5-proof".into();
     config.sweep.concurrency = CONCURRENCY;
@@ -173,13 +176,23 @@ fn main() {
             name: "tactic, no stop",
             expansion: Expansion::Tactic,
             stop: Some(Vec::new()),
+            stop_regex: Some(Vec::new()),
             max_nodes: 100,
             num_candidates: NUM_CANDIDATES,
         },
         Mode {
-            name: "tactic, the template's stops",
+            name: "tactic, the template's stop strings",
             expansion: Expansion::Tactic,
             stop: None,
+            stop_regex: Some(Vec::new()),
+            max_nodes: 100,
+            num_candidates: NUM_CANDIDATES,
+        },
+        Mode {
+            name: "tactic, the template's stops (default)",
+            expansion: Expansion::Tactic,
+            stop: None,
+            stop_regex: None,
             max_nodes: 100,
             num_candidates: NUM_CANDIDATES,
         },
@@ -187,6 +200,7 @@ fn main() {
             name: "tactic, stop \"\\n\"",
             expansion: Expansion::Tactic,
             stop: Some(vec!["\n".into()]),
+            stop_regex: Some(Vec::new()),
             max_nodes: 100,
             num_candidates: NUM_CANDIDATES,
         },
@@ -194,6 +208,7 @@ fn main() {
             name: "proof",
             expansion: Expansion::Proof,
             stop: None,
+            stop_regex: None,
             max_nodes: 100,
             num_candidates: NUM_CANDIDATES,
         },
@@ -201,6 +216,7 @@ fn main() {
             name: "pass@N",
             expansion: Expansion::Proof,
             stop: None,
+            stop_regex: None,
             max_nodes: 1,
             num_candidates: NUM_CANDIDATES,
         },
@@ -213,9 +229,10 @@ fn main() {
     for mode in &modes {
         let config = config(mode, &url, &world_file);
         let gpu_before = sglang.gpu_time.total();
-        let out = dir
-            .path()
-            .join(mode.name.replace([' ', ',', '"', '\\'], "_"));
+        let out = dir.path().join(
+            mode.name
+                .replace([' ', ',', '"', '\\', '(', ')', '\''], "_"),
+        );
         let started = Instant::now();
         let report = runtime.block_on(async {
             let policy = build_policy(&config.policy.for_expansion(config.search.expansion))

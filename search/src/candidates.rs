@@ -7,7 +7,7 @@
 //! blocks, `fun` bodies), `| alt =>` lines, lines joined by `<;>`, and lines inside an open
 //! bracket. A candidate's log-prob is that of the tokens the model spent to write it.
 
-use crate::policy::Completion;
+use crate::policy::{Completion, STOP_REGEX};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -196,12 +196,15 @@ pub fn tactic_sequence(completion: &Completion, start_column: usize) -> Vec<Step
     steps
 }
 
-/// A completion stopped by `max_new_tokens` (`length`) or by the server (`abort`: SGLang's
-/// `FINISH_ABORT`, `schedule_batch.py`) before any line break after the tactic: the tactic
-/// (or its block) may go on, so it is not used.
+/// A completion stopped by `max_new_tokens` (`length`), by the server (`abort`: SGLang's
+/// `FINISH_ABORT`, `schedule_batch.py`) or by a stop regex, which leaves the start of the
+/// next line in the text ([`STOP_REGEX`]), before any line break after the tactic: the
+/// tactic (or its block) may go on, so it is not used.
 fn cut_off(completion: &Completion, end: usize) -> bool {
-    matches!(completion.finish_reason.as_str(), "length" | "abort")
-        && !completion.text[end..].contains('\n')
+    matches!(
+        completion.finish_reason.as_str(),
+        "length" | "abort" | STOP_REGEX
+    ) && !completion.text[end..].contains('\n')
 }
 
 /// Whether `tactic` uses one of `banned` as a whole Lean identifier: `sorry` is caught in
@@ -641,6 +644,22 @@ mod tests {
         assert_eq!(set.empty_count, 3);
         assert_eq!(set.candidates.len(), 1);
         assert_eq!(set.candidates[0].tactic, "linarith");
+    }
+
+    #[test]
+    fn a_stop_regex_match_is_the_start_of_the_next_tactic() {
+        // SGLang keeps the matched text: the tactic is everything before that last line.
+        let mut next = completion(&[("  subst h", -0.5), ("\n  n", -0.2)]);
+        next.finish_reason = STOP_REGEX.into();
+        // A completion that opens a code block first: the match is the tactic's own line.
+        let mut own_line = completion(&[("```lean4\n  o", -0.5)]);
+        own_line.finish_reason = STOP_REGEX.into();
+        let set = extract_candidates(&[next, own_line], &banned(), 0);
+        assert_eq!(set.empty_count, 1);
+        assert_eq!(
+            (set.candidates[0].tactic.as_str(), set.candidates[0].tokens),
+            ("subst h", 1)
+        );
     }
 
     #[test]

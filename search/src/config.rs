@@ -136,6 +136,10 @@ pub struct PolicyConfig {
     /// Stop strings sent with every request. Unset: the template's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
+    /// SGLang's `stop_regex`, sent with every tactic request (not to OpenAI-compatible
+    /// servers, which have none). Unset: the template's own; `[]` sends none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_regex: Option<Vec<String>>,
     /// Seconds to wait at start for servers that answer 503 or refuse connections (SGLang
     /// does both while it loads the model).
     pub startup_timeout: f64,
@@ -163,6 +167,8 @@ impl PolicyConfig {
                         .map(|s| s.to_string())
                         .collect()
                 })),
+                // A whole proof runs to its closing fence.
+                stop_regex: Some(Vec::new()),
                 ..self.clone()
             },
         }
@@ -184,6 +190,7 @@ impl Default for PolicyConfig {
             model: None,
             context_tokens: None,
             stop: None,
+            stop_regex: None,
             startup_timeout: 600.0,
             proof_template: "deepseek-v2-proof".into(),
             proof_max_new_tokens: 1024,

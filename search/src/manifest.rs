@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
-use crate::templates::{PromptTemplate, TemplateError};
+use crate::templates::{stops, PromptTemplate, TemplateError};
 use crate::theorems::Shard;
 use crate::value::EbmClient;
 
@@ -73,6 +73,7 @@ pub async fn describe_run(
     // What the requests carry: in proof mode the proof template and its stops.
     let sent = config.policy.for_expansion(config.search.expansion);
     let template = PromptTemplate::for_expansion(&config.policy, config.search.expansion)?;
+    let stops = stops(&sent)?;
     let theorems_sha256 = sha256_file(request.theorems_path)?;
     let (results_config, placement) =
         split_placement(&serde_json::to_value(config).expect("a config serialises"));
@@ -117,12 +118,10 @@ pub async fn describe_run(
             name: PromptTemplate::name_of(&sent.template).to_owned(),
             sha256: sha256_hex(template.text().as_bytes()),
         },
-        // The stop strings every request carries (`[policy].stop`, else the template's own;
-        // in proof mode the proof stops).
-        stop: sent
-            .stop
-            .clone()
-            .unwrap_or_else(|| template.default_stop().to_vec()),
+        // The stops every request carries (`[policy].stop` and `stop_regex`, else the
+        // template's own; in proof mode the proof stops).
+        stop: stops.strings,
+        stop_regex: stops.regexes,
         lean: LeanIdentity {
             version: lean_version,
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),

@@ -19,8 +19,8 @@
 //!
 //! Any other `{...}` is kept literally (Lean code has braces).
 //!
-//! Each built-in template carries the stop strings its model needs to stop after one tactic;
-//! `[policy].stop` replaces them.
+//! Each built-in template carries the stop strings (and, for SGLang, stop regexes) its model
+//! needs to stop after one tactic; `[policy].stop` and `[policy].stop_regex` replace them.
 
 use lean_bridge::Theorem;
 
@@ -33,11 +33,22 @@ pub struct BuiltIn {
     pub text: &'static str,
     /// Sent as the request's `stop` unless `[policy].stop` is set.
     pub stop: &'static [&'static str],
+    /// Sent as SGLang's `stop_regex` unless `[policy].stop_regex` is set.
+    pub stop_regex: &'static [&'static str],
 }
 
 /// What ends a DeepSeek tactic: the closing fence (V1.5's `post_process_output` cuts there),
 /// a blank line, or the state comment the model writes after each tactic it was trained on.
 const DEEPSEEK_STOP: &[&str] = &["```", "\n\n", "/- tactic state:"];
+
+/// Where a DeepSeek tactic ends when the model goes on with the rest of the proof, as V2 does
+/// (no stop string ends a plain next line): a line that starts at the proof's column (two
+/// spaces) or further left, unless it is a `| alt` or `<;>` line, which the layout joins to
+/// the tactic. Lines indented deeper (a `by` block, `calc` steps) stay. SGLang matches it on
+/// each new token's tail (`schedule_batch.py`, `FINISHED_MATCHED_REGEX`) and keeps the
+/// matched text, since its detokenizer trims only a literal match (`trim_matched_stop`), so a
+/// completion ends a few characters into the next tactic and extraction cuts there.
+pub const DEEPSEEK_TACTIC_END: &str = "\n {0,2}[^ \n|<]";
 
 /// `deepseek-tactic-state` and `deepseek-v1.5-proof` (see [`BUILT_IN`]).
 const DEEPSEEK_V15_TEXT: &str = concat!(
@@ -65,6 +76,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
         name: "deepseek-tactic-state",
         text: DEEPSEEK_V15_TEXT,
         stop: DEEPSEEK_STOP,
+        stop_regex: &[DEEPSEEK_TACTIC_END],
     },
     // DeepSeek-Prover-V2-7B is a chat model: its tokenizer's chat template writes
     // `{bos}<｜User｜>{content}<｜Assistant｜>` (DeepSeek-V3 family template; U+FF5C and U+2581
@@ -78,6 +90,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
         name: "deepseek-v2-chat",
         text: DEEPSEEK_V2_TEXT,
         stop: DEEPSEEK_STOP,
+        stop_regex: &[DEEPSEEK_TACTIC_END],
     },
     // InternLM2.5-StepProver: the chat wrapper of InternLM-Math's evaluation script
     // (`chat_template_to_prompt`: `<|im_start|>user\n...<|im_end|>\n<|im_start|>assistant\n`)
@@ -89,6 +102,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
             "---\nSTATE_BEFORE: {state}\n\n---\nTACTIC: <|im_end|>\n<|im_start|>assistant\n"
         ),
         stop: &["<|im_end|>"],
+        stop_regex: &[],
     },
     // BFS-Prover: the state, then `:::` (model card, as quoted by third-party harnesses);
     // the tactic ends at the end of the sequence or a blank line.
@@ -96,6 +110,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
         name: "bfs-prover",
         text: "{state}:::",
         stop: &["\n\n"],
+        stop_regex: &[],
     },
 ];
 
@@ -114,12 +129,14 @@ pub const PROOF_BUILT_IN: &[BuiltIn] = &[
         name: "deepseek-v2-proof",
         text: DEEPSEEK_V2_TEXT,
         stop: PROOF_STOP,
+        stop_regex: &[],
     },
     // DeepSeek-Prover-V1.5's non-CoT prompt (`prover/utils.py` `non_cot_prompt`).
     BuiltIn {
         name: "deepseek-v1.5-proof",
         text: DEEPSEEK_V15_TEXT,
         stop: PROOF_STOP,
+        stop_regex: &[],
     },
 ];
 
@@ -184,6 +201,8 @@ pub struct PromptTemplate {
     text: String,
     /// The built-in's stop strings; empty for custom templates.
     stop: Vec<String>,
+    /// The built-in's stop regexes; empty for custom templates.
+    stop_regex: Vec<String>,
 }
 
 impl PromptTemplate {
@@ -197,14 +216,16 @@ impl PromptTemplate {
     /// The built-in of `built_ins` named `template`, or `template` itself as a custom one
     /// (with `custom_stop`) when it has a `{state}` to fill.
     fn pick(template: &str, built_ins: &[BuiltIn], custom_stop: &[&str]) -> Option<Self> {
-        let (text, stop) = match built_ins.iter().find(|t| t.name == template.trim()) {
-            Some(built_in) => (built_in.text, built_in.stop),
-            None if template.contains("{state}") => (template, custom_stop),
+        let (text, stop, stop_regex) = match built_ins.iter().find(|t| t.name == template.trim()) {
+            Some(built_in) => (built_in.text, built_in.stop, built_in.stop_regex),
+            None if template.contains("{state}") => (template, custom_stop, &[][..]),
             None => return None,
         };
+        let owned = |texts: &[&str]| texts.iter().map(|s| (*s).to_owned()).collect();
         Some(Self {
             text: text.to_owned(),
-            stop: stop.iter().map(|s| (*s).to_owned()).collect(),
+            stop: owned(stop),
+            stop_regex: owned(stop_regex),
         })
     }
 
@@ -310,14 +331,29 @@ pub fn model_mismatch(template: &str, served: &str) -> Option<String> {
     })
 }
 
-/// The stop strings requests carry: `[policy].stop` when set, else the template's own.
-pub fn stop_strings(config: &PolicyConfig) -> Result<Vec<String>, TemplateError> {
-    match &config.stop {
-        Some(stop) => Ok(stop.clone()),
-        None => Ok(PromptTemplate::from_config(&config.template)?
-            .default_stop()
-            .to_vec()),
-    }
+/// What ends a completion, as requests carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stops {
+    /// `stop`: literal strings, trimmed from the text by the server.
+    pub strings: Vec<String>,
+    /// SGLang's `stop_regex`: patterns matched on the text's tail, kept in the text.
+    pub regexes: Vec<String>,
+}
+
+/// The stops requests carry: `[policy].stop` and `[policy].stop_regex` when set, else the
+/// template's own (in proof mode, [`PolicyConfig::for_expansion`] sets both).
+pub fn stops(config: &PolicyConfig) -> Result<Stops, TemplateError> {
+    let own = || PromptTemplate::from_config(&config.template);
+    Ok(Stops {
+        strings: match &config.stop {
+            Some(stop) => stop.clone(),
+            None => own()?.stop,
+        },
+        regexes: match &config.stop_regex {
+            Some(stop_regex) => stop_regex.clone(),
+            None => own()?.stop_regex,
+        },
+    })
 }
 
 /// The prompt tokens that leave room for `max_new_tokens` in a context of `context_tokens`

@@ -66,8 +66,9 @@ fn config(urls: Vec<String>, backend: PolicyBackend, sampling: Sampling) -> Poli
         sampling,
         max_retries: 3,
         request_timeout: 10.0,
-        // No stop strings: these tests read whole scripted completions (fences included).
+        // No stops: these tests read whole scripted completions (fences included).
         stop: Some(Vec::new()),
+        stop_regex: Some(Vec::new()),
         // A refused port is down at once, not waited for as a server still loading.
         startup_timeout: 0.0,
         // Named, so the request logs hold only generate calls (no `/v1/models` look-up).
@@ -187,6 +188,17 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
     // Sample 0 is `sorry` (most likely), sample 1 `subst h₀`, then the rest of the proof.
     assert_eq!(out[0][1].text, "  subst h₀\n  norm_num\n");
     assert_eq!(out[0][1].finish_reason, "stop");
+    // The template's stop regex ends it a token into the next tactic, as SGLang does.
+    c.stop_regex = None;
+    let regex_stopped = build_policy(&c).unwrap();
+    let cut = regex_stopped.generate(&root, 2).await.unwrap();
+    assert_eq!(cut[0][1].text, "  subst h₀\n  no");
+    assert_eq!(cut[0][1].finish_reason, search::policy::STOP_REGEX);
+    assert!(cut[0][1].completion_tokens < out[0][1].completion_tokens);
+    assert_eq!(
+        extract_candidates(&cut[0], &[], start_column(&root[0])).candidates,
+        extract_candidates(&out[0], &[], start_column(&root[0])).candidates
+    );
     let set = extract_candidates(&out[0], &[], start_column(&root[0]));
     let subst = set
         .candidates
@@ -230,7 +242,12 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
         log[0].body["sampling_params"]["stop"],
         json!(["```", "\n\n", "/- tactic state:"])
     );
-    assert_eq!(log[1].body["sampling_params"]["stop"], json!(["```"]));
+    assert_eq!(
+        log[1].body["sampling_params"]["stop_regex"],
+        json!([search::templates::DEEPSEEK_TACTIC_END])
+    );
+    assert_eq!(log[2].body["sampling_params"]["stop"], json!(["```"]));
+    assert_eq!(log[2].body["sampling_params"].get("stop_regex"), None);
 }
 
 #[tokio::test]

@@ -258,19 +258,33 @@ async fn token_texts_with_replacement_characters_still_give_the_tactic() {
     assert!(set.candidates[0].logprob < 0.0 && set.candidates[0].logprob >= -0.5);
 }
 
-/// Each built-in template's stop strings go out with the request unless `policy.stop` is
-/// set, and the server applies them (SGLang trims the matched string).
+/// Each built-in template's stop strings and regexes go out with the request unless
+/// `policy.stop` / `policy.stop_regex` are set, and the server applies them (SGLang trims a
+/// matched string, keeps a regex's match).
 #[tokio::test]
 async fn the_templates_stop_strings_are_sent_and_applied() {
     let server = sim(SglangOptions::default()).await;
     let p = policy(&config(server.url(), PolicyBackend::Sglang));
     let out = p.generate(&[STATE.to_owned()], 2).await.unwrap();
-    assert_eq!(out[0][1].text, "omega\n  ");
+    // The next line's state comment starts at the proof's column: the regex ends the sample
+    // before the comment's stop string would.
+    assert_eq!(out[0][1].text, "omega\n  /- t");
+    assert_eq!(out[0][1].finish_reason, search::policy::STOP_REGEX);
+    let set = extract_candidates(&out[0], &[], start_column(STATE));
+    assert!(set.candidates.iter().any(|c| c.tactic == "omega"));
     let log = server.log.entries();
     assert_eq!(
         log[0].body["sampling_params"]["stop"],
         json!(["```", "\n\n", "/- tactic state:"])
     );
+    assert_eq!(
+        log[0].body["sampling_params"]["stop_regex"],
+        json!([search::templates::DEEPSEEK_TACTIC_END])
+    );
+    let mut c = config(server.url(), PolicyBackend::Sglang);
+    c.stop_regex = Some(Vec::new());
+    let out = policy(&c).generate(&[STATE.to_owned()], 2).await.unwrap();
+    assert_eq!(out[0][1].text, "omega\n  ");
     let mut c = config(server.url(), PolicyBackend::Openai);
     c.stop = Some(vec!["\n".into()]);
     c.template = "internlm-step-prover".into();

@@ -12,7 +12,7 @@ use formats::join_goals;
 use lean_bridge::{LeanPool, TacticOutcome};
 use search::env::ProofEnv;
 use search::lean_env::LeanEnv;
-use search::templates::{prompt_budget, stop_strings, PromptInput, PromptTemplate};
+use search::templates::{prompt_budget, stops, PromptInput, PromptTemplate};
 use search::theorems::read_theorems;
 
 use crate::ConfigArgs;
@@ -37,7 +37,7 @@ pub struct PromptArgs {
 pub fn run(args: PromptArgs) -> anyhow::Result<()> {
     let config = search::Config::load(&args.config.config, &args.config.overrides)?;
     let template = PromptTemplate::from_config(&config.policy.template)?;
-    let stop = stop_strings(&config.policy)?;
+    let stops = stops(&config.policy)?;
     let theorems = read_theorems(&args.theorems)?;
     let theorem = match &args.name {
         Some(name) => theorems
@@ -61,7 +61,13 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(prompt.as_bytes())?;
     stdout.flush()?;
-    eprintln!("stop strings: {}", serde_json::to_string(&stop)?);
+    eprintln!("stop strings: {}", serde_json::to_string(&stops.strings)?);
+    if !stops.regexes.is_empty() {
+        eprintln!(
+            "stop regexes (SGLang): {}",
+            serde_json::to_string(&stops.regexes)?
+        );
+    }
     match budget {
         Some(tokens) => eprintln!("prompt bounded to an estimated {tokens} tokens"),
         None => eprintln!(

@@ -20,12 +20,19 @@ pub trait WireFormat: Send + Sync + 'static {
     /// Whether requests name the model. The OpenAI API does, and vLLM answers 404 to a name
     /// it does not serve; SGLang's native API serves the one model it has loaded.
     const NAMES_MODEL: bool;
+    /// Whether the server takes SGLang's `stop_regex` (the OpenAI API has none).
+    const STOP_REGEX: bool;
 
     /// The JSON body of `request`.
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a;
 
-    /// The `expected` completions of an answer, prompt-major (p0s0..p0s(n-1), p1s0, ...).
-    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String>;
+    /// The `expected` completions of an answer to a request with `settings`, prompt-major
+    /// (p0s0..p0s(n-1), p1s0, ...).
+    fn parse(
+        answer: Value,
+        expected: usize,
+        settings: &SamplingSettings,
+    ) -> Result<Vec<Completion>, String>;
 }
 
 /// What one request carries, whatever the wire.
@@ -48,6 +55,8 @@ pub struct SamplingSettings {
     pub top_p: f64,
     pub max_new_tokens: u32,
     pub stop: Vec<String>,
+    /// Empty when the wire has no `stop_regex`.
+    pub stop_regex: Vec<String>,
 }
 
 /// A [`Policy`] speaking the wire `W` to `[policy].urls`.
@@ -62,6 +71,13 @@ pub struct HttpPolicy<W> {
 
 impl<W: WireFormat> HttpPolicy<W> {
     pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
+        let stops = super::stops(config)?;
+        if !W::STOP_REGEX && !stops.regexes.is_empty() {
+            tracing::info!(
+                "the OpenAI-compatible API takes no stop_regex: requests carry only the stop \
+                 strings, so a model that writes on after its tactic costs more tokens"
+            );
+        }
         Ok(Self {
             endpoints: Endpoints::new(config)?,
             context_tokens: config.context_tokens,
@@ -71,7 +87,12 @@ impl<W: WireFormat> HttpPolicy<W> {
                 temperature: config.temperature,
                 top_p: config.top_p,
                 max_new_tokens: config.max_new_tokens,
-                stop: super::stop_strings(config)?,
+                stop: stops.strings,
+                stop_regex: if W::STOP_REGEX {
+                    stops.regexes
+                } else {
+                    Vec::new()
+                },
             },
             wire: PhantomData,
         })
@@ -138,7 +159,7 @@ impl<W: WireFormat> Policy for HttpPolicy<W> {
             let flat = self
                 .endpoints
                 .post(W::PATH, &W::body(&request), expected, |answer| {
-                    W::parse(answer, expected)
+                    W::parse(answer, expected, &self.settings)
                 })
                 .await?;
             Ok(super::group_by_prompt(flat, n))

@@ -20,7 +20,7 @@ pub struct Completion {
     pub text: String,
     /// Per generated token: log-prob and, when the server returned it, the token's text.
     pub tokens: Vec<TokenLogprob>,
-    /// `stop`, `length` or `abort`.
+    /// `stop`, [`STOP_REGEX`], `length` or `abort`.
     pub finish_reason: String,
     /// Tokens generated, as the server counted them (SGLang `meta_info.completion_tokens`,
     /// OpenAI `usage.completion_tokens` shared out); `tokens.len()` when it did not say.
@@ -29,6 +29,11 @@ pub struct Completion {
     /// `meta_info.prompt_tokens`; OpenAI `usage.prompt_tokens` shared out over the choices).
     pub prompt_tokens: u32,
 }
+
+/// The finish reason of a completion SGLang ended on a `stop_regex` match. Unlike a stop
+/// string's, the matched text stays (SGLang's `trim_matched_stop` trims only literal
+/// matches): the completion's last line is the start of one the model went on to write.
+pub const STOP_REGEX: &str = "stop_regex";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TokenLogprob {
@@ -177,9 +182,9 @@ fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
         .collect()
 }
 
-/// `[policy].stop`, or the template's own stop strings.
-fn stop_strings(config: &PolicyConfig) -> Result<Vec<String>, PolicyError> {
-    crate::templates::stop_strings(config).map_err(|e| PolicyError::Config(e.to_string()))
+/// `[policy].stop` and `stop_regex`, or the template's own.
+fn stops(config: &PolicyConfig) -> Result<crate::templates::Stops, PolicyError> {
+    crate::templates::stops(config).map_err(|e| PolicyError::Config(e.to_string()))
 }
 
 /// The prompt tokens left once `max_new_tokens` is reserved, from `[policy].context_tokens`

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::http_policy::{HttpPolicy, Request, WireFormat};
+use super::http_policy::{HttpPolicy, Request, SamplingSettings, WireFormat};
 use super::Completion;
 
 /// The OpenAI completions API.
@@ -23,6 +23,7 @@ pub type OpenAiPolicy = HttpPolicy<OpenAiCompletions>;
 impl WireFormat for OpenAiCompletions {
     const PATH: &'static str = "/v1/completions";
     const NAMES_MODEL: bool = true;
+    const STOP_REGEX: bool = false;
 
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
         let settings = request.settings;
@@ -38,7 +39,11 @@ impl WireFormat for OpenAiCompletions {
         }
     }
 
-    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
+    fn parse(
+        answer: Value,
+        expected: usize,
+        _settings: &SamplingSettings,
+    ) -> Result<Vec<Completion>, String> {
         parse_completions_response(&answer, expected)
     }
 }
@@ -182,7 +187,8 @@ mod tests {
             )))
             .unwrap(),
             json!({"model": "deepseek", "prompt": ["a", "b"], "n": 4, "max_tokens": 128,
-                   "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1})
+                   "temperature": 1.3, "top_p": 0.95, "stop": [], "logprobs": 1}),
+            "the template's stop_regex is SGLang's and not sent"
         );
     }
 

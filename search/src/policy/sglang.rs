@@ -10,8 +10,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::http_policy::{HttpPolicy, Request, WireFormat};
-use super::Completion;
+use super::http_policy::{HttpPolicy, Request, SamplingSettings, WireFormat};
+use super::{Completion, STOP_REGEX};
 use crate::config::Sampling;
 
 /// SGLang's native API.
@@ -23,6 +23,7 @@ pub type SglangPolicy = HttpPolicy<SglangGenerate>;
 impl WireFormat for SglangGenerate {
     const PATH: &'static str = "/generate";
     const NAMES_MODEL: bool = false;
+    const STOP_REGEX: bool = true;
 
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
         let settings = request.settings;
@@ -39,6 +40,7 @@ impl WireFormat for SglangGenerate {
                 top_p: settings.top_p,
                 max_new_tokens: settings.max_new_tokens,
                 stop: &settings.stop,
+                stop_regex: &settings.stop_regex,
                 n,
             },
             return_logprob: true,
@@ -46,8 +48,12 @@ impl WireFormat for SglangGenerate {
         }
     }
 
-    fn parse(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
-        parse_generate_response(answer, expected)
+    fn parse(
+        answer: Value,
+        expected: usize,
+        settings: &SamplingSettings,
+    ) -> Result<Vec<Completion>, String> {
+        parse_generate_response(answer, expected, &settings.stop_regex)
     }
 }
 
@@ -73,12 +79,24 @@ struct SamplingParams<'a> {
     top_p: f64,
     max_new_tokens: u32,
     stop: &'a [String],
+    /// Omitted when empty, so a server without it is not sent the field.
+    #[serde(skip_serializing_if = "no_patterns")]
+    stop_regex: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
 }
 
-/// The flat completions of a `/generate` answer, checked to number `expected`.
-pub fn parse_generate_response(answer: Value, expected: usize) -> Result<Vec<Completion>, String> {
+fn no_patterns(patterns: &&[String]) -> bool {
+    patterns.is_empty()
+}
+
+/// The flat completions of a `/generate` answer to a request that sent `stop_regex`, checked
+/// to number `expected`.
+pub fn parse_generate_response(
+    answer: Value,
+    expected: usize,
+    stop_regex: &[String],
+) -> Result<Vec<Completion>, String> {
     let items = match answer {
         Value::Array(items) => items,
         object @ Value::Object(_) => vec![object],
@@ -90,10 +108,13 @@ pub fn parse_generate_response(answer: Value, expected: usize) -> Result<Vec<Com
             items.len()
         ));
     }
-    items.iter().map(parse_item).collect()
+    items
+        .iter()
+        .map(|item| parse_item(item, stop_regex))
+        .collect()
 }
 
-fn parse_item(item: &Value) -> Result<Completion, String> {
+fn parse_item(item: &Value, stop_regex: &[String]) -> Result<Completion, String> {
     let text = item
         .get("text")
         .and_then(Value::as_str)
@@ -103,11 +124,19 @@ fn parse_item(item: &Value) -> Result<Completion, String> {
         .get("meta_info")
         .ok_or("a completion without `meta_info`")?;
     let finish_reason = match meta.get("finish_reason") {
-        Some(Value::Object(reason)) => reason
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned(),
+        // A stop regex's `matched` is its pattern (`FINISHED_MATCHED_REGEX`), where a stop
+        // string's is the string: told apart by the patterns the request sent.
+        Some(Value::Object(reason)) => match reason.get("type").and_then(Value::as_str) {
+            Some("stop")
+                if reason
+                    .get("matched")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| stop_regex.iter().any(|p| p == m)) =>
+            {
+                STOP_REGEX.to_owned()
+            }
+            kind => kind.unwrap_or("unknown").to_owned(),
+        },
         Some(Value::String(reason)) => reason.clone(),
         _ => "none".to_owned(),
     };
@@ -184,11 +213,36 @@ mod tests {
             body,
             json!({
                 "text": ["a", "a", "b", "b"],
-                "sampling_params": {"temperature": 1.3, "top_p": 0.95, "max_new_tokens": 128, "stop": ["\n\n"]},
+                "sampling_params": {"temperature": 1.3, "top_p": 0.95, "max_new_tokens": 128,
+                    "stop": ["\n\n"], "stop_regex": [crate::templates::DEEPSEEK_TACTIC_END]},
                 "return_logprob": true,
                 "return_text_in_logprobs": true
             })
         );
+    }
+
+    #[test]
+    fn stop_regex_is_sent_when_there_is_one_and_left_out_when_not() {
+        let none = SglangPolicy::new(&PolicyConfig {
+            stop_regex: Some(Vec::new()),
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let prompts = vec!["a".to_owned()];
+        let params = &body_of(&none, &prompts, 1)["sampling_params"];
+        assert_eq!(params.get("stop_regex"), None, "{params}");
+        // Proof mode runs to the fence; a step prover's template has none of its own.
+        for config in [
+            PolicyConfig::default().for_expansion(crate::config::Expansion::Proof),
+            PolicyConfig {
+                template: "internlm-step-prover".into(),
+                ..PolicyConfig::default()
+            },
+        ] {
+            let p = SglangPolicy::new(&config).unwrap();
+            let params = &body_of(&p, &prompts, 1)["sampling_params"];
+            assert_eq!(params.get("stop_regex"), None, "{params}");
+        }
     }
 
     #[test]
@@ -205,6 +259,20 @@ mod tests {
         assert_eq!(body["text"], json!(["a"]));
     }
 
+    /// SGLang answers a regex stop with the pattern as `matched` (`FINISHED_MATCHED_REGEX`).
+    #[test]
+    fn a_stop_regex_match_is_told_from_a_stop_string_by_its_pattern() {
+        let answer = |matched: &str| {
+            json!([{"text": "  simp\n  r", "meta_info": {
+                "finish_reason": {"type": "stop", "matched": matched}}}])
+        };
+        let patterns = [crate::templates::DEEPSEEK_TACTIC_END.to_owned()];
+        let c = parse_generate_response(answer(&patterns[0]), 1, &patterns).unwrap();
+        assert_eq!(c[0].finish_reason, super::STOP_REGEX);
+        let c = parse_generate_response(answer("\n\n"), 1, &patterns).unwrap();
+        assert_eq!(c[0].finish_reason, "stop");
+    }
+
     #[test]
     fn parses_a_bare_object_with_token_texts() {
         let answer = json!({
@@ -216,7 +284,7 @@ mod tests {
                 "output_token_logprobs": [[-0.5, 3, "simp"], [-0.25, 4, "\n"]]
             }
         });
-        let c = parse_generate_response(answer, 1).unwrap();
+        let c = parse_generate_response(answer, 1, &[]).unwrap();
         assert_eq!(c[0].text, "simp\n");
         assert_eq!(c[0].finish_reason, "stop");
         assert_eq!((c[0].prompt_tokens, c[0].completion_tokens), (10, 2));
@@ -235,7 +303,7 @@ mod tests {
     fn a_null_logprob_takes_its_completions_lowest() {
         let answer = json!({"text": "ab", "meta_info": {"finish_reason": {"type": "stop"},
             "output_token_logprobs": [[-0.5, 1, "a"], [null, 2, "b"], [-2.0, 3, ""]]}});
-        let c = parse_generate_response(answer, 1).unwrap();
+        let c = parse_generate_response(answer, 1, &[]).unwrap();
         let lps: Vec<f64> = c[0].tokens.iter().map(|t| t.logprob).collect();
         assert_eq!(lps, [-0.5, -2.0, -2.0]);
     }
@@ -250,15 +318,15 @@ mod tests {
             item("a", json!({"type": "length", "length": 128})),
             item("b", Value::Null)
         ]);
-        let c = parse_generate_response(answer, 2).unwrap();
+        let c = parse_generate_response(answer, 2, &[]).unwrap();
         assert_eq!(c[0].finish_reason, "length");
         assert_eq!(c[1].finish_reason, "none");
         assert_eq!(c[1].tokens[0].text, None);
         // Without counts in `meta_info`, the log-prob entries are the generated tokens.
         assert_eq!((c[1].prompt_tokens, c[1].completion_tokens), (0, 1));
-        assert!(parse_generate_response(json!([]), 2)
+        assert!(parse_generate_response(json!([]), 2, &[])
             .unwrap_err()
             .contains("expected 2"));
-        assert!(parse_generate_response(json!("x"), 1).is_err());
+        assert!(parse_generate_response(json!("x"), 1, &[]).is_err());
     }
 }

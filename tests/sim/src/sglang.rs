@@ -33,6 +33,9 @@
 //! a model name it does not serve; byte-level tokens whose single-token texts do not spell
 //! the completion (a split multi-byte symbol decodes to U+FFFD); `abort` finishes; `null`
 //! log-probs. Stop strings are always applied, as SGLang does, and reported as `matched`.
+//! So is `stop_regex`, as SGLang applies it: the sample ends where a pattern first matches
+//! (the matched text stays in it: SGLang's detokenizer trims only a literal match,
+//! `trim_matched_stop`), and `matched` is the pattern itself (`FINISHED_MATCHED_REGEX`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -303,6 +306,8 @@ enum Finish {
     Eos,
     /// A stop string matched (SGLang trims it from the text).
     Stop(String),
+    /// A stop regex matched (the text keeps the match); the pattern.
+    StopRegex(String),
     /// `max_new_tokens` reached.
     Length(usize),
     /// The server aborted it.
@@ -328,7 +333,7 @@ impl Sample {
     fn native_finish(&self) -> Value {
         match &self.finish {
             Finish::Eos => json!({"type": "stop", "matched": EOS_TOKEN_ID}),
-            Finish::Stop(s) => json!({"type": "stop", "matched": s}),
+            Finish::Stop(s) | Finish::StopRegex(s) => json!({"type": "stop", "matched": s}),
             Finish::Length(n) => json!({"type": "length", "length": n}),
             Finish::Abort => json!({"type": "abort", "message": "Abort in waiting queue"}),
         }
@@ -336,7 +341,7 @@ impl Sample {
 
     fn openai_finish(&self) -> &'static str {
         match self.finish {
-            Finish::Eos | Finish::Stop(_) => "stop",
+            Finish::Eos | Finish::Stop(_) | Finish::StopRegex(_) => "stop",
             Finish::Length(_) => "length",
             Finish::Abort => "abort",
         }
@@ -351,6 +356,7 @@ struct Params {
     n: usize,
     max_tokens: usize,
     stop: Vec<String>,
+    stop_regex: Vec<fancy_regex::Regex>,
 }
 
 impl Sim {
@@ -538,12 +544,21 @@ impl Sim {
 /// symbol split between tokens reads U+FFFD in both.
 fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool) -> Sample {
     let full: String = segments.iter().map(|(text, _)| text.as_str()).collect();
-    let mut text = full.as_str();
-    let mut stopped = None;
+    // The earliest end of a stop regex's match: SGLang checks after each token, so the text
+    // runs to the end of the token that completed the match (and a stop string that the same
+    // token completes is then found below, as SGLang checks strings first).
+    let regex_end = params
+        .stop_regex
+        .iter()
+        .filter_map(|r| Some((r.find(&full).ok()??.end(), r.as_str())))
+        .min_by_key(|&(end, _)| end)
+        .map(|(end, pattern)| (token_end(segments, byte_tokens, end.max(1) - 1), pattern));
+    let mut text = regex_end.map_or(full.as_str(), |(end, _)| &full[..end]);
+    let mut stopped = regex_end.map(|(_, pattern)| Finish::StopRegex(pattern.to_owned()));
     for stop in params.stop.iter().filter(|s| !s.is_empty()) {
         if let Some(at) = text.find(stop.as_str()) {
             text = &text[..at];
-            stopped = Some(stop.clone());
+            stopped = Some(Finish::Stop(stop.clone()));
         }
     }
     // (start, end, log-prob) of the tokens, in bytes of `text`.
@@ -567,7 +582,7 @@ fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool)
             last.2 = logprob - each * (count - 1) as f64;
         }
     }
-    let mut finish = stopped.map_or(Finish::Eos, Finish::Stop);
+    let mut finish = stopped.unwrap_or(Finish::Eos);
     if tokens.len() > params.max_tokens {
         tokens.truncate(params.max_tokens);
         finish = Finish::Length(params.max_tokens);
@@ -591,6 +606,22 @@ fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool)
             .collect(),
         finish,
     }
+}
+
+/// Where the token holding byte `at` of the segments' text ends.
+fn token_end(segments: &[(String, f64)], byte_tokens: bool, at: usize) -> usize {
+    let mut start = 0;
+    for (segment, _) in segments {
+        if at < start + segment.len() {
+            let within = token_bounds(segment, byte_tokens)
+                .into_iter()
+                .find(|&(_, end)| at - start < end)
+                .map_or(segment.len(), |(_, end)| end);
+            return start + within;
+        }
+        start += segment.len();
+    }
+    start
 }
 
 /// Byte ranges of the simulated tokens of a non-empty `text`. A last piece of only
@@ -787,10 +818,20 @@ fn params_of(params: &Value, max_key: &str, default_max: usize) -> Result<Params
             .collect(),
         Some(v) => return Err(format!("stop must be a string or a list, got {v}")),
     };
+    let stop_regex = match params.get("stop_regex") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(v) => return Err(format!("stop_regex must be a string or a list, got {v}")),
+    }
+    .into_iter()
+    .map(|p| fancy_regex::Regex::new(p).map_err(|e| format!("stop_regex {p:?}: {e}")))
+    .collect::<Result<_, _>>()?;
     Ok(Params {
         n,
         max_tokens,
         stop,
+        stop_regex,
     })
 }
 
@@ -1006,7 +1047,14 @@ mod tests {
             n: 1,
             max_tokens,
             stop: stop.iter().map(|s| (*s).to_owned()).collect(),
+            stop_regex: Vec::new(),
         }
+    }
+
+    /// `params` with stop regexes, compiled as a request's are.
+    fn with_regex(max_tokens: usize, stop: &[&str], stop_regex: &[&str]) -> Params {
+        let body = json!({"max_new_tokens": max_tokens, "stop": stop, "stop_regex": stop_regex});
+        params_of(&body, "max_new_tokens", 128).unwrap()
     }
 
     /// A proposal with no rest of the proof, outside a Lean block.
@@ -1098,6 +1146,62 @@ mod tests {
             (short.text.as_str(), short.finish),
             ("  have h : p", Finish::Length(3))
         );
+    }
+
+    /// The pattern stepwise's DeepSeek tactic templates send: the next line at the proof's
+    /// column, unless the layout joins it (`| alt`, `<;>`).
+    const TACTIC_END: &str = r"\n {0,2}[^ \n|<]";
+
+    #[test]
+    fn a_stop_regex_ends_the_sample_after_its_match_and_keeps_it() {
+        let p = Proposal {
+            completion: "have h : p := by\n    simp\n".into(),
+            logprob: -1.0,
+            rest: vec![("subst h".into(), -0.5)],
+        };
+        let s = render_sample(
+            &p.segments(LEAN_PROMPT),
+            &with_regex(128, &["```"], &[TACTIC_END]),
+            false,
+        );
+        assert_eq!(s.text, "  have h : p := by\n    simp\n  su");
+        assert_eq!(s.finish, Finish::StopRegex(TACTIC_END.into()));
+        assert_eq!(
+            s.native_finish(),
+            json!({"type": "stop", "matched": TACTIC_END})
+        );
+        // `| alt` lines belong to the tactic; a stop string that matches first wins.
+        let alts = alone(
+            "induction n with\n  | zero => simp\n  | succ n ih => simp\nrfl",
+            -1.0,
+        );
+        let s = render_sample(&alts, &with_regex(128, &[], &[TACTIC_END]), false);
+        assert_eq!(
+            s.text,
+            "induction n with\n  | zero => simp\n  | succ n ih => simp\nrfl"
+        );
+        // The closing fence completes both the regex and the stop string: the string wins.
+        let p = Proposal {
+            completion: "norm_num\n".into(),
+            logprob: -0.2,
+            rest: Vec::new(),
+        };
+        let s = render_sample(
+            &p.segments(LEAN_PROMPT),
+            &with_regex(128, &["```"], &[TACTIC_END]),
+            false,
+        );
+        assert_eq!(
+            (s.text.as_str(), s.finish),
+            ("  norm_num\n", Finish::Stop("```".into()))
+        );
+        let s = render_sample(&alts, &with_regex(128, &["\n"], &[TACTIC_END]), false);
+        assert_eq!(
+            (s.text.as_str(), s.finish),
+            ("induction n with", Finish::Stop("\n".into()))
+        );
+        let bad = params_of(&json!({"stop_regex": "("}), "max_new_tokens", 128);
+        assert!(bad.err().unwrap().starts_with("stop_regex \"(\""));
     }
 
     /// "  positivity\n" is 13 characters: its line break would be a token of its own.
