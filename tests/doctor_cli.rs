@@ -113,3 +113,39 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         "{stdout}"
     );
 }
+
+/// A stop regex the server refuses (SGLang answers 400 for a pattern `re` cannot compile, and
+/// versions without `stop_regex` refuse the field) is named, with how to do without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_stop_regex_the_server_refuses() {
+    let world: sim::world::World = serde_json::from_str(r#"{"theorems": []}"#).unwrap();
+    let server = sim::sglang::spawn(world, sim::sglang::SglangOptions::default())
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+        .args([
+            "doctor",
+            "--config",
+            "configs/default.toml",
+            "--timeout",
+            "5",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .args(["--set", "lean.command=[\"/nonexistent/lake\"]"])
+        .args(["--set", &format!("policy.urls=[\"{}\"]", server.url())])
+        .args(["--set", "policy.stop_regex=[\"(\"]"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("[FAIL] policy {}", server.url())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rejected the request (400)"), "{stdout}");
+    assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
+}

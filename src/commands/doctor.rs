@@ -209,7 +209,10 @@ async fn check_policy(
     };
     match answer {
         Ok(groups) => {
-            let token = groups.first().and_then(|g| g.first()).and_then(|c| c.tokens.first());
+            let token = groups
+                .first()
+                .and_then(|g| g.first())
+                .and_then(|c| c.tokens.first());
             match token {
                 Some(t) if t.logprob.is_finite() => Ok(format!(
                     "healthy; one-token generate in {:.2} s with log-probs",
@@ -222,10 +225,16 @@ async fn check_policy(
                 ),
             }
         }
-        Err(e) => fail(
-            e.to_string(),
-            "check [policy].backend matches the server (sglang: /generate, openai: /v1/completions)",
-        ),
+        Err(e) => {
+            let why = e.to_string();
+            let fix = if why.contains("stop_regex") {
+                "this SGLang does not take stop_regex: upgrade to the pinned version \
+                 (python-servers/requirements.txt) or set policy.stop_regex = []"
+            } else {
+                "check [policy].backend matches the server (sglang: /generate, openai: /v1/completions)"
+            };
+            fail(why, fix)
+        }
     }
 }
 
