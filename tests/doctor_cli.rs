@@ -68,20 +68,14 @@ fn doctor_rejects_a_misspelt_key_by_name() {
     assert!(text.contains("bad.toml"), "{text}");
 }
 
-/// A served model of another family than the template's is named: its prompt format is not
-/// the one the model was trained on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
+/// `stepwise doctor` with the default config against a simulated SGLang started with
+/// `options` (no Lean: that check fails), `extra` more arguments; the output and the URL.
+async fn doctor_against_sim(
+    options: sim::sglang::SglangOptions,
+    extra: &[&str],
+) -> (std::process::Output, String) {
     let world: sim::world::World = serde_json::from_str(r#"{"theorems": []}"#).unwrap();
-    let server = sim::sglang::spawn(
-        world,
-        sim::sglang::SglangOptions {
-            model: "internlm/internlm2_5-step-prover".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let server = sim::sglang::spawn(world, options).await.unwrap();
     let out = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
         .args([
@@ -95,12 +89,25 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         .arg(out.path())
         .args(["--set", "lean.command=[\"/nonexistent/lake\"]"])
         .args(["--set", &format!("policy.urls=[\"{}\"]", server.url())])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .await
         .unwrap();
+    (output, server.url())
+}
+
+/// A served model of another family than the template's is named: its prompt format is not
+/// the one the model was trained on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
+    let options = sim::sglang::SglangOptions {
+        model: "internlm/internlm2_5-step-prover".into(),
+        ..Default::default()
+    };
+    let (output, url) = doctor_against_sim(options, &[]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let policy = format!("policy {}", server.url());
+    let policy = format!("policy {url}");
     assert!(stdout.contains(&format!("[ok]   {policy}")), "{stdout}");
     assert!(
         stdout.contains(&format!(
@@ -118,34 +125,14 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
 /// versions without `stop_regex` refuse the field) is named, with how to do without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_a_stop_regex_the_server_refuses() {
-    let world: sim::world::World = serde_json::from_str(r#"{"theorems": []}"#).unwrap();
-    let server = sim::sglang::spawn(world, sim::sglang::SglangOptions::default())
-        .await
-        .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .args([
-            "doctor",
-            "--config",
-            "configs/default.toml",
-            "--timeout",
-            "5",
-        ])
-        .arg("--out")
-        .arg(out.path())
-        .args(["--set", "lean.command=[\"/nonexistent/lake\"]"])
-        .args(["--set", &format!("policy.urls=[\"{}\"]", server.url())])
-        .args(["--set", "policy.stop_regex=[\"(\"]"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .await
-        .unwrap();
+    let (output, url) = doctor_against_sim(
+        sim::sglang::SglangOptions::default(),
+        &["--set", "policy.stop_regex=[\"(\"]"],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
-    assert!(
-        stdout.contains(&format!("[FAIL] policy {}", server.url())),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("[FAIL] policy {url}")), "{stdout}");
     assert!(stdout.contains("rejected the request (400)"), "{stdout}");
     assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
 }
