@@ -44,11 +44,13 @@ const DEEPSEEK_STOP: &[&str] = &["```", "\n\n", "/- tactic state:"];
 /// Where a DeepSeek tactic ends when the model goes on with the rest of the proof, as V2 does
 /// (no stop string ends a plain next line): a line that starts at the proof's column (two
 /// spaces) or further left, unless it is a `| alt` or `<;>` line, which the layout joins to
-/// the tactic. Lines indented deeper (a `by` block, `calc` steps) stay. SGLang matches it on
-/// each new token's tail (`schedule_batch.py`, `FINISHED_MATCHED_REGEX`) and keeps the
-/// matched text, since its detokenizer trims only a literal match (`trim_matched_stop`), so a
-/// completion ends a few characters into the next tactic and extraction cuts there.
-pub const DEEPSEEK_TACTIC_END: &str = "\n {0,2}[^ \n|<]";
+/// the tactic. Lines indented deeper (a `by` block, `calc` steps) stay, and so does the first
+/// line of a completion that starts with a line break (the match needs a character before
+/// it). SGLang matches it on each new token's tail (`schedule_batch.py`,
+/// `FINISHED_MATCHED_REGEX`) and keeps the matched text, since its detokenizer trims only a
+/// literal match (`trim_matched_stop`), so a completion ends a few characters into the next
+/// tactic and extraction cuts there.
+pub const DEEPSEEK_TACTIC_END: &str = "[^\n]\n {0,2}[^ \n|<]";
 
 /// `deepseek-tactic-state` and `deepseek-v1.5-proof` (see [`BUILT_IN`]).
 const DEEPSEEK_V15_TEXT: &str = concat!(

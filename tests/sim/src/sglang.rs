@@ -1149,8 +1149,8 @@ mod tests {
     }
 
     /// The pattern stepwise's DeepSeek tactic templates send: the next line at the proof's
-    /// column, unless the layout joins it (`| alt`, `<;>`).
-    const TACTIC_END: &str = r"\n {0,2}[^ \n|<]";
+    /// column, unless the layout joins it (`| alt`, `<;>`), after a character of the sample.
+    const TACTIC_END: &str = r"[^\n]\n {0,2}[^ \n|<]";
 
     #[test]
     fn a_stop_regex_ends_the_sample_after_its_match_and_keeps_it() {
@@ -1180,6 +1180,10 @@ mod tests {
             s.text,
             "induction n with\n  | zero => simp\n  | succ n ih => simp\nrfl"
         );
+        // A sample that starts with a line break is not cut at its first line.
+        let blank_first = alone("\nnorm_num\nrfl", -1.0);
+        let s = render_sample(&blank_first, &with_regex(128, &[], &[TACTIC_END]), false);
+        assert_eq!(s.text, "\nnorm_num\nrf");
         // The closing fence completes both the regex and the stop string: the string wins.
         let p = Proposal {
             completion: "norm_num\n".into(),
