@@ -247,20 +247,16 @@ impl<'a> Search<'a, '_> {
         if let Err(e) = self.score_and_queue(&[0]).await {
             return e;
         }
-        let config = self.params.config;
         // `search.speculate`: the request already sent for the nodes popped next.
         let mut ahead: Option<Speculation<'a>> = None;
         loop {
             if self.timed_out() {
                 return End::Status(SearchStatus::Timeout);
             }
-            let budget_left = config
-                .max_nodes
-                .saturating_sub(self.stats.nodes_expanded as usize);
-            if budget_left == 0 {
+            let take = self.batch_size();
+            if take == 0 {
                 return End::Status(SearchStatus::NodeBudget);
             }
-            let take = self.width().min(budget_left);
             let mut answered = None;
             let mut batch = Vec::new();
             if let Some(spec) = ahead.take() {
@@ -271,12 +267,7 @@ impl<'a> Search<'a, '_> {
                     self.missed(spec);
                 }
             }
-            while batch.len() < take {
-                match self.frontier.pop() {
-                    Some(id) => batch.push(id),
-                    None => break,
-                }
-            }
+            self.pop_into(&mut batch, take);
             if batch.is_empty() {
                 return End::Status(SearchStatus::Exhausted);
             }
@@ -287,11 +278,29 @@ impl<'a> Search<'a, '_> {
         }
     }
 
-    /// Nodes popped per expansion: the sweep's width when it sets one (`sweep.fill_tail`).
-    fn width(&self) -> usize {
-        self.params
+    /// Nodes popped per expansion: the sweep's width when it sets one (`sweep.fill_tail`),
+    /// at most what the node budget has left (0 when it is spent).
+    fn batch_size(&self) -> usize {
+        let width = self
+            .params
             .width
-            .map_or(self.params.config.batch_expansion_size, ExpansionWidth::get)
+            .map_or(self.params.config.batch_expansion_size, ExpansionWidth::get);
+        let budget_left = self
+            .params
+            .config
+            .max_nodes
+            .saturating_sub(self.stats.nodes_expanded as usize);
+        width.min(budget_left)
+    }
+
+    /// Pops the best frontier nodes into `batch` until it holds `take` or the frontier is empty.
+    fn pop_into(&mut self, batch: &mut Vec<NodeId>, take: usize) {
+        while batch.len() < take {
+            match self.frontier.pop() {
+                Some(id) => batch.push(id),
+                None => break,
+            }
+        }
     }
 
     fn prompts(&self, batch: &[NodeId]) -> Vec<String> {
@@ -352,22 +361,15 @@ impl<'a> Search<'a, '_> {
     /// `search.speculate`: pops the nodes the next expansion would take if this one added
     /// no better children, and sends their request now.
     fn speculate(&mut self) -> Option<Speculation<'a>> {
-        let budget_left = self
-            .params
-            .config
-            .max_nodes
-            .saturating_sub(self.stats.nodes_expanded as usize);
-        let mut nodes = Vec::new();
-        while nodes.len() < self.width().min(budget_left) {
-            match self.frontier.pop() {
-                Some(id) => nodes.push((id, self.tree.get(id).score)),
-                None => break,
-            }
-        }
-        if nodes.is_empty() {
+        let mut ids = Vec::new();
+        self.pop_into(&mut ids, self.batch_size());
+        if ids.is_empty() {
             return None;
         }
-        let ids: Vec<NodeId> = nodes.iter().map(|&(id, _)| id).collect();
+        let nodes = ids
+            .iter()
+            .map(|&id| (id, self.tree.get(id).score))
+            .collect();
         let prompts = self.prompts(&ids);
         self.stats.gen_calls += 1;
         self.stats.speculated += 1;
