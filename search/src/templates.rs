@@ -267,11 +267,6 @@ impl PromptTemplate {
         })
     }
 
-    /// The template's own stop strings (none for a custom template).
-    pub fn default_stop(&self) -> &[String] {
-        &self.stop
-    }
-
     pub fn render(&self, input: &PromptInput) -> String {
         let mut out = String::with_capacity(self.text.len() + input.state.len() * 2);
         let mut rest = self.text.as_str();
@@ -578,17 +573,17 @@ mod tests {
     fn every_built_in_has_stop_strings_and_custom_ones_have_none() {
         for built_in in BUILT_IN {
             let t = PromptTemplate::from_config(built_in.name).unwrap();
-            assert!(!t.default_stop().is_empty(), "{}", built_in.name);
+            assert!(!t.stop.is_empty(), "{}", built_in.name);
         }
         assert_eq!(
             PromptTemplate::from_config("internlm-step-prover")
                 .unwrap()
-                .default_stop(),
+                .stop,
             ["<|im_end|>"]
         );
         assert!(PromptTemplate::from_config("{state}")
             .unwrap()
-            .default_stop()
+            .stop
             .is_empty());
     }
 
@@ -677,7 +672,7 @@ mod tests {
         let v15 = PromptTemplate::from_proof_config("deepseek-v1.5-proof").unwrap();
         let tactic = PromptTemplate::from_config("deepseek-tactic-state").unwrap();
         assert_eq!(v15.text(), tactic.text());
-        assert_eq!(v15.default_stop(), ["```"]);
+        assert_eq!(v15.stop, ["```"]);
         let v2 = PromptTemplate::from_proof_config("deepseek-v2-proof").unwrap();
         assert_eq!(
             v2.text(),
@@ -690,7 +685,7 @@ mod tests {
             "deepseek-v2-proof"
         );
         let custom = PromptTemplate::from_proof_config("{state}!").unwrap();
-        assert_eq!(custom.default_stop(), ["```"]);
+        assert_eq!(custom.stop, ["```"]);
         let e = PromptTemplate::from_proof_config("deepseek-tactic-state").unwrap_err();
         assert!(e.to_string().contains("deepseek-v2-proof"), "{e}");
     }
