@@ -12,8 +12,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use formats::theorems::Theorem;
 use lean_bridge::protocol::Request;
-use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome, Theorem};
+use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome};
 use sim::world::World;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};

@@ -84,7 +84,18 @@ fn violations(graph: &Graph) -> Vec<String> {
             broken.push(format!("`{a}` depends on `{b}`: they run in different processes and meet only at `formats`"));
         }
     }
-    for library in ["formats", "lean-bridge", "search", "ebm"] {
+    // A run folder is read from its files alone, by any process on any node.
+    for engine in ["search", "lean-bridge", "ebm"] {
+        if reachable(graph, "runs").contains(engine) {
+            broken.push(format!(
+                "`runs` depends on `{engine}`: the run folder's readers meet the sweep only at `formats`"
+            ));
+        }
+    }
+    if reachable(graph, "search").contains("runs") {
+        broken.push("`search` depends on `runs`: the sweep writes the run folder through `formats`, the reports are read back by the CLI".into());
+    }
+    for library in ["formats", "lean-bridge", "search", "runs", "ebm"] {
         if reachable(graph, library).contains("sim") {
             broken.push(format!(
                 "`{library}` depends on the simulators (`sim`) outside dev-dependencies"
@@ -100,7 +111,15 @@ fn violations(graph: &Graph) -> Vec<String> {
 #[test]
 fn the_crate_graph_follows_the_process_graph() {
     let graph = workspace_graph();
-    for crate_name in ["formats", "lean-bridge", "search", "ebm", "sim", "stepwise"] {
+    for crate_name in [
+        "formats",
+        "lean-bridge",
+        "search",
+        "runs",
+        "ebm",
+        "sim",
+        "stepwise",
+    ] {
         assert!(
             graph.contains_key(crate_name),
             "{crate_name} is a member: {graph:?}"
@@ -109,7 +128,7 @@ fn the_crate_graph_follows_the_process_graph() {
     assert_eq!(violations(&graph), Vec::<String>::new());
     // The binary wires them all, the demo included.
     let binary = reachable(&graph, "stepwise");
-    for crate_name in ["formats", "lean-bridge", "search", "ebm", "sim"] {
+    for crate_name in ["formats", "lean-bridge", "search", "runs", "ebm", "sim"] {
         assert!(binary.contains(crate_name), "stepwise -> {crate_name}");
     }
 }
@@ -136,6 +155,18 @@ fn a_forbidden_edge_is_caught_even_through_another_crate() {
         broken
             .iter()
             .any(|m| m.contains("`search` depends on the simulators")),
+        "{broken:?}"
+    );
+    let mut graph = workspace_graph();
+    graph
+        .get_mut("runs")
+        .unwrap()
+        .insert("lean-bridge".to_owned());
+    let broken = violations(&graph);
+    assert!(
+        broken
+            .iter()
+            .any(|m| m.contains("`runs` depends on `lean-bridge`")),
         "{broken:?}"
     );
 }

@@ -7,8 +7,9 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use formats::theorems::Theorem;
 use lean_bridge::worker::Worker;
-use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome, Theorem};
+use lean_bridge::{LeanConfig, LeanError, LeanPool, TacticOutcome};
 use support::lean::{
     apply_all, config, hanging_on_trivial, logged_requests, start, statement, theorem, world_path,
 };

@@ -3,7 +3,8 @@
 
 mod support;
 
-use lean_bridge::{LeanError, LeanPool, TacticOutcome, Theorem};
+use formats::theorems::Theorem;
+use lean_bridge::{LeanError, LeanPool, TacticOutcome};
 use support::lean::{config, logged_requests, start, theorem, world_path};
 use support::load_world;
 

@@ -4,7 +4,8 @@
 
 mod support;
 
-use lean_bridge::{LeanError, LeanPool, Theorem};
+use formats::theorems::Theorem;
+use lean_bridge::{LeanError, LeanPool};
 use serde_json::{json, Value};
 use support::lean::{config, logs_per_process, theorem, world_path};
 use support::load_world;

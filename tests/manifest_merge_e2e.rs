@@ -91,7 +91,7 @@ async fn the_manifest_has_every_field_filled_from_the_simulators() {
     assert_eq!(m["config"]["search"]["max_nodes"], 20);
     assert!(m["config"]["policy"].get("urls").is_none(), "{m:#}");
     assert!(is_sha256(&m["config_sha256"]), "{m:#}");
-    let theorems_sha = search::manifest::sha256_file(&data("sweep_theorems.jsonl")).unwrap();
+    let theorems_sha = formats::manifest::sha256_file(&data("sweep_theorems.jsonl")).unwrap();
     assert_eq!(m["theorems"]["sha256"], theorems_sha);
     assert_eq!(m["theorems"]["count"], 6);
     assert_eq!(m["theorems"]["shard"], "0/2");

@@ -8,15 +8,21 @@
 //! `/score`, `/encode` and `/health` bodies ([`ebm_api`], [`identity`]), and the run manifest
 //! ([`manifest`]).
 
+pub mod append;
 mod columns;
 pub mod ebm_api;
 mod goals;
 pub mod identity;
 pub mod manifest;
 mod node_status;
+pub mod progress;
 pub mod results;
+pub mod runs;
+pub mod search_mode;
 pub mod stats;
+pub mod theorems;
 pub mod trajectory;
+pub mod utilisation;
 
 pub use goals::join_goals;
 pub use node_status::NodeStatus;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::identity::ModelIdentity;
 
@@ -335,6 +336,19 @@ pub fn utc_timestamp(unix_ms: u64) -> String {
     )
 }
 
+/// Lower-case hex sha256 of `bytes`: the hash every manifest field names.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// [`sha256_hex`] of a file's bytes (the theorems file a run read, for `--resume` and `merge`).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    std::fs::read(path).map(|bytes| sha256_hex(&bytes))
+}
+
 /// Leaves of a JSON object as `a.b.c` -> compact JSON.
 fn flatten(value: &Value) -> BTreeMap<String, String> {
     fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
@@ -402,6 +416,14 @@ fn show_ebm(ebm: &Option<ModelIdentity>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_of_known_text() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
     use serde_json::json;
 
     fn manifest() -> Manifest {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{SearchStats, TimeAccount};
 
+pub const RESULTS_FILE: &str = "results.jsonl";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchStatus {

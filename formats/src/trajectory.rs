@@ -355,88 +355,92 @@ fn latest_runs<R>(rows: Vec<(PathBuf, R)>, key: impl Fn(&R) -> (&String, i64)) -
 
 /// Every node row of the given `nodes-*.parquet` files, in file order.
 pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, TrajectoryError> {
-    let mut rows = Vec::new();
-    for path in paths {
-        let path = path.as_ref();
-        let dir = path.parent().unwrap_or(Path::new("")).to_owned();
-        for b in read_batches(path)? {
-            let c = Columns::new(path, &b);
-            let theorem = c.strings("theorem")?;
-            let node_id = c.integers::<u32>("node_id")?;
-            let parent_id = c.integers::<u32>("parent_id")?;
-            let depth = c.integers::<u32>("depth")?;
-            let tactic = c.strings("tactic")?;
-            let state = c.strings("state")?;
-            let goal_count = c.integers::<u32>("goal_count")?;
-            let llm_logprob = c.floats("llm_logprob")?;
-            let cum_logprob = c.floats("cum_logprob")?;
-            let energy = c.floats("energy")?;
-            let score = c.floats("score")?;
-            let status = c.statuses("status")?;
-            let on_proof_path = c.bools("on_proof_path")?;
-            let label = c.integers::<i32>("label")?;
-            let remaining_depth = c.integers::<u32>("remaining_depth")?;
-            let created_ms = c.integers::<i64>("created_ms")?;
-            let run_id = c.optional_integers::<i64>("run_id")?;
-            for i in 0..b.num_rows() {
-                rows.push((
-                    dir.clone(),
-                    NodeRow {
-                        theorem: c.required(&theorem, "theorem", i)?,
-                        node_id: c.required(&node_id, "node_id", i)?,
-                        parent_id: parent_id[i],
-                        depth: c.required(&depth, "depth", i)?,
-                        tactic: tactic[i].clone(),
-                        state: c.required(&state, "state", i)?,
-                        goal_count: c.required(&goal_count, "goal_count", i)?,
-                        llm_logprob: c.required(&llm_logprob, "llm_logprob", i)?,
-                        cum_logprob: c.required(&cum_logprob, "cum_logprob", i)?,
-                        energy: energy[i],
-                        score: c.required(&score, "score", i)?,
-                        status: c.required(&status, "status", i)?,
-                        on_proof_path: c.required(&on_proof_path, "on_proof_path", i)?,
-                        label: c.required(&label, "label", i)?,
-                        remaining_depth: remaining_depth[i],
-                        created_ms: c.required(&created_ms, "created_ms", i)?,
-                        run_id: run_id[i].unwrap_or(0),
-                    },
-                ));
-            }
-        }
-    }
+    let rows = read_rows(paths, |c, num_rows| {
+        let theorem = c.strings("theorem")?;
+        let node_id = c.integers::<u32>("node_id")?;
+        let parent_id = c.integers::<u32>("parent_id")?;
+        let depth = c.integers::<u32>("depth")?;
+        let tactic = c.strings("tactic")?;
+        let state = c.strings("state")?;
+        let goal_count = c.integers::<u32>("goal_count")?;
+        let llm_logprob = c.floats("llm_logprob")?;
+        let cum_logprob = c.floats("cum_logprob")?;
+        let energy = c.floats("energy")?;
+        let score = c.floats("score")?;
+        let status = c.statuses("status")?;
+        let on_proof_path = c.bools("on_proof_path")?;
+        let label = c.integers::<i32>("label")?;
+        let remaining_depth = c.integers::<u32>("remaining_depth")?;
+        let created_ms = c.integers::<i64>("created_ms")?;
+        let run_id = c.optional_integers::<i64>("run_id")?;
+        (0..num_rows)
+            .map(|i| {
+                Ok(NodeRow {
+                    theorem: c.required(&theorem, "theorem", i)?,
+                    node_id: c.required(&node_id, "node_id", i)?,
+                    parent_id: parent_id[i],
+                    depth: c.required(&depth, "depth", i)?,
+                    tactic: tactic[i].clone(),
+                    state: c.required(&state, "state", i)?,
+                    goal_count: c.required(&goal_count, "goal_count", i)?,
+                    llm_logprob: c.required(&llm_logprob, "llm_logprob", i)?,
+                    cum_logprob: c.required(&cum_logprob, "cum_logprob", i)?,
+                    energy: energy[i],
+                    score: c.required(&score, "score", i)?,
+                    status: c.required(&status, "status", i)?,
+                    on_proof_path: c.required(&on_proof_path, "on_proof_path", i)?,
+                    label: c.required(&label, "label", i)?,
+                    remaining_depth: remaining_depth[i],
+                    created_ms: c.required(&created_ms, "created_ms", i)?,
+                    run_id: run_id[i].unwrap_or(0),
+                })
+            })
+            .collect()
+    })?;
     Ok(latest_runs(rows, |r| (&r.theorem, r.run_id)))
 }
 
 /// Every failed-attempt row of the given `failed-*.parquet` files, in file order.
 pub fn read_failed<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<FailedRow>, TrajectoryError> {
+    let rows = read_rows(paths, |c, num_rows| {
+        let theorem = c.strings("theorem")?;
+        let parent_id = c.integers::<u32>("parent_id")?;
+        let tactic = c.strings("tactic")?;
+        let outcome = c.strings("outcome")?;
+        let message = c.strings("message")?;
+        let run_id = c.optional_integers::<i64>("run_id")?;
+        (0..num_rows)
+            .map(|i| {
+                Ok(FailedRow {
+                    theorem: c.required(&theorem, "theorem", i)?,
+                    parent_id: c.required(&parent_id, "parent_id", i)?,
+                    tactic: c.required(&tactic, "tactic", i)?,
+                    outcome: c.required(&outcome, "outcome", i)?,
+                    message: c.required(&message, "message", i)?,
+                    run_id: run_id[i].unwrap_or(0),
+                })
+            })
+            .collect()
+    })?;
+    Ok(latest_runs(rows, |r| (&r.theorem, r.run_id)))
+}
+
+/// The rows `of_batch` makes of each record batch of each file (given its columns and row
+/// count), in file order, each with the folder of its file (runs are told apart per folder).
+fn read_rows<P: AsRef<Path>, T>(
+    paths: &[P],
+    mut of_batch: impl FnMut(&Columns, usize) -> Result<Vec<T>, TrajectoryError>,
+) -> Result<Vec<(PathBuf, T)>, TrajectoryError> {
     let mut rows = Vec::new();
     for path in paths {
         let path = path.as_ref();
         let dir = path.parent().unwrap_or(Path::new("")).to_owned();
-        for b in read_batches(path)? {
-            let c = Columns::new(path, &b);
-            let theorem = c.strings("theorem")?;
-            let parent_id = c.integers::<u32>("parent_id")?;
-            let tactic = c.strings("tactic")?;
-            let outcome = c.strings("outcome")?;
-            let message = c.strings("message")?;
-            let run_id = c.optional_integers::<i64>("run_id")?;
-            for (i, run_id) in run_id.into_iter().enumerate() {
-                rows.push((
-                    dir.clone(),
-                    FailedRow {
-                        theorem: c.required(&theorem, "theorem", i)?,
-                        parent_id: c.required(&parent_id, "parent_id", i)?,
-                        tactic: c.required(&tactic, "tactic", i)?,
-                        outcome: c.required(&outcome, "outcome", i)?,
-                        message: c.required(&message, "message", i)?,
-                        run_id: run_id.unwrap_or(0),
-                    },
-                ));
-            }
+        for batch in read_batches(path)? {
+            let batch_rows = of_batch(&Columns::new(path, &batch), batch.num_rows())?;
+            rows.extend(batch_rows.into_iter().map(|row| (dir.clone(), row)));
         }
     }
-    Ok(latest_runs(rows, |r| (&r.theorem, r.run_id)))
+    Ok(rows)
 }
 
 /// The theorems that have node rows in `paths` (reads only the `theorem` column).

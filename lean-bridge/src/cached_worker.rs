@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::config::LeanConfig;
 use crate::error::{Failure, LeanError};
 use crate::protocol::{error_messages, CommandResponse, Reply, Request, TacticResponse};
-use crate::theorem::Theorem;
 use crate::worker::{Fault, Worker};
+use formats::theorems::Theorem;
 
 /// Memory is read from /proc at most once per this many requests (it is not free).
 const RSS_CHECK_EVERY: u64 = 32;

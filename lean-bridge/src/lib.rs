@@ -14,7 +14,6 @@ pub mod pool;
 mod proof_check;
 pub mod protocol;
 pub mod session;
-pub mod theorem;
 pub mod worker;
 
 pub use config::LeanConfig;
@@ -22,4 +21,3 @@ pub use error::LeanError;
 pub use outcome::{ProofCheck, StateId, TacticOutcome};
 pub use pool::LeanPool;
 pub use session::Session;
-pub use theorem::Theorem;

@@ -14,7 +14,7 @@ use crate::outcome::ProofCheck;
 use crate::proof_check::{check_proof, indent_script};
 use crate::protocol::{CommandResponse, Reply, Request, Severity};
 use crate::session::Session;
-use crate::theorem::Theorem;
+use formats::theorems::Theorem;
 
 pub struct LeanPool {
     config: LeanConfig,

@@ -8,7 +8,7 @@ use crate::config::LeanConfig;
 use crate::error::Failure;
 use crate::outcome::ProofCheck;
 use crate::protocol::{error_messages, CommandResponse, Message, Reply, Request, Severity};
-use crate::theorem::Theorem;
+use formats::theorems::Theorem;
 
 /// The axiom every `sorry` (and every elaboration error) leaves behind.
 const SORRY_AXIOM: &str = "sorryAx";

@@ -12,8 +12,8 @@ use crate::lease::Lease;
 use crate::outcome::{ProofCheck, StateId, TacticOutcome};
 use crate::proof_check::{check_proof, indent_tactics};
 use crate::protocol::{error_messages, Reply, TacticResponse};
-use crate::theorem::Theorem;
 use crate::worker::Fault;
+use formats::theorems::Theorem;
 
 /// `proofStatus` of a finished proof (repl >= v4.19).
 const COMPLETED: &str = "Completed";

@@ -234,11 +234,11 @@ fn main() {
                 .replace([' ', ',', '"', '\\', '(', ')', '\''], "_"),
         );
         let started = Instant::now();
-        let report = runtime.block_on(async {
+        runtime.block_on(async {
             let policy = build_policy(&config.policy.for_expansion(config.search.expansion))
                 .expect("policy");
             let pool = LeanPool::new(config.lean.clone());
-            let report = run_sweep(
+            run_sweep(
                 &config,
                 world.theorems.iter().map(WorldTheorem::input).collect(),
                 &out,
@@ -252,11 +252,11 @@ fn main() {
             .await
             .expect("sweep");
             pool.shutdown().await;
-            report
         });
         let wall_s = started.elapsed().as_secs_f64() * f64::from(SCALE);
         let gpu_s = (sglang.gpu_time.total() - gpu_before).as_secs_f64() * f64::from(SCALE);
-        let s = &report.summary;
+        let summary = runs::Summary::from_dir(&out).expect("summary");
+        let s = &summary;
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         let proved = s.proved.max(1) as f64;
         let name = match s.mode.as_deref() {

@@ -203,7 +203,7 @@ impl Policy for Timed {
         out
     }
 
-    fn utilisation(&self) -> Vec<search::policy::UrlUtilisation> {
+    fn utilisation(&self) -> Vec<formats::utilisation::UrlUtilisation> {
         self.inner.utilisation()
     }
 }
@@ -289,7 +289,7 @@ fn config_with(
     config
 }
 
-fn share(summary: &search::summary::Summary, phase: &str) -> f64 {
+fn share(summary: &runs::Summary, phase: &str) -> f64 {
     summary
         .time
         .iter()
@@ -401,7 +401,7 @@ async fn sweep_at(
         }
     }
     let started = Instant::now();
-    let report = run_sweep(
+    run_sweep(
         &config,
         theorems,
         &out,
@@ -431,7 +431,8 @@ async fn sweep_at(
     );
     // From the first generate request to the last theorem's start: all slots busy.
     let mid_ms = (mark_at - started).as_secs_f64() * 1000.0 - gaps[0];
-    let s = &report.summary;
+    let summary = runs::Summary::from_dir(&out).expect("summary");
+    let s = &summary;
     // The sweep's own record of the generate server (runs.jsonl, from the client's timeline).
     let server = &s.generate_servers[0];
     let thm_per_hour = n as f64 / (wall_ms / 1000.0 * f64::from(SCALE)) * 3600.0;

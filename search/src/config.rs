@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use formats::search_mode::Expansion;
+use formats::search_mode::SearchShape;
 use lean_bridge::LeanConfig;
 use serde::{Deserialize, Serialize};
 
@@ -52,22 +54,16 @@ pub struct SearchConfig {
     pub speculate: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expansion {
-    /// Each sample's first tactic becomes a candidate child (`[policy].template`).
-    Tactic,
-    /// Each sample is the rest of the proof (`[policy].proof_template`), split into tactics
-    /// and replayed from the node into the tree.
-    Proof,
-}
-
 impl SearchConfig {
-    /// `Some(n)` when this config is the pass@n baseline: whole proofs, one expansion (the
-    /// root) and no probes, so each of the `n` samples is judged as papers judge it.
+    /// `Some(n)` when this config is the pass@n baseline (see [`SearchShape::pass_at_n`]).
     pub fn pass_at_n(&self) -> Option<usize> {
-        (self.expansion == Expansion::Proof && self.max_nodes == 1 && self.probe_tactics.is_empty())
-            .then_some(self.num_candidates)
+        SearchShape {
+            expansion: self.expansion,
+            max_nodes: self.max_nodes,
+            num_candidates: self.num_candidates,
+            probe_tactics: self.probe_tactics.clone(),
+        }
+        .pass_at_n()
     }
 }
 

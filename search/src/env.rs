@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use formats::results::ErrorKind;
-pub use lean_bridge::{ProofCheck, StateId, TacticOutcome, Theorem};
+pub use formats::theorems::Theorem;
+pub use lean_bridge::{ProofCheck, StateId, TacticOutcome};
 
 /// An environment failure that is not Lean's verdict on a tactic. The theorem is recorded as
 /// `status = "error"` with the message and, as `error_kind`, whose fault it was.

@@ -8,18 +8,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use formats::manifest::{
-    canonical_json, split_placement, utc_timestamp, BuildInfo, Difference, Host, LeanIdentity,
-    Manifest, ManifestError, RunEntry, Scope, ServedModel, ServerEntry, TemplateIdentity,
-    TheoremsIdentity,
+    canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BuildInfo, Difference,
+    Host, LeanIdentity, Manifest, ManifestError, RunEntry, Scope, ServedModel, ServerEntry,
+    TemplateIdentity, TheoremsIdentity,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
 use crate::templates::{stops, PromptTemplate, TemplateError};
-use crate::theorems::Shard;
 use crate::value::EbmClient;
+use formats::theorems::Shard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunManifestError {
@@ -74,7 +73,11 @@ pub async fn describe_run(
     let sent = config.policy.for_expansion(config.search.expansion);
     let template = PromptTemplate::for_expansion(&config.policy, config.search.expansion)?;
     let stops = stops(&sent)?;
-    let theorems_sha256 = sha256_file(request.theorems_path)?;
+    let theorems_sha256 =
+        sha256_file(request.theorems_path).map_err(|source| RunManifestError::Theorems {
+            path: request.theorems_path.to_owned(),
+            source,
+        })?;
     let (results_config, placement) =
         split_placement(&serde_json::to_value(config).expect("a config serialises"));
     let policy_servers = served_models(config).await;
@@ -157,7 +160,7 @@ pub fn begin_run(
     force: bool,
 ) -> Result<Manifest, RunManifestError> {
     // Checked here too, so a refused fresh run leaves the old run's manifest alone.
-    let results = dir.join(crate::summary::RESULTS_FILE);
+    let results = dir.join(formats::results::RESULTS_FILE);
     if !resume && std::fs::metadata(&results).is_ok_and(|m| m.len() > 0) {
         return Err(RunManifestError::NotEmpty(results));
     }
@@ -185,7 +188,7 @@ pub fn begin_run(
                 runs.append(&mut manifest.runs);
                 manifest.runs = runs;
             }
-            None if dir.join(crate::summary::RESULTS_FILE).exists() => tracing::warn!(
+            None if dir.join(formats::results::RESULTS_FILE).exists() => tracing::warn!(
                 "{} has results but no manifest (an older stepwise wrote it); \
                  this run's setup cannot be checked against theirs",
                 dir.display()
@@ -213,77 +216,6 @@ fn benchmark_named(sums: &str, sha256: &str) -> Option<String> {
         let (hash, name) = line.split_once(char::is_whitespace)?;
         (hash == sha256).then(|| format!("benchmarks/{}", name.trim().trim_start_matches('*')))
     })
-}
-
-/// `compare`'s setup section: per sweep the model, Lean, Mathlib, template and commit its
-/// manifest names, then each sweep's differences from the first (every result-changing field,
-/// config keys one by one). A sweep without a manifest shows `-`.
-pub fn render_setup_comparison(sweeps: &[(String, Option<Manifest>)]) -> String {
-    let dash = || "-".to_owned();
-    let mut out = String::from(
-        "\n## Setup (manifest.json)\n\n| sweep | model | Lean | Mathlib | template | stepwise commit |\n\
-         |---|---|---|---|---|---|\n",
-    );
-    for (name, manifest) in sweeps {
-        let cells = match manifest {
-            None => vec![dash(); 5],
-            Some(m) => vec![
-                m.models
-                    .iter()
-                    .map(|model| model.name.clone().unwrap_or_else(dash))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                m.lean.version.clone().unwrap_or_else(dash),
-                m.lean.mathlib.clone().unwrap_or_else(dash),
-                format!("{} ({:.12})", m.template.name, m.template.sha256),
-                m.last_build()
-                    .map_or_else(dash, |b| format!("{:.12}", b.commit)),
-            ],
-        };
-        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
-    }
-    let Some((first_name, Some(first))) = sweeps.first() else {
-        return out;
-    };
-    for (name, manifest) in &sweeps[1..] {
-        let Some(manifest) = manifest else { continue };
-        let mut differences: Vec<String> = first
-            .differences(manifest, Scope::Resume)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let commits = (first.last_build(), manifest.last_build());
-        if let (Some(a), Some(b)) = commits {
-            if a.commit != b.commit {
-                differences.push(format!("stepwise commit: {} -> {}", a.commit, b.commit));
-            }
-        }
-        if differences.is_empty() {
-            out.push_str(&format!("\n{name}: the same setup as {first_name}.\n"));
-        } else {
-            out.push_str(&format!("\n{name} differs from {first_name} in:\n"));
-            for d in differences {
-                out.push_str(&format!("- {d}\n"));
-            }
-        }
-    }
-    out
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-pub fn sha256_file(path: &Path) -> Result<String, RunManifestError> {
-    std::fs::read(path)
-        .map(|bytes| sha256_hex(&bytes))
-        .map_err(|source| RunManifestError::Theorems {
-            path: path.to_owned(),
-            source,
-        })
 }
 
 fn now_unix_ms() -> u64 {
@@ -443,14 +375,6 @@ fn gpus() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_of_known_text() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     #[test]
     fn revisions_from_lake_manifest_and_git() {

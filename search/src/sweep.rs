@@ -1,15 +1,15 @@
 //! A sweep: many theorems searched `concurrency` at a time, each result appended to
 //! `results.jsonl` as it finishes, trajectories written in batches, `progress.json` rewritten
-//! every few seconds for `watch`, and `summary.json` + `report.md` + `report.html` at the end.
-//! A stopped or killed sweep leaves a directory `--resume` continues.
+//! every few seconds for `watch`, and one `runs.jsonl` record per run. A stopped or killed
+//! sweep leaves a directory `--resume` continues; the reports are the `runs` crate's.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use formats::theorems::Theorem;
 use indicatif::{ProgressBar, ProgressStyle};
-use lean_bridge::Theorem;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -19,14 +19,15 @@ use crate::engine::{
 };
 use crate::env::ProofEnv;
 use crate::policy::Policy;
-use crate::progress::{report_until, unix_ms, Reporter, SweepState, Tracker, PROGRESS_INTERVAL};
-use crate::summary::{append_run, RunRecord, Summary, SummaryError, CONFIG_FILE, RESULTS_FILE};
+use crate::progress::{report_until, Reporter, Tracker, PROGRESS_INTERVAL};
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::value::ValueScorer;
+use formats::progress::{unix_ms, SweepState};
 use formats::results::{
     latest_by_name, read_results, ErrorKind, ResultsError, ResultsWriter, SearchStatus,
-    TheoremResult,
+    TheoremResult, RESULTS_FILE,
 };
+use formats::runs::{append_run, RunFileError, RunRecord, CONFIG_FILE};
 use formats::trajectory::{
     theorems_in, trajectory_files, FailedRow, NodeRow, TrajectoryError, TrajectoryWriter,
 };
@@ -84,7 +85,6 @@ impl Default for SweepOptions {
 
 #[derive(Debug)]
 pub struct SweepReport {
-    pub summary: Summary,
     /// Theorems searched by this run.
     pub searched: usize,
     /// Theorems skipped because an earlier run finished them.
@@ -102,7 +102,7 @@ pub enum SweepError {
     #[error(transparent)]
     Trajectory(#[from] TrajectoryError),
     #[error(transparent)]
-    Summary(#[from] SummaryError),
+    RunFile(#[from] RunFileError),
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("{path}: {source}")]
@@ -328,10 +328,7 @@ pub async fn run_sweep(
             generate_servers,
         },
     )?;
-    let summary = Summary::from_dir(out_dir)?;
-    summary.write(out_dir)?;
     Ok(SweepReport {
-        summary,
         searched: sweep.searched,
         skipped,
         stopped: sweep.stop_level > 0,

@@ -22,7 +22,7 @@
 //! Each built-in template carries the stop strings (and, for SGLang, stop regexes) its model
 //! needs to stop after one tactic; `[policy].stop` and `[policy].stop_regex` replace them.
 
-use lean_bridge::Theorem;
+use formats::theorems::Theorem;
 
 use crate::config::PolicyConfig;
 

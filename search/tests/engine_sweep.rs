@@ -42,22 +42,7 @@ fn three() -> World {
 }
 
 fn setup() -> Config {
-    with_concurrency(2)
-}
-
-fn with_concurrency(concurrency: usize) -> Config {
-    Config {
-        search: config(),
-        policy: search::config::PolicyConfig {
-            template: "{state}".into(),
-            ..Default::default()
-        },
-        sweep: search::config::SweepConfig {
-            concurrency,
-            ..Default::default()
-        },
-        ..Config::default()
-    }
+    sweep_config(2)
 }
 
 fn backends(sim: &Arc<Sim>, scored: bool) -> Backends {
@@ -76,7 +61,7 @@ async fn sweep(
     concurrency: usize,
     options: SweepOptions,
 ) -> Result<SweepReport, SweepError> {
-    let config = with_concurrency(concurrency);
+    let config = sweep_config(concurrency);
     run_sweep(&config, theorems(w), dir, options, backends(sim, false)).await
 }
 
@@ -89,7 +74,7 @@ fn options(resume: bool) -> SweepOptions {
 }
 
 #[tokio::test]
-async fn sweep_writes_results_trajectories_and_summary() {
+async fn sweep_writes_results_trajectories_and_run_records() {
     let dir = tempfile::tempdir().unwrap();
     let w = three();
     let sim = Sim::new(w.clone());
@@ -102,7 +87,8 @@ async fn sweep_writes_results_trajectories_and_summary() {
     )
     .await
     .unwrap();
-    assert_eq!((report.summary.theorems, report.summary.proved), (3, 2));
+    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    assert_eq!((summary.theorems, summary.proved), (3, 2));
     assert_eq!(
         (report.searched, report.skipped, report.stopped),
         (3, 0, false)
@@ -127,7 +113,8 @@ async fn sweep_writes_results_trajectories_and_summary() {
         .iter()
         .filter(|r| r.parent_id.is_none())
         .all(|r| r.energy.is_some()));
-    for file in ["summary.json", "report.md", "config.json"] {
+    // The reports are the CLI's (`runs::write_reports`); the sweep leaves what they read.
+    for file in ["config.json", "runs.jsonl", "progress.json"] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
     // A finished directory is not silently extended.
@@ -181,9 +168,10 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
     let all = read_results(&dir.path().join("results.jsonl")).unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(latest_by_name(all.clone()), all);
-    assert_eq!(report.summary.theorems, 3);
-    assert_eq!(report.summary.statuses.get("error"), None);
-    assert_eq!(report.summary.statuses["exhausted"], 1);
+    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    assert_eq!(summary.theorems, 3);
+    assert_eq!(summary.statuses.get("error"), None);
+    assert_eq!(summary.statuses["exhausted"], 1);
 }
 
 #[tokio::test]
@@ -200,13 +188,14 @@ async fn a_stop_request_finishes_running_theorems_and_starts_no_more() {
         };
         let report = sweep(&w, &sim, dir.path(), 1, opts).await.unwrap();
         assert!(report.stopped);
-        assert_eq!(report.summary.theorems, recorded, "stop level {level}");
+        let summary = runs::Summary::from_dir(dir.path()).unwrap();
+        assert_eq!(summary.theorems, recorded, "stop level {level}");
         // What was recorded has its trajectories on disk; the rest runs on resume.
         let (nodes, _) = trajectory_files(&dir.path().join("trajectories")).unwrap();
         assert_eq!(nodes.len(), recorded);
         let resumed = sweep(&w, &sim, dir.path(), 2, options(true)).await.unwrap();
         assert_eq!(resumed.searched, 3 - recorded);
-        assert_eq!(resumed.summary.theorems, 3);
+        assert_eq!(runs::Summary::from_dir(dir.path()).unwrap().theorems, 3);
     }
 }
 
@@ -324,8 +313,8 @@ async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_th
     assert!(!sweep.is_finished());
 
     release.send(true).unwrap();
-    let report = sweep.await.unwrap().unwrap();
-    assert_eq!(report.summary.proved, 2);
+    sweep.await.unwrap().unwrap();
+    assert_eq!(runs::Summary::from_dir(&out).unwrap().proved, 2);
     let (nodes, _) = trajectory_files(&out.join("trajectories")).unwrap();
     assert_eq!(nodes.len(), 2, "the rest went out at the end");
     let first = read_nodes(&nodes[..1]).unwrap();
@@ -395,22 +384,21 @@ async fn progress_json_names_what_is_running_and_says_when_the_sweep_ended() {
         let theorems = theorems(&w);
         async move { run_sweep(&setup(), theorems, &out, options, backends).await }
     });
-    let progress = || search::progress::read_progress(&out).ok().flatten();
+    let progress = || formats::progress::read_progress(&out).ok().flatten();
     eventually("progress.json shows `slow` running alone", || {
         progress().is_some_and(|p| {
             let names: Vec<&str> = p.in_flight.iter().map(|t| t.name.as_str()).collect();
-            names == ["slow"] && p.state == search::progress::SweepState::Running
+            names == ["slow"] && p.state == formats::progress::SweepState::Running
         })
     })
     .await;
-    let snapshot = search::watch::snapshot_of(&out).unwrap();
+    let snapshot = runs::watch::snapshot_of(&out).unwrap();
     assert_eq!((snapshot.total, snapshot.finished), (Some(2), 1));
 
     release.send(true).unwrap();
     sweep.await.unwrap().unwrap();
     let last = progress().unwrap();
-    assert_eq!(last.state, search::progress::SweepState::Finished);
+    assert_eq!(last.state, formats::progress::SweepState::Finished);
     assert!(last.in_flight.is_empty());
     assert_eq!((last.total, last.skipped), (2, 0));
-    assert!(out.join("report.html").is_file());
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use formats::join_goals;
-use lean_bridge::Theorem;
+use formats::theorems::Theorem;
 use search::candidates::{extract_candidates, start_column, tactic_sequence, CandidateSet};
 use search::config::{Expansion, PolicyBackend, PolicyConfig, Sampling};
 use search::http_retry::HttpError;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engine_support::*;
 use formats::results::read_results;
-use search::config::{Config, PolicyConfig, SearchConfig};
+use search::config::{Config, SearchConfig};
 use search::engine::Clock;
 use search::policy::{Completion, Policy, PolicyError};
 use search::sweep::{run_sweep, Backends, SweepOptions};
@@ -85,19 +85,11 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
             ebm_weight: 0.5,
             ..config()
         },
-        policy: PolicyConfig {
-            template: "{state}".into(),
-            ..Default::default()
-        },
-        sweep: search::config::SweepConfig {
-            concurrency,
-            ..Default::default()
-        },
-        ..Config::default()
+        ..sweep_config(concurrency)
     };
     let theorems = theorems(&w);
     let clock: Arc<dyn Clock> = sim.clock.clone();
-    let report = run_sweep(
+    run_sweep(
         &config,
         theorems,
         dir.path(),
@@ -113,9 +105,9 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
     )
     .await
     .unwrap();
-    assert_eq!((report.summary.theorems, report.summary.proved), (4, 3));
-    let unaccounted = report
-        .summary
+    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    assert_eq!((summary.theorems, summary.proved), (4, 3));
+    let unaccounted = summary
         .time
         .iter()
         .find(|p| p.phase == "unaccounted")

@@ -118,7 +118,7 @@ async fn sweep(fill_tail: bool, speculate_tail: bool) -> Swept {
     config.sweep.fill_tail = fill_tail;
     config.sweep.speculate_tail = speculate_tail;
     let dir = tempfile::tempdir().unwrap();
-    let report = run_sweep(
+    run_sweep(
         &config,
         theorems(&w),
         dir.path(),
@@ -131,7 +131,8 @@ async fn sweep(fill_tail: bool, speculate_tail: bool) -> Swept {
     )
     .await
     .unwrap();
-    assert_eq!((report.summary.theorems, report.summary.proved), (2, 1));
+    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    assert_eq!((summary.theorems, summary.proved), (2, 1));
     let recorded = policy.calls.lock().unwrap().clone();
     let of = |name| -> Vec<usize> {
         recorded

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use search::theorems::read_theorems;
+use formats::theorems::read_theorems;
 use sim::sglang::SglangOptions;
 use sim::world::World;
 
@@ -64,7 +64,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     ];
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(async {
+    let (_, s) = runtime.block_on(async {
         let sglang = sim::sglang::spawn(world, SglangOptions::default())
             .await
             .context("cannot start the simulated SGLang server")?;
@@ -88,7 +88,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         report
     })?;
 
-    let s = &report.summary;
     println!();
     println!("proved {} of {} theorems (simulated)", s.proved, s.theorems);
     let outputs = [

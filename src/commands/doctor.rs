@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use lean_bridge::{LeanPool, Theorem};
+use formats::theorems::Theorem;
+use lean_bridge::LeanPool;
 use search::config::PolicyConfig;
 use search::policy::build_policy;
 use search::Config;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 use formats::join_goals;
+use formats::theorems::read_theorems;
 use lean_bridge::{LeanPool, TacticOutcome};
 use search::env::ProofEnv;
 use search::lean_env::LeanEnv;
 use search::templates::{prompt_budget, stops, PromptInput, PromptTemplate};
-use search::theorems::read_theorems;
 
 use crate::ConfigArgs;
 
@@ -103,7 +103,7 @@ fn split_tactics(text: &str) -> Vec<String> {
 /// The goals after `tactics`, applied in Lean from the theorem's root.
 async fn node_goals(
     config: &search::Config,
-    theorem: &lean_bridge::Theorem,
+    theorem: &formats::theorems::Theorem,
     tactics: &[String],
 ) -> anyhow::Result<String> {
     let mut lean = config.lean.clone();

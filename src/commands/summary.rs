@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use formats::manifest::Manifest;
-use search::report::render_compare;
-use search::report_html::{ComparedSweep, Series};
-use search::summary::Summary;
+use runs::compare::{render_compare, render_setup_comparison};
+use runs::report_html::{ComparedSweep, Series};
+use runs::Summary;
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -32,12 +32,11 @@ pub struct CompareArgs {
 /// Rebuilds `summary.json`, `report.md` and `report.html` in DIR and prints the report or
 /// the JSON.
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
-    let summary = Summary::from_dir(&args.dir)?;
-    summary.write(&args.dir)?;
+    let summary = runs::write_reports(&args.dir)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", search::report::render(&summary));
+        print!("{}", runs::report::render(&summary));
     }
     Ok(())
 }
@@ -55,7 +54,7 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
         .zip(&sweeps)
         .map(|(dir, (name, _))| Ok((name.clone(), formats::manifest::Manifest::read(dir)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    print!("{}", search::manifest::render_setup_comparison(&manifests));
+    print!("{}", render_setup_comparison(&manifests));
     if let Some(out) = &args.html {
         let compared = sweeps
             .into_iter()
@@ -69,7 +68,7 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let html = search::report_html::render_compare(&compared)
+        let html = runs::report_html::render_compare(&compared)
             .map_err(|e| anyhow::anyhow!("plotting the comparison: {e}"))?;
         std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("wrote {}", out.display());

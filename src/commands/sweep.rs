@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use formats::theorems::Theorem;
+use formats::theorems::{read_theorems, select, Shard};
 use lean_bridge::LeanPool;
-use lean_bridge::Theorem;
 use search::lean_env::LeanEnv;
 use search::manifest::{begin_run, describe_run, end_run, RunRequest};
 use search::policy::build_policy;
 use search::sweep::{run_sweep, still_to_search, Backends, SweepOptions, SweepReport};
-use search::theorems::{read_theorems, select, Shard};
 use search::value::{EbmClient, ValueScorer};
 
 use crate::ConfigArgs;
@@ -80,8 +80,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let theorems = select(all, args.shard, args.max_theorems);
     let runtime = tokio::runtime::Runtime::new()?;
     let total = theorems.len();
-    let report = runtime.block_on(execute(&config, theorems, &args.out, run))?;
-    let s = &report.summary;
+    let (report, s) = runtime.block_on(execute(&config, theorems, &args.out, run))?;
     println!(
         "proved {} of {} ({:.1}%); searched {} now, {} done before; results in {}",
         s.proved,
@@ -110,7 +109,7 @@ pub async fn execute(
     theorems: Vec<Theorem>,
     out: &Path,
     run: SweepRun<'_>,
-) -> anyhow::Result<SweepReport> {
+) -> anyhow::Result<(SweepReport, runs::Summary)> {
     // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
     let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
     let pool = LeanPool::new(config.lean.clone());
@@ -198,8 +197,9 @@ pub async fn execute(
     pool.shutdown().await;
     let report = report?;
     end_run(out, &mut manifest)?;
+    let summary = runs::write_reports(out)?;
     if let Some(reason) = &report.aborted {
         anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
     }
-    Ok(report)
+    Ok((report, summary))
 }

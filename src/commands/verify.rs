@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use formats::theorems::Theorem;
 use indicatif::{ProgressBar, ProgressStyle};
-use lean_bridge::{LeanConfig, LeanError, LeanPool, Theorem};
+use lean_bridge::{LeanConfig, LeanError, LeanPool};
 use serde::Serialize;
 
 use crate::ConfigArgs;

@@ -1,18 +1,18 @@
 //! `stepwise watch DIR`: a terminal dashboard of a running or finished sweep, from its files
-//! only (see `search::watch`). Refreshes every second; `q` quits.
+//! only (see `runs::watch`). Refreshes every second; `q` quits.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use formats::progress::{unix_ms, SweepState};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Row, Table};
 use ratatui::Frame;
-use search::progress::{unix_ms, SweepState};
-use search::watch::{Liveness, SweepWatch, WatchSnapshot};
+use runs::watch::{Liveness, SweepWatch, WatchSnapshot};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -239,7 +239,6 @@ mod tests {
     use super::*;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
-    use std::io::Write;
     use std::path::Path;
 
     /// A results line as a sweep writes it (only the fields watch reads differ).
@@ -259,13 +258,7 @@ mod tests {
     }
 
     fn append(path: &Path, text: &str) {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        formats::append::append_text(path, text).unwrap();
     }
 
     fn screen(watch: &mut SweepWatch, now: u64) -> String {

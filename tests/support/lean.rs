@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome, Theorem};
+use formats::theorems::Theorem;
+use lean_bridge::{LeanConfig, LeanPool, Session, StateId, TacticOutcome};
 use sim::world::World;
 
 /// The argv that starts the simulated REPL: this package's binary, `sim repl`.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use formats::results::{ErrorKind, SearchStatus};
 use formats::stats::SearchStats;
+use formats::theorems::Theorem;
 use formats::NodeStatus;
-use lean_bridge::{ProofCheck, TacticOutcome, Theorem};
+use lean_bridge::{ProofCheck, TacticOutcome};
 use tokio::time::error::Elapsed;
 
 use super::frontier::{priority, Frontier};

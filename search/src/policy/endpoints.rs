@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::utilisation::{Timeline, UrlUtilisation};
+use super::utilisation::Timeline;
 use super::PolicyError;
 use crate::config::PolicyConfig;
 use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
+use formats::utilisation::UrlUtilisation;
 
 /// How long a server that exhausted its retries is passed over in favour of healthy ones.
 const COOLDOWN: Duration = Duration::from_secs(30);

@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::endpoints::Endpoints;
-use super::{Completion, Policy, PolicyError, UrlUtilisation};
+use super::{Completion, Policy, PolicyError};
 use crate::config::{PolicyConfig, Sampling};
+use formats::utilisation::UrlUtilisation;
 
 /// One generate API's request body and answer.
 pub trait WireFormat: Send + Sync + 'static {

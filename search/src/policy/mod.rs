@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
-pub use utilisation::UrlUtilisation;
+use formats::utilisation::UrlUtilisation;
 
 /// One completion as the server returned it, before tactic extraction.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -341,6 +341,23 @@ pub fn config() -> SearchConfig {
     }
 }
 
+/// A sweep's config over these doubles: [`config`]'s search, the bare `{state}` template and
+/// `concurrency` theorems at a time.
+pub fn sweep_config(concurrency: usize) -> search::Config {
+    search::Config {
+        search: config(),
+        policy: search::config::PolicyConfig {
+            template: "{state}".into(),
+            ..Default::default()
+        },
+        sweep: search::config::SweepConfig {
+            concurrency,
+            ..Default::default()
+        },
+        ..search::Config::default()
+    }
+}
+
 /// Runs one search of the world's theorem with the given config.
 pub async fn run(sim: &Arc<Sim>, config: &SearchConfig, scored: bool) -> SearchOutcome {
     let template = PromptTemplate::from_config("{state}").unwrap();

@@ -396,7 +396,7 @@ impl Sim {
             .iter()
             .map(|t| {
                 (
-                    dedent(lean_bridge::theorem::statement_head(&t.formal_statement)),
+                    dedent(formats::theorems::statement_head(&t.formal_statement)),
                     dedent(&join_goals(&t.root)),
                 )
             })

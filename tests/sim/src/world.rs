@@ -154,8 +154,8 @@ impl World {
 
 impl WorldTheorem {
     /// The theorem as a theorems file lists it (no header of its own).
-    pub fn input(&self) -> lean_bridge::Theorem {
-        lean_bridge::Theorem {
+    pub fn input(&self) -> formats::theorems::Theorem {
+        formats::theorems::Theorem {
             name: self.name.clone(),
             formal_statement: self.formal_statement.clone(),
             header: None,

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::world::{Effect, World, WorldTheorem};
+use formats::theorems::{declaration_name, declaration_name_span, statement_head};
 use lean_bridge::protocol::{
     CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
     TacticRequest, TacticResponse,
 };
-use lean_bridge::theorem::{declaration_name, declaration_name_span, statement_head};
 
 /// What every simulated proof depends on (as most Mathlib proofs do).
 const DEFAULT_AXIOMS: [&str; 3] = ["propext", "Classical.choice", "Quot.sound"];

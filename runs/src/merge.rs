@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use formats::manifest::{Difference, Manifest, ManifestError, Scope};
-use formats::results::{latest_by_name, read_results, ResultsError};
+use formats::manifest::{sha256_file, Difference, Manifest, ManifestError, Scope};
+use formats::progress::GENERATE_TIMELINE_FILE;
+use formats::results::{latest_by_name, read_results, ResultsError, RESULTS_FILE};
+use formats::runs::{CONFIG_FILE, RUNS_FILE};
+use formats::theorems::{read_theorems, TheoremsError};
 use formats::trajectory::{failed_dir, trajectory_files};
 
-use crate::manifest::{sha256_file, RunManifestError};
-use crate::progress::GENERATE_TIMELINE_FILE;
-use crate::summary::{Summary, SummaryError, CONFIG_FILE, RESULTS_FILE, RUNS_FILE};
-use crate::theorems::{read_theorems, TheoremsError};
+use crate::summary::{Summary, SummaryError};
 
 /// Names listed in a coverage error before "and N more".
 const SHOWN: usize = 20;
@@ -52,7 +52,7 @@ pub enum MergeError {
     )]
     TheoremsUnreadable {
         path: PathBuf,
-        source: Box<RunManifestError>,
+        source: std::io::Error,
     },
     #[error("{path} is not the theorems file the shards ran (sha256 {actual}, manifests say {expected})")]
     TheoremsChanged {
@@ -125,7 +125,7 @@ pub fn merge(
     };
     let actual = sha256_file(&theorems_path).map_err(|source| MergeError::TheoremsUnreadable {
         path: theorems_path.clone(),
-        source: Box::new(source),
+        source,
     })?;
     if actual != first.theorems.sha256 {
         return Err(MergeError::TheoremsChanged {
@@ -227,8 +227,7 @@ pub fn merge(
         .collect();
     merged.write(out)?;
 
-    let summary = Summary::from_dir(out)?;
-    summary.write(out)?;
+    let summary = crate::write_reports(out)?;
     Ok(MergeReport {
         shards: dirs.len(),
         trajectory_files,

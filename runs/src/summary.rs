@@ -1,33 +1,21 @@
-//! A sweep's statistics, rebuilt from `results.jsonl` (and `config.json`) at any time:
-//! `DIR/summary.json` and, through [`crate::report`], `DIR/report.md`.
+//! A sweep's statistics, rebuilt from `results.jsonl`, `runs.jsonl` and `config.json` at any
+//! time: what `DIR/summary.json` holds and the reports render.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::UrlUtilisation;
-use formats::results::SearchStatus;
-use formats::results::{latest_by_name, read_results, ResultsError, TheoremResult};
+use formats::progress::ProgressError;
+use formats::results::{
+    latest_by_name, read_results, ResultsError, SearchStatus, TheoremResult, RESULTS_FILE,
+};
+use formats::runs::{read_config, read_runs, RunFileError, RunRecord};
+use formats::search_mode::SearchShape;
 use formats::stats::{Histogram, SearchStats};
+use formats::utilisation::UrlUtilisation;
 
-pub const RESULTS_FILE: &str = "results.jsonl";
-pub const CONFIG_FILE: &str = "config.json";
 pub const SUMMARY_FILE: &str = "summary.json";
-pub const REPORT_FILE: &str = "report.md";
-pub const RUNS_FILE: &str = "runs.jsonl";
-
-/// One run of `stepwise sweep` over a directory (a resumed sweep has several), appended to
-/// `runs.jsonl` when the run ends: the run's own wall time and what each generate server did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub started_unix_ms: u64,
-    pub wall_ms: f64,
-    pub searched: usize,
-    pub stopped: bool,
-    /// The policy client's request timeline over this run, per URL.
-    pub generate_servers: Vec<UrlUtilisation>,
-}
 
 /// How busy one generate server was over all runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,6 +109,10 @@ pub struct Summary {
 pub enum SummaryError {
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(transparent)]
+    RunFile(#[from] RunFileError),
+    #[error(transparent)]
+    Progress(#[from] ProgressError),
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
 }
@@ -283,17 +275,14 @@ impl Summary {
         ))
     }
 
-    /// Writes `summary.json`, `report.md` and `report.html` into `dir`, the sweep directory
-    /// this summary was read from (the HTML's plots read its files again).
-    pub fn write(&self, dir: &Path) -> Result<(), SummaryError> {
+    /// Writes `DIR/summary.json`.
+    pub fn write_json(&self, dir: &Path) -> Result<(), SummaryError> {
         let json = serde_json::to_string_pretty(self).expect("summary serialises");
-        write_file(&dir.join(SUMMARY_FILE), &(json + "\n"))?;
-        write_file(&dir.join(REPORT_FILE), &crate::report::render(self))?;
-        crate::report_html::write(dir, self)
+        write_file(&dir.join(SUMMARY_FILE), &(json + "\n"))
     }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
     std::fs::write(path, text).map_err(|e| SummaryError::File {
         path: path.to_owned(),
         message: e.to_string(),
@@ -302,13 +291,8 @@ fn write_file(path: &Path, text: &str) -> Result<(), SummaryError> {
 
 /// The search mode a sweep's `config.json` describes (see [`Summary::mode`]).
 fn mode(config: &serde_json::Value) -> Option<String> {
-    let search: crate::config::SearchConfig =
-        serde_json::from_value(config.get("search")?.clone()).ok()?;
-    Some(match (search.pass_at_n(), search.expansion) {
-        (Some(n), _) => format!("pass@{n}"),
-        (None, crate::config::Expansion::Tactic) => "tactic".into(),
-        (None, crate::config::Expansion::Proof) => "proof".into(),
-    })
+    let search: SearchShape = serde_json::from_value(config.get("search")?.clone()).ok()?;
+    Some(search.mode())
 }
 
 /// Sums each URL's counters over the runs.
@@ -361,70 +345,6 @@ fn server_use(runs: &[RunRecord]) -> Vec<ServerUse> {
             }
         })
         .collect()
-}
-
-/// Appends one run's record to `DIR/runs.jsonl`.
-pub fn append_run(dir: &Path, run: &RunRecord) -> Result<(), SummaryError> {
-    use std::io::Write;
-    let path = dir.join(RUNS_FILE);
-    let line = serde_json::to_string(run).expect("run record serialises") + "\n";
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .map_err(|e| SummaryError::File {
-            path,
-            message: e.to_string(),
-        })
-}
-
-/// `DIR/runs.jsonl` (none if absent); a line that does not parse is skipped with a warning
-/// (the record is informational: a bad one must not hide the results).
-pub fn read_runs(dir: &Path) -> Result<Vec<RunRecord>, SummaryError> {
-    let path = dir.join(RUNS_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(SummaryError::File {
-                path,
-                message: e.to_string(),
-            })
-        }
-    };
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .filter_map(|(i, l)| match serde_json::from_str(l) {
-            Ok(run) => Some(run),
-            Err(e) => {
-                tracing::warn!(
-                    "{}:{}: skipping a bad run record: {e}",
-                    path.display(),
-                    i + 1
-                );
-                None
-            }
-        })
-        .collect())
-}
-
-/// `DIR/config.json`, if the sweep wrote one.
-pub fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SummaryError> {
-    let path = dir.join(CONFIG_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let err = |message: String| SummaryError::File {
-        path: path.clone(),
-        message,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| err(e.to_string()))
 }
 
 #[cfg(test)]

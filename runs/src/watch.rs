@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::progress::{read_progress, unix_ms, Progress, ProgressError, SweepState};
+use formats::progress::{read_progress, unix_ms, Progress, ProgressError, SweepState};
+use formats::results::{ResultsError, TheoremResult, RESULTS_FILE};
+
 use crate::report_html::{phase_times, PHASES};
-use crate::summary::RESULTS_FILE;
-use formats::results::{ResultsError, TheoremResult};
 
 /// How many of the latest errors the view keeps.
 const LAST_ERRORS: usize = 5;
@@ -308,20 +308,13 @@ mod tests {
     use super::*;
     use crate::summary::tests::result;
     use formats::results::SearchStatus;
-    use std::io::Write;
 
     fn line(name: &str, status: SearchStatus, error: Option<&str>) -> String {
         serde_json::to_string(&result(name, status, error)).unwrap() + "\n"
     }
 
     fn append(path: &Path, text: &str) {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        formats::append::append_text(path, text).unwrap();
     }
 
     #[test]

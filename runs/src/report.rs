@@ -1,11 +1,13 @@
-//! Human-readable views of [`Summary`]: a sweep's `report.md`, and the side-by-side table of
-//! `stepwise compare`.
+//! `report.md`: a [`Summary`] as Markdown (headline, then tables), which `report.html` also
+//! embeds.
 
 use std::fmt::Write;
 
 use crate::summary::Summary;
 
-fn ms(v: Option<f64>) -> String {
+pub const REPORT_FILE: &str = "report.md";
+
+pub(crate) fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
 }
 
@@ -203,132 +205,13 @@ pub(crate) fn escape_html(text: &str) -> String {
     out
 }
 
-/// The knobs `compare` shows when they differ between sweeps: (column, JSON pointer).
-const KNOBS: &[(&str, &str)] = &[
-    ("num_candidates", "/search/num_candidates"),
-    ("temperature", "/policy/temperature"),
-    ("bex", "/search/batch_expansion_size"),
-    ("concurrency", "/sweep/concurrency"),
-    ("fill_tail", "/sweep/fill_tail"),
-    ("speculate", "/search/speculate"),
-    ("speculate_tail", "/sweep/speculate_tail"),
-    ("max_nodes", "/search/max_nodes"),
-    ("ebm_weight", "/search/ebm_weight"),
-];
-
-fn knob(s: &Summary, pointer: &str) -> String {
-    s.config
-        .as_ref()
-        .and_then(|c| c.pointer(pointer))
-        .map_or_else(|| "?".to_owned(), |v| v.to_string())
-}
-
-fn ebm_on(s: &Summary) -> String {
-    match s
-        .config
-        .as_ref()
-        .and_then(|c| c.pointer("/ebm/url"))
-        .and_then(|v| v.as_str())
-    {
-        Some("") => "off".into(),
-        Some(_) => "on".into(),
-        None => "?".into(),
-    }
-}
-
-/// One row per sweep: the knobs that differ, then what each sweep did.
-pub fn render_compare(sweeps: &[(String, Summary)]) -> String {
-    let table = compare_table(sweeps);
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &table {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
-}
-
-/// The `compare` table, header row first: the sweep's name, the knobs that differ between the
-/// sweeps, then what each sweep did.
-pub fn compare_table(sweeps: &[(String, Summary)]) -> Vec<Vec<String>> {
-    type Getter = Box<dyn Fn(&Summary) -> String>;
-    let mut columns: Vec<(String, Getter)> = Vec::new();
-    for (name, pointer) in KNOBS {
-        let pointer = *pointer;
-        columns.push((name.to_string(), Box::new(move |s| knob(s, pointer))));
-    }
-    columns.push(("EBM".into(), Box::new(ebm_on)));
-    columns.push((
-        "mode".into(),
-        Box::new(|s| s.mode.clone().unwrap_or_else(|| "?".into())),
-    ));
-    columns.retain(|(_, get)| {
-        let first = sweeps.first().map(|(_, s)| get(s));
-        sweeps.iter().any(|(_, s)| Some(get(s)) != first)
-    });
-    let outcomes: Vec<(&str, Getter)> = vec![
-        (
-            "proved",
-            Box::new(|s| format!("{}/{} ({})", s.proved, s.theorems, pct(s.prove_rate))),
-        ),
-        (
-            "unique/exp",
-            Box::new(|s| format!("{:.2}", s.unique_per_expansion)),
-        ),
-        (
-            "children/exp",
-            Box::new(|s| format!("{:.2}", s.children_per_expansion)),
-        ),
-        ("gen ms", Box::new(|s| ms(s.mean_generate_latency_ms))),
-        (
-            "tok/thm",
-            Box::new(|s| format!("{:.0}", s.tokens_per_theorem)),
-        ),
-        (
-            "tok/proof",
-            Box::new(|s| format!("{:.0}", s.tokens_per_proof)),
-        ),
-        (
-            "tok/node",
-            Box::new(|s| format!("{:.1}", s.tokens_per_accepted_node)),
-        ),
-        ("Lean pass", Box::new(|s| pct(s.lean_pass_rate))),
-        ("wall", Box::new(|s| secs(s.sweep_wall_ms))),
-    ];
-    columns.extend(outcomes.into_iter().map(|(n, g)| (n.to_owned(), g)));
-
-    let mut table: Vec<Vec<String>> = vec![std::iter::once("sweep".to_owned())
-        .chain(columns.iter().map(|(n, _)| n.clone()))
-        .collect()];
-    for (name, s) in sweeps {
-        table.push(
-            std::iter::once(name.clone())
-                .chain(columns.iter().map(|(_, get)| get(s)))
-                .collect(),
-        );
-    }
-    table
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::summary::tests::result;
     use formats::results::SearchStatus;
 
-    fn summary(num_candidates: u64, url: &str) -> Summary {
+    pub(crate) fn summary(num_candidates: u64, url: &str) -> Summary {
         let config = serde_json::json!({
             "search": {"num_candidates": num_candidates, "batch_expansion_size": 1, "max_nodes": 10, "ebm_weight": 0.0},
             "policy": {"temperature": 1.3},
@@ -371,31 +254,5 @@ mod tests {
         assert!(r.starts_with("# Sweep report (tactic)"), "{r}");
         assert!(r.contains("| tokens per proof | 400 |"), "{r}");
         assert!(r.contains("| tokens generated | 400 |"), "{r}");
-    }
-
-    #[test]
-    fn compare_shows_only_knobs_that_differ() {
-        let t = render_compare(&[
-            ("a".into(), summary(16, "")),
-            ("b".into(), summary(32, "http://x")),
-        ]);
-        let header = t.lines().next().unwrap();
-        assert!(
-            header.contains("num_candidates") && header.contains("EBM"),
-            "{t}"
-        );
-        assert!(
-            !header.contains("temperature") && !header.contains("concurrency"),
-            "{t}"
-        );
-        assert!(t.lines().nth(2).unwrap().contains("32"), "{t}");
-        assert!(
-            header.contains("proved") && header.contains("Lean pass"),
-            "{t}"
-        );
-        assert!(
-            header.contains("tok/proof") && !header.contains("mode"),
-            "{t}"
-        );
     }
 }

@@ -16,12 +16,15 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use crate::progress::{read_timeline, TimelineSample};
-use crate::report::{compare_table, escape_html, pct, render_headline, render_tables, secs};
-use crate::summary::{read_runs, RunRecord, Summary, SummaryError, RESULTS_FILE};
 use formats::manifest::{Difference, Manifest, Scope};
-use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult};
+use formats::progress::{read_timeline, TimelineSample};
+use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult, RESULTS_FILE};
+use formats::runs::{read_runs, RunRecord};
 use formats::stats::{Histogram, TimeAccount};
+
+use crate::compare::compare_table;
+use crate::report::{escape_html, pct, render_headline, render_tables, secs};
+use crate::summary::{Summary, SummaryError};
 
 pub const REPORT_HTML_FILE: &str = "report.html";
 
@@ -209,11 +212,7 @@ impl Series {
     /// `generate_timeline.jsonl`.
     pub fn from_dir(dir: &Path) -> Result<Self, SummaryError> {
         let results = latest_by_name(read_results(&dir.join(RESULTS_FILE))?);
-        let timeline = read_timeline(dir).map_err(|e| SummaryError::File {
-            path: dir.join(crate::progress::GENERATE_TIMELINE_FILE),
-            message: e.to_string(),
-        })?;
-        Ok(Self::new(&results, &read_runs(dir)?, &timeline))
+        Ok(Self::new(&results, &read_runs(dir)?, &read_timeline(dir)?))
     }
 }
 
@@ -1038,9 +1037,10 @@ fn html_table(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::UrlUtilisation;
     use crate::summary::tests::result;
+    use formats::progress::GENERATE_TIMELINE_FILE;
     use formats::results::ResultsWriter;
+    use formats::utilisation::UrlUtilisation;
     use scraper::{Html, Selector};
 
     const FIGURES: [&str; 6] = [
@@ -1087,7 +1087,7 @@ mod tests {
             }
             w.append(&r).unwrap();
         }
-        crate::summary::append_run(
+        formats::runs::append_run(
             dir.path(),
             &RunRecord {
                 started_unix_ms: 1_000_000,
@@ -1109,15 +1109,8 @@ mod tests {
                 serde_json::to_string(&sample).unwrap() + "\n"
             })
             .collect();
-        std::fs::write(
-            dir.path().join(crate::progress::GENERATE_TIMELINE_FILE),
-            timeline,
-        )
-        .unwrap();
-        Summary::from_dir(dir.path())
-            .unwrap()
-            .write(dir.path())
-            .unwrap();
+        std::fs::write(dir.path().join(GENERATE_TIMELINE_FILE), timeline).unwrap();
+        crate::write_reports(dir.path()).unwrap();
         dir
     }
 

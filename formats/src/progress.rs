@@ -1,0 +1,187 @@
+//! What a running sweep publishes beside `results.jsonl` for readers in other shells or on
+//! other nodes (`stepwise watch`, `report.html`): `DIR/progress.json`, rewritten atomically
+//! every few seconds, and `DIR/generate_timeline.jsonl`, the policy client's request timeline
+//! as one line per interval, appended by every run of the sweep. The sweep writes them and the
+//! run-folder readers read them, so the files' types and their reading and writing live here.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::append::append_text;
+use crate::utilisation::UrlUtilisation;
+
+pub const PROGRESS_FILE: &str = "progress.json";
+pub const GENERATE_TIMELINE_FILE: &str = "generate_timeline.jsonl";
+
+/// One interval of the policy client's request timeline: what each generate server did in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineSample {
+    /// The run this interval belongs to (`runs.jsonl`'s `started_unix_ms`).
+    pub run_started_unix_ms: u64,
+    /// The interval's end.
+    pub unix_ms: u64,
+    pub interval_ms: f64,
+    /// Each server's counters over the interval (`prompt_ms / interval_ms` = mean prompts in
+    /// flight, `busy_ms / interval_ms` = busy share).
+    pub servers: Vec<UrlUtilisation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    Running,
+    /// A stop was requested: the theorems in flight finish, nothing new starts.
+    Stopping,
+    Finished,
+    /// Stopped before every theorem was searched; `--resume` continues.
+    Stopped,
+}
+
+impl SweepState {
+    pub fn ended(self) -> bool {
+        matches!(self, SweepState::Finished | SweepState::Stopped)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub name: String,
+    pub started_unix_ms: u64,
+}
+
+/// `DIR/progress.json`: what `watch` needs that `results.jsonl` does not hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub state: SweepState,
+    /// When this file was written; a running sweep that stops updating it was killed.
+    pub updated_unix_ms: u64,
+    pub interval_ms: u64,
+    pub run_started_unix_ms: u64,
+    /// Theorems in the input (this shard).
+    pub total: usize,
+    /// Theorems earlier runs had finished (`--resume`).
+    pub skipped: usize,
+    /// Oldest first.
+    pub in_flight: Vec<InFlight>,
+    /// Each generate server over the last minute (or since the run started, if sooner).
+    pub generate_last_minute: Vec<UrlUtilisation>,
+    pub generate_window_ms: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}:{line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> ProgressError {
+    ProgressError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Appends one interval to `DIR/generate_timeline.jsonl`.
+pub fn append_timeline(dir: &Path, sample: &TimelineSample) -> Result<(), ProgressError> {
+    let path = dir.join(GENERATE_TIMELINE_FILE);
+    let line = serde_json::to_string(sample).expect("timeline serialises") + "\n";
+    append_text(&path, &line).map_err(|e| file_error(&path, e))
+}
+
+/// Rewrites `DIR/progress.json` atomically.
+pub fn write_progress(dir: &Path, progress: &Progress) -> Result<(), ProgressError> {
+    write_atomically(
+        &dir.join(PROGRESS_FILE),
+        &(serde_json::to_string_pretty(progress).expect("progress serialises") + "\n"),
+    )
+}
+
+/// Writes a sibling temporary file and renames it over `path`, so a reader on any node sees
+/// the old file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> Result<(), ProgressError> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| file_error(path, e))
+}
+
+/// `DIR/progress.json`, if the sweep wrote one.
+pub fn read_progress(dir: &Path) -> Result<Option<Progress>, ProgressError> {
+    let path = dir.join(PROGRESS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| file_error(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_error(&path, e)),
+    }
+}
+
+/// Every line of `DIR/generate_timeline.jsonl` (none if absent). A torn last line (a killed
+/// sweep) is dropped; any other bad line is an error naming it.
+pub fn read_timeline(dir: &Path) -> Result<Vec<TimelineSample>, ProgressError> {
+    let path = dir.join(GENERATE_TIMELINE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_error(&path, e)),
+    };
+    let mut samples = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(sample) => samples.push(sample),
+            Err(_) if !line.ends_with('\n') => break,
+            Err(e) => {
+                return Err(ProgressError::Parse {
+                    path,
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_timeline_line_is_dropped_and_a_bad_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(GENERATE_TIMELINE_FILE);
+        let good = serde_json::to_string(&TimelineSample {
+            run_started_unix_ms: 1,
+            unix_ms: 2,
+            interval_ms: 2000.0,
+            servers: vec![UrlUtilisation {
+                url: "http://gpu0".into(),
+                requests: 1,
+                ..UrlUtilisation::default()
+            }],
+        })
+        .unwrap();
+        std::fs::write(&path, format!("{good}\n{{\"run_st")).unwrap();
+        assert_eq!(read_timeline(dir.path()).unwrap().len(), 1);
+        std::fs::write(&path, format!("{good}\nnope\n{good}\n")).unwrap();
+        let e = read_timeline(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("generate_timeline.jsonl:2:"), "{e}");
+    }
+}
