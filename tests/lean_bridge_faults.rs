@@ -1,6 +1,6 @@
 //! Worker faults over the simulated REPL process: hangs, crashes, garbage, recycling, give-up.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

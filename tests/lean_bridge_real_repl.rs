@@ -2,7 +2,7 @@
 //! first run on a real node would meet, over the simulated REPL process
 //! (`tests/data/real_repl_world.json`). Facts and sources: /work/notes/issue11-facts.md.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::Duration;

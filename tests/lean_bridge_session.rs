@@ -1,7 +1,7 @@
 //! Sessions over the simulated REPL process: the completion rule, traps, Lean's errors, header
 //! caching and header failures.
 
-mod support;
+use crate::support;
 
 use formats::theorems::Theorem;
 use lean_bridge::{LeanError, LeanPool, TacticOutcome};

@@ -2,7 +2,7 @@
 //! header first, each process once, and a worker that fails to warm costs nothing but a log
 //! line. Each simulated REPL process logs its own requests (`{pid}` in `--log`).
 
-mod support;
+use crate::support;
 
 use formats::theorems::Theorem;
 use lean_bridge::{LeanError, LeanPool};

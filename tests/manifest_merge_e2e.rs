@@ -3,7 +3,7 @@
 //! SGLang and EBM servers in this process, which answer the identity endpoints the real ones
 //! do (`/get_model_info`, `#eval Lean.versionString`, the EBM's `/health`).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

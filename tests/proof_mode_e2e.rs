@@ -2,7 +2,7 @@
 //! worker (logging every request) and the simulated SGLang, whose model writes the rest of the
 //! proof after each sampled tactic and closes the code fence, as DeepSeek-Prover does.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

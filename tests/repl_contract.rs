@@ -4,7 +4,7 @@
 //! answer the `.in` requests with exactly those bytes, and our bridge must read those bytes,
 //! sent by a real process over a pipe, the way the repl means them.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

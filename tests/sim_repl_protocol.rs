@@ -1,6 +1,6 @@
 //! The simulated REPL speaks the real wire format: raw bytes over its stdin/stdout.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! REPL as its Lean workers (`stepwise sim repl`, which logs every request it receives), and
 //! the simulated SGLang server in this process, all driven by `tests/data/sweep_world.json`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! `lean_bridge_real_repl.rs`): the real binary, the simulated REPL as its workers, the
 //! simulated SGLang in this process, over `tests/data/real_repl_world.json`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! imports the header first and once, even at concurrency 1, where a cold pool would only
 //! ever start one worker. The Lean version, which `--resume` compares, is asked before.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Negative tiers: ratios, the shortfall rule, and what may never be a negative.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use ebm::train::lr_at;
 use ebm::train_sampler::{NegativesFrom, Sampler, TierCounts, TierPlan};

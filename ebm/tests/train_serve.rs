@@ -2,7 +2,7 @@
 //! (real loopback HTTP) and in-process, `ebm train` on that cache, then the trained head
 //! served by `ebm serve --head` scores states exactly as the evaluator does.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use std::net::SocketAddr;
 use std::path::Path;

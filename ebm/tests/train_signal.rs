@@ -1,7 +1,7 @@
 //! Train on synthetic trajectories whose proof-path states carry a signal, evaluate on
 //! held-out theorems; with shuffled labels the same pipeline must stay near random.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use std::path::{Path, PathBuf};
 

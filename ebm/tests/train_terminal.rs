@@ -3,7 +3,7 @@
 //! expanded` leaves never-expanded nodes out; `ebm eval --split val` sees only held-out
 //! theorems.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use std::collections::HashSet;
 

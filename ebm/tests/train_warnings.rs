@@ -1,6 +1,6 @@
 //! Energies that cannot separate anything are reported as collapsed, in the metrics log too.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use candle_core::Device;
 use ebm::embedding_cache::EmbeddingCache;

@@ -3,7 +3,7 @@
 //! pandas copy is written here with arrow's own types, as pandas writes them: `large_utf8`
 //! strings, nullable integers as `float64` with NaN for null, ids as `int64`, a `bool` label.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use std::fs::File;
 use std::path::Path;

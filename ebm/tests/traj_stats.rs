@@ -1,6 +1,6 @@
 //! `traj stats` numbers against a hand count of a small written trajectory file.
 
-mod traj_fixture;
+use crate::traj_fixture;
 
 use ebm::traj_stats::{Summary, TrajStats};
 use ebm::trajectories;

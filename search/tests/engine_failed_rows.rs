@@ -1,7 +1,7 @@
 //! A search keeps one shared copy of each repeated tactic and failure message, and the
 //! failed-attempt rows it writes still carry every text in full, in the Parquet files too.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! `search.expansion = "proof"`: whole-proof continuations replayed into the tree, pass@n,
 //! and probe tactics, over the in-process doubles.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use formats::results::SearchStatus;

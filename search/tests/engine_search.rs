@@ -1,6 +1,6 @@
 //! The engine's search logic against in-process doubles (see `engine_support`).
 
-mod engine_support;
+use crate::engine_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! expansion, and is used only when those nodes are still the best, so the search is the
 //! same tree as without it; a miss (the children outranked them) drops the request.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use formats::results::SearchStatus;

@@ -1,7 +1,7 @@
 //! The sweep runner with in-process doubles: results, trajectories, summary, resume of
 //! `error` theorems, and both stop levels.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::path::Path;
 use std::sync::Arc;

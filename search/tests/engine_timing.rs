@@ -1,7 +1,7 @@
 //! The time accounting of one search: with doubles that charge a manual clock a known cost per
 //! call, every phase is exact and the parts sum to the wall time.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! clock that only the doubles move, by a fixed cost per call, every theorem's phases are
 //! exact and sum to its wall time with nothing unaccounted — deterministic, no timings.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! theorem has made three calls, so those three happen with both running, and the short
 //! theorem's two expansions too.
 
-mod engine_support;
+use crate::engine_support;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,6 @@
 //! `stepwise sim repl`) against the simulators, so the setup lives here once: the data files,
 //! a Lean pool over the simulated REPL ([`lean`]) and a sweep over both simulators
 //! ([`sweep`]). Each test file uses part of it.
-#![allow(dead_code)]
 
 pub mod lean;
 pub mod sweep;

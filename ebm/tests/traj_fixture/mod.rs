@@ -1,7 +1,6 @@
 //! Synthetic search trees for the trainer and evaluator tests, written through the search
 //! crate's real trajectory writer, and an embedding cache whose proof-path states carry a
 //! learnable signal (a shift along two embedding dimensions) under unit Gaussian noise.
-#![allow(dead_code)] // each test binary uses part of the fixture
 
 use formats::NodeStatus;
 use std::path::Path;

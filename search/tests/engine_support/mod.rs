@@ -2,8 +2,6 @@
 //! `sim::world::World` script and (optionally) a manual clock they advance by a
 //! fixed cost per call, so budgets and time accounting are deterministic.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
