@@ -1,6 +1,7 @@
 //! The bridge against behaviours of the real leanprover-community/repl (and of Lean) that a
 //! first run on a real node would meet, over the simulated REPL process
-//! (`tests/data/real_repl_world.json`). Facts and sources: /work/notes/issue11-facts.md.
+//! (`tests/data/real_repl_world.json`). Each test's comment states the behaviour it relies on
+//! and, where that comes from the repl or Lean, cites the file, test, issue or PR.
 
 use crate::support;
 
@@ -90,8 +91,9 @@ async fn an_example_is_refused_before_any_search() {
     }
 }
 
-/// The repl's `proofStatus` can be wrong with empty goals: the bridge hands the state on
-/// (`Incomplete`) so the search can run the whole-proof check, which accepts the proof.
+/// The repl's `proofStatus` can be wrong with empty goals (repl PR #82 fixed one such case:
+/// valid proofs using local hypotheses were rejected in tactic mode): the bridge hands the
+/// state on (`Incomplete`) so the search can run the whole-proof check, which accepts the proof.
 #[tokio::test]
 async fn empty_goals_with_a_wrong_status_still_reach_the_whole_proof_check() {
     let pool = LeanPool::new(config(&real_world(), &[]));

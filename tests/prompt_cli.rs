@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-/// The theorem of the hand-built V1.5 prompts (notes/issue11-facts.md, D.1), with the
-/// multi-line goal example.
+/// The theorem of the V1.5 prompt tests in `search/src/templates.rs` (a header, an
+/// `informal_prefix` docstring, the statement), with a tactic that gives a two-line goal.
 fn write_inputs(dir: &Path) {
     let world = json!({"theorems": [{
         "name": "foo",

@@ -46,6 +46,7 @@ fn sim_repl_answers_the_repls_own_tests_byte_for_byte() {
         "unknown_tactic",
         "unknown_proof_state",
         "unknown_environment",
+        "self_proof_apply_check",
     ] {
         let expected = std::fs::read_to_string(repl_data(&format!("{name}.expected.out"))).unwrap();
         assert_eq!(sim_output(name), expected, "test/{name}");
@@ -55,7 +56,11 @@ fn sim_repl_answers_the_repls_own_tests_byte_for_byte() {
 /// A "REPL" that writes the repl's recorded answers in order, whatever it is asked (and
 /// then waits for its stdin to close, as a live REPL would).
 fn recorded(name: &str) -> LeanConfig {
-    let out = repl_data(&format!("{name}.expected.out"));
+    replaying(&repl_data(&format!("{name}.expected.out")))
+}
+
+/// As [`recorded`], the answers in the file `out`.
+fn replaying(out: &std::path::Path) -> LeanConfig {
     LeanConfig {
         command: vec![
             "sh".into(),
@@ -166,6 +171,33 @@ async fn recorded_answers_read_as_the_repl_means_them() {
             message: "Lean error:\n<input>:1:1: unknown tactic".into()
         }
     );
+}
+
+#[tokio::test]
+async fn a_theorem_that_applies_itself_is_never_complete_in_tactic_mode() {
+    // test/self_proof_apply_check (repl issue #44, PR #63): no goals are left, but the repl's
+    // kernel check answers an `Error:` status, so the whole-proof check (which Lean's
+    // termination check fails) decides. The bridge starts a theorem with a `sorry`, so it
+    // gets the answers from the term-mode `sorry` on.
+    let answers =
+        std::fs::read_to_string(repl_data("self_proof_apply_check.expected.out")).unwrap();
+    let (_, from_sorry) = answers.split_once("\n\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("from_sorry.out");
+    std::fs::write(&out, from_sorry).unwrap();
+    let pool = LeanPool::new(replaying(&out));
+    let mut session = pool
+        .start_theorem(&statement("theorem ex : False := by"))
+        .await
+        .unwrap();
+    assert_eq!(session.root().1, ["⊢ False"]);
+    match session.apply(session.root().0, "apply ex").await.unwrap() {
+        TacticOutcome::Incomplete { status, .. } => assert_eq!(
+            status,
+            "Error: kernel type check failed: (kernel) declaration has free variables '[anonymous]'"
+        ),
+        other => panic!("expected an incomplete proof, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -64,7 +64,7 @@ pub struct FailedRow {
     pub theorem: String,
     pub parent_id: u32,
     pub tactic: String,
-    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed` or `transposition`.
+    /// `error`, `timeout`, `incomplete`, `sorry`, `check_failed`, `transposition` or `banned`.
     pub outcome: String,
     pub message: String,
     /// As [`NodeRow::run_id`].

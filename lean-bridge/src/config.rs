@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How to start and run Lean REPL workers. Defaults are the tuned values of DESIGN.md.
+/// How to start and run Lean REPL workers. Defaults are the tuned values docs/design.md lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LeanConfig {

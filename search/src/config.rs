@@ -1,8 +1,8 @@
 //! The one `Config` type for every section of a stepwise TOML file.
 //!
 //! Every struct is `deny_unknown_fields`, so a misspelt key is an error that names the key,
-//! the file and the line (toml's span). Defaults are the tuned values of DESIGN.md, so an
-//! empty file is a working config.
+//! the file and the line (toml's span). Defaults are tuned values, so an empty file is a
+//! working config; docs/design.md ("Config") lists every key with its default and meaning.
 
 use std::path::{Path, PathBuf};
 

@@ -462,7 +462,8 @@ mod tests {
 
     const STATE: &str = "x : ℝ\nh₀ : x = 2\n⊢ x + 1 = 3";
 
-    /// The theorem of the hand-built V1.5 prompts in /work/notes/issue11-facts.md (D.1).
+    /// A theorem with every part DeepSeek-Prover-V1.5's `non_cot_prompt` joins (a header, an
+    /// `informal_prefix` docstring, the statement), for the byte-for-byte prompts below.
     fn v15_theorem() -> Theorem {
         let mut extra = serde_json::Map::new();
         extra.insert("informal_prefix".into(), "/-- Show that 1+1=2 -/\n".into());

@@ -56,7 +56,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
                 what: "config".into(),
                 result: fail(
                     e.to_string(),
-                    "fix the key or value named above (see README.md, \"Config reference\")",
+                    "fix the key or value named above (docs/design.md, \"Config\", lists every key)",
                 ),
                 warning: None,
             });

@@ -295,7 +295,9 @@ impl ProofSession for SimSession {
             }
             Effect::Admits { sorries, .. } => TacticOutcome::Sorry { goals: sorries },
             Effect::Error(m) | Effect::Throw(m) => TacticOutcome::Error { message: m },
-            Effect::Incomplete(status) | Effect::Misreported(status) => {
+            Effect::Incomplete(status)
+            | Effect::Misreported(status)
+            | Effect::Unsound { status, .. } => {
                 let id = StateId(self.states.len() as u32);
                 self.states.push(Vec::new());
                 TacticOutcome::Incomplete { state: id, status }

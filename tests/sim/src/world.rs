@@ -101,6 +101,12 @@ pub enum Effect {
     /// (repl PR #82 fixed one such case: valid proofs using local hypotheses were rejected);
     /// the whole-proof check accepts the proof.
     Misreported(String),
+    /// Leaves no goals, but the term is no proof, as when a theorem applies itself (`apply ex`
+    /// in `theorem ex`, repl issue #44): tactic mode answers `goals: []` with `status` as its
+    /// `proofStatus` (the repl's kernel check of the term, repl PR #63), and the whole proof
+    /// as a command gets Lean's `error` on the declaration's name
+    /// (repl `test/self_proof_apply_check`).
+    Unsound { status: String, error: String },
     /// Never answers.
     Hang,
 }

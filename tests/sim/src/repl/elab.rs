@@ -80,6 +80,11 @@ enum Step {
     Incomplete(String),
     /// Closed, but tactic mode reports this status.
     Misreported(String),
+    /// No goals left in tactic mode (with `status`); Lean's `error` as a command.
+    Unsound {
+        status: String,
+        error: String,
+    },
     Hang,
 }
 
@@ -178,7 +183,11 @@ impl SimLean {
                 let head = statement_head(&t.formal_statement);
                 let start = text.find(head)?;
                 let rest = text[start + head.len()..].trim_start();
-                let body = rest.strip_prefix(":=")?.trim_start().strip_prefix("by")?;
+                let rest = rest.strip_prefix(":=")?.trim_start();
+                // A term-mode `:= sorry` starts a proof state as `:= by sorry` does.
+                let body = rest
+                    .strip_prefix("by")
+                    .or((rest.trim_end() == "sorry").then_some(rest))?;
                 Some((index, body))
             })
     }
@@ -191,6 +200,9 @@ impl SimLean {
         let mut messages = Vec::new();
         let mut sorries = Vec::new();
         let axioms;
+        // Lean reports the sorry warning and a failed termination check on the name.
+        let span = declaration_name_span(text).unwrap_or(0..0);
+        let name_at = (position(text, span.start), position(text, span.end));
         if body.trim() == "sorry" {
             let root = theorem.root.clone();
             let goal = root.join("\n\n");
@@ -203,17 +215,16 @@ impl SimLean {
                 end_pos: Some(position(text, at + "sorry".len())),
                 goal,
             });
-            let span = declaration_name_span(text).unwrap_or(0..0);
             messages.push(Message {
                 severity: Severity::Warning,
-                pos: position(text, span.start),
-                end_pos: Some(position(text, span.end)),
+                pos: name_at.0,
+                end_pos: Some(name_at.1),
                 data: SORRY_WARNING.into(),
             });
             axioms = vec![SORRY_AXIOM.to_owned()];
         } else {
             let limit = base.max_heartbeats.unwrap_or(DEFAULT_HEARTBEATS);
-            match self.replay_proof(index, &name, body, limit) {
+            match self.replay_proof(index, &name, name_at, body, limit) {
                 Err(()) => return Answer::Hang,
                 Ok((found, used)) => {
                     messages = found;
@@ -231,11 +242,13 @@ impl SimLean {
     }
 
     /// Runs a whole tactic script through the world. Returns Lean's messages and the axioms
-    /// the declaration ends up depending on; `Err` when a tactic hangs.
+    /// the declaration ends up depending on; `Err` when a tactic hangs. `name_at` is where
+    /// the declaration's name stands in the command.
     fn replay_proof(
         &self,
         index: usize,
         name: &str,
+        name_at: (Pos, Pos),
         body: &str,
         heartbeats: u64,
     ) -> Result<(Vec<Message>, Vec<String>), ()> {
@@ -274,6 +287,15 @@ impl SimLean {
                     messages.push(fail(format!(
                         "(kernel) declaration has metavariables '{name}'"
                     )));
+                    break;
+                }
+                Step::Unsound { error, .. } => {
+                    messages.push(Message {
+                        severity: Severity::Error,
+                        pos: name_at.0,
+                        end_pos: Some(name_at.1),
+                        data: error,
+                    });
                     break;
                 }
                 Step::Hang => return Err(()),
@@ -380,7 +402,9 @@ impl SimLean {
                     stopped = Some("Incomplete: contains sorry".to_owned());
                     break;
                 }
-                Step::Incomplete(status) | Step::Misreported(status) => {
+                Step::Incomplete(status)
+                | Step::Misreported(status)
+                | Step::Unsound { status, .. } => {
                     stopped = Some(status);
                     break;
                 }
@@ -503,6 +527,10 @@ impl SimLean {
             Effect::Throw(data) => Step::Throw(data.clone()),
             Effect::Incomplete(status) => Step::Incomplete(status.clone()),
             Effect::Misreported(status) => Step::Misreported(status.clone()),
+            Effect::Unsound { status, error } => Step::Unsound {
+                status: status.clone(),
+                error: error.clone(),
+            },
             // Thrown, as repl issue #69 shows it in tactic mode (a command logs it instead).
             Effect::Heavy { heartbeats: needed, .. } if heartbeats > 0 && *needed > heartbeats => {
                 Step::Throw(format!("(deterministic) timeout at `elaborator`, maximum number of heartbeats ({heartbeats}) has been reached\nUse `set_option maxHeartbeats <num>` to set the limit.(invalid MessageData.lazy, missing context)"))

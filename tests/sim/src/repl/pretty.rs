@@ -1,8 +1,11 @@
 //! JSON laid out the way the REPL prints it (Lean's `Json.pretty`, width 80): whatever fits
 //! stays on one line, otherwise objects and arrays break one entry per line, and a field
-//! whose value does not fit puts the value on the next line. Object keys come in reverse
-//! order of their names, as Lean's `Json` object (a sorted tree) renders them: every repl
-//! `test/*.expected.out` shows it (`{"proofStatus": ..., "proofState": ..., "goals": ...}`).
+//! whose value does not fit puts the value on the next line, whatever its type (Lean's
+//! `Json.render` makes each field `group(key ++ ":" ++ line ++ value)`; repl
+//! `test/self_proof_apply_check.expected.out` shows a long string moved down). Object keys
+//! come in reverse order of their names, as Lean's `Json` object (a sorted tree) renders
+//! them: every repl `test/*.expected.out` shows it
+//! (`{"proofStatus": ..., "proofState": ..., "goals": ...}`).
 
 use serde_json::Value;
 
@@ -63,7 +66,7 @@ fn render(value: &Value, indent: usize) -> String {
 fn field(key: &str, value: &Value, indent: usize) -> String {
     let key = format!("{}:", Value::from(key));
     let inline = format!("{key} {}", compact(value));
-    if fits(indent, &inline) || !(value.is_array() || value.is_object()) {
+    if fits(indent, &inline) {
         return inline;
     }
     format!("{key}\n{}{}", " ".repeat(indent), render(value, indent))
