@@ -86,16 +86,16 @@ fn violations(graph: &Graph) -> Vec<String> {
     }
     // A run folder is read from its files alone, by any process on any node.
     for engine in ["search", "lean-bridge", "ebm"] {
-        if reachable(graph, "runs").contains(engine) {
+        if reachable(graph, "run-folder").contains(engine) {
             broken.push(format!(
-                "`runs` depends on `{engine}`: the run folder's readers meet the sweep only at `formats`"
+                "`run-folder` depends on `{engine}`: the run folder's readers meet the sweep only at `formats`"
             ));
         }
     }
-    if reachable(graph, "search").contains("runs") {
-        broken.push("`search` depends on `runs`: the sweep writes the run folder through `formats`, the reports are read back by the CLI".into());
+    if reachable(graph, "search").contains("run-folder") {
+        broken.push("`search` depends on `run-folder`: the sweep writes the run folder through `formats`, the reports are read back by the CLI".into());
     }
-    for library in ["formats", "lean-bridge", "search", "runs", "ebm"] {
+    for library in ["formats", "lean-bridge", "search", "run-folder", "ebm"] {
         if reachable(graph, library).contains("sim") {
             broken.push(format!(
                 "`{library}` depends on the simulators (`sim`) outside dev-dependencies"
@@ -115,7 +115,7 @@ fn the_crate_graph_follows_the_process_graph() {
         "formats",
         "lean-bridge",
         "search",
-        "runs",
+        "run-folder",
         "ebm",
         "sim",
         "stepwise",
@@ -128,7 +128,14 @@ fn the_crate_graph_follows_the_process_graph() {
     assert_eq!(violations(&graph), Vec::<String>::new());
     // The binary wires them all, the demo included.
     let binary = reachable(&graph, "stepwise");
-    for crate_name in ["formats", "lean-bridge", "search", "runs", "ebm", "sim"] {
+    for crate_name in [
+        "formats",
+        "lean-bridge",
+        "search",
+        "run-folder",
+        "ebm",
+        "sim",
+    ] {
         assert!(binary.contains(crate_name), "stepwise -> {crate_name}");
     }
 }
@@ -159,14 +166,14 @@ fn a_forbidden_edge_is_caught_even_through_another_crate() {
     );
     let mut graph = workspace_graph();
     graph
-        .get_mut("runs")
+        .get_mut("run-folder")
         .unwrap()
         .insert("lean-bridge".to_owned());
     let broken = violations(&graph);
     assert!(
         broken
             .iter()
-            .any(|m| m.contains("`runs` depends on `lean-bridge`")),
+            .any(|m| m.contains("`run-folder` depends on `lean-bridge`")),
         "{broken:?}"
     );
 }

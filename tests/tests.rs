@@ -4,6 +4,7 @@
 
 mod architecture;
 mod demo_cli;
+mod design_doc;
 mod doctor_cli;
 mod lean_bridge_faults;
 mod lean_bridge_real_repl;

@@ -255,7 +255,7 @@ fn main() {
         });
         let wall_s = started.elapsed().as_secs_f64() * f64::from(SCALE);
         let gpu_s = (sglang.gpu_time.total() - gpu_before).as_secs_f64() * f64::from(SCALE);
-        let summary = runs::Summary::from_dir(&out).expect("summary");
+        let summary = run_folder::Summary::from_dir(&out).expect("summary");
         let s = &summary;
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         let proved = s.proved.max(1) as f64;

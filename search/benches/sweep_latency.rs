@@ -289,7 +289,7 @@ fn config_with(
     config
 }
 
-fn share(summary: &runs::Summary, phase: &str) -> f64 {
+fn share(summary: &run_folder::Summary, phase: &str) -> f64 {
     summary
         .time
         .iter()
@@ -431,7 +431,7 @@ async fn sweep_at(
     );
     // From the first generate request to the last theorem's start: all slots busy.
     let mid_ms = (mark_at - started).as_secs_f64() * 1000.0 - gaps[0];
-    let summary = runs::Summary::from_dir(&out).expect("summary");
+    let summary = run_folder::Summary::from_dir(&out).expect("summary");
     let s = &summary;
     // The sweep's own record of the generate server (runs.jsonl, from the client's timeline).
     let server = &s.generate_servers[0];

@@ -1,7 +1,7 @@
 //! The search side of stepwise: the best-first engine and the three narrow traits it talks
 //! through ([`policy::Policy`], [`value::ValueScorer`], [`env::ProofEnv`]), the concrete
 //! policy and value clients, Lean access, the sweep loop and what a running sweep writes
-//! (results, trajectories, progress, the manifest). Reading a run folder back is the `runs`
+//! (results, trajectories, progress, the manifest). Reading a run folder back is the `run-folder`
 //! crate's.
 
 pub mod candidates;

@@ -1,7 +1,7 @@
 //! A sweep: many theorems searched `concurrency` at a time, each result appended to
 //! `results.jsonl` as it finishes, trajectories written in batches, `progress.json` rewritten
 //! every few seconds for `watch`, and one `runs.jsonl` record per run. A stopped or killed
-//! sweep leaves a directory `--resume` continues; the reports are the `runs` crate's.
+//! sweep leaves a directory `--resume` continues; the reports are the `run-folder` crate's.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

@@ -87,7 +87,7 @@ async fn sweep_writes_results_trajectories_and_run_records() {
     )
     .await
     .unwrap();
-    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    let summary = run_folder::Summary::from_dir(dir.path()).unwrap();
     assert_eq!((summary.theorems, summary.proved), (3, 2));
     assert_eq!(
         (report.searched, report.skipped, report.stopped),
@@ -113,7 +113,7 @@ async fn sweep_writes_results_trajectories_and_run_records() {
         .iter()
         .filter(|r| r.parent_id.is_none())
         .all(|r| r.energy.is_some()));
-    // The reports are the CLI's (`runs::write_reports`); the sweep leaves what they read.
+    // The reports are the CLI's (`run_folder::write_reports`); the sweep leaves what they read.
     for file in ["config.json", "runs.jsonl", "progress.json"] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
@@ -168,7 +168,7 @@ async fn resume_skips_done_theorems_and_reruns_errors() {
     let all = read_results(&dir.path().join("results.jsonl")).unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(latest_by_name(all.clone()), all);
-    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    let summary = run_folder::Summary::from_dir(dir.path()).unwrap();
     assert_eq!(summary.theorems, 3);
     assert_eq!(summary.statuses.get("error"), None);
     assert_eq!(summary.statuses["exhausted"], 1);
@@ -188,14 +188,17 @@ async fn a_stop_request_finishes_running_theorems_and_starts_no_more() {
         };
         let report = sweep(&w, &sim, dir.path(), 1, opts).await.unwrap();
         assert!(report.stopped);
-        let summary = runs::Summary::from_dir(dir.path()).unwrap();
+        let summary = run_folder::Summary::from_dir(dir.path()).unwrap();
         assert_eq!(summary.theorems, recorded, "stop level {level}");
         // What was recorded has its trajectories on disk; the rest runs on resume.
         let (nodes, _) = trajectory_files(&dir.path().join("trajectories")).unwrap();
         assert_eq!(nodes.len(), recorded);
         let resumed = sweep(&w, &sim, dir.path(), 2, options(true)).await.unwrap();
         assert_eq!(resumed.searched, 3 - recorded);
-        assert_eq!(runs::Summary::from_dir(dir.path()).unwrap().theorems, 3);
+        assert_eq!(
+            run_folder::Summary::from_dir(dir.path()).unwrap().theorems,
+            3
+        );
     }
 }
 
@@ -314,7 +317,7 @@ async fn a_finished_theorem_s_trajectories_wait_at_most_the_flush_interval_on_th
 
     release.send(true).unwrap();
     sweep.await.unwrap().unwrap();
-    assert_eq!(runs::Summary::from_dir(&out).unwrap().proved, 2);
+    assert_eq!(run_folder::Summary::from_dir(&out).unwrap().proved, 2);
     let (nodes, _) = trajectory_files(&out.join("trajectories")).unwrap();
     assert_eq!(nodes.len(), 2, "the rest went out at the end");
     let first = read_nodes(&nodes[..1]).unwrap();
@@ -392,7 +395,7 @@ async fn progress_json_names_what_is_running_and_says_when_the_sweep_ended() {
         })
     })
     .await;
-    let snapshot = runs::watch::snapshot_of(&out).unwrap();
+    let snapshot = run_folder::watch::snapshot_of(&out).unwrap();
     assert_eq!((snapshot.total, snapshot.finished), (Some(2), 1));
 
     release.send(true).unwrap();

@@ -105,7 +105,7 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
     )
     .await
     .unwrap();
-    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    let summary = run_folder::Summary::from_dir(dir.path()).unwrap();
     assert_eq!((summary.theorems, summary.proved), (4, 3));
     let unaccounted = summary
         .time

@@ -131,7 +131,7 @@ async fn sweep(fill_tail: bool, speculate_tail: bool) -> Swept {
     )
     .await
     .unwrap();
-    let summary = runs::Summary::from_dir(dir.path()).unwrap();
+    let summary = run_folder::Summary::from_dir(dir.path()).unwrap();
     assert_eq!((summary.theorems, summary.proved), (2, 1));
     let recorded = policy.calls.lock().unwrap().clone();
     let of = |name| -> Vec<usize> {

@@ -1,5 +1,5 @@
 //! `stepwise merge OUT DIR...`: shard directories joined into one run directory (see
-//! `runs::merge`).
+//! `run_folder::merge`).
 
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let report = runs::merge::merge(&args.out, &args.dirs, args.theorems.as_deref())?;
+    let report = run_folder::merge::merge(&args.out, &args.dirs, args.theorems.as_deref())?;
     let s = &report.summary;
     println!(
         "merged {} shards: proved {} of {} ({:.1}%); {} trajectory files linked; results in {}",

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use formats::manifest::Manifest;
-use runs::compare::{render_compare, render_setup_comparison};
-use runs::report_html::{ComparedSweep, Series};
-use runs::Summary;
+use run_folder::compare::{render_compare, render_setup_comparison};
+use run_folder::report_html::{ComparedSweep, Series};
+use run_folder::Summary;
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -32,11 +32,11 @@ pub struct CompareArgs {
 /// Rebuilds `summary.json`, `report.md` and `report.html` in DIR and prints the report or
 /// the JSON.
 pub fn run(args: SummaryArgs) -> anyhow::Result<()> {
-    let summary = runs::write_reports(&args.dir)?;
+    let summary = run_folder::write_reports(&args.dir)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", runs::report::render(&summary));
+        print!("{}", run_folder::report::render(&summary));
     }
     Ok(())
 }
@@ -68,7 +68,7 @@ pub fn run_compare(args: CompareArgs) -> anyhow::Result<()> {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let html = runs::report_html::render_compare(&compared)
+        let html = run_folder::report_html::render_compare(&compared)
             .map_err(|e| anyhow::anyhow!("plotting the comparison: {e}"))?;
         std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("wrote {}", out.display());

@@ -109,7 +109,7 @@ pub async fn execute(
     theorems: Vec<Theorem>,
     out: &Path,
     run: SweepRun<'_>,
-) -> anyhow::Result<(SweepReport, runs::Summary)> {
+) -> anyhow::Result<(SweepReport, run_folder::Summary)> {
     // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
     let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
     let pool = LeanPool::new(config.lean.clone());
@@ -197,7 +197,7 @@ pub async fn execute(
     pool.shutdown().await;
     let report = report?;
     end_run(out, &mut manifest)?;
-    let summary = runs::write_reports(out)?;
+    let summary = run_folder::write_reports(out)?;
     if let Some(reason) = &report.aborted {
         anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
     }

@@ -1,5 +1,5 @@
 //! `stepwise watch DIR`: a terminal dashboard of a running or finished sweep, from its files
-//! only (see `runs::watch`). Refreshes every second; `q` quits.
+//! only (see `run_folder::watch`). Refreshes every second; `q` quits.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Gauge, Paragraph, Row, Table};
 use ratatui::Frame;
-use runs::watch::{Liveness, SweepWatch, WatchSnapshot};
+use run_folder::watch::{Liveness, SweepWatch, WatchSnapshot};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
