@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use lean_bridge::LeanConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::banned::is_banned;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -322,7 +324,7 @@ impl Config {
         if let Some(probe) = s
             .probe_tactics
             .iter()
-            .find(|t| crate::candidates::is_banned(t, &s.banned_tactics))
+            .find(|t| is_banned(t, &s.banned_tactics))
         {
             return Err(format!(
                 "search.probe_tactics: `{probe}` uses a banned identifier"

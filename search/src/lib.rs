@@ -2,6 +2,7 @@
 //! through ([`policy::Policy`], [`value::ValueScorer`], [`env::ProofEnv`]), the concrete
 //! policy and value clients, the sweep runner, and the results/trajectory writers.
 
+pub mod banned;
 pub mod candidates;
 pub mod config;
 pub mod engine;
