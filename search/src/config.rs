@@ -135,7 +135,7 @@ pub struct PolicyConfig {
     /// server at start (`/v1/models` `max_model_len`, SGLang `/get_model_info`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_tokens: Option<u32>,
-    /// Stop strings sent with every request. Unset: the template's own.
+    /// Stop strings sent with every tactic request. Unset: the template's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
     /// SGLang's `stop_regex`, sent with every tactic request (not to OpenAI-compatible
@@ -150,31 +150,9 @@ pub struct PolicyConfig {
     pub proof_template: String,
     /// `max_new_tokens` of whole-proof requests.
     pub proof_max_new_tokens: u32,
-    /// Stop strings of whole-proof requests; default: the closing code fence.
+    /// Stop strings of whole-proof requests. Unset: the proof template's own (the closing
+    /// code fence).
     pub proof_stop: Option<Vec<String>>,
-}
-
-impl PolicyConfig {
-    /// The policy settings one expansion of kind `expansion` sends: in proof mode the proof
-    /// template, token limit and stops take the place of the tactic ones.
-    pub fn for_expansion(&self, expansion: Expansion) -> PolicyConfig {
-        match expansion {
-            Expansion::Tactic => self.clone(),
-            Expansion::Proof => PolicyConfig {
-                template: self.proof_template.clone(),
-                max_new_tokens: self.proof_max_new_tokens,
-                stop: Some(self.proof_stop.clone().unwrap_or_else(|| {
-                    crate::templates::PROOF_STOP
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                })),
-                // A whole proof runs to its closing fence.
-                stop_regex: Some(Vec::new()),
-                ..self.clone()
-            },
-        }
-    }
 }
 
 impl Default for PolicyConfig {
@@ -446,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn proof_expansion_swaps_template_tokens_and_stops() {
+    fn proof_expansion_with_one_node_and_no_probes_is_pass_at_n() {
         let c = Config::from_toml_str(
             "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nnum_candidates = 32\n",
             Path::new("c.toml"),
@@ -454,13 +432,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.search.pass_at_n(), Some(32));
-        let p = c.policy.for_expansion(c.search.expansion);
-        assert_eq!(
-            (p.template.as_str(), p.max_new_tokens, p.stop),
-            ("deepseek-v2-proof", 1024, Some(vec!["```".to_owned()]))
-        );
-        let tactic = c.policy.for_expansion(Expansion::Tactic);
-        assert_eq!(tactic, c.policy);
         let probes = Config::from_toml_str(
             "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nprobe_tactics = [\"simp\"]\n",
             Path::new("c.toml"),

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod report_html;
+pub mod request_setup;
 pub mod summary;
 pub mod sweep;
 pub mod templates;

@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
-use crate::templates::{stops, PromptTemplate, TemplateError};
+use crate::request_setup::RequestSetup;
+use crate::templates::TemplateError;
 use crate::theorems::Shard;
 use crate::value::EbmClient;
 
@@ -71,9 +72,7 @@ pub async fn describe_run(
     request: RunRequest<'_>,
 ) -> Result<Manifest, RunManifestError> {
     // What the requests carry: in proof mode the proof template and its stops.
-    let sent = config.policy.for_expansion(config.search.expansion);
-    let template = PromptTemplate::for_expansion(&config.policy, config.search.expansion)?;
-    let stops = stops(&sent)?;
+    let setup = RequestSetup::from_config(config)?;
     let theorems_sha256 = sha256_file(request.theorems_path)?;
     let (results_config, placement) =
         split_placement(&serde_json::to_value(config).expect("a config serialises"));
@@ -115,13 +114,11 @@ pub async fn describe_run(
         },
         models,
         template: TemplateIdentity {
-            name: PromptTemplate::name_of(&sent.template).to_owned(),
-            sha256: sha256_hex(template.text().as_bytes()),
+            name: setup.template.name().to_owned(),
+            sha256: sha256_hex(setup.template.text().as_bytes()),
         },
-        // The stops every request carries (`[policy].stop` and `stop_regex`, else the
-        // template's own; in proof mode the proof stops).
-        stop: stops.strings,
-        stop_regex: stops.regexes,
+        stop: setup.stops.strings,
+        stop_regex: setup.stops.regexes,
         lean: LeanIdentity {
             version: lean_version,
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::endpoints::Endpoints;
 use super::{Completion, Policy, PolicyError, UrlUtilisation};
 use crate::config::{PolicyConfig, Sampling};
+use crate::request_setup::RequestSetup;
 
 /// One generate API's request body and answer.
 pub trait WireFormat: Send + Sync + 'static {
@@ -47,7 +48,8 @@ pub struct Request<'a> {
     pub settings: &'a SamplingSettings,
 }
 
-/// The `[policy]` values every request carries.
+/// What every request carries besides its prompts: `[policy]`'s sampling values and the
+/// [`RequestSetup`]'s token limit and stops.
 #[derive(Debug)]
 pub struct SamplingSettings {
     pub sampling: Sampling,
@@ -70,8 +72,8 @@ pub struct HttpPolicy<W> {
 }
 
 impl<W: WireFormat> HttpPolicy<W> {
-    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
-        let stops = super::stops(config)?;
+    pub fn new(config: &PolicyConfig, setup: &RequestSetup) -> Result<Self, PolicyError> {
+        let stops = setup.stops.clone();
         if !W::STOP_REGEX && !stops.regexes.is_empty() {
             tracing::info!(
                 "the OpenAI-compatible API takes no stop_regex: requests carry only the stop \
@@ -80,13 +82,13 @@ impl<W: WireFormat> HttpPolicy<W> {
         }
         Ok(Self {
             endpoints: Endpoints::new(config)?,
-            context_tokens: config.context_tokens,
+            context_tokens: setup.context_tokens,
             model: config.model.clone(),
             settings: SamplingSettings {
                 sampling: config.sampling,
                 temperature: config.temperature,
                 top_p: config.top_p,
-                max_new_tokens: config.max_new_tokens,
+                max_new_tokens: setup.max_new_tokens,
                 stop: stops.strings,
                 stop_regex: if W::STOP_REGEX {
                     stops.regexes
