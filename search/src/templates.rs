@@ -301,17 +301,18 @@ impl PromptTemplate {
 
 /// Why a served model and a built-in template do not belong together, judged from the
 /// model's name or path (`/v1/models` id, SGLang `/get_model_info` `model_path`): each
-/// built-in is the prompt of one model family. `None` when they fit, or when the template is
-/// custom or not tied to one family.
+/// built-in, tactic or whole-proof, is the prompt of one model family. `None` when they fit,
+/// or when the template is custom or not tied to one family.
 pub fn model_mismatch(template: &str, served: &str) -> Option<String> {
     let name = served.to_lowercase().replace('_', "-");
     let has = |parts: &[&str]| parts.iter().all(|p| name.contains(p));
+    let v15 = has(&["deepseek", "prover"]) && !has(&["v2"]);
     let (fits, family) = match template.trim() {
-        "deepseek-tactic-state" => (
-            has(&["deepseek", "prover"]) && !has(&["v2"]),
-            "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)",
-        ),
-        "deepseek-v2-chat" => (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2"),
+        "deepseek-tactic-state" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)"),
+        "deepseek-v1.5-proof" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-proof`)"),
+        "deepseek-v2-chat" | "deepseek-v2-proof" => {
+            (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2")
+        }
         "internlm-step-prover" => (has(&["internlm", "step"]), "InternLM2.5-StepProver"),
         "bfs-prover" => (has(&["bfs"]), "BFS-Prover"),
         _ => return None,
@@ -618,6 +619,14 @@ mod tests {
         assert!(w.contains("deepseek-v2-chat"), "{w}");
         assert!(model_mismatch("bfs-prover", "internlm/internlm2_5-step-prover").is_some());
         assert_eq!(model_mismatch("{state}", "anything"), None);
+        // The whole-proof templates are the same families' prompts.
+        assert_eq!(
+            model_mismatch("deepseek-v2-proof", "deepseek-ai/DeepSeek-Prover-V2-7B"),
+            None
+        );
+        let w = model_mismatch("deepseek-v1.5-proof", "deepseek-ai/DeepSeek-Prover-V2-7B").unwrap();
+        assert!(w.contains("deepseek-v2-proof"), "{w}");
+        assert!(model_mismatch("deepseek-v2-proof", "/models/DeepSeek-Prover-V1.5-RL").is_some());
     }
 
     #[test]
