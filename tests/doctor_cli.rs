@@ -119,6 +119,19 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         stdout.contains("internlm/internlm2_5-step-prover"),
         "{stdout}"
     );
+    // Under expansion = "proof" the sweep sends the proof template: that is the one judged.
+    let options = sim::sglang::SglangOptions {
+        model: "deepseek-ai/DeepSeek-Prover-V1.5-RL".into(),
+        ..Default::default()
+    };
+    let (output, url) = doctor_against_sim(options, &["--set", "search.expansion=proof"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "[warn] policy {url}: template `deepseek-v2-proof` is the prompt of DeepSeek-Prover-V2"
+        )),
+        "{stdout}"
+    );
 }
 
 /// A stop regex the server refuses (SGLang answers 400 for a pattern `re` cannot compile, and

@@ -81,6 +81,41 @@ fn prompt_prints_deepseek_v15_bytes_for_the_node() {
     );
 }
 
+/// Under `search.expansion = "proof"` the sweep sends the proof template (DeepSeek-Prover-V2's
+/// chat framing, its assistant turn pre-filled up to the node) with the fence as its only
+/// stop, and so does `prompt` print: `[policy].template` and `[policy].stop` are the tactic
+/// requests'.
+#[test]
+fn prompt_under_proof_expansion_prints_the_proof_templates_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let out = prompt(
+        dir.path(),
+        &[
+            "--set",
+            "search.expansion=proof",
+            "--set",
+            r#"policy.stop=["\n"]"#,
+            "--tactics",
+            "have h : (2:ℕ) = 2 := rfl",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let block = "```lean4\nimport Mathlib\n/-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n";
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "<\u{ff5c}User\u{ff5c}>Complete the following Lean 4 code:\n\n{block}  sorry\n```\
+             <\u{ff5c}Assistant\u{ff5c}>{block}  have h : (2:ℕ) = 2 := rfl\n  \
+             /- tactic state:\n    h : 2 = 2\n    ⊢ 1 + 1 = 2\n  -/\n"
+        )
+    );
+    assert!(stderr.contains("template: deepseek-v2-proof"), "{stderr}");
+    assert!(stderr.contains(r#"stop strings: ["```"]"#), "{stderr}");
+    assert!(!stderr.contains("stop regexes"), "{stderr}");
+}
+
 #[test]
 fn prompt_names_a_tactic_lean_rejects_and_an_unknown_theorem() {
     let dir = tempfile::tempdir().unwrap();

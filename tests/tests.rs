@@ -14,6 +14,7 @@ mod manifest_merge_e2e;
 mod prompt_cli;
 mod proof_mode_e2e;
 mod repl_contract;
+mod request_setup_e2e;
 mod sim_repl_protocol;
 mod support;
 mod sweep_e2e;

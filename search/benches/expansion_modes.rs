@@ -26,6 +26,7 @@ use lean_bridge::LeanPool;
 use search::config::{Config, Expansion, Sampling};
 use search::lean_env::LeanEnv;
 use search::policy::build_policy;
+use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, Backends, SweepOptions};
 use serde_json::json;
 use sim::sglang::SglangOptions;
@@ -235,8 +236,8 @@ fn main() {
         );
         let started = Instant::now();
         runtime.block_on(async {
-            let policy = build_policy(&config.policy.for_expansion(config.search.expansion))
-                .expect("policy");
+            let setup = RequestSetup::from_config(&config).expect("template");
+            let policy = build_policy(&config.policy, &setup).expect("policy");
             let pool = LeanPool::new(config.lean.clone());
             run_sweep(
                 &config,

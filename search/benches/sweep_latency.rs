@@ -31,8 +31,8 @@ use search::engine::{search_theorem, Frontier, SearchParams, SystemClock, Tree};
 use search::env::{EnvError, ProofEnv, ProofSession, Theorem};
 use search::lean_env::LeanEnv;
 use search::policy::{build_policy, Policy};
+use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, Backends, SweepOptions};
-use search::templates::PromptTemplate;
 use search::value::{EbmClient, ValueScorer};
 use serde_json::json;
 use sim::ebm::EbmOptions;
@@ -364,7 +364,11 @@ async fn sweep_at(
     config.search.speculate = case.speculate;
     config.sweep.speculate_tail = case.speculate_tail;
     let timed = Arc::new(Timed {
-        inner: build_policy(&config.policy).expect("policy"),
+        inner: build_policy(
+            &config.policy,
+            &RequestSetup::from_config(&config).expect("template"),
+        )
+        .expect("policy"),
         calls: Mutex::new(Vec::new()),
     });
     let policy: Arc<dyn Policy> = timed.clone();
@@ -549,13 +553,14 @@ fn order_changes(tree: &Tree) -> (usize, usize) {
 /// theorem saves at most min(generate, Lean + EBM)), and how often it would change the order.
 async fn pipelining_at_1(servers: &Servers, world: &World) -> serde_json::Value {
     let config = config(servers, 1, &servers.world_file);
-    let policy = build_policy(&config.policy).expect("policy");
+    let setup = RequestSetup::from_config(&config).expect("template");
+    let policy = build_policy(&config.policy, &setup).expect("policy");
     let scorer = EbmClient::from_config(&config.ebm)
         .expect("ebm")
         .expect("url");
     let pool = LeanPool::new(config.lean.clone());
     let env = LeanEnv(pool.clone());
-    let template = PromptTemplate::from_config(&config.policy.template).expect("template");
+    let template = setup.template;
     let clock = SystemClock::default();
     let params = SearchParams {
         config: &config.search,

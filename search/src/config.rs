@@ -11,6 +11,8 @@ use formats::search_mode::SearchShape;
 use lean_bridge::LeanConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::banned::is_banned;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -129,7 +131,7 @@ pub struct PolicyConfig {
     /// server at start (`/v1/models` `max_model_len`, SGLang `/get_model_info`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_tokens: Option<u32>,
-    /// Stop strings sent with every request. Unset: the template's own.
+    /// Stop strings sent with every tactic request. Unset: the template's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
     /// SGLang's `stop_regex`, sent with every tactic request (not to OpenAI-compatible
@@ -144,31 +146,9 @@ pub struct PolicyConfig {
     pub proof_template: String,
     /// `max_new_tokens` of whole-proof requests.
     pub proof_max_new_tokens: u32,
-    /// Stop strings of whole-proof requests; default: the closing code fence.
+    /// Stop strings of whole-proof requests. Unset: the proof template's own (the closing
+    /// code fence).
     pub proof_stop: Option<Vec<String>>,
-}
-
-impl PolicyConfig {
-    /// The policy settings one expansion of kind `expansion` sends: in proof mode the proof
-    /// template, token limit and stops take the place of the tactic ones.
-    pub fn for_expansion(&self, expansion: Expansion) -> PolicyConfig {
-        match expansion {
-            Expansion::Tactic => self.clone(),
-            Expansion::Proof => PolicyConfig {
-                template: self.proof_template.clone(),
-                max_new_tokens: self.proof_max_new_tokens,
-                stop: Some(self.proof_stop.clone().unwrap_or_else(|| {
-                    crate::templates::PROOF_STOP
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
-                })),
-                // A whole proof runs to its closing fence.
-                stop_regex: Some(Vec::new()),
-                ..self.clone()
-            },
-        }
-    }
 }
 
 impl Default for PolicyConfig {
@@ -318,7 +298,7 @@ impl Config {
         if let Some(probe) = s
             .probe_tactics
             .iter()
-            .find(|t| crate::candidates::is_banned(t, &s.banned_tactics))
+            .find(|t| is_banned(t, &s.banned_tactics))
         {
             return Err(format!(
                 "search.probe_tactics: `{probe}` uses a banned identifier"
@@ -440,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn proof_expansion_swaps_template_tokens_and_stops() {
+    fn proof_expansion_with_one_node_and_no_probes_is_pass_at_n() {
         let c = Config::from_toml_str(
             "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nnum_candidates = 32\n",
             Path::new("c.toml"),
@@ -448,13 +428,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.search.pass_at_n(), Some(32));
-        let p = c.policy.for_expansion(c.search.expansion);
-        assert_eq!(
-            (p.template.as_str(), p.max_new_tokens, p.stop),
-            ("deepseek-v2-proof", 1024, Some(vec!["```".to_owned()]))
-        );
-        let tactic = c.policy.for_expansion(Expansion::Tactic);
-        assert_eq!(tactic, c.policy);
         let probes = Config::from_toml_str(
             "[search]\nexpansion = \"proof\"\nmax_nodes = 1\nprobe_tactics = [\"simp\"]\n",
             Path::new("c.toml"),

@@ -4,6 +4,7 @@
 //! (results, trajectories, progress, the manifest). Reading a run folder back is the `run-folder`
 //! crate's.
 
+pub mod banned;
 pub mod candidates;
 pub mod config;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod lean_env;
 pub mod manifest;
 pub mod policy;
 pub mod progress;
+pub mod request_setup;
 pub mod sweep;
 pub mod templates;
 pub mod value;

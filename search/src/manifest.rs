@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
-use crate::templates::{stops, PromptTemplate, TemplateError};
+use crate::request_setup::RequestSetup;
+use crate::templates::TemplateError;
 use crate::value::EbmClient;
 use formats::theorems::Shard;
 
@@ -70,9 +71,7 @@ pub async fn describe_run(
     request: RunRequest<'_>,
 ) -> Result<Manifest, RunManifestError> {
     // What the requests carry: in proof mode the proof template and its stops.
-    let sent = config.policy.for_expansion(config.search.expansion);
-    let template = PromptTemplate::for_expansion(&config.policy, config.search.expansion)?;
-    let stops = stops(&sent)?;
+    let setup = RequestSetup::from_config(config)?;
     let theorems_sha256 =
         sha256_file(request.theorems_path).map_err(|source| RunManifestError::Theorems {
             path: request.theorems_path.to_owned(),
@@ -118,13 +117,11 @@ pub async fn describe_run(
         },
         models,
         template: TemplateIdentity {
-            name: PromptTemplate::name_of(&sent.template).to_owned(),
-            sha256: sha256_hex(template.text().as_bytes()),
+            name: setup.template.name().to_owned(),
+            sha256: sha256_hex(setup.template.text().as_bytes()),
         },
-        // The stops every request carries (`[policy].stop` and `stop_regex`, else the
-        // template's own; in proof mode the proof stops).
-        stop: stops.strings,
-        stop_regex: stops.regexes,
+        stop: setup.stops.strings,
+        stop_regex: setup.stops.regexes,
         lean: LeanIdentity {
             version: lean_version,
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),

@@ -20,6 +20,7 @@ use crate::engine::{
 use crate::env::ProofEnv;
 use crate::policy::Policy;
 use crate::progress::{report_until, Reporter, Tracker, PROGRESS_INTERVAL};
+use crate::request_setup::RequestSetup;
 use crate::templates::{PromptTemplate, TemplateError};
 use crate::value::ValueScorer;
 use formats::progress::{unix_ms, SweepState};
@@ -217,10 +218,7 @@ pub async fn run_sweep(
         path: out_dir.to_owned(),
         source,
     })?;
-    let template = Arc::new(PromptTemplate::for_expansion(
-        &config.policy,
-        config.search.expansion,
-    )?);
+    let template = Arc::new(RequestSetup::from_config(config)?.template);
     let results_path = out_dir.join(RESULTS_FILE);
     let (results, done) = if options.resume {
         let (writer, kept) = ResultsWriter::resume(&results_path, searched_again)?;

@@ -20,11 +20,10 @@
 //! Any other `{...}` is kept literally (Lean code has braces).
 //!
 //! Each built-in template carries the stop strings (and, for SGLang, stop regexes) its model
-//! needs to stop after one tactic; `[policy].stop` and `[policy].stop_regex` replace them.
+//! needs to stop after one tactic (or, a whole-proof template, at the proof's end); which
+//! template and stops a request carries is decided from the config in `request_setup.rs`.
 
 use formats::theorems::Theorem;
-
-use crate::config::PolicyConfig;
 
 /// A template shipped with stepwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +117,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
 
 /// Where a whole-proof continuation ends: the closing code fence (DeepSeek-Prover-V1.5
 /// `post_process_output` cuts there; BurnQED sends `stop: ["```"]`).
-pub const PROOF_STOP: &[&str] = &["```"];
+const PROOF_STOP: &[&str] = &["```"];
 
 /// The built-in whole-proof templates (`search.expansion = "proof"`,
 /// `[policy].proof_template`). The prompts are the tactic ones (the model continues the Lean
@@ -200,11 +199,12 @@ impl<'a> PromptInput<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptTemplate {
+    /// The built-in's name, or `custom`.
+    name: &'static str,
     text: String,
-    /// The built-in's stop strings; empty for custom templates.
-    stop: Vec<String>,
-    /// The built-in's stop regexes; empty for custom templates.
-    stop_regex: Vec<String>,
+    /// The built-in's stops; a custom template has no stop regex, and stop strings only as a
+    /// whole-proof template (the closing fence).
+    stops: Stops,
 }
 
 impl PromptTemplate {
@@ -218,17 +218,26 @@ impl PromptTemplate {
     /// The built-in of `built_ins` named `template`, or `template` itself as a custom one
     /// (with `custom_stop`) when it has a `{state}` to fill.
     fn pick(template: &str, built_ins: &[BuiltIn], custom_stop: &[&str]) -> Option<Self> {
-        let (text, stop, stop_regex) = match built_ins.iter().find(|t| t.name == template.trim()) {
-            Some(built_in) => (built_in.text, built_in.stop, built_in.stop_regex),
-            None if template.contains("{state}") => (template, custom_stop, &[][..]),
-            None => return None,
-        };
+        let (name, text, stop, stop_regex) =
+            match built_ins.iter().find(|t| t.name == template.trim()) {
+                Some(b) => (b.name, b.text, b.stop, b.stop_regex),
+                None if template.contains("{state}") => ("custom", template, custom_stop, &[][..]),
+                None => return None,
+            };
         let owned = |texts: &[&str]| texts.iter().map(|s| (*s).to_owned()).collect();
         Some(Self {
+            name,
             text: text.to_owned(),
-            stop: owned(stop),
-            stop_regex: owned(stop_regex),
+            stops: Stops {
+                strings: owned(stop),
+                regexes: owned(stop_regex),
+            },
         })
+    }
+
+    /// The built-in's name, or `custom`.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The template text, placeholders unfilled.
@@ -236,25 +245,9 @@ impl PromptTemplate {
         &self.text
     }
 
-    /// The built-in name `[policy].template` (or `proof_template`) picks, or `custom`.
-    pub fn name_of(template: &str) -> &str {
-        BUILT_IN
-            .iter()
-            .chain(PROOF_BUILT_IN)
-            .find(|t| t.name == template.trim())
-            .map_or("custom", |t| t.name)
-    }
-
-    /// The template an expansion of kind `expansion` renders: `[policy].template`, or
-    /// `[policy].proof_template` for whole proofs.
-    pub fn for_expansion(
-        policy: &PolicyConfig,
-        expansion: crate::config::Expansion,
-    ) -> Result<Self, TemplateError> {
-        match expansion {
-            crate::config::Expansion::Tactic => Self::from_config(&policy.template),
-            crate::config::Expansion::Proof => Self::from_proof_config(&policy.proof_template),
-        }
+    /// The stops the template's model needs, unless the config sets others.
+    pub fn stops(&self) -> &Stops {
+        &self.stops
     }
 
     /// `[policy].proof_template`: a built-in whole-proof name, or a custom template
@@ -308,17 +301,18 @@ impl PromptTemplate {
 
 /// Why a served model and a built-in template do not belong together, judged from the
 /// model's name or path (`/v1/models` id, SGLang `/get_model_info` `model_path`): each
-/// built-in is the prompt of one model family. `None` when they fit, or when the template is
-/// custom or not tied to one family.
+/// built-in, tactic or whole-proof, is the prompt of one model family. `None` when they fit,
+/// or when the template is custom or not tied to one family.
 pub fn model_mismatch(template: &str, served: &str) -> Option<String> {
     let name = served.to_lowercase().replace('_', "-");
     let has = |parts: &[&str]| parts.iter().all(|p| name.contains(p));
+    let v15 = has(&["deepseek", "prover"]) && !has(&["v2"]);
     let (fits, family) = match template.trim() {
-        "deepseek-tactic-state" => (
-            has(&["deepseek", "prover"]) && !has(&["v2"]),
-            "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)",
-        ),
-        "deepseek-v2-chat" => (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2"),
+        "deepseek-tactic-state" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)"),
+        "deepseek-v1.5-proof" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-proof`)"),
+        "deepseek-v2-chat" | "deepseek-v2-proof" => {
+            (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2")
+        }
         "internlm-step-prover" => (has(&["internlm", "step"]), "InternLM2.5-StepProver"),
         "bfs-prover" => (has(&["bfs"]), "BFS-Prover"),
         _ => return None,
@@ -335,22 +329,6 @@ pub struct Stops {
     pub strings: Vec<String>,
     /// SGLang's `stop_regex`: patterns matched on the text's tail, kept in the text.
     pub regexes: Vec<String>,
-}
-
-/// The stops requests carry: `[policy].stop` and `[policy].stop_regex` when set, else the
-/// template's own (in proof mode, [`PolicyConfig::for_expansion`] sets both).
-pub fn stops(config: &PolicyConfig) -> Result<Stops, TemplateError> {
-    let own = || PromptTemplate::from_config(&config.template);
-    Ok(Stops {
-        strings: match &config.stop {
-            Some(stop) => stop.clone(),
-            None => own()?.stop,
-        },
-        regexes: match &config.stop_regex {
-            Some(stop_regex) => stop_regex.clone(),
-            None => own()?.stop_regex,
-        },
-    })
 }
 
 /// The prompt tokens that leave room for `max_new_tokens` in a context of `context_tokens`
@@ -574,18 +552,25 @@ mod tests {
     fn every_built_in_has_stop_strings_and_custom_ones_have_none() {
         for built_in in BUILT_IN {
             let t = PromptTemplate::from_config(built_in.name).unwrap();
-            assert!(!t.stop.is_empty(), "{}", built_in.name);
+            assert!(!t.stops().strings.is_empty(), "{}", built_in.name);
+            assert_eq!(t.name(), built_in.name);
         }
         assert_eq!(
             PromptTemplate::from_config("internlm-step-prover")
                 .unwrap()
-                .stop,
+                .stops()
+                .strings,
             ["<|im_end|>"]
         );
-        assert!(PromptTemplate::from_config("{state}")
-            .unwrap()
-            .stop
-            .is_empty());
+        let custom = PromptTemplate::from_config("{state}").unwrap();
+        assert_eq!(custom.name(), "custom");
+        assert_eq!(
+            custom.stops(),
+            &Stops {
+                strings: Vec::new(),
+                regexes: Vec::new()
+            }
+        );
     }
 
     #[test]
@@ -635,6 +620,14 @@ mod tests {
         assert!(w.contains("deepseek-v2-chat"), "{w}");
         assert!(model_mismatch("bfs-prover", "internlm/internlm2_5-step-prover").is_some());
         assert_eq!(model_mismatch("{state}", "anything"), None);
+        // The whole-proof templates are the same families' prompts.
+        assert_eq!(
+            model_mismatch("deepseek-v2-proof", "deepseek-ai/DeepSeek-Prover-V2-7B"),
+            None
+        );
+        let w = model_mismatch("deepseek-v1.5-proof", "deepseek-ai/DeepSeek-Prover-V2-7B").unwrap();
+        assert!(w.contains("deepseek-v2-proof"), "{w}");
+        assert!(model_mismatch("deepseek-v2-proof", "/models/DeepSeek-Prover-V1.5-RL").is_some());
     }
 
     #[test]
@@ -673,7 +666,8 @@ mod tests {
         let v15 = PromptTemplate::from_proof_config("deepseek-v1.5-proof").unwrap();
         let tactic = PromptTemplate::from_config("deepseek-tactic-state").unwrap();
         assert_eq!(v15.text(), tactic.text());
-        assert_eq!(v15.stop, ["```"]);
+        assert_eq!(v15.stops().strings, ["```"]);
+        assert!(v15.stops().regexes.is_empty());
         let v2 = PromptTemplate::from_proof_config("deepseek-v2-proof").unwrap();
         assert_eq!(
             v2.text(),
@@ -681,12 +675,10 @@ mod tests {
                 .unwrap()
                 .text()
         );
-        assert_eq!(
-            PromptTemplate::name_of("deepseek-v2-proof"),
-            "deepseek-v2-proof"
-        );
+        assert_eq!(v2.name(), "deepseek-v2-proof");
         let custom = PromptTemplate::from_proof_config("{state}!").unwrap();
-        assert_eq!(custom.stop, ["```"]);
+        assert_eq!(custom.stops().strings, ["```"]);
+        assert!(custom.stops().regexes.is_empty());
         let e = PromptTemplate::from_proof_config("deepseek-tactic-state").unwrap_err();
         assert!(e.to_string().contains("deepseek-v2-proof"), "{e}");
     }

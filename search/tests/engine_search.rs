@@ -321,11 +321,16 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
     )
     .await
     .unwrap();
-    let policy = search::policy::build_policy(&search::config::PolicyConfig {
+    let policy_config = search::config::PolicyConfig {
         urls: vec![server.url()],
+        ..Default::default()
+    };
+    let setup = search::request_setup::RequestSetup::from_config(&search::Config {
+        policy: policy_config.clone(),
         ..Default::default()
     })
     .unwrap();
+    let policy = search::policy::build_policy(&policy_config, &setup).unwrap();
     let config = SearchConfig {
         timeout_per_theorem: 1.0,
         ..config()

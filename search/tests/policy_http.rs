@@ -5,9 +5,10 @@ use std::sync::Arc;
 use formats::join_goals;
 use formats::theorems::Theorem;
 use search::candidates::{extract_candidates, start_column, tactic_sequence, CandidateSet};
-use search::config::{Expansion, PolicyBackend, PolicyConfig, Sampling};
+use search::config::{Config, Expansion, PolicyBackend, PolicyConfig, Sampling, SearchConfig};
 use search::http_retry::HttpError;
 use search::policy::{build_policy, Policy, PolicyError};
+use search::request_setup::RequestSetup;
 use search::templates::{PromptInput, PromptTemplate};
 use serde_json::json;
 use sim::sglang::{spawn, SglangHandle, SglangOptions, JUNK_TACTIC};
@@ -77,6 +78,28 @@ fn config(urls: Vec<String>, backend: PolicyBackend, sampling: Sampling) -> Poli
     }
 }
 
+/// The client a sweep with this `[policy]` builds, in tactic mode.
+fn client(policy: &PolicyConfig) -> Arc<dyn Policy> {
+    client_for(policy, Expansion::Tactic)
+}
+
+/// The client a sweep with this `[policy]` builds under `search.expansion = "proof"`.
+fn proof_client(policy: &PolicyConfig) -> Arc<dyn Policy> {
+    client_for(policy, Expansion::Proof)
+}
+
+fn client_for(policy: &PolicyConfig, expansion: Expansion) -> Arc<dyn Policy> {
+    let config = Config {
+        policy: policy.clone(),
+        search: SearchConfig {
+            expansion,
+            ..SearchConfig::default()
+        },
+        ..Config::default()
+    };
+    build_policy(policy, &RequestSetup::from_config(&config).unwrap()).unwrap()
+}
+
 async fn sim(options: SglangOptions) -> SglangHandle {
     spawn(world(), options).await.unwrap()
 }
@@ -114,7 +137,7 @@ async fn repeat_n_and_openai_give_the_same_candidates() {
         (PolicyBackend::Openai, Sampling::Repeat),
         (PolicyBackend::Openai, Sampling::N),
     ] {
-        let policy = build_policy(&config(vec![server.url()], backend, sampling)).unwrap();
+        let policy = client(&config(vec![server.url()], backend, sampling));
         results.push(candidates(&policy, &prompts, 5).await);
     }
     for other in &results[1..] {
@@ -153,12 +176,11 @@ async fn repeat_n_and_openai_give_the_same_candidates() {
 #[tokio::test]
 async fn one_prompt_with_n_1_is_a_bare_object() {
     let server = sim(SglangOptions::default()).await;
-    let policy = build_policy(&config(
+    let policy = client(&config(
         vec![server.url()],
         PolicyBackend::Sglang,
         Sampling::Repeat,
-    ))
-    .unwrap();
+    ));
     let prompts = vec![prompts()[1].clone()];
     let out = policy.generate(&prompts, 1).await.unwrap();
     // The prompt ends at a line start in the proof: the model writes the indentation; with no
@@ -183,14 +205,14 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
     let root = vec![prompts()[0].clone()];
     let mut c = config(vec![server.url()], PolicyBackend::Sglang, Sampling::N);
     c.stop = None;
-    let tactic = build_policy(&c).unwrap();
+    let tactic = client(&c);
     let out = tactic.generate(&root, 2).await.unwrap();
     // Sample 0 is `sorry` (most likely), sample 1 `subst h₀`, then the rest of the proof.
     assert_eq!(out[0][1].text, "  subst h₀\n  norm_num\n");
     assert_eq!(out[0][1].finish_reason, "stop");
     // The template's stop regex ends it a token into the next tactic, as SGLang does.
     c.stop_regex = None;
-    let regex_stopped = build_policy(&c).unwrap();
+    let regex_stopped = client(&c);
     let cut = regex_stopped.generate(&root, 2).await.unwrap();
     assert_eq!(cut[0][1].text, "  subst h₀\n  no");
     assert_eq!(cut[0][1].finish_reason, search::policy::STOP_REGEX);
@@ -207,8 +229,7 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
         .unwrap();
     assert!((subst.logprob + 0.5).abs() < 1e-12, "{}", subst.logprob);
 
-    let mut c = c.for_expansion(Expansion::Proof);
-    let proof = build_policy(&c).unwrap();
+    let proof = proof_client(&c);
     let out = proof.generate(&root, 2).await.unwrap();
     assert_eq!(out[0][1].text, "  subst h₀\n  norm_num\n");
     let steps = tactic_sequence(&out[0][1], start_column(&root[0]));
@@ -219,9 +240,9 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
     assert_eq!(steps.len(), 2, "{steps:?}");
     assert_eq!((steps[0].0, steps[1].0), ("subst h₀", "norm_num"));
     assert!((steps[0].1 + 0.5).abs() < 1e-12 && (steps[1].1 + 0.2).abs() < 1e-12);
-    // A small `max_new_tokens` cuts the continuation: the cut tactic is not read.
-    c.max_new_tokens = 4;
-    let short = build_policy(&c).unwrap();
+    // A small `proof_max_new_tokens` cuts the continuation: the cut tactic is not read.
+    c.proof_max_new_tokens = 4;
+    let short = proof_client(&c);
     let out = short.generate(&root, 2).await.unwrap();
     assert_eq!(out[0][1].finish_reason, "length");
     let steps = tactic_sequence(&out[0][1], start_column(&root[0]));
@@ -230,7 +251,7 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
     // `tokens_prompt` is not zero on that backend.
     let mut o = config(vec![server.url()], PolicyBackend::Openai, Sampling::N);
     o.stop = None;
-    let openai = build_policy(&o).unwrap().generate(&root, 2).await.unwrap();
+    let openai = client(&o).generate(&root, 2).await.unwrap();
     let sglang_prompt = out[0][0].prompt_tokens;
     assert!(sglang_prompt > 0);
     assert_eq!(
@@ -253,12 +274,11 @@ async fn the_model_writes_the_rest_of_the_proof_and_each_tactic_keeps_its_logpro
 #[tokio::test]
 async fn unknown_states_get_a_junk_tactic() {
     let server = sim(SglangOptions::default()).await;
-    let policy = build_policy(&config(
+    let policy = client(&config(
         vec![server.url()],
         PolicyBackend::Sglang,
         Sampling::N,
-    ))
-    .unwrap();
+    ));
     let out = policy.generate(&["⊢ False".to_owned()], 2).await.unwrap();
     assert!(out[0].iter().all(|c| c.text.starts_with(JUNK_TACTIC)));
 }
@@ -271,7 +291,7 @@ async fn every_third_request_failing_with_503_still_succeeds() {
     })
     .await;
     for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
-        let policy = build_policy(&config(vec![server.url()], backend, Sampling::Repeat)).unwrap();
+        let policy = client(&config(vec![server.url()], backend, Sampling::Repeat));
         for _ in 0..3 {
             let out = candidates(&policy, &prompts(), 2).await;
             assert_eq!(out[1].candidates[0].tactic, "norm_num");
@@ -288,7 +308,7 @@ async fn a_400_fails_fast_with_the_server_message() {
     for backend in [PolicyBackend::Sglang, PolicyBackend::Openai] {
         let mut c = config(vec![server.url()], backend, Sampling::Repeat);
         c.top_p = 1.5;
-        let policy = build_policy(&c).unwrap();
+        let policy = client(&c);
         let before = server.log.entries().len();
         match policy.generate(&prompts(), 2).await {
             Err(PolicyError::Server(HttpError::Rejected {
@@ -310,12 +330,11 @@ async fn a_400_fails_fast_with_the_server_message() {
 async fn health_check_names_the_down_url() {
     let server = sim(SglangOptions::default()).await;
     let down = closed_url().await;
-    let policy = build_policy(&config(
+    let policy = client(&config(
         vec![server.url(), down.clone()],
         PolicyBackend::Sglang,
         Sampling::Repeat,
-    ))
-    .unwrap();
+    ));
     let err = policy.health_check().await.unwrap_err();
     match &err {
         PolicyError::Down { down: list } => {
@@ -326,12 +345,11 @@ async fn health_check_names_the_down_url() {
     }
     let msg = err.to_string();
     assert!(msg.contains(&down) && !msg.contains(&server.url()), "{msg}");
-    let healthy = build_policy(&config(
+    let healthy = client(&config(
         vec![server.url()],
         PolicyBackend::Openai,
         Sampling::N,
-    ))
-    .unwrap();
+    ));
     healthy.health_check().await.unwrap();
 }
 
@@ -341,12 +359,11 @@ async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
         sim(SglangOptions::default()).await,
         sim(SglangOptions::default()).await,
     );
-    let policy = build_policy(&config(
+    let policy = client(&config(
         vec![a.url(), b.url()],
         PolicyBackend::Sglang,
         Sampling::N,
-    ))
-    .unwrap();
+    ));
     for _ in 0..4 {
         policy.generate(&prompts(), 1).await.unwrap();
     }
@@ -358,7 +375,7 @@ async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
         Sampling::N,
     );
     c.max_retries = 0;
-    let policy = build_policy(&c).unwrap();
+    let policy = client(&c);
     for _ in 0..3 {
         policy.generate(&prompts(), 1).await.unwrap();
     }
@@ -369,7 +386,7 @@ async fn requests_are_spread_over_urls_and_skip_a_dead_one() {
 async fn all_urls_down_is_unavailable() {
     let mut c = config(vec![closed_url().await], PolicyBackend::Sglang, Sampling::N);
     c.max_retries = 1;
-    let policy = build_policy(&c).unwrap();
+    let policy = client(&c);
     match policy.generate(&prompts(), 1).await {
         Err(PolicyError::Server(HttpError::Unavailable { attempts, .. })) => {
             assert_eq!(attempts, 2)
@@ -394,12 +411,11 @@ async fn model_info_answers() {
 #[tokio::test]
 async fn the_simulator_finds_the_state_in_every_built_in_template() {
     let server = sim(SglangOptions::default()).await;
-    let policy = build_policy(&config(
+    let policy = client(&config(
         vec![server.url()],
         PolicyBackend::Sglang,
         Sampling::N,
-    ))
-    .unwrap();
+    ));
     let t = theorem();
     let after = ["subst h₀".to_owned()];
     for built_in in search::templates::BUILT_IN {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use search::candidates::{extract_candidates, start_column};
-use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::config::{Config, PolicyBackend, PolicyConfig, Sampling};
 use search::http_retry::HttpError;
 use search::policy::{build_policy, Policy, PolicyError};
+use search::request_setup::RequestSetup;
 use serde_json::json;
 use sim::sglang::{spawn, SglangHandle, SglangOptions};
 use sim::world::World;
@@ -46,8 +47,13 @@ fn config(url: String, backend: PolicyBackend) -> PolicyConfig {
     }
 }
 
+/// The client a sweep with this `[policy]` builds (tactic mode).
 fn policy(config: &PolicyConfig) -> Arc<dyn Policy> {
-    build_policy(config).unwrap()
+    let whole = Config {
+        policy: config.clone(),
+        ..Config::default()
+    };
+    build_policy(config, &RequestSetup::from_config(&whole).unwrap()).unwrap()
 }
 
 const BOTH: [PolicyBackend; 2] = [PolicyBackend::Sglang, PolicyBackend::Openai];

@@ -2,8 +2,9 @@
 //! to the server that answered it, with its prompt count. No timing is asserted, only the
 //! invariants of the integrals.
 
-use search::config::{PolicyBackend, PolicyConfig, Sampling};
+use search::config::{Config, PolicyBackend, PolicyConfig, Sampling};
 use search::policy::build_policy;
+use search::request_setup::RequestSetup;
 use serde_json::json;
 use sim::sglang::{spawn, SglangOptions};
 use sim::world::World;
@@ -19,13 +20,17 @@ async fn requests_and_prompts_are_booked_per_url() {
         (PolicyBackend::Sglang, Sampling::Repeat),
         (PolicyBackend::Openai, Sampling::N),
     ] {
-        let policy = build_policy(&PolicyConfig {
-            backend,
-            sampling,
-            urls: vec![a.url(), b.url()],
-            ..PolicyConfig::default()
-        })
-        .unwrap();
+        let config = Config {
+            policy: PolicyConfig {
+                backend,
+                sampling,
+                urls: vec![a.url(), b.url()],
+                ..PolicyConfig::default()
+            },
+            ..Config::default()
+        };
+        let setup = RequestSetup::from_config(&config).unwrap();
+        let policy = build_policy(&config.policy, &setup).unwrap();
         assert_eq!(
             policy.utilisation().iter().map(|u| u.requests).sum::<u64>(),
             0

@@ -11,6 +11,7 @@ use formats::theorems::Theorem;
 use lean_bridge::LeanPool;
 use search::config::PolicyConfig;
 use search::policy::build_policy;
+use search::request_setup::RequestSetup;
 use search::Config;
 
 use crate::ConfigArgs;
@@ -102,11 +103,20 @@ async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
         warning: None,
     });
     let client = reqwest::Client::new();
+    // What a sweep's requests carry, so the generate check sends what the sweep will.
+    let setup = RequestSetup::from_config(config);
     for url in &config.policy.urls {
-        let result = check_policy(&client, &config.policy, url, timeout).await;
-        let warning = match &result {
-            Ok(_) => model_warning(&client, &config.policy.template, url, timeout).await,
-            Err(_) => None,
+        let result = match &setup {
+            Ok(setup) => check_policy(&client, &config.policy, setup, url, timeout).await,
+            Err(e) => fail(
+                e.to_string(),
+                "set [policy].template (or, with search.expansion = \"proof\", \
+                 [policy].proof_template) to a built-in name or a template containing {state}",
+            ),
+        };
+        let warning = match (&result, &setup) {
+            (Ok(_), Ok(setup)) => model_warning(&client, setup.template.name(), url, timeout).await,
+            _ => None,
         };
         checks.push(Check {
             what: format!("policy {url}"),
@@ -180,10 +190,12 @@ async fn check_lean(config: &Config) -> Result<String, Failure> {
     }
 }
 
-/// `/health`, then a one-token generate whose answer must carry token log-probs.
+/// `/health`, then a one-token generate with `setup`'s stops whose answer must carry token
+/// log-probs.
 async fn check_policy(
     client: &reqwest::Client,
     policy: &PolicyConfig,
+    setup: &RequestSetup,
     url: &str,
     timeout: Duration,
 ) -> Result<String, Failure> {
@@ -197,11 +209,14 @@ async fn check_policy(
     }
     let mut one = policy.clone();
     one.urls = vec![url.to_owned()];
-    one.max_new_tokens = 1;
     one.max_retries = 0;
     one.request_timeout = timeout.as_secs_f64();
+    let one_token = RequestSetup {
+        max_new_tokens: 1,
+        ..setup.clone()
+    };
     let started = Instant::now();
-    let answer = match build_policy(&one) {
+    let answer = match build_policy(&one, &one_token) {
         Ok(p) => {
             p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1)
                 .await
@@ -240,7 +255,8 @@ async fn check_policy(
 }
 
 /// The served model, as `GET /v1/models` (vLLM, SGLang) or SGLang's `GET /get_model_info`
-/// name it, against the template: a prompt written for another model family wastes the GPU.
+/// name it, against the template (a built-in's name, or `custom`): a prompt written for
+/// another model family wastes the GPU.
 async fn model_warning(
     client: &reqwest::Client,
     template: &str,

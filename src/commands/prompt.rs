@@ -13,7 +13,8 @@ use formats::theorems::read_theorems;
 use lean_bridge::{LeanPool, TacticOutcome};
 use search::env::ProofEnv;
 use search::lean_env::LeanEnv;
-use search::templates::{prompt_budget, stops, PromptInput, PromptTemplate};
+use search::request_setup::RequestSetup;
+use search::templates::{prompt_budget, PromptInput};
 
 use crate::ConfigArgs;
 
@@ -32,12 +33,12 @@ pub struct PromptArgs {
     pub tactics: String,
 }
 
-/// Writes the prompt bytes, unchanged, to stdout, and the stop strings (JSON) and the
-/// context bound used to stderr, so `stepwise prompt ... > prompt.txt` holds the prompt alone.
+/// Writes the prompt bytes, unchanged, to stdout, and the template's name, the stops (JSON)
+/// and the context bound used to stderr, so `stepwise prompt ... > prompt.txt` holds the
+/// prompt alone. All as a sweep with this config sends them, `search.expansion` included.
 pub fn run(args: PromptArgs) -> anyhow::Result<()> {
     let config = search::Config::load(&args.config.config, &args.config.overrides)?;
-    let template = PromptTemplate::from_config(&config.policy.template)?;
-    let stops = stops(&config.policy)?;
+    let setup = RequestSetup::from_config(&config)?;
     let theorems = read_theorems(&args.theorems)?;
     let theorem = match &args.name {
         Some(name) => theorems
@@ -51,21 +52,24 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
     let tactics = split_tactics(&args.tactics);
     let runtime = tokio::runtime::Runtime::new()?;
     let goals = runtime.block_on(node_goals(&config, theorem, &tactics))?;
-    let budget = config
-        .policy
+    let budget = setup
         .context_tokens
-        .map(|context| prompt_budget(context, config.policy.max_new_tokens));
+        .map(|context| prompt_budget(context, setup.max_new_tokens));
     let header = theorem.header_or(&config.lean.header);
     let input = PromptInput::new(theorem, header, &tactics, &goals);
-    let prompt = template.render_within(&input, budget);
+    let prompt = setup.template.render_within(&input, budget);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(prompt.as_bytes())?;
     stdout.flush()?;
-    eprintln!("stop strings: {}", serde_json::to_string(&stops.strings)?);
-    if !stops.regexes.is_empty() {
+    eprintln!("template: {}", setup.template.name());
+    eprintln!(
+        "stop strings: {}",
+        serde_json::to_string(&setup.stops.strings)?
+    );
+    if !setup.stops.regexes.is_empty() {
         eprintln!(
             "stop regexes (SGLang): {}",
-            serde_json::to_string(&stops.regexes)?
+            serde_json::to_string(&setup.stops.regexes)?
         );
     }
     match budget {

@@ -11,6 +11,7 @@ use lean_bridge::LeanPool;
 use search::lean_env::LeanEnv;
 use search::manifest::{begin_run, describe_run, end_run, RunRequest};
 use search::policy::build_policy;
+use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, still_to_search, Backends, SweepOptions, SweepReport};
 use search::value::{EbmClient, ValueScorer};
 
@@ -110,8 +111,7 @@ pub async fn execute(
     out: &Path,
     run: SweepRun<'_>,
 ) -> anyhow::Result<(SweepReport, run_folder::Summary)> {
-    // Proof mode sends its own token limit and stops (the template is chosen by the sweep).
-    let policy = build_policy(&config.policy.for_expansion(config.search.expansion))?;
+    let policy = build_policy(&config.policy, &RequestSetup::from_config(config)?)?;
     let pool = LeanPool::new(config.lean.clone());
     // Asked before the warm-up holds every worker for its import, so a resumed directory made
     // by another setup is refused in seconds, not after minutes of importing Mathlib. The

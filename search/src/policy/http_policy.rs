@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::endpoints::Endpoints;
 use super::{Completion, Policy, PolicyError};
 use crate::config::{PolicyConfig, Sampling};
+use crate::request_setup::RequestSetup;
 use formats::utilisation::UrlUtilisation;
 
 /// One generate API's request body and answer.
@@ -48,7 +49,8 @@ pub struct Request<'a> {
     pub settings: &'a SamplingSettings,
 }
 
-/// The `[policy]` values every request carries.
+/// What every request carries besides its prompts: `[policy]`'s sampling values and the
+/// [`RequestSetup`]'s token limit and stops.
 #[derive(Debug)]
 pub struct SamplingSettings {
     pub sampling: Sampling,
@@ -71,8 +73,8 @@ pub struct HttpPolicy<W> {
 }
 
 impl<W: WireFormat> HttpPolicy<W> {
-    pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
-        let stops = super::stops(config)?;
+    pub fn new(config: &PolicyConfig, setup: &RequestSetup) -> Result<Self, PolicyError> {
+        let stops = setup.stops.clone();
         if !W::STOP_REGEX && !stops.regexes.is_empty() {
             tracing::info!(
                 "the OpenAI-compatible API takes no stop_regex: requests carry only the stop \
@@ -81,13 +83,13 @@ impl<W: WireFormat> HttpPolicy<W> {
         }
         Ok(Self {
             endpoints: Endpoints::new(config)?,
-            context_tokens: config.context_tokens,
+            context_tokens: setup.context_tokens,
             model: config.model.clone(),
             settings: SamplingSettings {
                 sampling: config.sampling,
                 temperature: config.temperature,
                 top_p: config.top_p,
-                max_new_tokens: config.max_new_tokens,
+                max_new_tokens: setup.max_new_tokens,
                 stop: stops.strings,
                 stop_regex: if W::STOP_REGEX {
                     stops.regexes

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
+use crate::request_setup::RequestSetup;
 use formats::utilisation::UrlUtilisation;
 
 /// One completion as the server returned it, before tactic extraction.
@@ -182,11 +183,6 @@ fn group_by_prompt(flat: Vec<Completion>, n: usize) -> Vec<Vec<Completion>> {
         .collect()
 }
 
-/// `[policy].stop` and `stop_regex`, or the template's own.
-fn stops(config: &PolicyConfig) -> Result<crate::templates::Stops, PolicyError> {
-    crate::templates::stops(config).map_err(|e| PolicyError::Config(e.to_string()))
-}
-
 /// The prompt tokens left once `max_new_tokens` is reserved, from `[policy].context_tokens`
 /// or, failing that, the context the server reported at start.
 fn budget(
@@ -199,10 +195,14 @@ fn budget(
         .map(|context| crate::templates::prompt_budget(context, max_new_tokens))
 }
 
-/// The client `[policy].backend` names, over `[policy].urls`.
-pub fn build_policy(config: &PolicyConfig) -> Result<Arc<dyn Policy>, PolicyError> {
+/// The client `[policy].backend` names, over `[policy].urls`, sending `setup`'s stops, token
+/// limit and context with every request.
+pub fn build_policy(
+    config: &PolicyConfig,
+    setup: &RequestSetup,
+) -> Result<Arc<dyn Policy>, PolicyError> {
     Ok(match config.backend {
-        PolicyBackend::Sglang => Arc::new(sglang::SglangPolicy::new(config)?),
-        PolicyBackend::Openai => Arc::new(openai::OpenAiPolicy::new(config)?),
+        PolicyBackend::Sglang => Arc::new(sglang::SglangPolicy::new(config, setup)?),
+        PolicyBackend::Openai => Arc::new(openai::OpenAiPolicy::new(config, setup)?),
     })
 }

@@ -166,18 +166,23 @@ fn parse_choice(choice: &Value) -> Result<Completion, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{PolicyConfig, Sampling};
+    use crate::config::{Config, PolicyConfig, Sampling};
+    use crate::request_setup::RequestSetup;
     use serde_json::json;
 
     #[test]
     fn request_carries_every_sampling_value() {
-        let p = OpenAiPolicy::new(&PolicyConfig {
-            sampling: Sampling::N,
-            model: Some("deepseek".into()),
-            stop: Some(Vec::new()),
-            ..PolicyConfig::default()
-        })
-        .unwrap();
+        let config = Config {
+            policy: PolicyConfig {
+                sampling: Sampling::N,
+                model: Some("deepseek".into()),
+                stop: Some(Vec::new()),
+                ..PolicyConfig::default()
+            },
+            ..Config::default()
+        };
+        let setup = RequestSetup::from_config(&config).unwrap();
+        let p = OpenAiPolicy::new(&config.policy, &setup).unwrap();
         let prompts = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(
             serde_json::to_value(OpenAiCompletions::body(&p.request(

@@ -188,20 +188,36 @@ fn parse_token(entry: &Value) -> Result<RawToken, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PolicyConfig;
+    use crate::config::{Config, Expansion, PolicyConfig, SearchConfig};
+    use crate::request_setup::RequestSetup;
     use serde_json::json;
 
     fn body_of(p: &SglangPolicy, prompts: &[String], n: usize) -> Value {
         serde_json::to_value(SglangGenerate::body(&p.request(None, prompts, n))).unwrap()
     }
 
+    /// The client a sweep with this `[policy]` and `expansion` builds.
+    fn client(policy: PolicyConfig, expansion: Expansion) -> SglangPolicy {
+        let config = Config {
+            policy,
+            search: SearchConfig {
+                expansion,
+                ..SearchConfig::default()
+            },
+            ..Config::default()
+        };
+        SglangPolicy::new(&config.policy, &RequestSetup::from_config(&config).unwrap()).unwrap()
+    }
+
     fn policy(sampling: Sampling) -> SglangPolicy {
-        SglangPolicy::new(&PolicyConfig {
-            sampling,
-            stop: Some(vec!["\n\n".into()]),
-            ..PolicyConfig::default()
-        })
-        .unwrap()
+        client(
+            PolicyConfig {
+                sampling,
+                stop: Some(vec!["\n\n".into()]),
+                ..PolicyConfig::default()
+            },
+            Expansion::Tactic,
+        )
     }
 
     #[test]
@@ -223,23 +239,27 @@ mod tests {
 
     #[test]
     fn stop_regex_is_sent_when_there_is_one_and_left_out_when_not() {
-        let none = SglangPolicy::new(&PolicyConfig {
-            stop_regex: Some(Vec::new()),
-            ..PolicyConfig::default()
-        })
-        .unwrap();
+        let none = client(
+            PolicyConfig {
+                stop_regex: Some(Vec::new()),
+                ..PolicyConfig::default()
+            },
+            Expansion::Tactic,
+        );
         let prompts = vec!["a".to_owned()];
         let params = &body_of(&none, &prompts, 1)["sampling_params"];
         assert_eq!(params.get("stop_regex"), None, "{params}");
         // Proof mode runs to the fence; a step prover's template has none of its own.
-        for config in [
-            PolicyConfig::default().for_expansion(crate::config::Expansion::Proof),
-            PolicyConfig {
-                template: "internlm-step-prover".into(),
-                ..PolicyConfig::default()
-            },
+        for p in [
+            client(PolicyConfig::default(), Expansion::Proof),
+            client(
+                PolicyConfig {
+                    template: "internlm-step-prover".into(),
+                    ..PolicyConfig::default()
+                },
+                Expansion::Tactic,
+            ),
         ] {
-            let p = SglangPolicy::new(&config).unwrap();
             let params = &body_of(&p, &prompts, 1)["sampling_params"];
             assert_eq!(params.get("stop_regex"), None, "{params}");
         }
