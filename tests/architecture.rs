@@ -140,40 +140,25 @@ fn the_crate_graph_follows_the_process_graph() {
     }
 }
 
+/// The violations of the workspace graph with one edge added.
+fn violations_with(from: &str, to: &str) -> Vec<String> {
+    let mut graph = workspace_graph();
+    graph.get_mut(from).unwrap().insert(to.to_owned());
+    violations(&graph)
+}
+
 #[test]
 fn a_forbidden_edge_is_caught_even_through_another_crate() {
-    let mut graph = workspace_graph();
-    // ebm -> formats -> search would hide the edge from a direct check.
-    graph
-        .get_mut("formats")
-        .unwrap()
-        .insert("search".to_owned());
-    let broken = violations(&graph);
-    assert!(
-        broken
-            .iter()
-            .any(|m| m.contains("`ebm` depends on `search`")),
-        "{broken:?}"
-    );
-    let mut graph = workspace_graph();
-    graph.get_mut("search").unwrap().insert("sim".to_owned());
-    let broken = violations(&graph);
-    assert!(
-        broken
-            .iter()
-            .any(|m| m.contains("`search` depends on the simulators")),
-        "{broken:?}"
-    );
-    let mut graph = workspace_graph();
-    graph
-        .get_mut("run-folder")
-        .unwrap()
-        .insert("lean-bridge".to_owned());
-    let broken = violations(&graph);
-    assert!(
-        broken
-            .iter()
-            .any(|m| m.contains("`run-folder` depends on `lean-bridge`")),
-        "{broken:?}"
-    );
+    for ((from, to), caught) in [
+        // ebm -> formats -> search would hide the edge from a direct check.
+        (("formats", "search"), "`ebm` depends on `search`"),
+        (("search", "sim"), "`search` depends on the simulators"),
+        (
+            ("run-folder", "lean-bridge"),
+            "`run-folder` depends on `lean-bridge`",
+        ),
+    ] {
+        let broken = violations_with(from, to);
+        assert!(broken.iter().any(|m| m.contains(caught)), "{broken:?}");
+    }
 }
