@@ -159,6 +159,22 @@ impl std::fmt::Display for Difference {
     }
 }
 
+/// What a config key absent from a manifest counts as: a build's defaults, split and
+/// flattened as [`Manifest::config`] is compared. A manifest written before a key existed
+/// lacks it, and the run that wrote it did what the key's default does (a new key's default
+/// keeps the old behaviour), so only a value away from the default is a difference.
+/// `ConfigDefaults::default()` knows no defaults: an absent key shows as `(absent)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDefaults(BTreeMap<String, String>);
+
+impl ConfigDefaults {
+    /// From a resolved config as it serialises, placement keys and all (they are split off
+    /// here, as [`split_placement`] does for a manifest).
+    pub fn from_config(config: &Value) -> Self {
+        Self(flatten(&split_placement(config).0))
+    }
+}
+
 /// Which comparison: a resume continues one shard, a merge joins different ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -179,8 +195,14 @@ pub enum ManifestError {
 
 impl Manifest {
     /// The fields that change results and differ from `other` (`self` before, `other`
-    /// after), config keys one by one. Runs never count.
-    pub fn differences(&self, other: &Manifest, scope: Scope) -> Vec<Difference> {
+    /// after), config keys one by one, a key one side lacks counting as its value in
+    /// `defaults`. Runs never count.
+    pub fn differences(
+        &self,
+        other: &Manifest,
+        scope: Scope,
+        defaults: &ConfigDefaults,
+    ) -> Vec<Difference> {
         let mut out = Vec::new();
         let mut push = |field: &str, before: String, after: String| {
             if before != after {
@@ -193,8 +215,15 @@ impl Manifest {
         };
         let (a, b) = (flatten(&self.config), flatten(&other.config));
         for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
-            let show =
-                |m: &BTreeMap<String, String>| m.get(key).cloned().unwrap_or("(absent)".into());
+            let default = defaults.0.get(key);
+            if a.get(key).or(default) == b.get(key).or(default) {
+                continue;
+            }
+            let show = |m: &BTreeMap<String, String>| match (m.get(key), default) {
+                (Some(value), _) => value.clone(),
+                (None, Some(default)) => format!("{default} (absent: the default)"),
+                (None, None) => "(absent)".into(),
+            };
             push(&format!("config {key}"), show(&a), show(&b));
         }
         push(
@@ -465,7 +494,9 @@ mod tests {
         let m = manifest();
         assert_eq!(m.config["policy"], json!({"template": "bfs-prover"}));
         assert!(m.config["lean"].get("cwd").is_none());
-        assert!(m.differences(&m.clone(), Scope::Resume).is_empty());
+        assert!(m
+            .differences(&m.clone(), Scope::Resume, &ConfigDefaults::default())
+            .is_empty());
     }
 
     #[test]
@@ -477,7 +508,7 @@ mod tests {
         b.lean.version = Some("4.9.0".into());
         b.theorems.shard = Some("1/2".into());
         let shown: Vec<String> = a
-            .differences(&b, Scope::Resume)
+            .differences(&b, Scope::Resume, &ConfigDefaults::default())
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -491,7 +522,70 @@ mod tests {
             ]
         );
         // Shards of one sweep differ by design.
-        assert_eq!(a.differences(&b, Scope::Merge).len(), 3);
+        assert_eq!(
+            a.differences(&b, Scope::Merge, &ConfigDefaults::default())
+                .len(),
+            3
+        );
+    }
+
+    /// A build's defaults: `search.max_nodes` and a key older manifests lack.
+    fn defaults() -> ConfigDefaults {
+        ConfigDefaults::from_config(&json!({
+            "search": {"max_nodes": 600},
+            "policy": {"urls": ["http://default"], "template": "deepseek-tactic-state"},
+            "sweep": {"concurrency": 10, "speculate_tail": true},
+        }))
+    }
+
+    fn shown(before: &Manifest, after: &Manifest, scope: Scope) -> Vec<String> {
+        before
+            .differences(after, scope, &defaults())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_key_an_older_manifest_lacks_counts_as_its_default() {
+        let older = manifest();
+        let mut newer = manifest();
+        newer.config["sweep"] = json!({"speculate_tail": true});
+        for scope in [Scope::Resume, Scope::Merge] {
+            assert!(shown(&older, &newer, scope).is_empty(), "{scope:?}");
+            // Either side may be the older one (a merge takes the shards in any order).
+            assert!(shown(&newer, &older, scope).is_empty(), "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_an_older_manifest_lacks_set_away_from_its_default_is_the_one_difference() {
+        let older = manifest();
+        let mut newer = manifest();
+        newer.config["sweep"] = json!({"speculate_tail": false});
+        for scope in [Scope::Resume, Scope::Merge] {
+            assert_eq!(
+                shown(&older, &newer, scope),
+                ["config sweep.speculate_tail: true (absent: the default) -> false"],
+                "{scope:?}"
+            );
+            assert_eq!(
+                shown(&newer, &older, scope),
+                ["config sweep.speculate_tail: false -> true (absent: the default)"],
+                "{scope:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_no_default_knows_is_absent_on_one_side() {
+        let older = manifest();
+        let mut newer = manifest();
+        newer.config["search"]["retired_knob"] = json!(1);
+        assert_eq!(
+            shown(&older, &newer, Scope::Resume),
+            ["config search.retired_knob: (absent) -> 1"]
+        );
     }
 
     #[test]

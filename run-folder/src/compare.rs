@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use formats::manifest::{Manifest, Scope};
+use formats::manifest::{ConfigDefaults, Manifest, Scope};
 
 use crate::report::{ms, pct, secs};
 use crate::summary::Summary;
@@ -159,8 +159,9 @@ pub fn render_setup_comparison(sweeps: &[(String, Option<Manifest>)]) -> String 
     };
     for (name, manifest) in &sweeps[1..] {
         let Some(manifest) = manifest else { continue };
+        // No defaults: a key one sweep's manifest lacks shows as absent, as it was recorded.
         let mut differences: Vec<String> = first
-            .differences(manifest, Scope::Resume)
+            .differences(manifest, Scope::Resume, &ConfigDefaults::default())
             .iter()
             .map(ToString::to_string)
             .collect();

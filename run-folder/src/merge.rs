@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use formats::manifest::{sha256_file, Difference, Manifest, ManifestError, Scope};
+use formats::manifest::{sha256_file, ConfigDefaults, Difference, Manifest, ManifestError, Scope};
 use formats::progress::GENERATE_TIMELINE_FILE;
 use formats::results::{latest_by_name, read_results, ResultsError, RESULTS_FILE};
 use formats::runs::{CONFIG_FILE, RUNS_FILE};
@@ -82,10 +82,13 @@ pub struct MergeReport {
 
 /// Merges `dirs` into the new directory `out`. `theorems` replaces the file the manifests
 /// name (a shard's path may not exist where the merge runs); its hash must still match.
+/// `defaults` are what a config key a shard's manifest lacks counts as (a shard run before
+/// the key existed).
 pub fn merge(
     out: &Path,
     dirs: &[PathBuf],
     theorems: Option<&Path>,
+    defaults: &ConfigDefaults,
 ) -> Result<MergeReport, MergeError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -103,7 +106,7 @@ pub fn merge(
         .collect::<Result<Vec<_>, _>>()?;
     let first = &manifests[0];
     for (dir, manifest) in dirs.iter().zip(&manifests).skip(1) {
-        let differences = first.differences(manifest, Scope::Merge);
+        let differences = first.differences(manifest, Scope::Merge, defaults);
         if !differences.is_empty() {
             return Err(MergeError::Disagree {
                 first: dirs[0].clone(),

@@ -16,7 +16,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use formats::manifest::{Difference, Manifest, Scope};
+use formats::manifest::{ConfigDefaults, Difference, Manifest, Scope};
 use formats::progress::{read_timeline, TimelineSample};
 use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult, RESULTS_FILE};
 use formats::runs::{read_runs, RunRecord};
@@ -991,8 +991,9 @@ fn manifest_table(sweeps: &[ComparedSweep]) -> Option<Vec<Vec<String>>> {
     let differences: Vec<Vec<Difference>> = manifests
         .iter()
         .map(|m| {
+            // Config keys are left out below, so their defaults do not matter.
             first
-                .differences(m, Scope::Resume)
+                .differences(m, Scope::Resume, &ConfigDefaults::default())
                 .into_iter()
                 .filter(|d| !d.field.starts_with("config "))
                 .collect()

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use formats::manifest::{
-    canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BuildInfo, Difference,
-    Host, LeanIdentity, Manifest, ManifestError, RunEntry, Scope, ServedModel, ServerEntry,
-    TemplateIdentity, TheoremsIdentity,
+    canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BuildInfo,
+    ConfigDefaults, Difference, Host, LeanIdentity, Manifest, ManifestError, RunEntry, Scope,
+    ServedModel, ServerEntry, TemplateIdentity, TheoremsIdentity,
 };
 use serde_json::Value;
 
@@ -148,8 +148,9 @@ pub async fn describe_run(
 
 /// Writes the manifest of a run starting in `dir`. A resumed directory must have been
 /// produced by the same setup ([`Scope::Resume`]): otherwise the run is refused, naming the
-/// differences, unless `force` (then the new run records what it overrode). The directory's
-/// earlier runs are kept; the top level becomes this run's.
+/// differences, unless `force` (then the new run records what it overrode); a key the older
+/// manifest lacks counts as its default ([`config_defaults`]). The directory's earlier runs
+/// are kept; the top level becomes this run's.
 pub fn begin_run(
     dir: &Path,
     mut manifest: Manifest,
@@ -164,7 +165,8 @@ pub fn begin_run(
     if resume {
         match Manifest::read(dir)? {
             Some(previous) => {
-                let differences = previous.differences(&manifest, Scope::Resume);
+                let differences =
+                    previous.differences(&manifest, Scope::Resume, &config_defaults());
                 if !differences.is_empty() {
                     if !force {
                         return Err(RunManifestError::Refused {
@@ -195,6 +197,14 @@ pub fn begin_run(
     }
     manifest.write(dir)?;
     Ok(manifest)
+}
+
+/// What a config key absent from a manifest written before the key existed counts as: this
+/// build's defaults (for `--resume` here, and `stepwise merge`).
+pub fn config_defaults() -> ConfigDefaults {
+    ConfigDefaults::from_config(
+        &serde_json::to_value(Config::default()).expect("a config serialises"),
+    )
 }
 
 /// Stamps the end of the last run and rewrites the manifest.

@@ -1,6 +1,6 @@
 //! The sweep's tail signals: once fewer theorems remain than slots, the running ones pop more
 //! nodes per expansion (`sweep.fill_tail`) or speculate (`sweep.speculate_tail`); never
-//! before, and never without the opt-in. In-process doubles; the order of events is forced by
+//! before, and never when switched off. In-process doubles; the order of events is forced by
 //! a gate, not by timing: the short theorem's first generate call waits until the long
 //! theorem has made three calls, so those three happen with both running, and the short
 //! theorem's two expansions too.
@@ -188,7 +188,7 @@ async fn the_tail_pops_more_nodes_only_when_opted_in() {
 }
 
 #[tokio::test]
-async fn the_tail_speculates_only_when_opted_in() {
+async fn the_tail_speculates_only_when_switched_on() {
     // `quick` expands twice while both theorems run, the second time with a node to
     // speculate on: it must not. `long` goes on alone in the tail, where it does.
     let swept = sweep(false, true).await;

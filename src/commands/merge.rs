@@ -19,7 +19,12 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> anyhow::Result<()> {
-    let report = run_folder::merge::merge(&args.out, &args.dirs, args.theorems.as_deref())?;
+    let report = run_folder::merge::merge(
+        &args.out,
+        &args.dirs,
+        args.theorems.as_deref(),
+        &search::manifest::config_defaults(),
+    )?;
     let s = &report.summary;
     println!(
         "merged {} shards: proved {} of {} ({:.1}%); {} trajectory files linked; results in {}",
