@@ -229,13 +229,13 @@ async fn resume_is_refused_on_a_changed_setup_and_accepted_on_the_same() {
     assert_eq!(m["config"]["search"]["max_nodes"], 21);
 }
 
-/// Rewrites `dir/manifest.json` as a stepwise from before `sweep.speculate_tail` wrote it.
-fn without_speculate_tail(dir: &Path) {
+/// Rewrites `dir/manifest.json` as a stepwise from before `sweep.fill_tail` wrote it.
+fn without_fill_tail(dir: &Path) {
     let mut m = manifest(dir);
     m["config"]["sweep"]
         .as_object_mut()
         .unwrap()
-        .remove("speculate_tail")
+        .remove("fill_tail")
         .expect("the key is recorded");
     std::fs::write(
         dir.join("manifest.json"),
@@ -250,21 +250,21 @@ async fn a_run_from_before_a_key_existed_resumes_unless_the_key_leaves_its_defau
     let server = sglang("sim/prover-a").await;
     ok(sweep(dir.path(), "run", &server.url(), &["--max-theorems", "3"]).await);
     let run = dir.path().join("run");
-    without_speculate_tail(&run);
+    without_fill_tail(&run);
 
     let err = refused(
         sweep(
             dir.path(),
             "run",
             &server.url(),
-            &["--resume", "--set", "sweep.speculate_tail=false"],
+            &["--resume", "--set", "sweep.fill_tail=true"],
         )
         .await,
     );
     let listed: Vec<&str> = err.lines().filter(|l| l.starts_with("  - ")).collect();
     assert_eq!(
         listed,
-        ["  - config sweep.speculate_tail: true (absent: the default) -> false"],
+        ["  - config sweep.fill_tail: false (absent: the default) -> true"],
         "{err}"
     );
 
@@ -299,7 +299,7 @@ async fn merged_shards_equal_the_one_machine_sweep_and_a_missing_shard_is_named(
     };
 
     // A shard from before a key existed merges with the others at its default.
-    without_speculate_tail(&shard_dir(1));
+    without_fill_tail(&shard_dir(1));
     let output = merge("merged", &[0, 1, 2]);
     assert!(
         output.status.success(),

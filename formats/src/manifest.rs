@@ -19,8 +19,11 @@ use crate::identity::ModelIdentity;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
-/// Config keys that say where a run happened, not what it computes: left out of
-/// [`Manifest::config`] (and its hash) and kept in each run's [`RunEntry::placement`].
+/// Config keys that say where or how fast a run happened, not what it computes: left out of
+/// [`Manifest::config`] (and its hash), kept in each run's [`RunEntry::placement`], and never
+/// a difference, even where an older manifest recorded them in its config. Speculation sends
+/// a request early and uses it only if the plain search would make it, so the trees are the
+/// same (search's `engine_speculate` tests).
 pub const PLACEMENT_KEYS: &[&str] = &[
     "policy.urls",
     "ebm.url",
@@ -29,6 +32,8 @@ pub const PLACEMENT_KEYS: &[&str] = &[
     "lean.sandbox",
     "lean.workers",
     "sweep.concurrency",
+    "search.speculate",
+    "sweep.speculate_tail",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +220,9 @@ impl Manifest {
         };
         let (a, b) = (flatten(&self.config), flatten(&other.config));
         for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+            if PLACEMENT_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             let default = defaults.0.get(key);
             if a.get(key).or(default) == b.get(key).or(default) {
                 continue;
@@ -534,7 +542,7 @@ mod tests {
         ConfigDefaults::from_config(&json!({
             "search": {"max_nodes": 600},
             "policy": {"urls": ["http://default"], "template": "deepseek-tactic-state"},
-            "sweep": {"concurrency": 10, "speculate_tail": true},
+            "sweep": {"concurrency": 10, "fill_tail": false},
         }))
     }
 
@@ -550,7 +558,7 @@ mod tests {
     fn a_key_an_older_manifest_lacks_counts_as_its_default() {
         let older = manifest();
         let mut newer = manifest();
-        newer.config["sweep"] = json!({"speculate_tail": true});
+        newer.config["sweep"] = json!({"fill_tail": false});
         for scope in [Scope::Resume, Scope::Merge] {
             assert!(shown(&older, &newer, scope).is_empty(), "{scope:?}");
             // Either side may be the older one (a merge takes the shards in any order).
@@ -562,18 +570,30 @@ mod tests {
     fn a_key_an_older_manifest_lacks_set_away_from_its_default_is_the_one_difference() {
         let older = manifest();
         let mut newer = manifest();
-        newer.config["sweep"] = json!({"speculate_tail": false});
+        newer.config["sweep"] = json!({"fill_tail": true});
         for scope in [Scope::Resume, Scope::Merge] {
             assert_eq!(
                 shown(&older, &newer, scope),
-                ["config sweep.speculate_tail: true (absent: the default) -> false"],
+                ["config sweep.fill_tail: false (absent: the default) -> true"],
                 "{scope:?}"
             );
             assert_eq!(
                 shown(&newer, &older, scope),
-                ["config sweep.speculate_tail: false -> true (absent: the default)"],
+                ["config sweep.fill_tail: true -> false (absent: the default)"],
                 "{scope:?}"
             );
+        }
+    }
+
+    /// Runs made while `sweep.speculate_tail` was off by default recorded it in their config;
+    /// it is placement now, so a resume under today's default is not refused for it.
+    #[test]
+    fn a_placement_key_an_older_manifest_recorded_is_no_difference() {
+        let mut older = manifest();
+        older.config["sweep"] = json!({"speculate_tail": false});
+        older.config["search"]["speculate"] = json!(true);
+        for scope in [Scope::Resume, Scope::Merge] {
+            assert!(shown(&older, &manifest(), scope).is_empty(), "{scope:?}");
         }
     }
 
