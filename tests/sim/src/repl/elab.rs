@@ -369,14 +369,14 @@ impl SimLean {
     fn tactic(&mut self, request: TacticRequest) -> Answer {
         let Some(state) = self
             .states
-            .get(request.proof_state as usize)
+            .get(request.proof_state() as usize)
             .filter(|s| !s.forgotten)
         else {
             return error_reply("Unknown proof state.");
         };
         let theorem_index = state.theorem;
         let theorem = &self.world.theorems[theorem_index];
-        let tactics = match self.parse_tactic(&request.tactic) {
+        let tactics = match self.parse_tactic(request.tactic()) {
             Ok(tactics) => tactics,
             Err(data) => return error_reply(&format!("Lean error:\n{data}")),
         };
