@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sim::sglang::{SglangHandle, SglangOptions};
 use sim::world::World;
-use support::sweep::{ok, results, run_stepwise, tactics_sent, SWEEP_WORLD};
+use support::sweep::{ok, results, run_stepwise, tactics_sent, SweepSetup, SWEEP_WORLD};
 use tokio::process::Command;
 
 fn world() -> World {
@@ -165,6 +165,79 @@ async fn sweep_proves_the_provable_and_nothing_else() {
         "{table}"
     );
     assert!(table.contains("the same setup as"), "{table}");
+}
+
+/// Theorems whose one proof step is a line of two tactics: see `tests/data/one_tactic_world.json`.
+const ONE_TACTIC: SweepSetup = SweepSetup {
+    world: "one_tactic_world.json",
+    theorems: "one_tactic_theorems.jsonl",
+    config: support::sweep::CONFIG,
+};
+
+/// The repl parses ONE tactic per request, and answers `t1; t2` "expected end of input"
+/// (repl issue #43; the simulated REPL does too): the model's `rw [h]; norm_num` reaches
+/// Lean as one `( … )` block and proves the theorem, while the tree, the failed attempts and
+/// the whole-proof check keep the line as the model wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_of_two_tactics_reaches_lean_as_one_and_proves() {
+    let server = ONE_TACTIC.sglang(SglangOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("answers.log");
+    let flags = ["--log-answers", answers.to_str().unwrap()];
+    ok(ONE_TACTIC
+        .run(dir.path(), "out", &server.url(), &flags, &[])
+        .await);
+
+    let out = dir.path().join("out");
+    let by_name: BTreeMap<String, Value> = results(&out)
+        .into_iter()
+        .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
+        .collect();
+    for (name, step) in [
+        ("ot_rw", "rw [h]; norm_num"),
+        ("ot_hyp", "norm_num at h ⊢; linarith"),
+    ] {
+        let r = &by_name[name];
+        assert_eq!(r["status"], "proved", "{r}");
+        assert_eq!(r["proof_tactics"], json!([step]), "{r}");
+        let proof = r["proof"].as_str().unwrap();
+        assert!(
+            proof.trim_end().ends_with(&format!("by\n  {step}")),
+            "{proof}"
+        );
+    }
+    let sent = tactics_sent(&dir.path().join("out.log"));
+    assert!(sent.iter().any(|t| t == "(rw [h]; norm_num\n)"), "{sent:?}");
+    assert!(!sent.iter().any(|t| t == "rw [h]; norm_num"), "{sent:?}");
+    let answers = support::read_jsonl(&answers);
+    assert!(!answers.is_empty());
+    for answer in &answers {
+        assert!(
+            !answer.to_string().contains("expected end of input"),
+            "{answer}"
+        );
+    }
+
+    let (node_files, failed_files) =
+        formats::trajectory::trajectory_files(&out.join("trajectories")).unwrap();
+    let nodes = formats::trajectory::read_nodes(&node_files).unwrap();
+    assert!(nodes
+        .iter()
+        .any(|n| n.theorem == "ot_rw" && n.tactic.as_deref() == Some("rw [h]; norm_num")));
+    let failed = formats::trajectory::read_failed(&failed_files).unwrap();
+    let attempt = failed
+        .iter()
+        .find(|f| f.theorem == "ot_rw")
+        .expect("the more likely candidate failed first");
+    assert_eq!(
+        (attempt.tactic.as_str(), attempt.outcome.as_str()),
+        ("simp at h; omega", "error")
+    );
+    assert!(
+        attempt.message.contains("omega could not prove the goal"),
+        "{}",
+        attempt.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

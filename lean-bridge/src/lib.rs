@@ -9,6 +9,7 @@ mod cached_worker;
 pub mod config;
 pub mod error;
 mod lease;
+pub mod one_tactic;
 pub mod outcome;
 pub mod pool;
 mod proof_check;

@@ -5,6 +5,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::one_tactic::tactic_block;
+
 /// One request to the REPL. Serialises to the exact object the REPL expects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -21,12 +23,23 @@ pub struct CommandRequest {
     pub env: Option<u32>,
 }
 
-/// `{"tactic": "...", "proofState": n}`: run one tactic on a proof state.
+/// `{"tactic": "...", "proofState": n}`: run one tactic on a proof state. Built only by
+/// [`Request::tactic`], so that `tactic` is always ONE tactic as the repl parses it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TacticRequest {
-    pub tactic: String,
+    tactic: String,
     #[serde(rename = "proofState")]
-    pub proof_state: u32,
+    proof_state: u32,
+}
+
+impl TacticRequest {
+    pub fn tactic(&self) -> &str {
+        &self.tactic
+    }
+
+    pub fn proof_state(&self) -> u32 {
+        self.proof_state
+    }
 }
 
 impl Request {
@@ -37,9 +50,12 @@ impl Request {
         })
     }
 
-    pub fn tactic(tactic: impl Into<String>, proof_state: u32) -> Self {
+    /// The request for `tactic` as written (by the model, a probe, a path): text that holds
+    /// several top-level tactics goes as one `( … )` block, since the repl parses one tactic
+    /// per request (see [`crate::one_tactic`]). Every tactic request is built here.
+    pub fn tactic(tactic: &str, proof_state: u32) -> Self {
         Request::Tactic(TacticRequest {
-            tactic: tactic.into(),
+            tactic: tactic_block(&[tactic]),
             proof_state,
         })
     }
@@ -233,6 +249,12 @@ mod tests {
         assert_eq!(frame, "{\"cmd\":\"import Mathlib\\nopen Nat\"}\n\n");
         let frame = Request::tactic("simp", 3).to_frame();
         assert_eq!(frame, "{\"tactic\":\"simp\",\"proofState\":3}\n\n");
+        // Two tactics would be "expected end of input" (repl issue #43): one block instead.
+        let frame = Request::tactic("rw [h]; norm_num", 3).to_frame();
+        assert_eq!(
+            frame,
+            "{\"tactic\":\"(rw [h]; norm_num\\n)\",\"proofState\":3}\n\n"
+        );
         assert_eq!(
             Request::command("example : True := trivial", Some(0)).to_frame(),
             "{\"cmd\":\"example : True := trivial\",\"env\":0}\n\n"

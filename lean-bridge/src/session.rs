@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cached_worker::tactic_timeout;
 use crate::error::{Failure, LeanError};
 use crate::lease::Lease;
+use crate::one_tactic::tactic_block;
 use crate::outcome::{ProofCheck, StateId, TacticOutcome};
 use crate::proof_check::{check_proof, indent_tactics};
 use crate::protocol::{error_messages, Reply, TacticResponse};
@@ -200,7 +201,7 @@ impl Session {
 
     /// The current worker's `proofState` for `state`. If the worker was replaced since, the
     /// state is rebuilt from its nearest live ancestor (or the theorem start) in ONE request:
-    /// the path as one parenthesised tactic sequence (see [`tactic_block`]). Intermediate
+    /// the path as one parenthesised tactic sequence ([`tactic_block`]). Intermediate
     /// states are not made live; they are rebuilt the same way if the search asks for them.
     async fn ensure_live(&mut self, state: StateId) -> Result<u32, Failure> {
         self.lease.worker()?;
@@ -357,30 +358,6 @@ fn replayed_to(response: &TacticResponse, goals: &[String]) -> bool {
         Verdict::Complete { .. } | Verdict::Incomplete(_) => goals.is_empty(),
         Verdict::Error(_) | Verdict::Sorry(_) => false,
     }
-}
-
-/// Several tactics as ONE tactic, so a path replays in one request. The repl parses a
-/// `tactic` string as a single `tactic` syntax (repl `REPL/Snapshots.lean` @v4.24.0,
-/// `runParserCategory p.coreState.env `tactic t`), so `t1\nt2` or `t1; t2` is rejected with
-/// "expected end of input" (repl issue #43). Lean's `paren` tactic, `"(" tacticSeq ")"`, runs
-/// a sequence without requiring the goal to close; a newline-separated `tacticSeq` needs each
-/// tactic at the column of the first (`sepByIndent`: `checkColEq`), which is 1 after `(`, so
-/// every line after the first moves right by one. `)` goes on its own line, where a trailing
-/// `--` comment cannot swallow it. A single tactic is sent as it is.
-pub(crate) fn tactic_block(tactics: &[String]) -> String {
-    if let [tactic] = tactics {
-        return tactic.clone();
-    }
-    let lines: Vec<&str> = tactics.iter().flat_map(|t| t.trim_end().lines()).collect();
-    let mut block = String::from("(");
-    for (i, line) in lines.iter().enumerate() {
-        if i > 0 {
-            block.push_str("\n ");
-        }
-        block.push_str(line);
-    }
-    block.push_str("\n)");
-    block
 }
 
 #[derive(Debug, PartialEq)]

@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use formats::join_goals;
 use formats::theorems::read_theorems;
+use lean_bridge::one_tactic::split_tactics;
 use lean_bridge::{LeanPool, TacticOutcome};
 use search::env::ProofEnv;
 use search::lean_env::LeanEnv;
@@ -28,7 +29,8 @@ pub struct PromptArgs {
     /// The theorem; the file's first when absent.
     #[arg(long)]
     pub name: Option<String>,
-    /// Tactics from the root to the node, separated by `;` (a `<;>` stays one tactic).
+    /// Tactics from the root to the node, separated by `;` or lines, as in a proof (a `<;>`
+    /// or a `;` in brackets stays in its tactic).
     #[arg(long, default_value = "")]
     pub tactics: String,
 }
@@ -49,7 +51,10 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
             .first()
             .with_context(|| format!("{} holds no theorem", args.theorems.display()))?,
     };
-    let tactics = split_tactics(&args.tactics);
+    let tactics: Vec<String> = split_tactics(&args.tactics)
+        .into_iter()
+        .map(String::from)
+        .collect();
     let runtime = tokio::runtime::Runtime::new()?;
     let goals = runtime.block_on(node_goals(&config, theorem, &tactics))?;
     let budget = setup
@@ -79,29 +84,6 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
-}
-
-/// `t1; t2` into tactics; the `;` of `<;>` does not split.
-fn split_tactics(text: &str) -> Vec<String> {
-    let mut tactics = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ';' && !current.ends_with('<') {
-            tactics.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-            if c == '<' && chars.peek() == Some(&';') {
-                current.push(chars.next().expect("peeked"));
-            }
-        }
-    }
-    tactics.push(current);
-    tactics
-        .into_iter()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect()
 }
 
 /// The goals after `tactics`, applied in Lean from the theorem's root.
@@ -138,18 +120,4 @@ async fn node_goals(
     .await;
     pool.shutdown().await;
     goals
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_tactics;
-
-    #[test]
-    fn semicolons_split_but_not_inside_the_combinator() {
-        assert_eq!(
-            split_tactics("intro x; constructor <;> simp ;  linarith ;"),
-            ["intro x", "constructor <;> simp", "linarith"]
-        );
-        assert!(split_tactics("").is_empty());
-    }
 }

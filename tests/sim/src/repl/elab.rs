@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::world::{Effect, World, WorldTheorem};
 use formats::theorems::{declaration_name, declaration_name_span, statement_head};
+use lean_bridge::one_tactic::tactic_breaks;
 use lean_bridge::protocol::{
     CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
     TacticRequest, TacticResponse,
@@ -369,14 +370,14 @@ impl SimLean {
     fn tactic(&mut self, request: TacticRequest) -> Answer {
         let Some(state) = self
             .states
-            .get(request.proof_state as usize)
+            .get(request.proof_state() as usize)
             .filter(|s| !s.forgotten)
         else {
             return error_reply("Unknown proof state.");
         };
         let theorem_index = state.theorem;
         let theorem = &self.world.theorems[theorem_index];
-        let tactics = match self.parse_tactic(&request.tactic) {
+        let tactics = match self.parse_tactic(request.tactic()) {
             Ok(tactics) => tactics,
             Err(data) => return error_reply(&format!("Lean error:\n{data}")),
         };
@@ -443,10 +444,17 @@ impl SimLean {
     }
 
     /// The tactics a request's text holds. Lean parses it as ONE `tactic` (repl
-    /// `REPL/Snapshots.lean`, `runParserCategory ... `tactic t`): a second tactic at the
-    /// start of a line is "expected end of input" (repl issue #43); a parenthesised sequence
-    /// `(t1\n t2\n)` is one `paren` tactic whose tactics sit at column 1.
+    /// `REPL/Snapshots.lean`, `runString`), and text left after that tactic and the blanks
+    /// after it is "expected end of input" there (Lean's `runParserCategory`), found where
+    /// the bridge finds it ([`tactic_breaks`]): `<input>:1:6` for `ext1 x; ext1 n`, as repl
+    /// issue #43 shows. A parenthesised sequence `(t1\n t2\n)` is one `paren` tactic whose
+    /// tactics sit at column 1; a `t1; t2` line in it is one step of the world, as a world
+    /// writes it.
     fn parse_tactic(&self, text: &str) -> Result<Vec<String>, String> {
+        if let Some(&at) = tactic_breaks(text).first() {
+            let Pos { line, column } = position(text, at);
+            return Err(format!("<input>:{line}:{column}: expected end of input"));
+        }
         let text = text.trim();
         if let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
             if self.options.no_tactic_blocks {
@@ -466,11 +474,6 @@ impl SimLean {
                 .into_iter()
                 .map(|(_, t)| t)
                 .collect());
-        }
-        for (line, source) in text.lines().enumerate().skip(1) {
-            if !source.trim().is_empty() && !source.starts_with([' ', '\t']) {
-                return Err(format!("<input>:{}:0: expected end of input", line + 1));
-            }
         }
         Ok(vec![text.to_owned()])
     }

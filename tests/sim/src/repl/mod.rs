@@ -5,7 +5,7 @@
 //! recovery can be tested without Lean:
 //!
 //! ```text
-//! stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--header-delay-ms N]
+//! stepwise sim repl --world FILE.json [--log FILE] [--log-answers FILE] [--delay-ms N] [--header-delay-ms N]
 //!           [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status]
 //!           [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT]
 //!           [--forget-after N] [--lean-version V]
@@ -14,9 +14,9 @@
 //! worker starts counting again); `--crash-on TACTIC` dies whenever it is asked to run that
 //! tactic; `--garbage-after N` answers every request after the N-th with non-JSON; `--log`
 //! appends each request as a JSON line (`{pid}` in the path becomes the process id, so each
-//! worker of a pool writes its own file); `--header-delay-ms N` adds N ms to every header
-//! import (a command of `import`s without an env: Mathlib's import is the slow one);
-//! `--shadow-namespace NS` gives namespace NS a
+//! worker of a pool writes its own file) and `--log-answers` each answer the same way;
+//! `--header-delay-ms N` adds N ms to every header import (a command of `import`s without an
+//! env: Mathlib's import is the slow one); `--shadow-namespace NS` gives namespace NS a
 //! constant of every theorem's name (see `#print axioms`); `--no-tactic-blocks` refuses a
 //! parenthesised tactic sequence; `--crash-on-cmd TEXT` dies on any command containing TEXT;
 //! `--forget-after N` drops every proof state after N requests, so later tactics on them get
@@ -37,7 +37,7 @@ use lean_bridge::protocol::{FrameBuffer, Request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--delay-ms N] [--header-delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N] [--lean-version V]")]
+    #[error("{0}\nusage: stepwise sim repl --world FILE.json [--log FILE] [--log-answers FILE] [--delay-ms N] [--header-delay-ms N] [--crash-after N] [--hang-on TACTIC] [--crash-on TACTIC] [--garbage-after N] [--no-proof-status] [--shadow-namespace NS]... [--no-tactic-blocks] [--crash-on-cmd TEXT] [--forget-after N] [--lean-version V]")]
     Usage(String),
     #[error("cannot load world {path}: {message}")]
     World { path: PathBuf, message: String },
@@ -59,6 +59,7 @@ pub enum RunError {
 pub struct ReplArgs {
     pub world: PathBuf,
     pub log: Option<PathBuf>,
+    pub log_answers: Option<PathBuf>,
     pub delay_ms: u64,
     pub header_delay_ms: u64,
     pub crash_after: Option<u64>,
@@ -93,6 +94,7 @@ impl ReplArgs {
             match flag.as_str() {
                 "--world" => world = Some(PathBuf::from(value()?)),
                 "--log" => parsed.log = Some(PathBuf::from(value()?)),
+                "--log-answers" => parsed.log_answers = Some(PathBuf::from(value()?)),
                 "--delay-ms" => parsed.delay_ms = number(value()?)?,
                 "--header-delay-ms" => parsed.header_delay_ms = number(value()?)?,
                 "--crash-after" => parsed.crash_after = Some(number(value()?)?),
@@ -135,16 +137,8 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
                 .unwrap_or_else(|| SIM_LEAN_VERSION.into()),
         },
     );
-    let mut log = match &args.log {
-        Some(path) => {
-            let path = path
-                .display()
-                .to_string()
-                .replace("{pid}", &std::process::id().to_string());
-            Some(File::options().create(true).append(true).open(path)?)
-        }
-        None => None,
-    };
+    let mut log = args.log.as_deref().map(open_log).transpose()?;
+    let mut answer_log = args.log_answers.as_deref().map(open_log).transpose()?;
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     let mut frames = FrameBuffer::default();
@@ -165,9 +159,7 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         let request: serde_json::Value =
             serde_json::from_str(&frame).map_err(|e| RunError::InvalidJson(e.to_string()))?;
         if let Some(log) = &mut log {
-            // One write per line: several workers append to the same log, and O_APPEND keeps
-            // a single write whole where `writeln!`'s pieces could interleave.
-            log.write_all(format!("{request}\n").as_bytes())?;
+            log_line(log, &request)?;
         }
         if args.crash_after.is_some_and(|n| served >= n) {
             return Err(RunError::SimulatedCrash(served));
@@ -197,7 +189,12 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
             let request: Request = serde_json::from_value(request)
                 .map_err(|e| RunError::InvalidJson(e.to_string()))?;
             match lean.handle(request) {
-                Answer::Reply(value) => format!("{}\n\n", pretty::pretty(&value)),
+                Answer::Reply(value) => {
+                    if let Some(log) = &mut answer_log {
+                        log_line(log, &value)?;
+                    }
+                    format!("{}\n\n", pretty::pretty(&value))
+                }
                 Answer::Hang => hang(),
             }
         };
@@ -205,6 +202,21 @@ pub fn run(args: ReplArgs) -> Result<(), RunError> {
         stdout.write_all(output.as_bytes())?;
         stdout.flush()?;
     }
+}
+
+/// Opens a log for appending; `{pid}` in its path becomes this process's id.
+fn open_log(path: &std::path::Path) -> std::io::Result<File> {
+    let path = path
+        .display()
+        .to_string()
+        .replace("{pid}", &std::process::id().to_string());
+    File::options().create(true).append(true).open(path)
+}
+
+/// One write per line: several workers append to the same log, and O_APPEND keeps a single
+/// write whole where `writeln!`'s pieces could interleave.
+fn log_line(log: &mut File, value: &serde_json::Value) -> std::io::Result<()> {
+    log.write_all(format!("{value}\n").as_bytes())
 }
 
 /// A command that imports modules into a fresh environment: imports are only valid without an
