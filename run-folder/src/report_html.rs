@@ -1105,6 +1105,7 @@ mod tests {
                     unix_ms: 1_000_000 + 2000 * i,
                     interval_ms: 2000.0,
                     servers: server(i, 500.0 * i as f64),
+                    in_flight_steps: Vec::new(),
                 };
                 serde_json::to_string(&sample).unwrap() + "\n"
             })
