@@ -14,6 +14,11 @@ use crate::utilisation::UrlUtilisation;
 pub const PROGRESS_FILE: &str = "progress.json";
 pub const GENERATE_TIMELINE_FILE: &str = "generate_timeline.jsonl";
 
+/// How many intervals at the start of each run carry their [`TimelineSample::in_flight_steps`]:
+/// enough to draw a short sweep's load exactly, few enough that a long sweep's memory and file
+/// do not grow with it. A run with at most this many timeline lines has all its steps.
+pub const STEPPED_INTERVALS: usize = 32;
+
 /// One interval of the policy client's request timeline: what each generate server did in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineSample {
@@ -25,6 +30,20 @@ pub struct TimelineSample {
     /// Each server's counters over the interval (`prompt_ms / interval_ms` = mean prompts in
     /// flight, `busy_ms / interval_ms` = busy share).
     pub servers: Vec<UrlUtilisation>,
+    /// In a run's first [`STEPPED_INTERVALS`] intervals, every change of a server's requests in
+    /// flight, oldest first; the run's first line starts with each server's level at the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight_steps: Vec<InFlightStep>,
+}
+
+/// A server's requests in flight just after one began or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightStep {
+    pub unix_ms: u64,
+    pub url: String,
+    pub requests: u64,
+    /// Prompts (samples) in those requests.
+    pub prompts: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +195,7 @@ mod tests {
                 requests: 1,
                 ..UrlUtilisation::default()
             }],
+            in_flight_steps: Vec::new(),
         })
         .unwrap();
         std::fs::write(&path, format!("{good}\n{{\"run_st")).unwrap();
@@ -183,5 +203,29 @@ mod tests {
         std::fs::write(&path, format!("{good}\nnope\n{good}\n")).unwrap();
         let e = read_timeline(dir.path()).unwrap_err().to_string();
         assert!(e.contains("generate_timeline.jsonl:2:"), "{e}");
+    }
+
+    #[test]
+    fn a_line_from_before_in_flight_steps_still_reads_and_new_lines_carry_them_only_when_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"run_started_unix_ms":1,"unix_ms":2,"interval_ms":2000.0,"servers":[{"url":"http://gpu0","requests":1,"prompts":8,"busy_ms":5.0,"prompt_ms":40.0}]}"#;
+        let mut stepped: TimelineSample = serde_json::from_str(old).unwrap();
+        assert!(stepped.in_flight_steps.is_empty());
+        assert_eq!(serde_json::to_string(&stepped).unwrap(), old);
+        stepped.in_flight_steps = vec![InFlightStep {
+            unix_ms: 2,
+            url: "http://gpu0".into(),
+            requests: 1,
+            prompts: 8,
+        }];
+        let stepped_line = serde_json::to_string(&stepped).unwrap();
+        std::fs::write(
+            dir.path().join(GENERATE_TIMELINE_FILE),
+            format!("{stepped_line}\n{old}\n"),
+        )
+        .unwrap();
+        let read = read_timeline(dir.path()).unwrap();
+        assert_eq!(read[0], stepped);
+        assert!(read[1].in_flight_steps.is_empty());
     }
 }

@@ -17,7 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
 use formats::manifest::{ConfigDefaults, Difference, Manifest, Scope};
-use formats::progress::{read_timeline, TimelineSample};
+use formats::progress::{read_timeline, InFlightStep, TimelineSample, STEPPED_INTERVALS};
 use formats::results::{latest_by_name, read_results, SearchStatus, TheoremResult, RESULTS_FILE};
 use formats::runs::{read_runs, RunRecord};
 use formats::stats::{Histogram, TimeAccount};
@@ -76,13 +76,25 @@ pub fn phase_times(t: &TimeAccount) -> [f64; 6] {
     ]
 }
 
-/// One generate server's mean prompts in flight per timeline interval.
+/// One generate server's prompts in flight over the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServerTimeline {
     pub url: String,
-    /// (interval end in seconds since the sweep started, mean prompts in flight)
+    /// (seconds since the sweep started, prompts in flight), as [`Series::generate_points`]
+    /// says.
     pub points: Vec<(f64, f64)>,
     pub requests: u64,
+}
+
+/// What [`ServerTimeline::points`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InFlightPoints {
+    /// Each interval's mean, at the interval's end.
+    IntervalMeans,
+    /// The level after each change: every run was short enough for the timeline to carry all
+    /// its steps ([`STEPPED_INTERVALS`]).
+    Steps,
 }
 
 /// Everything the plots draw, from the sweep's own files. Its totals are `summary.json`'s
@@ -102,6 +114,7 @@ pub struct Series {
     /// `summary.json`'s `errors`), most frequent first.
     pub failures: Vec<(String, usize)>,
     pub generate: Vec<ServerTimeline>,
+    pub generate_points: InFlightPoints,
 }
 
 impl Series {
@@ -196,6 +209,20 @@ impl Series {
         for g in &mut generate {
             g.points.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
+        let generate_points = match in_flight_steps(timeline) {
+            Some(mut stepped) => {
+                for g in &mut generate {
+                    g.points = stepped
+                        .remove(g.url.as_str())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(unix_ms, prompts)| (seconds(unix_ms), prompts as f64))
+                        .collect();
+                }
+                InFlightPoints::Steps
+            }
+            None => InFlightPoints::IntervalMeans,
+        };
         Series {
             started_unix_ms,
             progress,
@@ -205,6 +232,7 @@ impl Series {
             lean_latency,
             failures,
             generate,
+            generate_points,
         }
     }
 
@@ -214,6 +242,47 @@ impl Series {
         let results = latest_by_name(read_results(&dir.join(RESULTS_FILE))?);
         Ok(Self::new(&results, &read_runs(dir)?, &read_timeline(dir)?))
     }
+}
+
+/// Per server, (unix ms, prompts in flight) after each change, added up over the runs (shards
+/// that ran at once share a server); `None` unless the timeline carries every run's steps.
+fn in_flight_steps(timeline: &[TimelineSample]) -> Option<BTreeMap<&str, Vec<(u64, u64)>>> {
+    // Per run: its lines, and whether they carry steps (its first line always does).
+    let mut runs: BTreeMap<u64, (usize, bool)> = BTreeMap::new();
+    for sample in timeline {
+        let run = runs.entry(sample.run_started_unix_ms).or_default();
+        run.0 += 1;
+        run.1 |= !sample.in_flight_steps.is_empty();
+    }
+    if runs.is_empty()
+        || runs
+            .values()
+            .any(|&(lines, stepped)| lines > STEPPED_INTERVALS || !stepped)
+    {
+        return None;
+    }
+    let mut steps: Vec<(u64, &InFlightStep)> = timeline
+        .iter()
+        .flat_map(|s| {
+            s.in_flight_steps
+                .iter()
+                .map(|step| (s.run_started_unix_ms, step))
+        })
+        .collect();
+    // Stable: a run's steps at the same millisecond stay in their order.
+    steps.sort_by_key(|(_, step)| step.unix_ms);
+    let mut levels: BTreeMap<(&str, u64), u64> = BTreeMap::new();
+    let mut out: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    for (run, step) in steps {
+        let url = step.url.as_str();
+        levels.insert((url, run), step.prompts);
+        let total = levels
+            .range((url, 0)..=(url, u64::MAX))
+            .map(|(_, prompts)| prompts)
+            .sum();
+        out.entry(url).or_default().push((step.unix_ms, total));
+    }
+    Some(out)
 }
 
 /// Writes `DIR/report.html` for the sweep in `dir`, whose statistics are `summary`.
@@ -507,7 +576,7 @@ fn latency_chart(points: &[(f64, f64)]) -> Result<String, String> {
     })
 }
 
-fn timeline_chart(generate: &[ServerTimeline]) -> Result<String, String> {
+fn timeline_chart(generate: &[ServerTimeline], kind: InFlightPoints) -> Result<String, String> {
     let x_max = generate
         .iter()
         .flat_map(|g| g.points.iter().map(|p| p.0))
@@ -523,14 +592,21 @@ fn timeline_chart(generate: &[ServerTimeline]) -> Result<String, String> {
         chart
             .configure_mesh()
             .x_desc("time since the sweep started (s)")
-            .y_desc("prompts in flight (interval mean)")
+            .y_desc(match kind {
+                InFlightPoints::Steps => "prompts in flight",
+                InFlightPoints::IntervalMeans => "prompts in flight (interval mean)",
+            })
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 15))
             .draw()?;
         for (g, colour) in generate.iter().zip(SERIES_COLOURS.iter().cycle()) {
             let colour = *colour;
+            let curve = match kind {
+                InFlightPoints::Steps => steps(&g.points),
+                InFlightPoints::IntervalMeans => g.points.clone(),
+            };
             chart
-                .draw_series(LineSeries::new(g.points.clone(), colour.stroke_width(2)))?
+                .draw_series(LineSeries::new(curve, colour.stroke_width(2)))?
                 .label(g.url.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
@@ -764,8 +840,16 @@ pub fn render(name: &str, s: &Summary, series: &Series) -> Result<String, String
             b,
             "prompts-in-flight",
             "Generate servers: prompts in flight over the sweep.",
-            &format!("From the client's request timeline. {}.", busy.join("; ")),
-            &timeline_chart(&series.generate)?,
+            &format!(
+                "From the client's request timeline: {}. {}.",
+                match series.generate_points {
+                    InFlightPoints::Steps =>
+                        "a step at every change (the sweep was short enough to record them all)",
+                    InFlightPoints::IntervalMeans => "the mean of each interval",
+                },
+                busy.join("; ")
+            ),
+            &timeline_chart(&series.generate, series.generate_points)?,
         );
     } else {
         note(
@@ -1065,6 +1149,20 @@ mod tests {
 
     /// A sweep directory: five theorems over ten seconds, one run, its timeline in five intervals.
     fn sweep_dir() -> tempfile::TempDir {
+        let timeline = (1..=5)
+            .map(|i| TimelineSample {
+                run_started_unix_ms: 1_000_000,
+                unix_ms: 1_000_000 + 2000 * i,
+                interval_ms: 2000.0,
+                servers: server(i, 500.0 * i as f64),
+                in_flight_steps: Vec::new(),
+            })
+            .collect();
+        sweep_dir_with(timeline)
+    }
+
+    /// [`sweep_dir`] with another timeline.
+    fn sweep_dir_with(timeline: Vec<TimelineSample>) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let mut w = ResultsWriter::create(&dir.path().join(RESULTS_FILE)).unwrap();
         let statuses = [
@@ -1099,16 +1197,9 @@ mod tests {
             },
         )
         .unwrap();
-        let timeline: String = (1..=5)
-            .map(|i| {
-                let sample = TimelineSample {
-                    run_started_unix_ms: 1_000_000,
-                    unix_ms: 1_000_000 + 2000 * i,
-                    interval_ms: 2000.0,
-                    servers: server(i, 500.0 * i as f64),
-                };
-                serde_json::to_string(&sample).unwrap() + "\n"
-            })
+        let timeline: String = timeline
+            .iter()
+            .map(|sample| serde_json::to_string(sample).unwrap() + "\n")
             .collect();
         std::fs::write(dir.path().join(GENERATE_TIMELINE_FILE), timeline).unwrap();
         crate::write_reports(dir.path()).unwrap();
@@ -1370,5 +1461,131 @@ mod tests {
             !tables[1].contains("temperature"),
             "only what differs: {tables:?}"
         );
+    }
+
+    fn step(unix_ms: u64, url: &str, prompts: u64) -> InFlightStep {
+        InFlightStep {
+            unix_ms,
+            url: url.into(),
+            requests: prompts.div_ceil(8),
+            prompts,
+        }
+    }
+
+    /// A run's timeline of `lines` 2-second intervals, the first `stepped` of them carrying
+    /// `steps`, two to a line.
+    fn stepped_run(
+        run_started_unix_ms: u64,
+        lines: usize,
+        stepped: usize,
+        steps: &[InFlightStep],
+    ) -> Vec<TimelineSample> {
+        let mut chunks = steps.chunks(2);
+        (1..=lines as u64)
+            .map(|i| TimelineSample {
+                run_started_unix_ms,
+                unix_ms: run_started_unix_ms + 2000 * i,
+                interval_ms: 2000.0,
+                servers: server(1, 1000.0),
+                in_flight_steps: if i as usize <= stepped {
+                    chunks.next().map_or_else(Vec::new, <[_]>::to_vec)
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_short_sweep_s_prompts_in_flight_are_drawn_from_its_steps() {
+        let url = "http://gpu0:30000";
+        let changes = [
+            step(1_000_000, url, 0),
+            step(1_000_500, url, 8),
+            step(1_001_200, url, 16),
+            step(1_002_500, url, 8),
+            step(1_003_000, url, 0),
+        ];
+        let dir = sweep_dir_with(stepped_run(1_000_000, 5, 5, &changes));
+        let series = Series::from_dir(dir.path()).unwrap();
+        assert_eq!(series.generate_points, InFlightPoints::Steps);
+        assert_eq!(
+            series.generate[0].points,
+            [(0.0, 0.0), (0.5, 8.0), (1.2, 16.0), (2.5, 8.0), (3.0, 0.0)]
+        );
+        assert_eq!(
+            series.generate[0].requests, 5,
+            "still the intervals' counts"
+        );
+
+        let html = Html::parse_document(
+            &std::fs::read_to_string(dir.path().join(REPORT_HTML_FILE)).unwrap(),
+        );
+        let figure = "figure#prompts-in-flight";
+        let caption = text(&select(&html, &format!("{figure} figcaption"))[0]);
+        assert!(caption.contains("every change"), "{caption}");
+        // The curve (the legend's mark has two vertices): from the origin, a horizontal and a
+        // vertical segment per change.
+        let vertices: Vec<usize> = select(&html, &format!("{figure} svg polyline"))
+            .iter()
+            .map(|p| p.value().attr("points").unwrap().split_whitespace().count())
+            .collect();
+        assert!(vertices.contains(&(1 + 2 * changes.len())), "{vertices:?}");
+    }
+
+    #[test]
+    fn shards_that_share_a_server_add_up_their_prompts_in_flight() {
+        let url = "http://gpu0:30000";
+        let mut timeline = stepped_run(
+            1_000_000,
+            2,
+            2,
+            &[
+                step(1_000_000, url, 0),
+                step(1_001_000, url, 8),
+                step(1_003_000, url, 0),
+            ],
+        );
+        timeline.extend(stepped_run(
+            1_000_500,
+            2,
+            2,
+            &[
+                step(1_000_500, url, 0),
+                step(1_002_000, url, 4),
+                step(1_004_000, url, 0),
+            ],
+        ));
+        let run = |started_unix_ms| RunRecord {
+            started_unix_ms,
+            wall_ms: 4000.0,
+            searched: 1,
+            stopped: false,
+            generate_servers: server(2, 2000.0),
+        };
+        let series = Series::new(&[], &[run(1_000_000), run(1_000_500)], &timeline);
+        assert_eq!(series.generate_points, InFlightPoints::Steps);
+        let levels: Vec<f64> = series.generate[0].points.iter().map(|p| p.1).collect();
+        assert_eq!(levels, [0.0, 0.0, 8.0, 12.0, 4.0, 0.0]);
+    }
+
+    #[test]
+    fn a_sweep_longer_than_its_stepped_intervals_is_drawn_from_interval_means() {
+        let url = "http://gpu0:30000";
+        let changes: Vec<InFlightStep> = (0..2 * STEPPED_INTERVALS as u64)
+            .map(|i| step(1_000_000 + 1000 * i, url, 8 * (i % 2)))
+            .collect();
+        let lines = STEPPED_INTERVALS + 1;
+        let dir = sweep_dir_with(stepped_run(1_000_000, lines, STEPPED_INTERVALS, &changes));
+        let series = Series::from_dir(dir.path()).unwrap();
+        assert_eq!(series.generate_points, InFlightPoints::IntervalMeans);
+        assert_eq!(series.generate[0].points.len(), lines);
+        assert!(series.generate[0].points.iter().all(|p| p.1 == 3.0));
+        let html = std::fs::read_to_string(dir.path().join(REPORT_HTML_FILE)).unwrap();
+        assert!(html.contains("the mean of each interval"));
+
+        // A timeline from before the steps (the fixture's) is drawn from its means too.
+        let old = Series::from_dir(sweep_dir().path()).unwrap();
+        assert_eq!(old.generate_points, InFlightPoints::IntervalMeans);
     }
 }

@@ -206,6 +206,10 @@ impl Policy for Timed {
     fn utilisation(&self) -> Vec<formats::utilisation::UrlUtilisation> {
         self.inner.utilisation()
     }
+
+    fn drain_in_flight_steps(&self, keep_recording: bool) -> Vec<formats::progress::InFlightStep> {
+        self.inner.drain_in_flight_steps(keep_recording)
+    }
 }
 
 /// Idle time (ms) with no generate call in flight: before the first call, from then to

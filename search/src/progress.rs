@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use formats::progress::{
     append_timeline, unix_ms, write_progress, InFlight, Progress, ProgressError, SweepState,
-    TimelineSample,
+    TimelineSample, STEPPED_INTERVALS,
 };
 use formats::utilisation::UrlUtilisation;
 
@@ -65,29 +65,39 @@ pub struct Reporter {
     last: (Instant, Vec<UrlUtilisation>),
     /// Snapshots over the last minute, oldest first, for the busy share `watch` shows.
     window: VecDeque<(Instant, Vec<UrlUtilisation>)>,
+    ticks: usize,
 }
 
 impl Reporter {
     pub fn new(dir: &Path, tracker: Arc<Tracker>, policy: Arc<dyn Policy>) -> Self {
         let now = (Instant::now(), policy.utilisation());
+        // Starts the record of in-flight steps, which the first ticks carry to the timeline.
+        policy.drain_in_flight_steps(true);
         Self {
             dir: dir.to_owned(),
             tracker,
             policy,
             window: VecDeque::from([now.clone()]),
             last: now,
+            ticks: 0,
         }
     }
 
     /// Appends the interval since the last tick to the timeline and rewrites `progress.json`.
+    /// The first [`STEPPED_INTERVALS`] intervals carry their in-flight steps; the record stops
+    /// at the last of them.
     pub fn tick(&mut self) -> Result<(), ProgressError> {
         let now = (Instant::now(), self.policy.utilisation());
+        self.ticks += 1;
         let interval_ms = now.0.duration_since(self.last.0).as_secs_f64() * 1000.0;
         let sample = TimelineSample {
             run_started_unix_ms: self.tracker.run_started_unix_ms,
             unix_ms: unix_ms(),
             interval_ms,
             servers: since(&now.1, &self.last.1),
+            in_flight_steps: self
+                .policy
+                .drain_in_flight_steps(self.ticks < STEPPED_INTERVALS),
         };
         if !sample.servers.is_empty() {
             append_timeline(&self.dir, &sample)?;
@@ -168,10 +178,23 @@ fn since(now: &[UrlUtilisation], before: &[UrlUtilisation]) -> Vec<UrlUtilisatio
 mod tests {
     use super::*;
     use crate::policy::{Completion, PolicyError};
-    use formats::progress::{read_progress, read_timeline};
+    use formats::progress::{read_progress, read_timeline, InFlightStep};
 
-    /// A policy whose utilisation the test sets.
-    struct Counters(Mutex<Vec<UrlUtilisation>>);
+    /// A policy whose utilisation the test sets, and whose level changes once per interval
+    /// while its record of steps is on.
+    struct Counters {
+        utilisation: Mutex<Vec<UrlUtilisation>>,
+        recording: Mutex<bool>,
+    }
+
+    impl Counters {
+        fn new(utilisation: Vec<UrlUtilisation>) -> Arc<Self> {
+            Arc::new(Self {
+                utilisation: Mutex::new(utilisation),
+                recording: Mutex::new(false),
+            })
+        }
+    }
 
     #[async_trait::async_trait]
     impl Policy for Counters {
@@ -183,7 +206,22 @@ mod tests {
             unreachable!("the reporter never generates")
         }
         fn utilisation(&self) -> Vec<UrlUtilisation> {
-            self.0.lock().unwrap().clone()
+            self.utilisation.lock().unwrap().clone()
+        }
+        fn drain_in_flight_steps(&self, keep_recording: bool) -> Vec<InFlightStep> {
+            let mut recording = self.recording.lock().unwrap();
+            let drained = if *recording {
+                vec![InFlightStep {
+                    unix_ms: 0,
+                    url: "http://gpu0".into(),
+                    requests: 1,
+                    prompts: 8,
+                }]
+            } else {
+                Vec::new()
+            };
+            *recording = keep_recording;
+            drained
         }
     }
 
@@ -200,16 +238,16 @@ mod tests {
     #[test]
     fn ticks_append_interval_deltas_and_rewrite_progress() {
         let dir = tempfile::tempdir().unwrap();
-        let policy = Arc::new(Counters(Mutex::new(counters(5, 100.0))));
+        let policy = Counters::new(counters(5, 100.0));
         let tracker = Arc::new(Tracker::new(10, 2, 1234));
         let mut reporter = Reporter::new(dir.path(), tracker.clone(), policy.clone());
         tracker.started("a");
         tracker.started("b");
-        *policy.0.lock().unwrap() = counters(7, 150.0);
+        *policy.utilisation.lock().unwrap() = counters(7, 150.0);
         reporter.tick().unwrap();
         tracker.finished("a");
         tracker.set_state(SweepState::Finished);
-        *policy.0.lock().unwrap() = counters(10, 400.0);
+        *policy.utilisation.lock().unwrap() = counters(10, 400.0);
         reporter.tick().unwrap();
 
         let timeline = read_timeline(dir.path()).unwrap();
@@ -228,5 +266,25 @@ mod tests {
         // Both intervals are inside the last minute.
         assert_eq!(progress.generate_last_minute[0].requests, 5);
         assert!(!dir.path().join("progress.json.tmp").exists());
+    }
+
+    #[test]
+    fn only_the_first_intervals_carry_in_flight_steps_and_the_record_then_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Counters::new(counters(0, 0.0));
+        let tracker = Arc::new(Tracker::new(1, 0, 1234));
+        let mut reporter = Reporter::new(dir.path(), tracker, policy.clone());
+        for _ in 0..STEPPED_INTERVALS + 3 {
+            reporter.tick().unwrap();
+        }
+        let steps: Vec<usize> = read_timeline(dir.path())
+            .unwrap()
+            .iter()
+            .map(|s| s.in_flight_steps.len())
+            .collect();
+        let mut expected = vec![1; STEPPED_INTERVALS];
+        expected.extend([0; 3]);
+        assert_eq!(steps, expected);
+        assert!(!*policy.recording.lock().unwrap());
     }
 }

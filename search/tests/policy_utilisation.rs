@@ -35,10 +35,32 @@ async fn requests_and_prompts_are_booked_per_url() {
             policy.utilisation().iter().map(|u| u.requests).sum::<u64>(),
             0
         );
+        assert!(policy.drain_in_flight_steps(true).is_empty());
         let prompts = vec!["p1".to_owned(), "p2".to_owned()];
         for _ in 0..3 {
             policy.generate(&prompts, 4).await.unwrap();
         }
+        // The levels when the record started, then each request's start and end.
+        let steps: Vec<(String, u64, u64)> = policy
+            .drain_in_flight_steps(false)
+            .into_iter()
+            .map(|s| (s.url, s.requests, s.prompts))
+            .collect();
+        let (a_url, b_url) = (a.url(), b.url());
+        let level = |url: &String, requests, prompts| (url.clone(), requests, prompts);
+        assert_eq!(
+            steps,
+            [
+                level(&a_url, 0, 0),
+                level(&b_url, 0, 0),
+                level(&a_url, 1, 8),
+                level(&a_url, 0, 0),
+                level(&b_url, 1, 8),
+                level(&b_url, 0, 0),
+                level(&a_url, 1, 8),
+                level(&a_url, 0, 0),
+            ]
+        );
         let used = policy.utilisation();
         let urls: Vec<&str> = used.iter().map(|u| u.url.as_str()).collect();
         assert_eq!(urls, [a.url(), b.url()]);

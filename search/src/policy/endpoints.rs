@@ -12,6 +12,7 @@ use super::utilisation::Timeline;
 use super::PolicyError;
 use crate::config::PolicyConfig;
 use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
+use formats::progress::InFlightStep;
 use formats::utilisation::UrlUtilisation;
 
 /// How long a server that exhausted its retries is passed over in favour of healthy ones.
@@ -143,6 +144,11 @@ impl Endpoints {
     /// Per server, the request timeline's counters so far.
     pub(crate) fn utilisation(&self) -> Vec<UrlUtilisation> {
         self.timeline.snapshot()
+    }
+
+    /// Per server, the request timeline's changes of level (see [`Timeline::drain_steps`]).
+    pub(crate) fn drain_in_flight_steps(&self, keep_recording: bool) -> Vec<InFlightStep> {
+        self.timeline.drain_steps(keep_recording)
     }
 
     /// `GET /health` on every server (one after the other; a refused port answers at once).

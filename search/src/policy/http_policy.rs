@@ -13,6 +13,7 @@ use super::endpoints::Endpoints;
 use super::{Completion, Policy, PolicyError};
 use crate::config::{PolicyConfig, Sampling};
 use crate::request_setup::RequestSetup;
+use formats::progress::InFlightStep;
 use formats::utilisation::UrlUtilisation;
 
 /// One generate API's request body and answer.
@@ -214,5 +215,9 @@ impl<W: WireFormat> Policy for HttpPolicy<W> {
 
     fn utilisation(&self) -> Vec<UrlUtilisation> {
         self.endpoints.utilisation()
+    }
+
+    fn drain_in_flight_steps(&self, keep_recording: bool) -> Vec<InFlightStep> {
+        self.endpoints.drain_in_flight_steps(keep_recording)
     }
 }

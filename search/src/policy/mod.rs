@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
 use crate::request_setup::RequestSetup;
+use formats::progress::InFlightStep;
 use formats::utilisation::UrlUtilisation;
 
 /// One completion as the server returned it, before tactic extraction.
@@ -92,6 +93,14 @@ pub trait Policy: Send + Sync {
     /// Per server, the client's request timeline so far (see [`UrlUtilisation`]); snapshots
     /// taken before and after a sweep give the sweep's share. Doubles have no servers.
     fn utilisation(&self) -> Vec<UrlUtilisation> {
+        Vec::new()
+    }
+
+    /// Every change of a server's requests in flight since the last call, oldest first. A
+    /// call with `keep_recording` starts the record (with each server's levels then) or keeps
+    /// it going; one without stops it, so only what the caller has yet to drain is held.
+    /// Doubles have no servers.
+    fn drain_in_flight_steps(&self, _keep_recording: bool) -> Vec<InFlightStep> {
         Vec::new()
     }
 }

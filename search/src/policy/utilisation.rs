@@ -5,10 +5,15 @@
 //! Kept as running integrals updated at each request's start and end (a lock and a few
 //! additions per request), so memory does not grow with the sweep. A prompt sampled `n` times
 //! counts `n` prompts: that is how many sequences the server batches.
+//!
+//! On request, each change of the levels is also recorded, for a caller that drains the record
+//! as it goes (the sweep's reporter, over a short sweep's first intervals): a short sweep's
+//! load is then drawn exactly, not as a few interval means.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use formats::progress::{unix_ms, InFlightStep};
 use formats::utilisation::UrlUtilisation;
 
 /// One server's running integrals; times are offsets from the timeline's origin.
@@ -53,11 +58,48 @@ impl Track {
     }
 }
 
+/// One change of a server's levels; `at` from the timeline's origin.
+#[derive(Debug, Clone)]
+struct Step {
+    at: Duration,
+    server: usize,
+    requests: u64,
+    prompts: u64,
+}
+
+/// What the timeline's lock guards.
+#[derive(Debug)]
+struct Books {
+    tracks: Vec<Track>,
+    /// The changes not yet drained, while a caller records them.
+    steps: Option<Vec<Step>>,
+}
+
+impl Books {
+    fn level(&self, at: Duration, server: usize) -> Step {
+        let t = &self.tracks[server];
+        Step {
+            at,
+            server,
+            requests: t.in_flight,
+            prompts: t.prompts_in_flight,
+        }
+    }
+
+    fn record(&mut self, at: Duration, server: usize) {
+        let step = self.level(at, server);
+        if let Some(steps) = &mut self.steps {
+            steps.push(step);
+        }
+    }
+}
+
 /// The request timelines of a client's servers.
 #[derive(Debug)]
 pub(crate) struct Timeline {
     origin: Instant,
-    tracks: Mutex<Vec<Track>>,
+    origin_unix_ms: u64,
+    books: Mutex<Books>,
 }
 
 impl Timeline {
@@ -74,14 +116,22 @@ impl Timeline {
             .collect();
         Self {
             origin: Instant::now(),
-            tracks: Mutex::new(tracks),
+            origin_unix_ms: unix_ms(),
+            books: Mutex::new(Books {
+                tracks,
+                steps: None,
+            }),
         }
     }
 
     /// Marks a request of `prompts` prompts to server `i` in flight until the guard drops
     /// (also when the request's future is cancelled).
     pub(crate) fn begin(&self, i: usize, prompts: u64) -> InFlight<'_> {
-        self.tracks.lock().expect("timeline lock")[i].begin(self.origin.elapsed(), prompts);
+        let mut books = self.books.lock().expect("timeline lock");
+        // Read under the lock, so recorded steps are in time order.
+        let now = self.origin.elapsed();
+        books.tracks[i].begin(now, prompts);
+        books.record(now, i);
         InFlight {
             timeline: self,
             i,
@@ -91,11 +141,40 @@ impl Timeline {
 
     pub(crate) fn snapshot(&self) -> Vec<UrlUtilisation> {
         let now = self.origin.elapsed();
-        self.tracks
+        self.books
             .lock()
             .expect("timeline lock")
+            .tracks
             .iter()
             .map(|t| t.snapshot(now))
+            .collect()
+    }
+
+    /// The changes recorded since the last call, oldest first. A call with `keep_recording`
+    /// starts the record (with each server's levels now) or keeps it going; one without stops
+    /// it, so the record holds only what its caller has yet to drain.
+    pub(crate) fn drain_steps(&self, keep_recording: bool) -> Vec<InFlightStep> {
+        let mut books = self.books.lock().expect("timeline lock");
+        let now = self.origin.elapsed();
+        let recording = books.steps.is_some();
+        let drained = books.steps.take().unwrap_or_default();
+        if keep_recording {
+            books.steps = Some(if recording {
+                Vec::new()
+            } else {
+                (0..books.tracks.len())
+                    .map(|i| books.level(now, i))
+                    .collect()
+            });
+        }
+        drained
+            .into_iter()
+            .map(|s| InFlightStep {
+                unix_ms: self.origin_unix_ms + s.at.as_millis() as u64,
+                url: books.tracks[s.server].totals.url.clone(),
+                requests: s.requests,
+                prompts: s.prompts,
+            })
             .collect()
     }
 }
@@ -108,9 +187,10 @@ pub(crate) struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let now = self.timeline.origin.elapsed();
-        if let Ok(mut tracks) = self.timeline.tracks.lock() {
-            tracks[self.i].end(now, self.prompts);
+        if let Ok(mut books) = self.timeline.books.lock() {
+            let now = self.timeline.origin.elapsed();
+            books.tracks[self.i].end(now, self.prompts);
+            books.record(now, self.i);
         }
     }
 }
@@ -160,5 +240,45 @@ mod tests {
             ("http://b", 1, 3)
         );
         assert_eq!(after[0].requests, 0);
+    }
+
+    #[test]
+    fn steps_are_recorded_only_between_a_start_and_a_stop_and_drained_once() {
+        let timeline = Timeline::new(&["http://a".to_owned(), "http://b".to_owned()]);
+        drop(timeline.begin(0, 2));
+        let held = timeline.begin(0, 4);
+        assert!(
+            timeline.drain_steps(true).is_empty(),
+            "nothing is recorded before the record starts"
+        );
+        drop(timeline.begin(1, 3));
+        drop(held);
+        let levels = |steps: Vec<InFlightStep>| {
+            assert!(steps.windows(2).all(|w| w[0].unix_ms <= w[1].unix_ms));
+            steps
+                .into_iter()
+                .map(|s| (s.url, s.requests, s.prompts))
+                .collect::<Vec<_>>()
+        };
+        let step = |url: &str, requests, prompts| (url.to_owned(), requests, prompts);
+        assert_eq!(
+            levels(timeline.drain_steps(true)),
+            [
+                // The levels when the record started, then each change.
+                step("http://a", 1, 4),
+                step("http://b", 0, 0),
+                step("http://b", 1, 3),
+                step("http://b", 0, 0),
+                step("http://a", 0, 0),
+            ]
+        );
+        let held = timeline.begin(1, 5);
+        assert_eq!(
+            levels(timeline.drain_steps(false)),
+            [step("http://b", 1, 5)]
+        );
+        drop(held);
+        assert!(timeline.drain_steps(false).is_empty(), "the record stopped");
+        assert_eq!(timeline.snapshot()[1].requests, 2);
     }
 }
