@@ -69,11 +69,11 @@ fn doctor_rejects_a_misspelt_key_by_name() {
 }
 
 /// `stepwise doctor` with the default config against a simulated SGLang started with
-/// `options` (no Lean: that check fails), `extra` more arguments; the output and the URL.
+/// `options` (no Lean: that check fails), `extra` more arguments; the output and the server.
 async fn doctor_against_sim(
     options: sim::sglang::SglangOptions,
     extra: &[&str],
-) -> (std::process::Output, String) {
+) -> (std::process::Output, sim::sglang::SglangHandle) {
     let world: sim::world::World = serde_json::from_str(r#"{"theorems": []}"#).unwrap();
     let server = sim::sglang::spawn(world, options).await.unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -94,7 +94,7 @@ async fn doctor_against_sim(
         .output()
         .await
         .unwrap();
-    (output, server.url())
+    (output, server)
 }
 
 /// A served model of another family than the template's is named: its prompt format is not
@@ -105,7 +105,8 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         model: "internlm/internlm2_5-step-prover".into(),
         ..Default::default()
     };
-    let (output, url) = doctor_against_sim(options, &[]).await;
+    let (output, server) = doctor_against_sim(options, &[]).await;
+    let url = server.url();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let policy = format!("policy {url}");
     assert!(stdout.contains(&format!("[ok]   {policy}")), "{stdout}");
@@ -124,7 +125,8 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
         model: "deepseek-ai/DeepSeek-Prover-V1.5-RL".into(),
         ..Default::default()
     };
-    let (output, url) = doctor_against_sim(options, &["--set", "search.expansion=proof"]).await;
+    let (output, server) = doctor_against_sim(options, &["--set", "search.expansion=proof"]).await;
+    let url = server.url();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(&format!(
@@ -138,14 +140,93 @@ async fn doctor_warns_when_the_served_model_does_not_fit_the_template() {
 /// versions without `stop_regex` refuse the field) is named, with how to do without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_a_stop_regex_the_server_refuses() {
-    let (output, url) = doctor_against_sim(
+    let (output, server) = doctor_against_sim(
         sim::sglang::SglangOptions::default(),
         &["--set", "policy.stop_regex=[\"(\"]"],
     )
     .await;
+    let url = server.url();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains(&format!("[FAIL] policy {url}")), "{stdout}");
     assert!(stdout.contains("rejected the request (400)"), "{stdout}");
     assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
+}
+
+/// The BOS check: one BOS before the prompt passes; none (a tokenizer that adds none) and two
+/// (`policy.bos = "template"` and a tokenizer that adds one) fail with the fix. Without the BOS
+/// id (`--model-dir`) one cannot be told from none when the first two tokens differ:
+/// `unchecked`, with a warning saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_one_bos_and_fails_none_and_two_with_the_fix() {
+    let model = crate::support::deepseek_model_dir();
+    let model_dir = model.path().to_str().unwrap();
+    let adds = |add_bos| sim::sglang::SglangOptions {
+        add_bos,
+        ..Default::default()
+    };
+    let doctor = |add_bos, extra: &'static [&'static str]| async move {
+        let with_dir = [&["--model-dir", model_dir][..], extra].concat();
+        let (output, server) = doctor_against_sim(adds(add_bos), &with_dir).await;
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            server.url(),
+        )
+    };
+    let (stdout, url) = doctor(true, &[]).await;
+    assert!(
+        stdout.contains(&format!("[ok]   BOS {url}: one")),
+        "{stdout}"
+    );
+
+    let (stdout, url) = doctor(false, &[]).await;
+    assert!(stdout.contains(&format!("[FAIL] BOS {url}: ")), "{stdout}");
+    assert!(
+        stdout.contains("fix: set policy.bos = \"template\""),
+        "{stdout}"
+    );
+
+    let (stdout, url) = doctor(true, &["--set", "policy.bos=template"]).await;
+    assert!(stdout.contains(&format!("[FAIL] BOS {url}: ")), "{stdout}");
+    assert!(
+        stdout.contains("fix: set policy.bos = \"server\""),
+        "{stdout}"
+    );
+
+    let (output, server) = doctor_against_sim(adds(true), &[]).await;
+    let (stdout, url) = (String::from_utf8_lossy(&output.stdout), server.url());
+    assert!(
+        stdout.contains(&format!("[ok]   BOS {url}: unchecked")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("[warn] BOS {url}: no BOS id is known")),
+        "{stdout}"
+    );
+}
+
+/// With `--theorems`, the BOS check sends that file's first root prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_first_theorems_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let theorems = dir.path().join("theorems.jsonl");
+    let statement = "theorem doctor_bos : 2 + 2 = 4";
+    let line = serde_json::json!({"name": "doctor_bos", "formal_statement": format!("{statement} := by\n")});
+    std::fs::write(&theorems, format!("{line}\n")).unwrap();
+    let (_, server) = doctor_against_sim(
+        sim::sglang::SglangOptions::default(),
+        &["--theorems", theorems.to_str().unwrap()],
+    )
+    .await;
+    let check = server
+        .log
+        .entries()
+        .into_iter()
+        .find(|e| e.path == "/generate" && e.body.get("logprob_start_len").is_some())
+        .expect("a BOS check request");
+    assert!(
+        check.body["text"].as_str().unwrap().contains(statement),
+        "{}",
+        check.body
+    );
 }

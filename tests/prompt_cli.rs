@@ -138,3 +138,29 @@ fn policy_stop_overrides_the_templates_stop_strings() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(r#"stop strings: ["\n"]"#), "{stderr}");
 }
+
+/// `policy.bos = "template"` puts the BOS text first in the bytes, and `prompt` says so; by
+/// default the bytes have none (the server's tokenizer adds it).
+#[test]
+fn prompt_says_whether_the_bos_text_is_part_of_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let plain = prompt(dir.path(), &[]);
+    assert!(plain.status.success());
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        stderr.contains("BOS text in the bytes: none (policy.bos = \"server\""),
+        "{stderr}"
+    );
+    let with_bos = prompt(dir.path(), &["--set", "policy.bos=template"]);
+    let stderr = String::from_utf8_lossy(&with_bos.stderr);
+    assert!(with_bos.status.success(), "{stderr}");
+    let bos = search::bos::DEEPSEEK_BOS;
+    assert_eq!(with_bos.stdout, [bos.as_bytes(), &plain.stdout].concat());
+    assert!(
+        stderr.contains(&format!(
+            "BOS text in the bytes: {bos:?} (policy.bos = \"template\""
+        )),
+        "{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 //! and loopback HTTP, one module per subject; `support` is their shared setup.
 
 mod architecture;
+mod bos_check_e2e;
 mod demo_cli;
 mod design_doc;
 mod doctor_cli;

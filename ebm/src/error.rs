@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use formats::tokenizer_config::TokenizerConfigError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EbmError {
     #[error(transparent)]
@@ -40,6 +42,24 @@ pub enum EbmError {
 }
 
 pub type Result<T> = std::result::Result<T, EbmError>;
+
+impl From<TokenizerConfigError> for EbmError {
+    fn from(e: TokenizerConfigError) -> Self {
+        match e {
+            TokenizerConfigError::Io { path, source } => EbmError::Io {
+                path,
+                error: source,
+            },
+            TokenizerConfigError::Json { path, source } => EbmError::Json {
+                path,
+                error: source,
+            },
+            TokenizerConfigError::Invalid { path, message } => {
+                EbmError::Tokenizer { path, message }
+            }
+        }
+    }
+}
 
 impl EbmError {
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use formats::tokenizer_config::{SpecialToken, TokenizerConfig};
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::Tokenizer;
 
@@ -35,45 +35,28 @@ pub fn apply_tokenizer_config(
     dir: &Path,
     tokenizer: &mut Tokenizer,
 ) -> Result<Option<SpecialTokens>> {
-    let path = dir.join("tokenizer_config.json");
-    if !path.exists() {
+    let Some(config) = TokenizerConfig::read(dir)? else {
         return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| EbmError::io(&path, e))?;
-    let json: Value = serde_json::from_str(&text).map_err(|error| EbmError::Json {
-        path: path.clone(),
-        error,
-    })?;
+    };
     let bad = |message: String| EbmError::Tokenizer {
-        path: path.clone(),
+        path: config.path().to_owned(),
         message,
     };
-    let class = json.get("tokenizer_class").and_then(Value::as_str);
-    if class.map(|c| c.trim_end_matches("Fast")) != Some("LlamaTokenizer") {
+    if config.class().map(|c| c.trim_end_matches("Fast")) != Some("LlamaTokenizer") {
         return Ok(None);
     }
-    let flag = |key: &str, default: bool| -> Result<bool> {
-        match json.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(bad(format!("{key:?} must be true or false, not {other}"))),
-        }
-    };
-    let (add_bos, add_eos) = (flag("add_bos_token", true)?, flag("add_eos_token", false)?);
-    // A special token is a string or an AddedToken object {"content": ..., ...}.
+    let (add_bos, add_eos) = (
+        config.flag("add_bos_token", true)?,
+        config.flag("add_eos_token", false)?,
+    );
     let token = |key: &str, default: &str| -> Result<(String, u32)> {
-        let content = match json.get(key) {
-            None => default.to_string(),
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Object(o)) => o
-                .get("content")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("{key:?} has no string \"content\"")))?
-                .to_string(),
+        let content = match config.special_token(key)? {
+            SpecialToken::Absent => default.to_string(),
+            SpecialToken::Text(text) => text,
             // LlamaTokenizerFast raises "add_bos_token = True but bos_token = None".
-            Some(other) => {
+            SpecialToken::Null => {
                 return Err(bad(format!(
-                    "add_{key} is true but {key:?} is {other}, not a token"
+                    "add_{key} is true but {key:?} is null, not a token"
                 )))
             }
         };

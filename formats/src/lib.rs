@@ -5,8 +5,8 @@
 //! trajectory and failed-attempt rows and their Parquet files ([`trajectory`]),
 //! `results.jsonl` lines ([`results`]) and the statistics they carry ([`stats`]), node
 //! statuses ([`NodeStatus`]), the goals-text layout ([`join_goals`]), and the EBM server's
-//! `/score`, `/encode` and `/health` bodies ([`ebm_api`], [`identity`]), and the run manifest
-//! ([`manifest`]).
+//! `/score`, `/encode` and `/health` bodies ([`ebm_api`], [`identity`]), the run manifest
+//! ([`manifest`]), and a model directory's `tokenizer_config.json` ([`tokenizer_config`]).
 
 pub mod append;
 mod columns;
@@ -21,6 +21,7 @@ pub mod runs;
 pub mod search_mode;
 pub mod stats;
 pub mod theorems;
+pub mod tokenizer_config;
 pub mod trajectory;
 pub mod utilisation;
 

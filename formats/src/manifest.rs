@@ -26,6 +26,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// same (search's `engine_speculate` tests).
 pub const PLACEMENT_KEYS: &[&str] = &[
     "policy.urls",
+    "policy.model_dir",
     "ebm.url",
     "lean.command",
     "lean.cwd",
@@ -123,6 +124,36 @@ pub struct RunEntry {
     /// The shard directory a merge took this run from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<String>,
+    /// The BOS tokens the start-up check counted before the first prompt (absent in
+    /// manifests from before the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bos: Option<BosCount>,
+}
+
+/// How many BOS tokens the policy server put before the first prompt, as a sweep's start-up
+/// check counted them. A sweep starts only on `one` or `unchecked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BosCount {
+    /// The prompt reaches the model without the BOS it was trained with.
+    None,
+    One,
+    /// Two or more: the prompt text has the BOS and the server adds another.
+    Two,
+    /// Not counted: the server cannot show how it tokenizes, or no BOS id is known and the
+    /// prompt's first two tokens differ.
+    Unchecked,
+}
+
+impl std::fmt::Display for BosCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BosCount::None => "none",
+            BosCount::One => "one",
+            BosCount::Two => "two",
+            BosCount::Unchecked => "unchecked",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

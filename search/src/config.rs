@@ -107,6 +107,18 @@ pub enum Sampling {
     N,
 }
 
+/// `[policy].bos`: who puts the model's BOS token in front of each prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BosSetting {
+    /// The server's tokenizer adds it (SGLang and vLLM tokenize with special tokens when the
+    /// model's tokenizer config says so); the prompt text has none.
+    #[default]
+    Server,
+    /// The prompt text starts with the BOS text, for a server whose tokenizer adds none.
+    Template,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -149,6 +161,13 @@ pub struct PolicyConfig {
     /// Stop strings of whole-proof requests. Unset: the proof template's own (the closing
     /// code fence).
     pub proof_stop: Option<Vec<String>>,
+    /// Who writes the BOS: the server's tokenizer, or the prompt text.
+    pub bos: BosSetting,
+    /// The policy model's Hugging Face directory (its `config.json`, `tokenizer_config.json`,
+    /// `tokenizer.json`): where the BOS token's id and text are read. Unset: the start-up check
+    /// knows no BOS id, and `bos = "template"` takes the BOS text of the template's family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<String>,
 }
 
 impl Default for PolicyConfig {
@@ -171,6 +190,8 @@ impl Default for PolicyConfig {
             proof_template: "deepseek-v2-proof".into(),
             proof_max_new_tokens: 1024,
             proof_stop: None,
+            bos: BosSetting::Server,
+            model_dir: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! crate's.
 
 pub mod banned;
+pub mod bos;
 pub mod candidates;
 pub mod config;
 pub mod engine;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use formats::manifest::{
-    canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BuildInfo,
+    canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BosCount, BuildInfo,
     ConfigDefaults, Difference, Host, LeanIdentity, Manifest, ManifestError, RunEntry, Scope,
     ServedModel, ServerEntry, TemplateIdentity, TheoremsIdentity,
 };
@@ -16,8 +16,7 @@ use serde_json::Value;
 
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
-use crate::request_setup::RequestSetup;
-use crate::templates::TemplateError;
+use crate::request_setup::{RequestSetup, SetupError};
 use crate::value::EbmClient;
 use formats::theorems::Shard;
 
@@ -26,7 +25,7 @@ pub enum RunManifestError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
-    Template(#[from] TemplateError),
+    Setup(#[from] SetupError),
     #[error("cannot read theorems {path}: {source}")]
     Theorems {
         path: PathBuf,
@@ -63,6 +62,8 @@ pub struct RunRequest<'a> {
     /// `Lean.versionString` from the REPL, or why it could not be asked.
     pub lean_version: Result<String, String>,
     pub ebm: Option<&'a EbmClient>,
+    /// The BOS tokens the start-up check counted before the first prompt.
+    pub bos: BosCount,
 }
 
 /// The manifest of a run that starts now, with one run entry.
@@ -142,6 +143,7 @@ pub async fn describe_run(
             ended: None,
             forced: Vec::new(),
             merged_from: None,
+            bos: Some(request.bos),
         }],
     })
 }

@@ -20,8 +20,8 @@ use crate::engine::{
 use crate::env::ProofEnv;
 use crate::policy::Policy;
 use crate::progress::{report_until, Reporter, Tracker, PROGRESS_INTERVAL};
-use crate::request_setup::RequestSetup;
-use crate::templates::{PromptTemplate, TemplateError};
+use crate::request_setup::{RequestSetup, SetupError};
+use crate::templates::PromptTemplate;
 use crate::value::ValueScorer;
 use formats::progress::{unix_ms, SweepState};
 use formats::results::{
@@ -105,7 +105,7 @@ pub enum SweepError {
     #[error(transparent)]
     RunFile(#[from] RunFileError),
     #[error(transparent)]
-    Template(#[from] TemplateError),
+    Setup(#[from] SetupError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -245,6 +245,12 @@ impl PromptTemplate {
         &self.text
     }
 
+    /// This template with `text` before it (`policy.bos = "template"`: the model's BOS text).
+    pub fn prefixed(mut self, text: &str) -> Self {
+        self.text.insert_str(0, text);
+        self
+    }
+
     /// The stops the template's model needs, unless the config sets others.
     pub fn stops(&self) -> &Stops {
         &self.stops

@@ -339,3 +339,58 @@ async fn pooled_connections_are_dropped_before_sglangs_keep_alive_ends() {
         2
     );
 }
+
+/// The start-up BOS check's view of a prompt: SGLang answers `logprob_start_len: 0` with the
+/// prompt's own tokens in `meta_info.input_token_logprobs`, the first log-prob `null`
+/// (`scheduler_output_processor_mixin.py` `_process_input_token_logprobs`); vLLM's
+/// `/tokenize` gives the same ids. One BOS, none (a tokenizer that adds none) and two (the
+/// prompt's BOS text and the tokenizer's) are told apart with the BOS id; without it only two.
+#[tokio::test]
+async fn the_bos_check_counts_what_the_server_put_before_the_prompt() {
+    use search::bos::{BosCount, BosToken};
+    use search::policy::check_bos;
+    use sim::sglang::{BOS_ID, BOS_TEXT};
+
+    let bos = BosToken {
+        id: BOS_ID as u32,
+        text: Some(BOS_TEXT.into()),
+    };
+    let with_text = format!("{BOS_TEXT}{STATE}");
+    for (add_bos, prompt, want) in [
+        (true, STATE, BosCount::One),
+        (false, STATE, BosCount::None),
+        (true, with_text.as_str(), BosCount::Two),
+    ] {
+        let server = sim(SglangOptions {
+            add_bos,
+            tokenize_route: true,
+            ..SglangOptions::default()
+        })
+        .await;
+        for backend in BOTH {
+            let p = policy(&config(server.url(), backend));
+            let check = check_bos(&*p, prompt, Some(&bos)).await.unwrap();
+            assert_eq!(
+                check.count, want,
+                "{backend:?}, add_bos {add_bos}: {check:?}"
+            );
+            let tokens = p.prompt_tokens(prompt).await.unwrap().unwrap();
+            let texts: String = tokens.iter().map(|t| t.text.clone().unwrap()).collect();
+            assert!(texts.ends_with(STATE), "{backend:?}: {tokens:?}");
+        }
+        let p = policy(&config(server.url(), PolicyBackend::Sglang));
+        let blind = check_bos(&*p, prompt, None).await.unwrap().count;
+        let told = if want == BosCount::Two {
+            BosCount::Two
+        } else {
+            BosCount::Unchecked
+        };
+        assert_eq!(blind, told, "add_bos {add_bos}");
+    }
+    // SGLang's OpenAI API has no `/tokenize`: its 404 leaves the count unknown.
+    let server = sim(SglangOptions::default()).await;
+    let p = policy(&config(server.url(), PolicyBackend::Openai));
+    assert_eq!(p.prompt_tokens(STATE).await.unwrap(), None);
+    let check = check_bos(&*p, STATE, Some(&bos)).await.unwrap();
+    assert_eq!(check.count, BosCount::Unchecked);
+}

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Args;
-use formats::theorems::Theorem;
+use formats::theorems::{read_theorems, Theorem};
 use lean_bridge::LeanPool;
+use search::bos::{problem, BosCount};
 use search::config::PolicyConfig;
-use search::policy::build_policy;
-use search::request_setup::RequestSetup;
+use search::policy::{build_policy, check_bos};
+use search::request_setup::{RequestSetup, SetupError};
 use search::Config;
 
 use crate::ConfigArgs;
@@ -26,6 +28,13 @@ pub struct DoctorArgs {
     /// Seconds allowed for each HTTP check.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// Theorems JSONL: the BOS check sends the first one's root prompt (default: a one-line
+    /// statement's).
+    #[arg(long)]
+    pub theorems: Option<PathBuf>,
+    /// The policy model's folder, where its BOS token is read (overrides `policy.model_dir`).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
 }
 
 /// One line of the checklist.
@@ -50,7 +59,7 @@ fn fail(problem: impl Into<String>, fix: impl Into<String>) -> Result<String, Fa
 
 pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     println!("stepwise doctor: {}", args.config.config.display());
-    let config = match Config::load(&args.config.config, &args.config.overrides) {
+    let mut config = match Config::load(&args.config.config, &args.config.overrides) {
         Ok(config) => config,
         Err(e) => {
             print_check(&Check {
@@ -64,6 +73,9 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             anyhow::bail!("the config does not load");
         }
     };
+    if let Some(dir) = &args.model_dir {
+        config.policy.model_dir = Some(dir.display().to_string());
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let checks = runtime.block_on(run_checks(&config, &args));
     let failed = checks.iter().filter(|c| c.result.is_err()).count();
@@ -105,24 +117,54 @@ async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
     let client = reqwest::Client::new();
     // What a sweep's requests carry, so the generate check sends what the sweep will.
     let setup = RequestSetup::from_config(config);
+    let first = match first_theorem(args.theorems.as_deref()) {
+        Ok(theorem) => Some(theorem),
+        Err(e) => {
+            checks.push(Check {
+                what: "theorems".into(),
+                result: fail(
+                    format!("{e:#}"),
+                    "pass --theorems a JSONL file of the sweep's theorems",
+                ),
+                warning: None,
+            });
+            None
+        }
+    };
     for url in &config.policy.urls {
         let result = match &setup {
             Ok(setup) => check_policy(&client, &config.policy, setup, url, timeout).await,
-            Err(e) => fail(
+            Err(SetupError::Template(e)) => fail(
                 e.to_string(),
                 "set [policy].template (or, with search.expansion = \"proof\", \
                  [policy].proof_template) to a built-in name or a template containing {state}",
+            ),
+            Err(SetupError::Bos(e)) => fail(
+                e.to_string(),
+                "point policy.model_dir (or --model-dir) at the policy model's folder, \
+                 or set policy.bos = \"server\"",
             ),
         };
         let warning = match (&result, &setup) {
             (Ok(_), Ok(setup)) => model_warning(&client, setup.template.name(), url, timeout).await,
             _ => None,
         };
+        let healthy = result.is_ok();
         checks.push(Check {
             what: format!("policy {url}"),
             result,
             warning,
         });
+        if let (true, Ok(setup), Some(theorem)) = (healthy, &setup, &first) {
+            let prompt = setup.first_prompt(theorem, theorem.header_or(&config.lean.header));
+            let (result, warning) =
+                check_prompt_bos(&config.policy, setup, url, timeout, &prompt).await;
+            checks.push(Check {
+                what: format!("BOS {url}"),
+                result,
+                warning,
+            });
+        }
     }
     if !config.ebm.url.is_empty() {
         checks.push(Check {
@@ -207,20 +249,14 @@ async fn check_policy(
              a 503 means the model is still loading",
         );
     }
-    let mut one = policy.clone();
-    one.urls = vec![url.to_owned()];
-    one.max_retries = 0;
-    one.request_timeout = timeout.as_secs_f64();
+    let one = one_server(policy, url, timeout);
     let one_token = RequestSetup {
         max_new_tokens: 1,
         ..setup.clone()
     };
     let started = Instant::now();
     let answer = match build_policy(&one, &one_token) {
-        Ok(p) => {
-            p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1)
-                .await
-        }
+        Ok(p) => p.generate(&[STATEMENT.into()], 1).await,
         Err(e) => Err(e),
     };
     match answer {
@@ -251,6 +287,67 @@ async fn check_policy(
             };
             fail(why, fix)
         }
+    }
+}
+
+/// `policy` talking to `url` alone, one attempt of at most `timeout`: a check names its server.
+fn one_server(policy: &PolicyConfig, url: &str, timeout: Duration) -> PolicyConfig {
+    let mut one = policy.clone();
+    one.urls = vec![url.to_owned()];
+    one.max_retries = 0;
+    one.request_timeout = timeout.as_secs_f64();
+    one
+}
+
+/// The one-line statement the generate check sends, and the BOS check's theorem without
+/// `--theorems`.
+const STATEMENT: &str = "theorem t : 1 + 1 = 2 := by\n";
+
+/// The first theorem of `path`, or a stand-in of [`STATEMENT`].
+fn first_theorem(path: Option<&Path>) -> anyhow::Result<Theorem> {
+    let Some(path) = path else {
+        return Ok(Theorem {
+            name: "t".into(),
+            formal_statement: STATEMENT.into(),
+            header: None,
+            extra: Default::default(),
+        });
+    };
+    read_theorems(path)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{} holds no theorem", path.display()))
+}
+
+/// How many BOS tokens the server puts before `prompt` (`search::bos`): one passes; none or
+/// two fail with the fix; a count it cannot make passes with a warning saying why.
+async fn check_prompt_bos(
+    policy: &PolicyConfig,
+    setup: &RequestSetup,
+    url: &str,
+    timeout: Duration,
+    prompt: &str,
+) -> (Result<String, Failure>, Option<String>) {
+    let check = match build_policy(&one_server(policy, url, timeout), setup) {
+        Ok(client) => check_bos(&*client, prompt, setup.bos_token.as_ref()).await,
+        Err(e) => Err(e),
+    };
+    let check = match check {
+        Ok(check) => check,
+        Err(e) => {
+            return (
+                fail(
+                    format!("cannot see how the server tokenizes a prompt: {e}"),
+                    "check [policy].backend matches the server",
+                ),
+                None,
+            )
+        }
+    };
+    match (problem(check.count, policy.bos), check.count) {
+        (Some((problem, fix)), _) => (fail(format!("{problem} ({})", check.detail), fix), None),
+        (None, BosCount::Unchecked) => (Ok("unchecked".into()), Some(check.detail)),
+        (None, count) => (Ok(format!("{count} ({})", check.detail)), None),
     }
 }
 

@@ -35,8 +35,8 @@ pub struct PromptArgs {
     pub tactics: String,
 }
 
-/// Writes the prompt bytes, unchanged, to stdout, and the template's name, the stops (JSON)
-/// and the context bound used to stderr, so `stepwise prompt ... > prompt.txt` holds the
+/// Writes the prompt bytes, unchanged, to stdout, and the template's name, the stops (JSON),
+/// whether the BOS text is part of the bytes and the context bound used to stderr, so `stepwise prompt ... > prompt.txt` holds the
 /// prompt alone. All as a sweep with this config sends them, `search.expansion` included.
 pub fn run(args: PromptArgs) -> anyhow::Result<()> {
     let config = search::Config::load(&args.config.config, &args.config.overrides)?;
@@ -76,6 +76,15 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
             "stop regexes (SGLang): {}",
             serde_json::to_string(&setup.stops.regexes)?
         );
+    }
+    match &setup.bos_text {
+        Some(bos) => eprintln!(
+            "BOS text in the bytes: {:?} (policy.bos = \"template\", from {})",
+            bos.text, bos.source
+        ),
+        None => eprintln!(
+            "BOS text in the bytes: none (policy.bos = \"server\": the server's tokenizer adds it)"
+        ),
     }
     match budget {
         Some(tokens) => eprintln!("prompt bounded to an estimated {tokens} tokens"),

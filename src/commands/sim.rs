@@ -49,6 +49,13 @@ pub struct SimSglangArgs {
     /// The model name `/get_model_info` and `/v1/models` report.
     #[arg(long)]
     pub model: Option<String>,
+    /// The tokenizer adds no BOS before a prompt (a model whose `tokenizer_config.json` says
+    /// `add_bos_token: false`); by default it adds DeepSeek's.
+    #[arg(long)]
+    pub no_bos: bool,
+    /// Answer vLLM's `POST /tokenize`.
+    #[arg(long)]
+    pub tokenize_route: bool,
 }
 
 #[derive(Args, Debug)]
@@ -87,6 +94,8 @@ async fn serve_sglang(args: SimSglangArgs) -> anyhow::Result<()> {
         delay_per_sample: Duration::from_millis(args.delay_per_sample_ms),
         delay_per_token: Duration::from_micros(args.delay_per_token_us),
         delay_per_prompt: Duration::from_micros(args.delay_per_prompt_us),
+        add_bos: !args.no_bos,
+        tokenize_route: args.tokenize_route,
         ..Default::default()
     };
     if let Some(model) = args.model {

@@ -8,9 +8,10 @@ use clap::Args;
 use formats::theorems::Theorem;
 use formats::theorems::{read_theorems, select, Shard};
 use lean_bridge::LeanPool;
+use search::bos::{problem, BosCount};
 use search::lean_env::LeanEnv;
 use search::manifest::{begin_run, describe_run, end_run, RunRequest};
-use search::policy::build_policy;
+use search::policy::{build_policy, check_bos, Policy};
 use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, still_to_search, Backends, SweepOptions, SweepReport};
 use search::value::{EbmClient, ValueScorer};
@@ -111,7 +112,15 @@ pub async fn execute(
     out: &Path,
     run: SweepRun<'_>,
 ) -> anyhow::Result<(SweepReport, run_folder::Summary)> {
-    let policy = build_policy(&config.policy, &RequestSetup::from_config(config)?)?;
+    let setup = RequestSetup::from_config(config)?;
+    if let Some(bos) = &setup.bos_text {
+        tracing::info!(
+            "policy.bos = \"template\": every prompt starts with {:?}, from {}",
+            bos.text,
+            bos.source
+        );
+    }
+    let policy = build_policy(&config.policy, &setup)?;
     let pool = LeanPool::new(config.lean.clone());
     // Asked before the warm-up holds every worker for its import, so a resumed directory made
     // by another setup is refused in seconds, not after minutes of importing Mathlib. The
@@ -134,6 +143,16 @@ pub async fn execute(
         .health_check()
         .await
         .context("the policy server is not ready")?;
+    let bos = match theorems.first() {
+        Some(theorem) => {
+            let count = count_bos(config, &setup, &*policy, theorem).await;
+            if count.is_err() {
+                pool.shutdown().await;
+            }
+            count?
+        }
+        None => BosCount::Unchecked,
+    };
     let ebm = match EbmClient::from_config(&config.ebm)? {
         Some(client) => {
             client
@@ -156,6 +175,7 @@ pub async fn execute(
             benchmarks: crate::BENCHMARK_SUMS,
             lean_version,
             ebm: ebm.as_deref(),
+            bos,
         },
     )
     .await?;
@@ -202,4 +222,38 @@ pub async fn execute(
         anyhow::bail!("the sweep gave up: {reason}; fix the cause and continue with --resume");
     }
     Ok((report, summary))
+}
+
+/// The start-up BOS check on `theorem`'s root prompt: a prompt without the BOS the model was
+/// trained with, or with two, fails nothing and worsens every sample (`search::bos`), so it
+/// stops the sweep before the first theorem, naming the fix. A server that cannot answer the
+/// check leaves the count unknown: its generate requests are what the sweep needs.
+async fn count_bos(
+    config: &search::Config,
+    setup: &RequestSetup,
+    policy: &dyn Policy,
+    theorem: &Theorem,
+) -> anyhow::Result<BosCount> {
+    let prompt = setup.first_prompt(theorem, theorem.header_or(&config.lean.header));
+    let check = match check_bos(policy, &prompt, setup.bos_token.as_ref()).await {
+        Ok(check) => check,
+        Err(e) => {
+            tracing::warn!("cannot count the BOS tokens of the first prompt: {e}");
+            return Ok(BosCount::Unchecked);
+        }
+    };
+    if let Some((problem, fix)) = problem(check.count, config.policy.bos) {
+        anyhow::bail!(
+            "{problem} ({}); no theorem was searched. Fix: {fix}",
+            check.detail
+        );
+    }
+    match check.count {
+        BosCount::Unchecked => tracing::warn!(
+            "the BOS tokens before the prompt are not counted: {}",
+            check.detail
+        ),
+        count => tracing::info!("BOS check: {count} ({})", check.detail),
+    }
+    Ok(check.count)
 }

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::endpoints::Endpoints;
 use super::{Completion, Policy, PolicyError};
+use crate::bos::PromptToken;
 use crate::config::{PolicyConfig, Sampling};
+use crate::http_retry::HttpError;
 use crate::request_setup::RequestSetup;
 use formats::progress::InFlightStep;
 use formats::utilisation::UrlUtilisation;
@@ -25,6 +27,19 @@ pub trait WireFormat: Send + Sync + 'static {
     const NAMES_MODEL: bool;
     /// Whether the server takes SGLang's `stop_regex` (the OpenAI API has none).
     const STOP_REGEX: bool;
+
+    /// Where the start-up check asks how a prompt is tokenized.
+    const TOKENIZE_PATH: &'static str;
+
+    /// The body asking how `prompt` is tokenized, special tokens included, as a generate
+    /// request would tokenize it.
+    fn tokenize_body<'a>(
+        prompt: &'a str,
+        model: Option<&'a str>,
+    ) -> impl Serialize + Send + Sync + 'a;
+
+    /// The prompt's tokens from the answer to [`Self::tokenize_body`].
+    fn parse_tokens(answer: Value) -> Result<Vec<PromptToken>, String>;
 
     /// The JSON body of `request`.
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a;
@@ -203,6 +218,30 @@ impl<W: WireFormat> Policy for HttpPolicy<W> {
             tracing::warn!(error = %e, "the server does not say its context length; prompts are not bounded (set policy.context_tokens)");
         }
         Ok(())
+    }
+
+    /// One request to one server: all of them serve the same model. A 404 is a server without
+    /// the route (SGLang's OpenAI API has no `/tokenize`), so the count stays unknown.
+    async fn prompt_tokens(&self, prompt: &str) -> Result<Option<Vec<PromptToken>>, PolicyError> {
+        let model = if W::NAMES_MODEL {
+            Some(self.model().await?)
+        } else {
+            None
+        };
+        let answer = self
+            .endpoints
+            .post(
+                W::TOKENIZE_PATH,
+                &W::tokenize_body(prompt, model),
+                1,
+                W::parse_tokens,
+            )
+            .await;
+        match answer {
+            Ok(tokens) => Ok(Some(tokens)),
+            Err(PolicyError::Server(HttpError::Rejected { status: 404, .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn prompt_budget(&self) -> Option<usize> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::bos::{BosCheck, BosToken, PromptToken};
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
 use crate::request_setup::RequestSetup;
@@ -82,6 +83,12 @@ pub trait Policy: Send + Sync {
     /// do not answer. In-process doubles have nothing to check.
     async fn health_check(&self) -> Result<(), PolicyError> {
         Ok(())
+    }
+
+    /// How the server tokenizes `prompt`, its special tokens included, for the start-up BOS
+    /// check; `None` when it cannot say. In-process doubles have no tokenizer.
+    async fn prompt_tokens(&self, _prompt: &str) -> Result<Option<Vec<PromptToken>>, PolicyError> {
+        Ok(None)
     }
 
     /// The most prompt tokens a request may carry (the server's context less the completion),
@@ -202,6 +209,17 @@ fn budget(
     config_context
         .or(reported)
         .map(|context| crate::templates::prompt_budget(context, max_new_tokens))
+}
+
+/// The start-up BOS check (see [`crate::bos`]): how `policy`'s server tokenizes `prompt`,
+/// judged against the model's BOS token when it is known.
+pub async fn check_bos(
+    policy: &dyn Policy,
+    prompt: &str,
+    bos: Option<&BosToken>,
+) -> Result<BosCheck, PolicyError> {
+    let tokens = policy.prompt_tokens(prompt).await?;
+    Ok(crate::bos::judge(tokens.as_deref(), bos))
 }
 
 /// The client `[policy].backend` names, over `[policy].urls`, sending `setup`'s stops, token

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::http_policy::{HttpPolicy, Request, SamplingSettings, WireFormat};
 use super::Completion;
+use crate::bos::PromptToken;
 
 /// The OpenAI completions API.
 pub struct OpenAiCompletions;
@@ -24,6 +25,47 @@ impl WireFormat for OpenAiCompletions {
     const PATH: &'static str = "/v1/completions";
     const NAMES_MODEL: bool = true;
     const STOP_REGEX: bool = false;
+
+    /// vLLM's, at the root (`api_server.py`); SGLang's OpenAI API has none and answers 404.
+    const TOKENIZE_PATH: &'static str = "/tokenize";
+
+    /// `add_special_tokens` as the completions route sets it by default (true); vLLM answers
+    /// `{"tokens", "count", "max_model_len"}` and, where it knows `return_token_strs`,
+    /// `token_strs` (`serving_tokenization.py` `create_tokenize`, `protocol.py`
+    /// `TokenizeCompletionRequest`); older versions ignore the field they do not know.
+    fn tokenize_body<'a>(
+        prompt: &'a str,
+        model: Option<&'a str>,
+    ) -> impl Serialize + Send + Sync + 'a {
+        serde_json::json!({
+            "model": model,
+            "prompt": prompt,
+            "add_special_tokens": true,
+            "return_token_strs": true,
+        })
+    }
+
+    fn parse_tokens(answer: Value) -> Result<Vec<PromptToken>, String> {
+        let ids = answer
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or("an answer without a `tokens` list")?;
+        let texts = answer.get("token_strs").and_then(Value::as_array);
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let id = id
+                    .as_u64()
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(|| format!("token {id} is not a token id"))?;
+                let text = texts
+                    .and_then(|t| t.get(i))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Ok(PromptToken { id, text })
+            })
+            .collect()
+    }
 
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
         let settings = request.settings;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::http_policy::{HttpPolicy, Request, SamplingSettings, WireFormat};
 use super::{Completion, STOP_REGEX};
+use crate::bos::PromptToken;
 use crate::config::Sampling;
 
 /// SGLang's native API.
@@ -24,6 +25,42 @@ impl WireFormat for SglangGenerate {
     const PATH: &'static str = "/generate";
     const NAMES_MODEL: bool = false;
     const STOP_REGEX: bool = true;
+
+    const TOKENIZE_PATH: &'static str = "/generate";
+
+    /// One token generated for `prompt` with the log-probs of the prompt's own tokens from
+    /// the first (`logprob_start_len: 0`; its default -1 returns the output's alone,
+    /// `io_struct.py` `GenerateReqInput`). Those come back as `meta_info.input_token_logprobs`,
+    /// one `[logprob, token_id, text]` per prompt token as the server tokenized it, BOS
+    /// included; the first entry's log-prob is `null`, the first token having no context
+    /// (`scheduler_output_processor_mixin.py` `_process_input_token_logprobs`).
+    fn tokenize_body<'a>(
+        prompt: &'a str,
+        _model: Option<&'a str>,
+    ) -> impl Serialize + Send + Sync + 'a {
+        serde_json::json!({
+            "text": prompt,
+            "sampling_params": {"max_new_tokens": 1},
+            "return_logprob": true,
+            "logprob_start_len": 0,
+            "return_text_in_logprobs": true,
+        })
+    }
+
+    fn parse_tokens(answer: Value) -> Result<Vec<PromptToken>, String> {
+        let entries = answer
+            .pointer("/meta_info/input_token_logprobs")
+            .and_then(Value::as_array)
+            .ok_or("an answer without `meta_info.input_token_logprobs`")?;
+        entries
+            .iter()
+            .map(|entry| {
+                let (_, id, text) = parse_token(entry)?;
+                let id = id.ok_or_else(|| format!("an input token without an id: {entry}"))?;
+                Ok(PromptToken { id, text })
+            })
+            .collect()
+    }
 
     fn body<'a>(request: &'a Request<'a>) -> impl Serialize + Send + Sync + 'a {
         let settings = request.settings;

@@ -32,10 +32,16 @@
 //! while "loading"; the context-length 400 of SGLang's `_validate_one_request`; vLLM's 404 for
 //! a model name it does not serve; byte-level tokens whose single-token texts do not spell
 //! the completion (a split multi-byte symbol decodes to U+FFFD); `abort` finishes; `null`
-//! log-probs. Stop strings are always applied, as SGLang does, and reported as `matched`.
+//! log-probs; a tokenizer that adds no BOS (`add_bos`), and vLLM's `/tokenize`
+//! (`tokenize_route`). Stop strings are always applied, as SGLang does, and reported as `matched`.
 //! So is `stop_regex`, as SGLang applies it: the sample ends where a pattern first matches
 //! (the matched text stays in it: SGLang's detokenizer trims only a literal match,
 //! `trim_matched_stop`), and `matched` is the pattern itself (`FINISHED_MATCHED_REGEX`).
+//!
+//! Prompts are tokenized as a DeepSeek tokenizer served by SGLang tokenizes them, simply:
+//! the BOS first (unless `add_bos` is off), a BOS text at the prompt's start as the BOS token
+//! itself, then [`TOKEN_CHARS`]-character pieces. `return_logprob` with `logprob_start_len`
+//! answers the prompt's tokens in `meta_info.input_token_logprobs`, as SGLang does.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,6 +67,14 @@ pub const JUNK_TACTIC: &str = "sim_junk_tactic";
 pub const JUNK_LOGPROB: f64 = -30.0;
 /// Characters per simulated token.
 const TOKEN_CHARS: usize = 4;
+/// The simulated tokenizer's BOS: DeepSeek-Prover's text and id (its `tokenizer_config.json`
+/// `bos_token`, `config.json` `bos_token_id`).
+pub const BOS_TEXT: &str = "<｜begin▁of▁sentence｜>";
+pub const BOS_ID: u64 = 100_000;
+/// The id of a prompt's first text piece; the k-th piece is this plus k.
+const PIECE_ID: u64 = 1000;
+/// The log-prob of every prompt token but the first (which has none).
+const INPUT_LOGPROB: f64 = -2.0;
 
 #[derive(Debug, Clone)]
 pub struct SglangOptions {
@@ -92,6 +106,12 @@ pub struct SglangOptions {
     pub abort_every: Option<u64>,
     /// The second token of every sample has a `null` log-prob.
     pub null_logprobs: bool,
+    /// The tokenizer puts the BOS before every prompt, as SGLang's does when the model's
+    /// `tokenizer_config.json` says `add_bos_token` (DeepSeek's do). Off: a tokenizer that adds
+    /// none, so only a prompt that starts with [`BOS_TEXT`] has one.
+    pub add_bos: bool,
+    /// Answer vLLM's `POST /tokenize`; SGLang has no such route (404).
+    pub tokenize_route: bool,
 }
 
 impl Default for SglangOptions {
@@ -110,6 +130,8 @@ impl Default for SglangOptions {
             byte_tokens: false,
             abort_every: None,
             null_logprobs: false,
+            add_bos: true,
+            tokenize_route: false,
         }
     }
 }
@@ -202,12 +224,16 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
     let mut sim = Sim::new(&world, options, log.clone());
     sim.gpu_time = gpu_time.clone();
     let sim = Arc::new(sim);
-    let app = Router::new()
+    let mut routes = Router::new()
         .route("/generate", post(generate))
         .route("/v1/completions", post(completions))
         .route("/health", get(health))
         .route("/get_model_info", get(model_info))
-        .route("/v1/models", get(models))
+        .route("/v1/models", get(models));
+    if sim.options.tokenize_route {
+        routes = routes.route("/tokenize", post(tokenize));
+    }
+    let app = routes
         .layer(axum::middleware::from_fn_with_state(sim.clone(), loading))
         .with_state(sim);
     let (tx, rx) = oneshot::channel::<()>();
@@ -472,13 +498,41 @@ impl Sim {
         out
     }
 
+    /// The prompt's tokens as (id, text): the BOS when the tokenizer adds one, each BOS text
+    /// at the start as the BOS token itself (a Hugging Face tokenizer matches special tokens'
+    /// text before anything else), then [`TOKEN_CHARS`]-character pieces.
+    fn input_tokens(&self, prompt: &str, add_special_tokens: bool) -> Vec<(u64, String)> {
+        let bos = || (BOS_ID, BOS_TEXT.to_owned());
+        let mut tokens = Vec::new();
+        if add_special_tokens && self.options.add_bos {
+            tokens.push(bos());
+        }
+        let mut rest = prompt;
+        while let Some(after) = rest.strip_prefix(BOS_TEXT) {
+            tokens.push(bos());
+            rest = after;
+        }
+        tokens.extend(
+            pieces(rest, false)
+                .into_iter()
+                .enumerate()
+                .map(|(k, (a, b))| (PIECE_ID + k as u64, rest[a..b].to_owned())),
+        );
+        tokens
+    }
+
+    /// The simulated tokenizer's prompt length, as a request counts it.
+    fn prompt_tokens(&self, prompt: &str) -> usize {
+        self.input_tokens(prompt, true).len()
+    }
+
     /// SGLang's context checks (`tokenizer_manager.py` `_validate_one_request`), in its words.
     fn check_context(&self, prompts: &[String], params: &Params) -> Result<(), String> {
         let Some(context) = self.options.context_tokens else {
             return Ok(());
         };
         for prompt in prompts {
-            let input = prompt_tokens(prompt);
+            let input = self.prompt_tokens(prompt);
             if input >= context {
                 return Err(format!(
                     "The input ({input} tokens) is longer than the model's context length \
@@ -508,6 +562,32 @@ impl Sim {
         } else {
             json!(logprob)
         }
+    }
+
+    /// `meta_info.input_token_logprobs`: `[logprob, token_id, text]` per prompt token from
+    /// `start` on (none for a negative start), the first entry's log-prob `null`
+    /// (`scheduler_output_processor_mixin.py` `_process_input_token_logprobs`: "add None at
+    /// start"), the text `null` unless `return_text_in_logprobs`.
+    fn input_token_logprobs(&self, prompt: &str, start: i64, with_text: bool) -> Value {
+        let Ok(start) = usize::try_from(start) else {
+            return json!([]);
+        };
+        self.input_tokens(prompt, true)
+            .into_iter()
+            .skip(start)
+            .enumerate()
+            .map(|(k, (id, text))| {
+                json!([
+                    if k == 0 {
+                        Value::Null
+                    } else {
+                        json!(INPUT_LOGPROB)
+                    },
+                    id,
+                    if with_text { json!(text) } else { Value::Null }
+                ])
+            })
+            .collect()
     }
 
     /// Counts a generation request; true when this one is to fail with 503.
@@ -754,11 +834,6 @@ fn vllm_unknown_model(named: &str) -> Rejection {
     }
 }
 
-/// The simulated tokenizer's prompt length.
-fn prompt_tokens(prompt: &str) -> usize {
-    prompt.chars().count().div_ceil(TOKEN_CHARS)
-}
-
 /// `text`/`prompt` as a string or a non-empty list of strings; `(prompts, was_single)`.
 fn prompts_of(value: Option<&Value>, field: &str) -> Result<(Vec<String>, bool), String> {
     match value {
@@ -867,6 +942,11 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     sim.check_context(&prompts, &params).map_err(bad)?;
     let flag = |k: &str| request.get(k).and_then(Value::as_bool).unwrap_or(false);
     let (return_logprob, with_text) = (flag("return_logprob"), flag("return_text_in_logprobs"));
+    // SGLang's default -1: the output's log-probs alone (`io_struct.py` `GenerateReqInput`).
+    let logprob_start_len = request
+        .get("logprob_start_len")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
     let started = sim.started.elapsed().as_secs_f64();
     let samples = sim.sample(&prompts, &params);
     sim.delay(&prompts, &samples).await;
@@ -880,12 +960,14 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
             let mut meta = json!({
                 "id": format!("sim-{request_number}-{i}"),
                 "finish_reason": s.native_finish(),
-                "prompt_tokens": prompt_tokens(prompt),
+                "prompt_tokens": sim.prompt_tokens(prompt),
                 "completion_tokens": s.tokens.len(),
                 "cached_tokens": 0,
                 "e2e_latency": latency,
             });
             if return_logprob {
+                meta["input_token_logprobs"] =
+                    sim.input_token_logprobs(prompt, logprob_start_len, with_text);
                 meta["output_token_logprobs"] = s
                     .tokens
                     .iter()
@@ -980,7 +1062,7 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     // Each prompt of the list once, whatever `n` is (vLLM `serving_completion.py` sums
     // `len(final_res.prompt_token_ids)` over the prompts; SGLang's adapter takes every n-th
     // item's `prompt_tokens`).
-    let prompt_tokens: usize = prompts.iter().map(|p| prompt_tokens(p)).sum();
+    let prompt_tokens: usize = prompts.iter().map(|p| sim.prompt_tokens(p)).sum();
     Ok(json!({
         "id": format!("cmpl-sim-{}", sim.generation_requests.load(Ordering::SeqCst)),
         "object": "text_completion",
@@ -990,6 +1072,47 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }))
+}
+
+/// vLLM's `POST /tokenize` (`serving_tokenization.py` `create_tokenize`, `protocol.py`
+/// `TokenizeCompletionRequest`): `{"model", "prompt", "add_special_tokens" (default true),
+/// "return_token_strs"}` to `{"count", "max_model_len", "tokens", "token_strs"}`, the model
+/// name checked as its completions check it.
+async fn tokenize(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = (|| {
+        let bad = |m: &str| openai_error(StatusCode::BAD_REQUEST, m);
+        if sim.options.enforce_model {
+            let named = request.get("model").and_then(Value::as_str).unwrap_or("");
+            if named != sim.options.model {
+                return Err(vllm_unknown_model(named));
+            }
+        }
+        let prompt = request
+            .get("prompt")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("`prompt` must be a string"))?;
+        let special = request
+            .get("add_special_tokens")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let tokens = sim.input_tokens(prompt, special);
+        let mut answer = json!({
+            "count": tokens.len(),
+            "max_model_len": sim.options.context_tokens,
+            "tokens": tokens.iter().map(|t| t.0).collect::<Vec<_>>(),
+        });
+        if request.get("return_token_strs").and_then(Value::as_bool) == Some(true) {
+            answer["token_strs"] = tokens.iter().map(|t| t.1.as_str()).collect();
+        }
+        Ok(answer)
+    })();
+    let (status, response) = match answer {
+        Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
+        Err(rejection) => (rejection.status, rejection.into_response()),
+    };
+    sim.log.push("/tokenize", request, status);
+    response
 }
 
 /// 503 with an empty body, as SGLang's `/health` answers while `server_status` is
@@ -1256,6 +1379,46 @@ mod tests {
             ..p
         };
         assert_eq!(closed.segments(LEAN_PROMPT), [("  simp\n```".into(), -0.5)]);
+    }
+
+    #[test]
+    fn prompts_get_the_bos_the_tokenizer_adds_and_the_one_they_write() {
+        let world = World {
+            modules: Vec::new(),
+            theorems: Vec::new(),
+        };
+        let sim = |add_bos| {
+            let options = SglangOptions {
+                add_bos,
+                ..SglangOptions::default()
+            };
+            Sim::new(&world, options, RequestLog::default())
+        };
+        let ids = |s: &Sim, p: &str| -> Vec<u64> {
+            s.input_tokens(p, true).into_iter().map(|t| t.0).collect()
+        };
+        assert_eq!(ids(&sim(true), "abcdefg"), [BOS_ID, PIECE_ID, PIECE_ID + 1]);
+        assert_eq!(ids(&sim(false), "abcdefg"), [PIECE_ID, PIECE_ID + 1]);
+        let written = format!("{BOS_TEXT}abc");
+        assert_eq!(ids(&sim(true), &written), [BOS_ID, BOS_ID, PIECE_ID]);
+        assert_eq!(ids(&sim(false), &written), [BOS_ID, PIECE_ID]);
+        assert_eq!(sim(true).prompt_tokens("abcdefg"), 3);
+        assert_eq!(
+            sim(true).input_token_logprobs("abcdefg", 0, true),
+            json!([
+                [null, BOS_ID, BOS_TEXT],
+                [INPUT_LOGPROB, PIECE_ID, "abcd"],
+                [INPUT_LOGPROB, PIECE_ID + 1, "efg"]
+            ])
+        );
+        assert_eq!(
+            sim(true).input_token_logprobs("abcdefg", 2, false),
+            json!([[null, PIECE_ID + 1, null]])
+        );
+        assert_eq!(
+            sim(true).input_token_logprobs("abcdefg", -1, true),
+            json!([])
+        );
     }
 
     #[test]
