@@ -1250,17 +1250,21 @@ mod tests {
         assert_eq!(text("⊢ p:::"), "calc a = b := h\n_ = c := by\n  simp\n");
     }
 
-    #[tokio::test]
-    async fn an_sglang_without_stop_regex_answers_a_plain_text_500() {
+    /// A simulated server over a world that knows no theorem.
+    fn worldless(options: SglangOptions) -> Sim {
         let world = World {
             modules: Vec::new(),
             theorems: Vec::new(),
         };
-        let old = SglangOptions {
+        Sim::new(&world, options, RequestLog::default())
+    }
+
+    #[tokio::test]
+    async fn an_sglang_without_stop_regex_answers_a_plain_text_500() {
+        let sim = worldless(SglangOptions {
             no_stop_regex: true,
             ..SglangOptions::default()
-        };
-        let sim = Sim::new(&world, old, RequestLog::default());
+        });
         let body = |params: Value| json!({"text": "x", "sampling_params": params}).to_string();
         let Err(rejection) =
             generate_inner(&sim, body(json!({"stop_regex": ["x"]})).as_bytes()).await
@@ -1409,17 +1413,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_costs_a_fixed_part_its_longest_completion_and_its_prompts() {
-        let world = World {
-            modules: Vec::new(),
-            theorems: Vec::new(),
-        };
-        let options = SglangOptions {
+        let sim = worldless(SglangOptions {
             delay_per_request: Duration::from_micros(100),
             delay_per_token: Duration::from_micros(10),
             delay_per_prompt: Duration::from_micros(1),
             ..SglangOptions::default()
-        };
-        let sim = Sim::new(&world, options, RequestLog::default());
+        });
         // Two distinct prompts, one repeated: two prefills. Unknown states get the junk
         // tactic, whose completion is the longest (and only) one.
         let prompts: Vec<String> = ["a", "a", "b"].map(String::from).to_vec();
