@@ -149,3 +149,23 @@ async fn doctor_names_a_stop_regex_the_server_refuses() {
     assert!(stdout.contains("rejected the request (400)"), "{stdout}");
     assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
 }
+
+/// An SGLang older than 0.5.3 answers a request carrying `stop_regex` with a plain-text 500
+/// (no JSON, no word of `stop_regex`): the start-up check sends it again without, and names
+/// the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_sglang_that_500s_on_stop_regex() {
+    let options = sim::sglang::SglangOptions {
+        no_stop_regex: true,
+        ..Default::default()
+    };
+    let (output, url) = doctor_against_sim(options, &[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("[FAIL] policy {url}")), "{stdout}");
+    assert!(
+        stdout.contains("HTTP 500: Internal Server Error"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
+}

@@ -11,6 +11,7 @@ use formats::theorems::Theorem;
 use lean_bridge::LeanPool;
 use search::config::PolicyConfig;
 use search::policy::build_policy;
+use search::policy::http_policy::PROBE_PROMPT;
 use search::request_setup::RequestSetup;
 use search::Config;
 
@@ -190,8 +191,9 @@ async fn check_lean(config: &Config) -> Result<String, Failure> {
     }
 }
 
-/// `/health`, then a one-token generate with `setup`'s stops whose answer must carry token
-/// log-probs.
+/// `/health`, the sweep's start-up check (`Policy::health_check`: a server that does not
+/// take `setup`'s stop regexes fails here as the sweep would stop), then a one-token generate
+/// with `setup`'s stops whose answer must carry token log-probs.
 async fn check_policy(
     client: &reqwest::Client,
     policy: &PolicyConfig,
@@ -211,16 +213,18 @@ async fn check_policy(
     one.urls = vec![url.to_owned()];
     one.max_retries = 0;
     one.request_timeout = timeout.as_secs_f64();
+    // Its `/health` answered above: nothing to wait for.
+    one.startup_timeout = 0.0;
     let one_token = RequestSetup {
         max_new_tokens: 1,
         ..setup.clone()
     };
     let started = Instant::now();
     let answer = match build_policy(&one, &one_token) {
-        Ok(p) => {
-            p.generate(&["theorem t : 1 + 1 = 2 := by\n".into()], 1)
-                .await
-        }
+        Ok(p) => match p.health_check().await {
+            Ok(()) => p.generate(&[PROBE_PROMPT.into()], 1).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match answer {
