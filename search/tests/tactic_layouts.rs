@@ -93,7 +93,7 @@ async fn samples(expansion: Expansion) -> (Vec<Completion>, usize) {
     let root = PromptInput::new(&theorem, &config.lean.header, &[], GOAL);
     let prompt = setup.template.render(&root);
     let mut out = policy
-        .generate(&[prompt.clone()], KEPT.len() + 1)
+        .generate(std::slice::from_ref(&prompt), KEPT.len() + 1)
         .await
         .unwrap();
     (out.remove(0), start_column(&prompt))
