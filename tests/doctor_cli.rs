@@ -230,3 +230,23 @@ async fn doctor_checks_the_first_theorems_prompt() {
         check.body
     );
 }
+
+/// An SGLang older than 0.5.3 answers a request carrying `stop_regex` with a plain-text 500
+/// (no JSON, no word of `stop_regex`): the start-up check sends it again without, and names
+/// the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_sglang_that_500s_on_stop_regex() {
+    let options = sim::sglang::SglangOptions {
+        no_stop_regex: true,
+        ..Default::default()
+    };
+    let (output, server) = doctor_against_sim(options, &[]).await;
+    let (stdout, url) = (String::from_utf8_lossy(&output.stdout), server.url());
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("[FAIL] policy {url}")), "{stdout}");
+    assert!(
+        stdout.contains("HTTP 500: Internal Server Error"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
+}

@@ -1,12 +1,13 @@
 //! One request setup per expansion mode, seen from three sides: the first `/generate` request
-//! a sweep sends (as the simulated SGLang received it), the template and stops the sweep's
-//! manifest.json records, and what `stepwise prompt` prints for the same node. All three come
-//! from `RequestSetup::from_config`, so they must agree byte for byte.
+//! a sweep sends for a theorem (as the simulated SGLang received it), the template and stops
+//! the sweep's manifest.json records, and what `stepwise prompt` prints for the same node. All
+//! three come from `RequestSetup::from_config`, so they must agree byte for byte.
 
 use crate::support;
 
 use std::path::Path;
 
+use search::policy::http_policy::PROBE_PROMPT;
 use serde_json::{json, Value};
 use sim::sglang::SglangOptions;
 use support::sweep::{ok, SWEEP_WORLD};
@@ -107,10 +108,16 @@ async fn sweep_requests_manifest_and_prompt_agree_in_each_expansion_mode() {
         ok(SWEEP_WORLD
             .run(dir.path(), expansion, &server.url(), &[], &args)
             .await);
+        // After the start-up check's probe, if the mode sends a stop regex.
         let first = server.log.entries()[logged..]
             .iter()
-            // Past the start-up BOS check's request, which asks for the prompt's tokens.
-            .find(|e| e.path == "/generate" && e.body.get("logprob_start_len").is_none())
+            // Past the start-up checks: the BOS check's request asks for the prompt's tokens,
+            // the stop_regex probe sends the probe prompt.
+            .find(|e| {
+                e.path == "/generate"
+                    && e.body.get("logprob_start_len").is_none()
+                    && e.body["text"] != PROBE_PROMPT
+            })
             .map(|e| e.body.clone())
             .expect("a generate request");
         let request = from_request(&first);

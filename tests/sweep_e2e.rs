@@ -406,6 +406,45 @@ async fn a_down_policy_server_is_named_before_anything_starts() {
     assert!(!dir.path().join("down").join("results.jsonl").exists());
 }
 
+/// An SGLang older than 0.5.3 answers every request carrying `stop_regex` with a plain-text
+/// 500: the start-up check finds it with a one-token request, the same without `stop_regex`
+/// and the first again, and stops the sweep naming the fix before any theorem spends its
+/// retries on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sglang_without_stop_regex_is_named_before_any_theorem() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sglang(SglangOptions {
+        no_stop_regex: true,
+        ..SglangOptions::default()
+    })
+    .await;
+    let output = sweep_command(dir.path(), "old", &server.url(), &[])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("HTTP 500: Internal Server Error"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set policy.stop_regex = []"), "{stderr}");
+    assert!(results(&dir.path().join("old")).is_empty());
+    let generates: Vec<(bool, u16)> = server
+        .log
+        .entries()
+        .into_iter()
+        .filter(|e| e.path == "/generate")
+        .map(|e| {
+            (
+                e.body["sampling_params"].get("stop_regex").is_some(),
+                e.status,
+            )
+        })
+        .collect();
+    assert_eq!(generates, [(true, 500), (false, 200), (true, 500)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_value_model_children_are_scored_in_one_request_per_expansion() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,10 +14,12 @@ use support::sweep::{ok, refused, results, SWEEP_WORLD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_worker_imports_the_header_while_the_policy_server_loads() {
-    // 503 on the first requests, as SGLang answers while it loads its model.
+    // 503 on the first requests, as SGLang answers while it loads its model. Long enough
+    // (the client looks every 500 ms) for three REPL processes to start on a loaded machine:
+    // with one second, the six short theorems once ended before the third worker started.
     let server = SWEEP_WORLD
         .sglang(SglangOptions {
-            loading_requests: 2,
+            loading_requests: 8,
             ..SglangOptions::default()
         })
         .await;

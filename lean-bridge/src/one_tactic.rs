@@ -11,7 +11,8 @@
 /// Byte offsets in `text` where a top-level tactic after the first one begins, as far as the
 /// repl's parser is concerned: a `;` that separates tactics (not the one in `<;>`), or the
 /// first character of a line at or left of the first tactic's column that is not an `| alt`
-/// or a `<;>` line. Brackets, string and character literals and comments hide both.
+/// line, a `<;>` line or a `calc` step (`_ = …`). Brackets, string and character literals
+/// and comments hide both.
 ///
 /// Each offset is where Lean's parser stands after the tactic before it and the blanks and
 /// comments after that, which is where `runParserCategory` reports "expected end of input"
@@ -92,7 +93,10 @@ pub fn tactic_breaks(text: &str) -> Vec<usize> {
             Some(first) => {
                 let at_the_margin =
                     fresh_line && brackets == 0 && !after_separator && this_column <= first;
+                // A `calc` step may stand at the column of `calc` itself (Lean's `calcSteps`,
+                // leanprover/lean4 `src/Init/NotationExtra.lean`), and no tactic starts `_`.
                 let continues = rest.starts_with('|')
+                    || rest.starts_with('_')
                     || rest.starts_with("<;>")
                     || text[..code_end].ends_with("<;>");
                 if at_the_margin && !continues {

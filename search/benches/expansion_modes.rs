@@ -4,7 +4,11 @@
 //!
 //! The simulated model writes the rest of the proof after each sampled tactic, as
 //! DeepSeek-Prover does (the state's most likely tactic at each following state, so a
-//! likely dead end spoils the rest of the continuation), then the closing fence. Tactic
+//! likely dead end spoils the rest of the continuation), then the closing fence. Some
+//! tactics it writes in layouts a tactic stop must not cut short: after a `--` comment or a
+//! docstring, as a `calc` whose steps stand at the proof's column, broken after a `,` inside
+//! brackets; and some broken inside brackets after an argument, which no stop regex can
+//! keep (counted as empty samples). Tactic
 //! requests use `deepseek-tactic-state` with no stop, its own stops (the fence, a blank line,
 //! a state comment: none falls between two tactics of this model) or `"\n"`; proof requests
 //! `deepseek-v1.5-proof` (the same prompt text, so prefill costs alike) stopping at the fence.
@@ -12,8 +16,9 @@
 //! request 100 ms + 25 ms per decode step (the longest completion in the request, in
 //! tokens) + 20 ms per distinct prompt (prefill); Lean 150 ms per request. Every delay is
 //! divided by `SCALE`. Reported per mode: theorems proved, generate calls, tokens per proof,
-//! tokens never replayed, simulated GPU-seconds per proof (the SGLang simulator's charged
-//! time, scaled back), theorems per hour. Not a test: it prints a table and writes
+//! tokens never replayed, samples without a usable tactic, simulated GPU-seconds per proof
+//! (the SGLang simulator's charged time, scaled back), theorems per hour. Not a test: it
+//! prints a table and writes
 //! `target/bench/expansion_modes.json`.
 //!
 //! `cargo bench -p search --bench expansion_modes --profile dev`
@@ -71,7 +76,7 @@ fn world() -> World {
                 let side = format!("s{k}");
                 let side_first = (i * 7 + k * 3) % 4 == 0;
                 let mut tactics = vec![
-                    WorldTactic::new(format!("nlinarith [sq_nonneg (x - y), step_{k}]"), -0.4, next),
+                    proving_tactic(i + k, k, next),
                     WorldTactic::new(
                         format!("apply side_lemma_{k}"),
                         if side_first { -0.2 } else { -0.9 },
@@ -80,6 +85,11 @@ fn world() -> World {
                 ];
                 for f in 0..3 {
                     tactic_failing(&mut tactics, f, k);
+                }
+                // A break after an argument inside brackets: the stop cuts the tactic there.
+                if (i + k) % 6 == 5 {
+                    let broken = tactics[2].tactic.replace("sq_nonneg (", "sq_nonneg\n  (");
+                    tactics[2].completion = Some(format!("{broken}\n"));
                 }
                 states.push(WorldState {
                     goals: goals(i, &format!("p{k}")),
@@ -105,6 +115,29 @@ fn world() -> World {
     World {
         modules: vec!["Mathlib".into(), "Aesop".into()],
         theorems,
+    }
+}
+
+/// The tactic that proves step `k`, in the layout `layout % 6` picks: plain (two in six),
+/// after a comment, after a docstring, a `calc` with its steps at the proof's column, or
+/// broken after a `,` inside brackets. A completion is written from the tactic's column, so
+/// its later lines carry the proof's indentation.
+fn proving_tactic(layout: usize, k: usize, next: Effect) -> WorldTactic {
+    let plain = format!("nlinarith [sq_nonneg (x - y), step_{k}]");
+    let written = |completion: String| WorldTactic {
+        completion: Some(completion),
+        ..WorldTactic::new(plain.clone(), -0.4, next.clone())
+    };
+    match layout % 6 {
+        1 => written(format!("-- the step lemma closes it\n  {plain}\n")),
+        2 => written(format!("/-- step {k} -/\n  {plain}\n")),
+        3 => WorldTactic::new(
+            format!("calc x + y = y + x := by ring\n_ = x + y := by nlinarith [step_{k}]"),
+            -0.4,
+            next,
+        ),
+        4 => written(format!("nlinarith [sq_nonneg (x - y),\n  step_{k}]\n")),
+        _ => WorldTactic::new(plain, -0.4, next),
     }
 }
 
@@ -225,7 +258,7 @@ fn main() {
     println!(
         "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}; generate {GEN_PER_REQUEST:?} + {GEN_PER_TOKEN:?}/decode step + {GEN_PER_PROMPT:?}/prompt, Lean {LEAN_PER_REQUEST_MS} ms/request (all / {SCALE} here)\n"
     );
-    println!("| mode | proved | generate calls | tokens generated | tokens/proof | never replayed | GPU-s/proof | theorems/hour |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| mode | proved | generate calls | tokens generated | tokens/proof | never replayed | empty samples | GPU-s/proof | theorems/hour |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
     for mode in &modes {
         let config = config(mode, &url, &world_file);
@@ -265,12 +298,13 @@ fn main() {
             _ => mode.name.to_owned(),
         };
         println!(
-            "| {name} | {} | {} | {} | {:.0} | {:.0}% | {:.1} | {:.0} |",
+            "| {name} | {} | {} | {} | {:.0} | {:.0}% | {} | {:.1} | {:.0} |",
             s.proved,
             s.totals.gen_calls,
             s.totals.tokens_generated,
             s.tokens_per_proof,
             100.0 * s.totals.tokens_unreplayed as f64 / s.totals.tokens_generated.max(1) as f64,
+            s.totals.candidates_empty,
             gpu_s / proved,
             THEOREMS as f64 / wall_s * 3600.0,
         );
@@ -283,6 +317,7 @@ fn main() {
             "tokens_generated": s.totals.tokens_generated,
             "tokens_prompt": s.totals.tokens_prompt,
             "tokens_unreplayed": s.totals.tokens_unreplayed,
+            "candidates_empty": s.totals.candidates_empty,
             "tokens_per_proof": s.tokens_per_proof,
             "replay_reused": s.totals.replay_reused,
             "simulated_gpu_s": gpu_s,

@@ -4,8 +4,10 @@
 //! fences, a `/- tactic state -/` comment it imagines next, the rest of the proof, or text
 //! cut off at `max_new_tokens`. The first tactic is what Lean's own layout rule says it is:
 //! the first line plus every following line indented deeper than it (its `calc` steps, `by`
-//! blocks, `fun` bodies), `| alt =>` lines, lines joined by `<;>`, and lines inside an open
-//! bracket. A candidate's log-prob is that of the tokens the model spent to write it.
+//! blocks, `fun` bodies), `| alt =>` lines, `calc` steps (`_ = …`) at its own column, lines
+//! joined by `<;>`, lines inside an open bracket, and a line after one that ends in a
+//! separator or an infix operator ([`LINE_CONTINUES_AFTER`]). A candidate's log-prob is that
+//! of the tokens the model spent to write it.
 
 use crate::banned::is_banned;
 use crate::policy::{Completion, STOP_REGEX};
@@ -112,6 +114,13 @@ fn clean(text: &str) -> String {
     blank_comments(strip_fences(text))
 }
 
+/// What a line may end with for the next line, at any column, to go on with the same tactic:
+/// a separator, an open bracket, or an infix operator whose operand is still to come (Lean's
+/// term parser reads on past the line break). Not `*` (`simp at *` is a whole tactic), `|`
+/// (`|x|`), `-` or `/` (a comment may end in them). The DeepSeek tactic stop
+/// ([`crate::templates::DEEPSEEK_TACTIC_END`]) never stops after them either.
+pub const LINE_CONTINUES_AFTER: &str = ",([{⟨⦃+=<>:^≤≥≠∧∨→↔←∣∈∉⊆⊂∪∩•∘×¬";
+
 /// The tactic whose first line is the first non-blank line of `clean[from..]`, by Lean's
 /// layout rule. `start_column` is where `clean` itself starts (only its first line is shifted).
 fn tactic_at(clean: &str, from: usize, start_column: usize) -> Option<Found> {
@@ -140,12 +149,20 @@ fn tactic_at(clean: &str, from: usize, start_column: usize) -> Option<Found> {
         let content = line.trim();
         let ind = indent(line);
         let joined = depth > 0 || previous.ends_with("<;>") || content.starts_with("<;>");
-        if joined {
-            tactic.push(' ');
-            tactic.push_str(&normalise_line(content));
-        } else if ind > base || content.starts_with('|') {
+        // No tactic starts with `_`: at the tactic's own column it is a step of its `calc`
+        // (Lean's `calcSteps` takes steps at any column from the first one's,
+        // leanprover/lean4 `src/Init/NotationExtra.lean`).
+        let calc_step = ind == base && content.starts_with('_');
+        // An operand or a list element still to come, at any column; a deeper line keeps
+        // its own layout all the same (the block after a `=>`).
+        let continued =
+            previous.ends_with(|c| LINE_CONTINUES_AFTER.contains(c)) || content.starts_with(',');
+        if !joined && (ind > base || content.starts_with('|') || calc_step) {
             tactic.push('\n');
             tactic.push_str(&" ".repeat(ind.saturating_sub(base)));
+            tactic.push_str(&normalise_line(content));
+        } else if joined || continued {
+            tactic.push(' ');
             tactic.push_str(&normalise_line(content));
         } else {
             break;
@@ -477,6 +494,50 @@ mod tests {
             first(text).as_deref(),
             Some("calc a = b := h₀\n  _ = c := h₁")
         );
+    }
+
+    /// Mathlib's layout: the steps at the column of `calc` itself.
+    #[test]
+    fn calc_steps_at_the_tactics_own_column() {
+        let text = "calc a = b := h₀\n  _ = c := by\n    rw [h₁]\n  exact le_refl _";
+        assert_eq!(
+            first(text).as_deref(),
+            Some("calc a = b := h₀\n_ = c := by\n  rw [h₁]")
+        );
+        let c = completion(&[("calc a = b := h₀\n  _ = c := h₁\n  linarith", -1.0)]);
+        let tactics: Vec<String> = sequence(&c).into_iter().map(|s| s.0).collect();
+        assert_eq!(tactics, ["calc a = b := h₀\n_ = c := h₁", "linarith"]);
+    }
+
+    #[test]
+    fn a_line_ending_in_an_operator_or_separator_goes_on_at_any_column() {
+        let text = "have h : x + y =\n  3 := by\n    linarith\n  simp";
+        assert_eq!(
+            first(text).as_deref(),
+            Some("have h : x + y = 3 := by\n  linarith")
+        );
+        assert_eq!(first("use 1,\n  2\n  simp").as_deref(), Some("use 1, 2"));
+        assert_eq!(first("use 1\n  , 2\n  simp").as_deref(), Some("use 1 , 2"));
+        // `*` and `|` end tactics as often as they are operators.
+        assert_eq!(first("simp at *\n  linarith").as_deref(), Some("simp at *"));
+        assert_eq!(
+            first("have h : 0 ≤ |x|\n  positivity").as_deref(),
+            Some("have h : 0 ≤ |x|")
+        );
+        // A deeper block after `=>` keeps its layout.
+        let text = "cases h with\n  | inl h =>\n    simp at h\n    exact h\n  | inr h => exact h";
+        assert_eq!(
+            first_tactic(text, 0).map(|t| t.0).as_deref(),
+            Some("cases h with\n  | inl h =>\n    simp at h\n    exact h\n  | inr h => exact h")
+        );
+    }
+
+    /// The DeepSeek tactic stop never ends a line that extraction goes on from.
+    #[test]
+    fn the_deepseek_stop_and_extraction_agree_on_what_continues_a_line() {
+        let class = format!("(?<![{}]\\n)", LINE_CONTINUES_AFTER.replace('[', "\\["));
+        let pattern = crate::templates::DEEPSEEK_TACTIC_END;
+        assert!(pattern.contains(&class), "{pattern} lacks {class}");
     }
 
     #[test]

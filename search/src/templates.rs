@@ -41,15 +41,42 @@ pub struct BuiltIn {
 const DEEPSEEK_STOP: &[&str] = &["```", "\n\n", "/- tactic state:"];
 
 /// Where a DeepSeek tactic ends when the model goes on with the rest of the proof, as V2 does
-/// (no stop string ends a plain next line): a line that starts at the proof's column (two
-/// spaces) or further left, unless it is a `| alt` or `<;>` line, which the layout joins to
-/// the tactic. Lines indented deeper (a `by` block, `calc` steps) stay, and so does the first
-/// line of a completion that starts with a line break (the match needs a character before
-/// it). SGLang matches it on each new token's tail (`schedule_batch.py`,
-/// `FINISHED_MATCHED_REGEX`) and keeps the matched text, since its detokenizer trims only a
-/// literal match (`trim_matched_stop`), so a completion ends a few characters into the next
-/// tactic and extraction cuts there.
-pub const DEEPSEEK_TACTIC_END: &str = "[^\n]\n {0,2}[^ \n|<]";
+/// (no stop string ends a plain next line): a line at the proof's column (two spaces) or
+/// further left, once the tactic has begun, unless the layout joins it to the tactic.
+/// SGLang searches the pattern in the output after each token (`schedule_batch.py`
+/// `Req._check_str_based_finish`, `FINISHED_MATCHED_REGEX`) and keeps the matched text, since
+/// its detokenizer trims only a literal match (`trim_matched_stop`), so a completion ends a
+/// few characters into the next tactic and extraction cuts there. Piece by piece:
+///
+/// - `\A`, then blank lines, `--` comment lines and `/- … -/` comments (docstrings): the
+///   tactic begins at the first other character, so a completion that opens with a comment
+///   keeps its tactic. A comment line can only be told from its start, and `\A` is the start
+///   of the output: SGLang searches the last `stop_regex_max_len + 1` tokens (`Req.tail_str`),
+///   and `get_max_seq_length` (`sampling_params.py`) counts 2^30 for a `*` or a construct it
+///   does not handle, so that is the whole output (as it was for the earlier
+///   `[^\n]\n {0,2}[^ \n|<]`, whose `[^\n]` it does not handle).
+/// - whole lines, then a line end not after a separator, open bracket or infix operator
+///   ([`crate::candidates::LINE_CONTINUES_AFTER`], a lookbehind), then a line at column 0 to
+///   2 that is not a `| alt`, `<;>`, `calc` step (`_ = …`), `,` or closing-bracket line, nor
+///   a comment.
+///
+/// A line break inside brackets after anything else (`mul_pos ha\n  hb]`) still ends the
+/// tactic there, and the cut-off tactic is dropped (`candidates_empty`): a regular expression
+/// cannot count brackets.
+///
+/// Cost: for this pattern as for the earlier one, SGLang decodes the whole output after each
+/// token and searches it. Whole lines (`.*\n`) and a lookbehind for the character before
+/// the line break keep a search at or below the earlier pattern's cost; matched character by
+/// character instead, it ran up to 3.6 times slower on a long line (docs/performance.md,
+/// section 6). The lookbehind, like the earlier `[^\n]`, is a construct
+/// `get_max_seq_length` does not handle, so SGLang logs "Got unhandled regex token" once per
+/// request, as it did. The pattern stays under SGLang's 256-byte limit
+/// (`MAX_STOP_REGEX_LEN`, 0.5.23).
+pub const DEEPSEEK_TACTIC_END: &str = concat!(
+    r"\A(?:\s|--.*\n|/-(?:[^/-]|/|-+[^/-])*-+/)*[^\s/-]",
+    r"(?:.*\n)*?.*\n(?<![,(\[{⟨⦃+=<>:^≤≥≠∧∨→↔←∣∈∉⊆⊂∪∩•∘×¬]\n)",
+    r" {0,2}[^ \n|<_,)\]}⟩/-]",
+);
 
 /// `deepseek-tactic-state` and `deepseek-v1.5-proof` (see [`BUILT_IN`]).
 const DEEPSEEK_V15_TEXT: &str = concat!(
@@ -577,6 +604,22 @@ mod tests {
                 regexes: Vec::new()
             }
         );
+    }
+
+    /// SGLang 0.5.23 answers 400 to a longer pattern (`sampling_params.py`,
+    /// `MAX_STOP_REGEX_LEN`, counted in UTF-8 bytes).
+    #[test]
+    fn built_in_stop_regexes_fit_sglangs_limit() {
+        for built_in in BUILT_IN {
+            for pattern in built_in.stop_regex {
+                assert!(
+                    pattern.len() <= 256,
+                    "{}: {} bytes",
+                    built_in.name,
+                    pattern.len()
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `search`'s integration tests, one binary: the engine over in-process doubles
-//! (`engine_support`), the policy and EBM clients over loopback HTTP, and sweeps.
+//! (`engine_support`), the policy and EBM clients over loopback HTTP, sweeps, and tactic
+//! extraction from the simulated SGLang's stopped samples.
 
 mod configs_load;
 mod engine_failed_rows;
@@ -15,3 +16,4 @@ mod policy_real_servers;
 mod policy_utilisation;
 mod sweep_accounting;
 mod sweep_tail;
+mod tactic_layouts;

@@ -12,6 +12,7 @@ use formats::theorems::{read_theorems, Theorem};
 use lean_bridge::LeanPool;
 use search::bos::{problem, BosCount};
 use search::config::PolicyConfig;
+use search::policy::http_policy::PROBE_PROMPT;
 use search::policy::{build_policy, check_bos};
 use search::request_setup::{RequestSetup, SetupError};
 use search::Config;
@@ -232,8 +233,9 @@ async fn check_lean(config: &Config) -> Result<String, Failure> {
     }
 }
 
-/// `/health`, then a one-token generate with `setup`'s stops whose answer must carry token
-/// log-probs.
+/// `/health`, the sweep's start-up check (`Policy::health_check`: a server that does not
+/// take `setup`'s stop regexes fails here as the sweep would stop), then a one-token generate
+/// with `setup`'s stops whose answer must carry token log-probs.
 async fn check_policy(
     client: &reqwest::Client,
     policy: &PolicyConfig,
@@ -256,7 +258,10 @@ async fn check_policy(
     };
     let started = Instant::now();
     let answer = match build_policy(&one, &one_token) {
-        Ok(p) => p.generate(&[STATEMENT.into()], 1).await,
+        Ok(p) => match p.health_check().await {
+            Ok(()) => p.generate(&[PROBE_PROMPT.into()], 1).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match answer {
@@ -296,19 +301,18 @@ fn one_server(policy: &PolicyConfig, url: &str, timeout: Duration) -> PolicyConf
     one.urls = vec![url.to_owned()];
     one.max_retries = 0;
     one.request_timeout = timeout.as_secs_f64();
+    // Its `/health` answered already: nothing to wait for.
+    one.startup_timeout = 0.0;
     one
 }
 
-/// The one-line statement the generate check sends, and the BOS check's theorem without
-/// `--theorems`.
-const STATEMENT: &str = "theorem t : 1 + 1 = 2 := by\n";
-
-/// The first theorem of `path`, or a stand-in of [`STATEMENT`].
+/// The first theorem of `path`, or a stand-in of the start-up probe's statement
+/// ([`PROBE_PROMPT`]).
 fn first_theorem(path: Option<&Path>) -> anyhow::Result<Theorem> {
     let Some(path) = path else {
         return Ok(Theorem {
             name: "t".into(),
-            formal_statement: STATEMENT.into(),
+            formal_statement: PROBE_PROMPT.into(),
             header: None,
             extra: Default::default(),
         });

@@ -141,6 +141,35 @@ impl Endpoints {
         Err(last.expect("at least one url"))
     }
 
+    /// How many servers requests are spread over.
+    pub(crate) fn server_count(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// POSTs `body` to `path` on server `index` once: no retry, no failover, not on the
+    /// timeline (a start-up probe, not a request of the search).
+    pub(crate) async fn post_once<B>(
+        &self,
+        index: usize,
+        path: &str,
+        body: &B,
+    ) -> Result<Value, HttpError>
+    where
+        B: Serialize + ?Sized,
+    {
+        let once = RetryPolicy {
+            max_retries: 0,
+            ..self.retry.clone()
+        };
+        post_json(
+            &self.client,
+            &format!("{}{path}", self.urls[index]),
+            body,
+            &once,
+        )
+        .await
+    }
+
     /// Per server, the request timeline's counters so far.
     pub(crate) fn utilisation(&self) -> Vec<UrlUtilisation> {
         self.timeline.snapshot()

@@ -67,7 +67,7 @@ pub struct Request<'a> {
 
 /// What every request carries besides its prompts: `[policy]`'s sampling values and the
 /// [`RequestSetup`]'s token limit and stops.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SamplingSettings {
     pub sampling: Sampling,
     pub temperature: f64,
@@ -77,6 +77,9 @@ pub struct SamplingSettings {
     /// Empty when the wire has no `stop_regex`.
     pub stop_regex: Vec<String>,
 }
+
+/// The prompt of start-up probes (this client's, `doctor`'s): one line a prover continues.
+pub const PROBE_PROMPT: &str = "theorem t : 1 + 1 = 2 := by\n";
 
 /// A [`Policy`] speaking the wire `W` to `[policy].urls`.
 pub struct HttpPolicy<W> {
@@ -143,6 +146,70 @@ impl<W: WireFormat> HttpPolicy<W> {
         }
     }
 
+    /// Whether each server takes the `stop_regex` requests carry, asked at start so that no
+    /// theorem spends its retries on one that does not. SGLang has it from 0.5.3; 0.5.2
+    /// answers a plain-text 500 to any request carrying it (`SamplingParams.__init__` has no
+    /// such keyword, and the `TypeError` from `TokenizerManager._create_tokenized_object` is
+    /// not caught by `http_server.py` `generate_request`, which catches only `ValueError`).
+    /// So a one-token request with `stop_regex` that gets a 5xx is sent again without it;
+    /// answered, and refused once more with it (a 5xx may be passing), it names the fix.
+    async fn check_stop_regex(&self) -> Result<(), PolicyError> {
+        if self.settings.stop_regex.is_empty() {
+            return Ok(());
+        }
+        let with = SamplingSettings {
+            max_new_tokens: 1,
+            ..self.settings.clone()
+        };
+        let without = SamplingSettings {
+            stop_regex: Vec::new(),
+            ..with.clone()
+        };
+        // Only SGLang's native wire carries `stop_regex`, and it names no model.
+        let probe = |settings| Request {
+            model: None,
+            texts: vec![PROBE_PROMPT],
+            samples_per_text: 1,
+            settings,
+        };
+        let (with, without) = (probe(&with), probe(&without));
+        for server in 0..self.endpoints.server_count() {
+            let Some(refused) = self.server_error(server, &with).await else {
+                continue;
+            };
+            let answered = self
+                .endpoints
+                .post_once(server, W::PATH, &W::body(&without))
+                .await
+                .is_ok();
+            if answered && self.server_error(server, &with).await.is_some() {
+                return Err(PolicyError::Config(format!(
+                    "{refused}, and answers the same request without stop_regex: an SGLang \
+                     older than 0.5.3 has no stop_regex; upgrade it to the pinned version \
+                     (python-servers/requirements.txt) or set policy.stop_regex = []"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `request` sent once to `server`: its 5xx, if that is the answer.
+    async fn server_error(&self, server: usize, request: &Request<'_>) -> Option<HttpError> {
+        match self
+            .endpoints
+            .post_once(server, W::PATH, &W::body(request))
+            .await
+        {
+            Err(
+                e @ HttpError::Unavailable {
+                    last_status: Some(500..=599),
+                    ..
+                },
+            ) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The model name requests carry: `[policy].model`, else the first id `/v1/models` lists.
     async fn model(&self) -> Result<&str, PolicyError> {
         if let Some(model) = &self.model {
@@ -186,12 +253,14 @@ impl<W: WireFormat> Policy for HttpPolicy<W> {
         .await
     }
 
-    /// Waits for the servers, then asks once what they serve (`/v1/models`,
+    /// Waits for the servers, checks that they take the requests' `stop_regex`
+    /// ([`Self::check_stop_regex`]), then asks once what they serve (`/v1/models`,
     /// `/get_model_info`): the model id when the wire names it and `[policy].model` does not,
     /// and the context unless `[policy].context_tokens` gives it. A configured name the server
     /// does not list is warned about, not refused: SGLang serves any name, vLLM answers 404.
     async fn health_check(&self) -> Result<(), PolicyError> {
         self.endpoints.health_check().await?;
+        self.check_stop_regex().await?;
         if !W::NAMES_MODEL && self.context_tokens.is_some() {
             return Ok(());
         }

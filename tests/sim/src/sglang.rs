@@ -34,9 +34,11 @@
 //! the completion (a split multi-byte symbol decodes to U+FFFD); `abort` finishes; `null`
 //! log-probs; a tokenizer that adds no BOS (`add_bos`), and vLLM's `/tokenize`
 //! (`tokenize_route`). Stop strings are always applied, as SGLang does, and reported as `matched`.
-//! So is `stop_regex`, as SGLang applies it: the sample ends where a pattern first matches
-//! (the matched text stays in it: SGLang's detokenizer trims only a literal match,
-//! `trim_matched_stop`), and `matched` is the pattern itself (`FINISHED_MATCHED_REGEX`).
+//! So is `stop_regex`, as SGLang applies it: after each token it is searched in the output so
+//! far, the sample ends at the first token after which a pattern matches (the matched text
+//! stays in it: SGLang's detokenizer trims only a literal match, `trim_matched_stop`), and
+//! `matched` is the pattern itself (`FINISHED_MATCHED_REGEX`). An SGLang older than 0.5.3,
+//! which has no `stop_regex`, on demand: a plain-text 500 to a request carrying one.
 //!
 //! Prompts are tokenized as a DeepSeek tokenizer served by SGLang tokenizes them, simply:
 //! the BOS first (unless `add_bos` is off), a BOS text at the prompt's start as the BOS token
@@ -112,6 +114,12 @@ pub struct SglangOptions {
     pub add_bos: bool,
     /// Answer vLLM's `POST /tokenize`; SGLang has no such route (404).
     pub tokenize_route: bool,
+    /// Answer a `/generate` whose `sampling_params` carry `stop_regex` as SGLang before 0.5.3
+    /// does (0.5.2: `SamplingParams.__init__` has no such keyword, so
+    /// `TokenizerManager._create_tokenized_object` raises a `TypeError`, which
+    /// `http_server.py` `generate_request` does not catch: it catches only `ValueError`), with
+    /// Starlette's plain-text 500.
+    pub no_stop_regex: bool,
 }
 
 impl Default for SglangOptions {
@@ -132,6 +140,7 @@ impl Default for SglangOptions {
             null_logprobs: false,
             add_bos: true,
             tokenize_route: false,
+            no_stop_regex: false,
         }
     }
 }
@@ -264,8 +273,10 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
 /// A tactic as the simulated model writes it, and the rest of the proof it writes after.
 #[derive(Debug, Clone)]
 struct Proposal {
-    /// From the tactic's column: the world's `completion`, or the tactic and a newline.
-    completion: String,
+    tactic: String,
+    /// The world's `completion`, from the tactic's column; `None`: the tactic, laid out as
+    /// the rest of the proof is.
+    completion: Option<String>,
     logprob: f64,
     /// (tactic, log-prob) of each tactic written after it inside a Lean block; empty when
     /// `completion` closes the fence itself.
@@ -275,11 +286,23 @@ struct Proposal {
 impl Proposal {
     /// What the model writes after `prompt`, as (text, log-prob its tokens carry) pieces.
     fn segments(&self, prompt: &str) -> Vec<(String, f64)> {
-        let mut first = format!("{}{}", proof_indent(prompt), self.completion);
-        let Some(column) = proof_column(prompt) else {
+        let column = proof_column(prompt);
+        let mut first = proof_indent(prompt).to_owned();
+        match (&self.completion, column) {
+            (Some(written), _) => first.push_str(written),
+            // The prompt (or `proof_indent`) already holds the first line's indentation.
+            (None, Some(column)) => {
+                first.push_str(lay_out(&self.tactic, column).trim_start_matches(' '));
+            }
+            (None, None) => {
+                first.push_str(&self.tactic);
+                first.push('\n');
+            }
+        }
+        let Some(column) = column else {
             return vec![(first, self.logprob)];
         };
-        if self.completion.contains(FENCE) {
+        if first.contains(FENCE) {
             return vec![(first, self.logprob)];
         }
         if !first.ends_with('\n') {
@@ -347,10 +370,7 @@ impl Sample {
         let keep = self.tokens.len() / 2;
         self.tokens.truncate(keep);
         self.token_ends.truncate(keep);
-        let mut cut = self.token_ends.last().copied().unwrap_or(0);
-        while !self.text.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = floor_char_boundary(&self.text, self.token_ends.last().copied().unwrap_or(0));
         self.text.truncate(cut);
         self.finish = Finish::Abort;
     }
@@ -395,10 +415,8 @@ impl Sim {
                     .tactics
                     .iter()
                     .map(|t| Proposal {
-                        completion: t
-                            .completion
-                            .clone()
-                            .unwrap_or_else(|| format!("{}\n", t.tactic)),
+                        tactic: t.tactic.clone(),
+                        completion: t.completion.clone(),
                         logprob: t.logprob,
                         rest: if t.completion.as_ref().is_some_and(|c| c.contains(FENCE)) {
                             Vec::new()
@@ -474,7 +492,8 @@ impl Sim {
                 let j = *next;
                 *next += 1;
                 let junk = Proposal {
-                    completion: format!("{JUNK_TACTIC}\n"),
+                    tactic: JUNK_TACTIC.to_owned(),
+                    completion: None,
                     logprob: JUNK_LOGPROB,
                     rest: Vec::new(),
                 };
@@ -624,16 +643,12 @@ impl Sim {
 /// symbol split between tokens reads U+FFFD in both.
 fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool) -> Sample {
     let full: String = segments.iter().map(|(text, _)| text.as_str()).collect();
-    // The earliest end of a stop regex's match: SGLang checks after each token, so the text
-    // runs to the end of the token that completed the match (and a stop string that the same
-    // token completes is then found below, as SGLang checks strings first).
-    let regex_end = params
-        .stop_regex
-        .iter()
-        .filter_map(|r| Some((r.find(&full).ok()??.end(), r.as_str())))
-        .min_by_key(|&(end, _)| end)
-        .map(|(end, pattern)| (token_end(segments, byte_tokens, end.max(1) - 1), pattern));
-    let mut text = regex_end.map_or(full.as_str(), |(end, _)| &full[..end]);
+    // A stop string that the token stopping on a regex completes is then found below, as
+    // SGLang checks strings first.
+    let regex_end = regex_stop(segments, &full, &params.stop_regex, byte_tokens);
+    let mut text = regex_end.map_or(full.as_str(), |(end, _)| {
+        &full[..floor_char_boundary(&full, end)]
+    });
     let mut stopped = regex_end.map(|(_, pattern)| Finish::StopRegex(pattern.to_owned()));
     for stop in params.stop.iter().filter(|s| !s.is_empty()) {
         if let Some(at) = text.find(stop.as_str()) {
@@ -667,11 +682,7 @@ fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool)
         tokens.truncate(params.max_tokens);
         finish = Finish::Length(params.max_tokens);
     }
-    let end = tokens.last().map_or(0, |t| t.1);
-    let mut cut = end;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = floor_char_boundary(text, tokens.last().map_or(0, |t| t.1));
     Sample {
         text: text[..cut].to_owned(),
         token_ends: tokens.iter().map(|t| t.1.min(cut)).collect(),
@@ -688,20 +699,46 @@ fn render_sample(segments: &[(String, f64)], params: &Params, byte_tokens: bool)
     }
 }
 
-/// Where the token holding byte `at` of the segments' text ends.
-fn token_end(segments: &[(String, f64)], byte_tokens: bool, at: usize) -> usize {
+/// Where SGLang ends a sample on `stop_regex`: the end (a byte of `full`, the segments'
+/// text) of the first token after which a pattern matches the output so far, and the
+/// pattern. SGLang checks after each token (`Req._check_str_based_finish`, `re.search` on
+/// `tail_str`: the last `stop_regex_max_len + 1` tokens decoded), and a pattern with an
+/// unbounded repeat or a construct `get_max_seq_length` does not handle (`[^\n]`, a
+/// lookaround) has a bound of 2^30 tokens, so its tail is the whole output. The whole output
+/// is searched here for every pattern: for a bounded one SGLang sees less, which matters
+/// only to an anchor. The output so far is decoded as SGLang decodes it, a symbol cut by a
+/// byte-level token as U+FFFD.
+fn regex_stop<'p>(
+    segments: &[(String, f64)],
+    full: &str,
+    patterns: &'p [fancy_regex::Regex],
+    byte_tokens: bool,
+) -> Option<(usize, &'p str)> {
+    if patterns.is_empty() {
+        return None;
+    }
     let mut start = 0;
     for (segment, _) in segments {
-        if at < start + segment.len() {
-            let within = token_bounds(segment, byte_tokens)
-                .into_iter()
-                .find(|&(_, end)| at - start < end)
-                .map_or(segment.len(), |(_, end)| end);
-            return start + within;
+        for (_, end) in token_bounds(segment, byte_tokens) {
+            let so_far = String::from_utf8_lossy(&full.as_bytes()[..start + end]);
+            if let Some(p) = patterns
+                .iter()
+                .find(|p| p.is_match(&so_far).unwrap_or(false))
+            {
+                return Some((start + end, p.as_str()));
+            }
         }
         start += segment.len();
     }
-    start
+    None
+}
+
+/// The last char boundary of `text` at or before byte `at`.
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Byte ranges of the simulated tokens of a non-empty `text`. A last piece of only
@@ -795,7 +832,7 @@ fn dedent(text: &str) -> String {
     text.lines().map(str::trim).collect::<Vec<_>>().join("\n")
 }
 
-/// A rejected request, in the error shape of the route it came to.
+/// A rejected request, in the error shape of the route it came to (a JSON string: plain text).
 struct Rejection {
     status: StatusCode,
     body: Value,
@@ -803,7 +840,19 @@ struct Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        match self.body {
+            Value::String(text) => (self.status, text).into_response(),
+            body => (self.status, Json(body)).into_response(),
+        }
+    }
+}
+
+/// Starlette's answer to an exception no handler caught (`ServerErrorMiddleware`
+/// `error_response`): 500 and `Internal Server Error` in plain text.
+fn uncaught_exception() -> Rejection {
+    Rejection {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: Value::String("Internal Server Error".into()),
     }
 }
 
@@ -937,6 +986,9 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let sampling = request.get("sampling_params").cloned().unwrap_or(json!({}));
     if !sampling.is_object() {
         return Err(bad("`sampling_params` must be an object".into()));
+    }
+    if sim.options.no_stop_regex && sampling.get("stop_regex").is_some() {
+        return Err(uncaught_exception());
     }
     let params = params_of(&sampling, "max_new_tokens", 128).map_err(bad)?;
     sim.check_context(&prompts, &params).map_err(bad)?;
@@ -1183,7 +1235,8 @@ mod tests {
     /// A proposal with no rest of the proof, outside a Lean block.
     fn alone(completion: &str, logprob: f64) -> Vec<(String, f64)> {
         Proposal {
-            completion: completion.into(),
+            tactic: String::new(),
+            completion: Some(completion.into()),
             logprob,
             rest: Vec::new(),
         }
@@ -1225,7 +1278,8 @@ mod tests {
     #[test]
     fn inside_a_lean_block_the_model_writes_the_rest_of_the_proof_and_the_fence() {
         let p = Proposal {
-            completion: "have h : p := by\n    simp\n".into(),
+            tactic: String::new(),
+            completion: Some("have h : p := by\n    simp\n".into()),
             logprob: -1.0,
             rest: vec![
                 ("subst h".into(), -0.5),
@@ -1271,14 +1325,97 @@ mod tests {
         );
     }
 
-    /// The pattern stepwise's DeepSeek tactic templates send: the next line at the proof's
-    /// column, unless the layout joins it (`| alt`, `<;>`), after a character of the sample.
+    /// A line-start stop: the next line at column 2 or less, unless it is a `| alt` or `<;>`
+    /// line, after a character of the sample (stepwise's first DeepSeek tactic stop).
     const TACTIC_END: &str = r"[^\n]\n {0,2}[^ \n|<]";
+
+    /// SGLang searches the output so far after each token: a greedy pattern stops at the
+    /// first token that completes any match, and `\A` is the start of the output.
+    #[test]
+    fn a_stop_regex_is_searched_in_the_output_so_far_after_each_token() {
+        let segments = alone("a b b b\n", -1.0);
+        let s = render_sample(&segments, &with_regex(128, &[], &["a.*b"]), false);
+        assert_eq!(s.text, "a b ");
+        let s = render_sample(&segments, &with_regex(128, &[], &[r"\Ab"]), false);
+        assert_eq!((s.text.as_str(), s.finish), ("a b b b\n", Finish::Eos));
+        let s = render_sample(&segments, &with_regex(128, &[], &[r"\Aa"]), false);
+        assert_eq!(s.text, "a b ");
+        // Byte-level tokens: the output so far ends in U+FFFD where a token cuts a symbol.
+        let symbol = alone("abc⊢ x", -1.0);
+        let s = render_sample(&symbol, &with_regex(128, &[], &["\u{fffd}"]), true);
+        assert_eq!((s.text.as_str(), s.tokens.len()), ("abc", 1));
+    }
+
+    /// A world tactic of several lines is written as the rest of the proof is: each line at
+    /// the proof's column plus its own indentation.
+    #[test]
+    fn a_multi_line_tactic_is_laid_out_at_the_proofs_column() {
+        let p = Proposal {
+            tactic: "calc a = b := h\n_ = c := by\n  simp".into(),
+            completion: None,
+            logprob: -1.0,
+            rest: vec![("rfl".into(), -0.5)],
+        };
+        let text = |prompt: &str| {
+            p.segments(prompt)
+                .into_iter()
+                .map(|s| s.0)
+                .collect::<String>()
+        };
+        assert_eq!(
+            text(LEAN_PROMPT),
+            "  calc a = b := h\n  _ = c := by\n    simp\n  rfl\n```"
+        );
+        assert_eq!(
+            text("```lean4\ntheorem t : p := by\n  "),
+            "calc a = b := h\n  _ = c := by\n    simp\n  rfl\n```"
+        );
+        assert_eq!(text("⊢ p:::"), "calc a = b := h\n_ = c := by\n  simp\n");
+    }
+
+    /// A simulated server over a world that knows no theorem.
+    fn worldless(options: SglangOptions) -> Sim {
+        let world = World {
+            modules: Vec::new(),
+            theorems: Vec::new(),
+        };
+        Sim::new(&world, options, RequestLog::default())
+    }
+
+    #[tokio::test]
+    async fn an_sglang_without_stop_regex_answers_a_plain_text_500() {
+        let sim = worldless(SglangOptions {
+            no_stop_regex: true,
+            ..SglangOptions::default()
+        });
+        let body = |params: Value| json!({"text": "x", "sampling_params": params}).to_string();
+        let Err(rejection) =
+            generate_inner(&sim, body(json!({"stop_regex": ["x"]})).as_bytes()).await
+        else {
+            panic!("a request with stop_regex must fail");
+        };
+        let response = rejection.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        let text = axum::body::to_bytes(response.into_body(), 1 << 10)
+            .await
+            .unwrap();
+        assert_eq!(&text[..], b"Internal Server Error");
+        assert!(
+            generate_inner(&sim, body(json!({"stop": ["x"]})).as_bytes())
+                .await
+                .is_ok()
+        );
+    }
 
     #[test]
     fn a_stop_regex_ends_the_sample_after_its_match_and_keeps_it() {
         let p = Proposal {
-            completion: "have h : p := by\n    simp\n".into(),
+            tactic: String::new(),
+            completion: Some("have h : p := by\n    simp\n".into()),
             logprob: -1.0,
             rest: vec![("subst h".into(), -0.5)],
         };
@@ -1309,7 +1446,8 @@ mod tests {
         assert_eq!(s.text, "\nnorm_num\nrf");
         // The closing fence completes both the regex and the stop string: the string wins.
         let p = Proposal {
-            completion: "norm_num\n".into(),
+            tactic: String::new(),
+            completion: Some("norm_num\n".into()),
             logprob: -0.2,
             rest: Vec::new(),
         };
@@ -1335,7 +1473,8 @@ mod tests {
     #[test]
     fn a_line_break_joins_the_tactics_last_token() {
         let p = Proposal {
-            completion: "positivity\n".into(),
+            tactic: String::new(),
+            completion: Some("positivity\n".into()),
             logprob: -0.9,
             rest: vec![("rfl".into(), -0.1)],
         };
@@ -1360,7 +1499,8 @@ mod tests {
         assert_eq!(proof_column("```lean4\nx\n```\nTACTIC: "), None);
         assert_eq!(proof_column("x : ℕ\n⊢ x = x:::"), None);
         let p = Proposal {
-            completion: "simp -- closes it".into(),
+            tactic: String::new(),
+            completion: Some("simp -- closes it".into()),
             logprob: -0.5,
             rest: vec![("rfl".into(), -0.1)],
         };
@@ -1375,7 +1515,8 @@ mod tests {
         assert_eq!(p.segments("⊢ p:::"), [("simp -- closes it".into(), -0.5)]);
         // A world completion that closes the fence is the whole text.
         let closed = Proposal {
-            completion: "simp\n```".into(),
+            tactic: String::new(),
+            completion: Some("simp\n```".into()),
             ..p
         };
         assert_eq!(closed.segments(LEAN_PROMPT), [("  simp\n```".into(), -0.5)]);
@@ -1435,17 +1576,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_costs_a_fixed_part_its_longest_completion_and_its_prompts() {
-        let world = World {
-            modules: Vec::new(),
-            theorems: Vec::new(),
-        };
-        let options = SglangOptions {
+        let sim = worldless(SglangOptions {
             delay_per_request: Duration::from_micros(100),
             delay_per_token: Duration::from_micros(10),
             delay_per_prompt: Duration::from_micros(1),
             ..SglangOptions::default()
-        };
-        let sim = Sim::new(&world, options, RequestLog::default());
+        });
         // Two distinct prompts, one repeated: two prefills. Unknown states get the junk
         // tactic, whose completion is the longest (and only) one.
         let prompts: Vec<String> = ["a", "a", "b"].map(String::from).to_vec();

@@ -446,10 +446,10 @@ impl SimLean {
     /// The tactics a request's text holds. Lean parses it as ONE `tactic` (repl
     /// `REPL/Snapshots.lean`, `runString`), and text left after that tactic and the blanks
     /// after it is "expected end of input" there (Lean's `runParserCategory`), found where
-    /// the bridge finds it ([`tactic_breaks`]): `<input>:1:6` for `ext1 x; ext1 n`, as repl
-    /// issue #43 shows. A parenthesised sequence `(t1\n t2\n)` is one `paren` tactic whose
-    /// tactics sit at column 1; a `t1; t2` line in it is one step of the world, as a world
-    /// writes it.
+    /// the bridge finds it ([`tactic_breaks`]: a `calc` step at the line's start is no break):
+    /// `<input>:1:6` for `ext1 x; ext1 n`, as repl issue #43 shows. A parenthesised sequence
+    /// `(t1\n t2\n)` is one `paren` tactic whose tactics sit at column 1; a `t1; t2` line in it
+    /// is one step of the world, as a world writes it.
     fn parse_tactic(&self, text: &str) -> Result<Vec<String>, String> {
         if let Some(&at) = tactic_breaks(text).first() {
             let Pos { line, column } = position(text, at);
@@ -562,8 +562,17 @@ impl SimLean {
     }
 }
 
+/// Whether a line at a tactic's own column continues it as a step of its `calc`: Lean's
+/// `calcSteps` parses `withPosition((ppLine linebreak calcStep)*)` with `colGe` steps
+/// (leanprover/lean4 `src/Init/NotationExtra.lean`), so steps may stand at the column of
+/// `calc` itself, and no tactic starts with `_`.
+fn is_calc_step(line: &str) -> bool {
+    line.trim_start().starts_with('_')
+}
+
 /// Splits an indented tactic block into tactics with their (0-based) line within `body`:
-/// a line at the block's own indentation starts a tactic, deeper lines continue it.
+/// a line at the block's own indentation starts a tactic, unless it is a `calc` step
+/// ([`is_calc_step`]); deeper lines continue it.
 fn split_script(body: &str) -> Vec<(u32, String)> {
     // Lean's indentation is ASCII spaces and tabs; counting them in bytes never splits a char.
     let indent = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
@@ -580,7 +589,7 @@ fn split_script(body: &str) -> Vec<(u32, String)> {
         }
         let text = &text[margin..];
         match tactics.last_mut() {
-            Some((_, tactic)) if indent(text) > 0 => {
+            Some((_, tactic)) if indent(text) > 0 || is_calc_step(text) => {
                 tactic.push('\n');
                 tactic.push_str(text);
             }
@@ -633,6 +642,29 @@ mod tests {
                 (2, "have h : p := by\n  simp".to_owned()),
                 (4, "exact h".to_owned()),
             ]
+        );
+        let body = "  calc a = b := h\n  _ = c := by simp\n  exact h";
+        assert_eq!(
+            split_script(body),
+            vec![
+                (0, "calc a = b := h\n_ = c := by simp".to_owned()),
+                (2, "exact h".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_tactic_may_hold_calc_steps_at_its_column_but_not_a_second_tactic() {
+        let world = World {
+            modules: Vec::new(),
+            theorems: Vec::new(),
+        };
+        let lean = SimLean::new(world, Options::default());
+        let calc = "calc a = b := h\n_ = c := h";
+        assert_eq!(lean.parse_tactic(calc), Ok(vec![calc.to_owned()]));
+        assert_eq!(
+            lean.parse_tactic("simp\nrfl"),
+            Err("<input>:2:0: expected end of input".to_owned())
         );
     }
 }
