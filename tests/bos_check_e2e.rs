@@ -7,6 +7,8 @@
 
 use crate::support;
 
+use search::policy::http_policy::PROBE_PROMPT;
+
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -38,7 +40,8 @@ fn generate_bodies(server: &SglangHandle) -> (Vec<Value>, Vec<Value>) {
         .log
         .entries()
         .into_iter()
-        .filter(|e| e.path == "/generate")
+        // Not the start-up's stop_regex probe, which sends a fixed prompt.
+        .filter(|e| e.path == "/generate" && e.body["text"] != PROBE_PROMPT)
         .map(|e| e.body)
         .partition(|b| b.get("logprob_start_len").is_some())
 }

@@ -14,12 +14,10 @@ use support::sweep::{ok, refused, results, SWEEP_WORLD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_worker_imports_the_header_while_the_policy_server_loads() {
-    // 503 on the first requests, as SGLang answers while it loads its model. Long enough
-    // (the client looks every 500 ms) for three REPL processes to start on a loaded machine:
-    // with one second, the six short theorems once ended before the third worker started.
+    // 503 on the first requests, as SGLang answers while it loads its model.
     let server = SWEEP_WORLD
         .sglang(SglangOptions {
-            loading_requests: 8,
+            loading_requests: 2,
             ..SglangOptions::default()
         })
         .await;
@@ -32,7 +30,9 @@ async fn every_worker_imports_the_header_while_the_policy_server_loads() {
             dir.path(),
             "out",
             &server.url(),
-            &["--log", log.to_str().unwrap()],
+            // The import takes a second, as a header's does: the first theorem waits for it
+            // while the other workers start, so the short sweep cannot end before they do.
+            &["--log", log.to_str().unwrap(), "--header-delay-ms", "1000"],
             &["--set", "lean.workers=3", "--set", "sweep.concurrency=1"],
         )
         .await);

@@ -11,13 +11,10 @@
 //! either way; the samples just get worse. So a sweep (and `stepwise doctor`) asks the server
 //! once, at start, how it tokenized the first prompt and counts the BOS tokens in front
 //! ([`judge`]). `policy.bos` says who writes the BOS; its id and text come from
-//! `policy.model_dir` ([`read_bos_token`]), since neither SGLang's `/get_model_info` nor
+//! `policy.model_dir` (`formats::tokenizer_config::read_bos_token`), since neither SGLang's `/get_model_info` nor
 //! vLLM's `/v1/models` reports them.
 
-use std::path::{Path, PathBuf};
-
-use formats::tokenizer_config::{SpecialToken, TokenizerConfig, TokenizerConfigError};
-use serde_json::Value;
+use formats::tokenizer_config::{BosToken, TokenizerConfigError};
 
 use crate::config::BosSetting;
 pub use formats::manifest::BosCount;
@@ -25,14 +22,6 @@ pub use formats::manifest::BosCount;
 /// DeepSeek-Prover-V1.5's and V2's BOS text: `bos_token` in their `tokenizer_config.json`,
 /// id 100000 (`bos_token_id` in their `config.json`).
 pub const DEEPSEEK_BOS: &str = "<｜begin▁of▁sentence｜>";
-
-/// The policy model's BOS token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BosToken {
-    pub id: u32,
-    /// Its text, when the model directory says it.
-    pub text: Option<String>,
-}
 
 /// One token of a prompt as the server tokenized it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,104 +40,10 @@ pub struct BosText {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BosError {
-    #[error(transparent)]
-    TokenizerConfig(#[from] TokenizerConfigError),
-    #[error("policy.model_dir {path}: {message}")]
-    ModelDir { path: PathBuf, message: String },
+    #[error("policy.model_dir: {0}")]
+    ModelDir(#[from] TokenizerConfigError),
     #[error("policy.bos = \"template\" needs the BOS text: {0}")]
     NoText(String),
-}
-
-/// The BOS token of the model in `dir`, as transformers finds it: `tokenizer_config.json`'s
-/// `bos_token` gives its text, whose id is that content's entry in `tokenizer.json`'s
-/// `added_tokens`; without a `bos_token` there, `config.json`'s `bos_token_id` (with its text
-/// when `added_tokens` lists the id). `None`: the tokenizer has no BOS (`"bos_token": null`,
-/// as Qwen2's) or the directory names none.
-pub fn read_bos_token(dir: &Path) -> Result<Option<BosToken>, BosError> {
-    let bad = |message: String| BosError::ModelDir {
-        path: dir.to_owned(),
-        message,
-    };
-    if !dir.is_dir() {
-        return Err(bad("not a folder".into()));
-    }
-    let added = added_tokens(dir)?;
-    let config_id = match read_json(dir, "config.json")? {
-        Some(config) => match config.get("bos_token_id") {
-            None | Some(Value::Null) => None,
-            Some(id) => Some(
-                id.as_u64()
-                    .and_then(|id| u32::try_from(id).ok())
-                    .ok_or_else(|| {
-                        bad(format!("config.json's bos_token_id {id} is not a token id"))
-                    })?,
-            ),
-        },
-        None => None,
-    };
-    let named = match TokenizerConfig::read(dir)? {
-        Some(config) => config.special_token("bos_token")?,
-        None => SpecialToken::Absent,
-    };
-    match named {
-        SpecialToken::Null => Ok(None),
-        SpecialToken::Text(text) => {
-            let id = added
-                .iter()
-                .find(|(_, content)| *content == text)
-                .map(|(id, _)| *id)
-                .or(config_id)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "the BOS {text:?} of tokenizer_config.json is not among tokenizer.json's \
-                         added_tokens, and config.json has no bos_token_id"
-                    ))
-                })?;
-            Ok(Some(BosToken {
-                id,
-                text: Some(text),
-            }))
-        }
-        SpecialToken::Absent => Ok(config_id.map(|id| BosToken {
-            id,
-            text: added
-                .iter()
-                .find(|(added, _)| *added == id)
-                .map(|(_, content)| content.clone()),
-        })),
-    }
-}
-
-/// `tokenizer.json`'s `added_tokens` as (id, content); none without the file.
-fn added_tokens(dir: &Path) -> Result<Vec<(u32, String)>, BosError> {
-    let Some(tokenizer) = read_json(dir, "tokenizer.json")? else {
-        return Ok(Vec::new());
-    };
-    Ok(tokenizer
-        .get("added_tokens")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            let id = u32::try_from(t.get("id")?.as_u64()?).ok()?;
-            Some((id, t.get("content")?.as_str()?.to_owned()))
-        })
-        .collect())
-}
-
-/// `dir/name` parsed, or `None` when the file is absent.
-fn read_json(dir: &Path, name: &str) -> Result<Option<Value>, BosError> {
-    let bad = |message: String| BosError::ModelDir {
-        path: dir.to_owned(),
-        message,
-    };
-    match std::fs::read_to_string(dir.join(name)) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| bad(format!("{name}: invalid JSON: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(bad(format!("{name}: {e}"))),
-    }
 }
 
 /// The BOS text a `policy.bos = "template"` prompt starts with: the model directory's when
@@ -349,68 +244,6 @@ mod tests {
         assert!(fix(BosCount::Two, BosSetting::Template).contains("policy.bos = \"server\""));
         assert!(fix(BosCount::Two, BosSetting::Server).contains("remove the BOS text"));
         assert!(fix(BosCount::None, BosSetting::Template).contains("policy.model_dir"));
-    }
-
-    fn model_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        dir
-    }
-
-    const ADDED: &str = r#"{"added_tokens": [{"id": 100000, "content": "<｜begin▁of▁sentence｜>",
-        "special": true}, {"id": 100001, "content": "<｜end▁of▁sentence｜>", "special": true}]}"#;
-
-    /// DeepSeek's layout: the BOS as an AddedToken object, its id in tokenizer.json.
-    #[test]
-    fn the_bos_comes_from_tokenizer_config_with_its_id_from_tokenizer_json() {
-        let dir = model_dir(&[
-            (
-                "tokenizer_config.json",
-                r#"{"bos_token": {"__type": "AddedToken", "content": "<｜begin▁of▁sentence｜>"},
-                    "add_bos_token": true, "tokenizer_class": "LlamaTokenizerFast"}"#,
-            ),
-            ("tokenizer.json", ADDED),
-            ("config.json", r#"{"bos_token_id": 100000}"#),
-        ]);
-        let bos = read_bos_token(dir.path()).unwrap().unwrap();
-        assert_eq!((bos.id, bos.text.as_deref()), (100000, Some(DEEPSEEK_BOS)));
-    }
-
-    #[test]
-    fn config_json_gives_the_id_when_tokenizer_config_does_not_name_the_bos() {
-        let only_config = model_dir(&[("config.json", r#"{"bos_token_id": 100000}"#)]);
-        assert_eq!(
-            read_bos_token(only_config.path()).unwrap(),
-            Some(BosToken {
-                id: 100000,
-                text: None
-            })
-        );
-        let with_added = model_dir(&[
-            ("config.json", r#"{"bos_token_id": 100000}"#),
-            ("tokenizer.json", ADDED),
-        ]);
-        assert_eq!(
-            read_bos_token(with_added.path())
-                .unwrap()
-                .unwrap()
-                .text
-                .as_deref(),
-            Some(DEEPSEEK_BOS)
-        );
-        // Qwen2: a bos_token_id in config.json, but the tokenizer has no BOS.
-        let qwen = model_dir(&[
-            ("config.json", r#"{"bos_token_id": 151643}"#),
-            ("tokenizer_config.json", r#"{"bos_token": null}"#),
-        ]);
-        assert_eq!(read_bos_token(qwen.path()).unwrap(), None);
-        let unknown = model_dir(&[("tokenizer_config.json", r#"{"bos_token": "<s>"}"#)]);
-        let e = read_bos_token(unknown.path()).unwrap_err().to_string();
-        assert!(e.contains("added_tokens"), "{e}");
-        let e = read_bos_token(&unknown.path().join("missing")).unwrap_err();
-        assert!(e.to_string().contains("not a folder"), "{e}");
     }
 
     #[test]

@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use crate::bos::{read_bos_token, template_bos_text, BosError, BosText, BosToken};
+use crate::bos::{template_bos_text, BosError, BosText};
 use crate::config::{BosSetting, Config, Expansion};
 use crate::templates::{PromptInput, PromptTemplate, Stops, TemplateError};
 use formats::theorems::Theorem;
+use formats::tokenizer_config::{read_bos_token, BosToken};
 
 /// The request settings of the configured `search.expansion`.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +70,7 @@ impl RequestSetup {
         };
         let model_dir = policy.model_dir.as_deref();
         let bos_token = match model_dir {
-            Some(dir) => read_bos_token(Path::new(dir))?,
+            Some(dir) => read_bos_token(Path::new(dir)).map_err(BosError::from)?,
             None => None,
         };
         let bos_text = match policy.bos {

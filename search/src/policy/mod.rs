@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::bos::{BosCheck, BosToken, PromptToken};
+use crate::bos::{BosCheck, PromptToken};
 use crate::config::{PolicyBackend, PolicyConfig};
 use crate::http_retry::HttpError;
 use crate::request_setup::RequestSetup;
 use formats::progress::InFlightStep;
+use formats::tokenizer_config::BosToken;
 use formats::utilisation::UrlUtilisation;
 
 /// One completion as the server returned it, before tactic extraction.
