@@ -165,7 +165,7 @@ pub async fn report_until(
     }
 }
 
-fn since(now: &[UrlUtilisation], before: &[UrlUtilisation]) -> Vec<UrlUtilisation> {
+pub(crate) fn since(now: &[UrlUtilisation], before: &[UrlUtilisation]) -> Vec<UrlUtilisation> {
     now.iter()
         .map(|u| match before.iter().find(|b| b.url == u.url) {
             Some(b) => u.since(b),

@@ -19,7 +19,7 @@ use crate::engine::{
 };
 use crate::env::ProofEnv;
 use crate::policy::Policy;
-use crate::progress::{report_until, Reporter, Tracker, PROGRESS_INTERVAL};
+use crate::progress::{report_until, since, Reporter, Tracker, PROGRESS_INTERVAL};
 use crate::request_setup::{RequestSetup, SetupError};
 use crate::templates::PromptTemplate;
 use crate::value::ValueScorer;
@@ -305,17 +305,7 @@ pub async fn run_sweep(
     flushed?;
     sweep.bar.finish_and_clear();
 
-    let generate_servers = backends
-        .policy
-        .utilisation()
-        .into_iter()
-        .map(
-            |after| match servers_before.iter().find(|b| b.url == after.url) {
-                Some(before) => after.since(before),
-                None => after,
-            },
-        )
-        .collect();
+    let generate_servers = since(&backends.policy.utilisation(), &servers_before);
     append_run(
         out_dir,
         &RunRecord {
