@@ -47,6 +47,7 @@ fn sim_repl_answers_the_repls_own_tests_byte_for_byte() {
         "unknown_proof_state",
         "unknown_environment",
         "self_proof_apply_check",
+        "have_by_sorry",
     ] {
         let expected = std::fs::read_to_string(repl_data(&format!("{name}.expected.out"))).unwrap();
         assert_eq!(sim_output(name), expected, "test/{name}");

@@ -14,15 +14,22 @@ pub enum NodeStatus {
     Proof,
     /// Lean called the proof complete but the whole-proof check rejected it.
     Unverified,
+    /// The goals closed on a path that carries holes (`have … := by sorry` the engine sent,
+    /// `search.decompose`): complete given proofs of its holes, never expanded.
+    Conditional,
+    /// A conditional node whose assembled proof the whole-proof check rejected.
+    CheckFailed,
 }
 
 impl NodeStatus {
-    pub const ALL: [NodeStatus; 5] = [
+    pub const ALL: [NodeStatus; 7] = [
         NodeStatus::Open,
         NodeStatus::Expanded,
         NodeStatus::DepthLimit,
         NodeStatus::Proof,
         NodeStatus::Unverified,
+        NodeStatus::Conditional,
+        NodeStatus::CheckFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,13 +39,21 @@ impl NodeStatus {
             NodeStatus::DepthLimit => "depth_limit",
             NodeStatus::Proof => "proof",
             NodeStatus::Unverified => "unverified",
+            NodeStatus::Conditional => "conditional",
+            NodeStatus::CheckFailed => "check_failed",
         }
     }
 
-    /// Terminal nodes (complete proofs, checked or not) have no goals: they are never scored,
-    /// queued or embedded.
+    /// Terminal nodes (complete proofs, checked or not, conditional or not) have no goals:
+    /// they are never scored, queued or embedded.
     pub fn is_terminal(self) -> bool {
-        matches!(self, NodeStatus::Proof | NodeStatus::Unverified)
+        matches!(
+            self,
+            NodeStatus::Proof
+                | NodeStatus::Unverified
+                | NodeStatus::Conditional
+                | NodeStatus::CheckFailed
+        )
     }
 }
 

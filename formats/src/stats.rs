@@ -90,6 +90,19 @@ search_stats! {
     /// Speculated requests dropped because the expansion's children outranked their nodes:
     /// how often speculation would have changed the node popped.
     speculation_misses: sum,
+    /// Failed `have … := …` steps the engine sent again as `have … := by sorry`
+    /// (`search.decompose`) and Lean accepted: holes opened.
+    holes_opened: sum,
+    /// Nodes whose goals closed on a path carrying holes: complete given their holes' proofs.
+    conditional_nodes: sum,
+    /// Subgoal searches started, one per distinct (normalised) hole goal.
+    subgoals_opened: sum,
+    /// Subgoal searches that closed their goal (counted again after an eviction re-proves one).
+    subgoals_proved: sum,
+    /// Holes of a conditional node whose goal already had a subgoal search, running or proved.
+    subgoals_reused: sum,
+    /// 1 when the theorem's proof was assembled from subgoal proofs.
+    proved_by_decomposition: sum,
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's

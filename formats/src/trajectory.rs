@@ -32,7 +32,7 @@ use crate::NodeStatus;
 pub struct NodeRow {
     pub theorem: String,
     pub node_id: u32,
-    /// `None` for the root.
+    /// `None` for the root, and for the root of a subgoal search (see `subgoal_of`).
     pub parent_id: Option<u32>,
     pub depth: u32,
     /// The tactic that led here from the parent; `None` for the root.
@@ -56,6 +56,10 @@ pub struct NodeRow {
     /// The sweep run that searched the theorem (its start, Unix ms). A resumed sweep that
     /// searches a theorem again supersedes the earlier run's rows (see [`read_nodes`]).
     pub run_id: i64,
+    /// For a node of a subgoal search (`search.decompose`): the id of the conditional node
+    /// whose hole opened that search. `None` in the main tree. Files written before the
+    /// column existed read as `None`.
+    pub subgoal_of: Option<u32>,
 }
 
 /// One tactic that Lean did not accept (or that ended in an incomplete proof).
@@ -106,6 +110,7 @@ pub fn node_schema() -> SchemaRef {
         Field::new("remaining_depth", DataType::UInt32, true),
         Field::new("created_ms", DataType::Int64, false),
         Field::new("run_id", DataType::Int64, false),
+        Field::new("subgoal_of", DataType::UInt32, true),
     ]))
 }
 
@@ -162,6 +167,7 @@ fn nodes_batch(rows: &[NodeRow]) -> RecordBatch {
             rows.iter().map(|r| r.created_ms),
         )),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.run_id))),
+        Arc::new(rows.iter().map(|r| r.subgoal_of).collect::<UInt32Array>()),
     ];
     RecordBatch::try_new(node_schema(), columns).expect("columns match the node schema")
 }
@@ -373,6 +379,7 @@ pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, Trajector
         let remaining_depth = c.integers::<u32>("remaining_depth")?;
         let created_ms = c.integers::<i64>("created_ms")?;
         let run_id = c.optional_integers::<i64>("run_id")?;
+        let subgoal_of = c.optional_integers::<u32>("subgoal_of")?;
         (0..num_rows)
             .map(|i| {
                 Ok(NodeRow {
@@ -393,6 +400,7 @@ pub fn read_nodes<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<NodeRow>, Trajector
                     remaining_depth: remaining_depth[i],
                     created_ms: c.required(&created_ms, "created_ms", i)?,
                     run_id: run_id[i].unwrap_or(0),
+                    subgoal_of: subgoal_of[i],
                 })
             })
             .collect()
@@ -518,6 +526,7 @@ mod tests {
             remaining_depth: (id == 0).then_some(2),
             created_ms: 7 * id as i64,
             run_id: 1,
+            subgoal_of: (id == 3).then_some(1),
         }
     }
 

@@ -19,6 +19,6 @@ pub mod worker;
 
 pub use config::LeanConfig;
 pub use error::LeanError;
-pub use outcome::{ProofCheck, StateId, TacticOutcome};
+pub use outcome::{Hole, ProofCheck, StateId, TacticOutcome};
 pub use pool::LeanPool;
 pub use session::Session;

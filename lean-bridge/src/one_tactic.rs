@@ -158,6 +158,60 @@ pub fn split_tactics(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The statement part of a `have`/`obtain` step with a proof, `have h : P` of
+/// `have h : P := by nlinarith [...]`: the text before its first `:=` outside brackets,
+/// strings and comments, when that text states a type (has a `:` after the keyword). `None`
+/// for any other tactic, and for `have h := e`, whose type only its proof gives.
+pub fn have_head(tactic: &str) -> Option<&str> {
+    let text = tactic.trim_start();
+    let keyword = ["have", "obtain"].into_iter().find(|k| {
+        text.strip_prefix(k)
+            .is_some_and(|rest| rest.starts_with([' ', ':', '\n']))
+    })?;
+    let (mut brackets, mut in_string, mut comment_depth, mut line_comment) = (0usize, false, 0usize, false);
+    let mut typed = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let rest = &text[i..];
+        if line_comment {
+            line_comment = c != '\n';
+        } else if comment_depth > 0 {
+            if rest.starts_with("-/") {
+                comment_depth -= 1;
+                chars.next();
+            } else if rest.starts_with("/-") {
+                comment_depth += 1;
+                chars.next();
+            }
+        } else if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if rest.starts_with("--") {
+            line_comment = true;
+        } else if rest.starts_with("/-") {
+            comment_depth = 1;
+            chars.next();
+        } else {
+            match c {
+                '"' => in_string = true,
+                '(' | '[' | '{' | '⟨' | '⦃' => brackets += 1,
+                ')' | ']' | '}' | '⟩' | '⦄' => brackets = brackets.saturating_sub(1),
+                ':' if brackets == 0 && rest.starts_with(":=") => {
+                    return (typed && i > keyword.len()).then(|| text[..i].trim_end());
+                }
+                ':' if brackets == 0 && i >= keyword.len() => typed = true,
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// `tactics`, one after the other, as the text of ONE tactic: a single tactic as it is,
 /// anything more as Lean's `paren` tactic. A newline-separated `tacticSeq` needs each tactic
 /// at the column of the first (`sepByIndent`: `checkColEq`), which is 1 after `(`, so every
@@ -187,6 +241,33 @@ pub(crate) fn tactic_block<S: AsRef<str>>(tactics: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_have_with_a_stated_type_has_a_head_before_its_proof() {
+        assert_eq!(
+            have_head("have h : x = 1 := by nlinarith [sq_nonneg (x - 1)]"),
+            Some("have h : x = 1")
+        );
+        assert_eq!(have_head("have : a ≤ b := le_of_lt h"), Some("have : a ≤ b"));
+        assert_eq!(
+            have_head("have h : f (x := 1) = 2 := by\n  simp [f]"),
+            Some("have h : f (x := 1) = 2"),
+            "a named argument's `:=` is inside brackets"
+        );
+        assert_eq!(
+            have_head("obtain ⟨k, hk⟩ : ∃ k, n = 2 * k := by omega"),
+            Some("obtain ⟨k, hk⟩ : ∃ k, n = 2 * k")
+        );
+        assert_eq!(
+            have_head("have h :\n    a + b = c := by ring"),
+            Some("have h :\n    a + b = c")
+        );
+        assert_eq!(have_head("have h := foo x"), None, "no stated type");
+        assert_eq!(have_head("have h : p"), None, "no proof to replace");
+        assert_eq!(have_head("haveI : Fact p := ⟨hp⟩"), None);
+        assert_eq!(have_head("simp [h] -- have h : p := q"), None);
+        assert_eq!(have_head("have h : \":=\" = s := rfl"), Some("have h : \":=\" = s"));
+    }
 
     fn one(text: &str) -> bool {
         tactic_breaks(text).is_empty()

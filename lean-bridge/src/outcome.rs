@@ -26,10 +26,30 @@ pub enum TacticOutcome {
     /// The answer carries `sorries`: the tactic admitted goals (`sorry`, `stop`, or a banned
     /// word a user allowed). A rejected candidate, never a state to build on.
     Sorry { goals: Vec<String> },
+    /// The answer to a tactic the search sent with sorries of its own (`have h : P := by
+    /// sorry` in place of a failed `have`, through [`Session::apply_with_holes`]): each sorry
+    /// is a hole whose proof state takes tactics like any other (repl `test/have_by_sorry`).
+    /// `goals` remain after the tactic; when they are empty the repl's status is
+    /// "Incomplete: contains sorry". Never a proof by itself.
+    ///
+    /// [`Session::apply_with_holes`]: crate::Session::apply_with_holes
+    Holes {
+        state: StateId,
+        goals: Vec<String>,
+        holes: Vec<Hole>,
+    },
     /// Lean rejected the tactic; the message is Lean's.
     Error { message: String },
     /// The tactic ran past `tactic_timeout`; the worker was killed and replaced.
     Timeout,
+}
+
+/// One sorry of a [`TacticOutcome::Holes`] answer: its own proof state and its goal
+/// (context and target, as the repl prints it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hole {
+    pub state: StateId,
+    pub goal: String,
 }
 
 /// Verdict of the whole-proof check: the statement and the tactic script as one command in

@@ -1,8 +1,13 @@
 //! One theorem's Lean session. States are kept as tactic paths from the root, so when the
 //! worker is replaced (fault or recycling) any state can be rebuilt on the fresh process by
-//! replaying the theorem start and its path — lazily, only when it is used again.
+//! replaying the theorem start and its path — lazily, only when it is used again. A hole's
+//! state (the proof state of a sorry the search sent, [`Session::apply_with_holes`]) is on no
+//! tactic path: it is rebuilt by rebuilding the state the tactic was sent at, sending the
+//! tactic again and taking the same sorry of the answer.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +15,7 @@ use crate::cached_worker::tactic_timeout;
 use crate::error::{Failure, LeanError};
 use crate::lease::Lease;
 use crate::one_tactic::tactic_block;
-use crate::outcome::{ProofCheck, StateId, TacticOutcome};
+use crate::outcome::{Hole, ProofCheck, StateId, TacticOutcome};
 use crate::proof_check::{check_proof, indent_tactics};
 use crate::protocol::{error_messages, Reply, TacticResponse};
 use crate::worker::Fault;
@@ -35,6 +40,17 @@ struct Node {
     tactic: String,
     /// The goals Lean showed here: a replay must reproduce them.
     goals: Vec<String>,
+    /// How `tactic`'s answer leads here.
+    link: Link,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Link {
+    /// The answer's `proofState`. `admits`: the answer also carries the search's own sorries
+    /// (a hole tactic), which a replay of this step must therefore accept.
+    Result { admits: bool },
+    /// The answer's `sorries[i].proofState`: a hole, off every tactic path.
+    Sorry(usize),
 }
 
 /// Where a fault struck: a timeout of the tactic itself is Lean's verdict on that tactic
@@ -67,6 +83,7 @@ impl Session {
                             parent: None,
                             tactic: String::new(),
                             goals: root.goals,
+                            link: Link::Result { admits: false },
                         }],
                         live: HashMap::new(),
                     };
@@ -127,6 +144,28 @@ impl Session {
         tactic: &str,
         timeout: Option<Duration>,
     ) -> Result<TacticOutcome, LeanError> {
+        self.run_tactic(state, tactic, timeout, false).await
+    }
+
+    /// A tactic whose sorries are the search's own (`have h : P := by sorry` in place of a
+    /// failed `have`): an answer whose sorries all have proof states, and no error, is
+    /// [`TacticOutcome::Holes`], each sorry a state of this session. Any other answer reads
+    /// as [`Session::apply`] reads it.
+    pub async fn apply_with_holes(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+    ) -> Result<TacticOutcome, LeanError> {
+        self.run_tactic(state, tactic, None, true).await
+    }
+
+    async fn run_tactic(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+        timeout: Option<Duration>,
+        holes: bool,
+    ) -> Result<TacticOutcome, LeanError> {
         self.node(state)?;
         // Between tactics is a safe point: a worn-out worker is replaced and replayed onto.
         self.lease.recycle_if_worn();
@@ -135,7 +174,7 @@ impl Session {
             match self.try_apply(state, tactic, timeout).await {
                 Ok(reply) => {
                     self.lease.progress();
-                    return Ok(self.record(state, tactic, reply));
+                    return Ok(self.record(state, tactic, reply, holes));
                 }
                 // A hang is the tactic's verdict, not the infrastructure's: no strike.
                 Err(Step::Tactic(fault @ Fault::Timeout(_))) => {
@@ -203,6 +242,8 @@ impl Session {
     /// state is rebuilt from its nearest live ancestor (or the theorem start) in ONE request:
     /// the path as one parenthesised tactic sequence ([`tactic_block`]). Intermediate
     /// states are not made live; they are rebuilt the same way if the search asks for them.
+    /// A hole on the way up is rebuilt first ([`Session::rebuild_hole`]) and the path goes
+    /// on from it.
     async fn ensure_live(&mut self, state: StateId) -> Result<u32, Failure> {
         self.lease.worker()?;
         if self.live_generation != self.lease.generation() {
@@ -211,18 +252,25 @@ impl Session {
         }
         let mut cursor = Some(state);
         while let Some(id) = cursor {
-            if self.live.contains_key(&id) {
+            let node = &self.nodes[id.0 as usize];
+            if self.live.contains_key(&id) || matches!(node.link, Link::Sorry(_)) {
                 break;
             }
-            cursor = self.nodes[id.0 as usize].parent;
+            cursor = node.parent;
         }
-        if cursor == Some(state) {
-            return Ok(self.live[&state]);
+        if let Some(&live) = cursor.and_then(|id| self.live.get(&id)) {
+            if cursor == Some(state) {
+                return Ok(live);
+            }
         }
         let pool = Arc::clone(self.lease.pool());
         let config = pool.config();
         let base = match cursor {
-            Some(base) => base,
+            Some(base) if self.live.contains_key(&base) => base,
+            Some(hole) => {
+                self.rebuild_hole(hole).await?;
+                hole
+            }
             None => {
                 let worker = self.lease.worker()?;
                 let root = worker.start(&self.theorem, config).await?;
@@ -234,6 +282,7 @@ impl Session {
             return Ok(self.live[&state]);
         }
         let tactics = self.path_from(Some(base), state);
+        let admits = self.path_admits(base, state);
         let from = self.live[&base];
         let expected = &self.nodes[state.0 as usize].goals;
         let worker = self.lease.worker()?;
@@ -241,7 +290,7 @@ impl Session {
             .tactic(from, &tactic_block(&tactics), tactic_timeout(config))
             .await?;
         if let Ok(response) = &reply {
-            if replayed_to(response, expected) {
+            if replayed_to(response, expected, admits) {
                 self.live.insert(state, response.proof_state);
                 return Ok(response.proof_state);
             }
@@ -251,6 +300,59 @@ impl Session {
             "the tactic path as one block did not reproduce the state; replaying step by step"
         );
         self.replay_steps(base, state).await
+    }
+
+    /// Makes the hole `hole` live again: its parent state rebuilt, the hole tactic sent there
+    /// again, and the same sorry of the answer taken, which must show the same goal. Boxed:
+    /// it and [`Session::ensure_live`] call each other.
+    fn rebuild_hole(
+        &mut self,
+        hole: StateId,
+    ) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + '_>> {
+        Box::pin(async move {
+            let node = &self.nodes[hole.0 as usize];
+            let (Link::Sorry(index), Some(parent)) = (node.link, node.parent) else {
+                unreachable!("only a hole is rebuilt as one");
+            };
+            let (tactic, goal) = (node.tactic.clone(), node.goals.join("\n\n"));
+            let from = self.ensure_live(parent).await?;
+            let pool = Arc::clone(self.lease.pool());
+            let worker = self.lease.worker()?;
+            let reply = worker
+                .tactic(from, &tactic, tactic_timeout(pool.config()))
+                .await?;
+            let rebuilt = reply.as_ref().ok().and_then(|response| {
+                let sorry = response.sorries.get(index)?;
+                let clean = error_messages(&response.messages).is_empty();
+                (clean && sorry.goal == goal).then_some(sorry.proof_state?)
+            });
+            match rebuilt {
+                Some(proof_state) => {
+                    self.live.insert(hole, proof_state);
+                    Ok(())
+                }
+                None => Err(LeanError::Infrastructure {
+                    reason: format!(
+                        "sending `{tactic}` again on a fresh worker no longer gives its hole {index} (got {reply:?})"
+                    ),
+                    stderr_tail: worker.worker.stderr_tail(),
+                }
+                .into()),
+            }
+        })
+    }
+
+    /// Whether a step on the path from `base` down to `state` carries the search's sorries.
+    fn path_admits(&self, base: StateId, state: StateId) -> bool {
+        let mut cursor = state;
+        while cursor != base {
+            let node = &self.nodes[cursor.0 as usize];
+            if node.link == (Link::Result { admits: true }) {
+                return true;
+            }
+            cursor = node.parent.expect("base is an ancestor");
+        }
+        false
     }
 
     /// The slow way to rebuild `state`: one request per tactic from the live `base`,
@@ -273,8 +375,9 @@ impl Session {
             let reply = worker
                 .tactic(from, &node.tactic, tactic_timeout(config))
                 .await?;
+            let admits = node.link == (Link::Result { admits: true });
             match reply {
-                Ok(response) if replayed_to(&response, &node.goals) => {
+                Ok(response) if replayed_to(&response, &node.goals, admits) => {
                     self.live.insert(id, response.proof_state);
                 }
                 other => {
@@ -311,34 +414,63 @@ impl Session {
         parent: StateId,
         tactic: &str,
         reply: Reply<TacticResponse>,
+        holes: bool,
     ) -> TacticOutcome {
         let response = match reply {
             Ok(response) => response,
             Err(e) => return TacticOutcome::Error { message: e.message },
         };
-        let mut new_state = |goals: Vec<String>| {
+        let mut new_state = |goals: Vec<String>, link: Link, proof_state: u32| {
             let id = StateId(self.nodes.len() as u32);
             self.nodes.push(Node {
                 parent: Some(parent),
                 tactic: tactic.to_owned(),
                 goals,
+                link,
             });
-            self.live.insert(id, response.proof_state);
+            self.live.insert(id, proof_state);
             id
         };
+        let result = Link::Result { admits: false };
         match classify(&response) {
+            Verdict::Sorry(_) if holes && response.sorries.iter().all(|s| s.proof_state.is_some()) => {
+                let holes = response
+                    .sorries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, sorry)| Hole {
+                        state: new_state(
+                            vec![sorry.goal.clone()],
+                            Link::Sorry(i),
+                            sorry.proof_state.expect("checked above"),
+                        ),
+                        goal: sorry.goal.clone(),
+                    })
+                    .collect();
+                let goals = response.goals.clone();
+                let state = new_state(
+                    goals.clone(),
+                    Link::Result { admits: true },
+                    response.proof_state,
+                );
+                TacticOutcome::Holes {
+                    state,
+                    goals,
+                    holes,
+                }
+            }
             Verdict::Error(message) => TacticOutcome::Error { message },
             Verdict::Sorry(goals) => TacticOutcome::Sorry { goals },
             Verdict::Incomplete(status) => TacticOutcome::Incomplete {
-                state: new_state(Vec::new()),
+                state: new_state(Vec::new(), result, response.proof_state),
                 status,
             },
             Verdict::Complete { status_confirmed } => TacticOutcome::Complete {
-                state: new_state(Vec::new()),
+                state: new_state(Vec::new(), result, response.proof_state),
                 status_confirmed,
             },
             Verdict::Progress(goals) => TacticOutcome::Progress {
-                state: new_state(goals.clone()),
+                state: new_state(goals.clone(), result, response.proof_state),
                 goals,
             },
         }
@@ -351,11 +483,13 @@ impl Session {
     }
 }
 
-/// Whether a replay request reproduced a state with these goals (no error, nothing admitted).
-fn replayed_to(response: &TacticResponse, goals: &[String]) -> bool {
+/// Whether a replay request reproduced a state with these goals: no error, and nothing
+/// admitted unless the path holds hole tactics (`admits`), whose sorries it then repeats.
+fn replayed_to(response: &TacticResponse, goals: &[String], admits: bool) -> bool {
     match classify(response) {
         Verdict::Progress(found) => found == goals,
         Verdict::Complete { .. } | Verdict::Incomplete(_) => goals.is_empty(),
+        Verdict::Sorry(_) if admits => response.goals == goals,
         Verdict::Error(_) | Verdict::Sorry(_) => false,
     }
 }

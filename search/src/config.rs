@@ -54,6 +54,13 @@ pub struct SearchConfig {
     /// best once this expansion's children are queued, else dropped (the search order stays
     /// best-first). Off by default: a miss costs the server a request.
     pub speculate: bool,
+    /// Subgoal decomposition: a `have h : P := …` step Lean refuses is sent again as
+    /// `have h : P := by sorry`, and each such hole on a path whose goals close becomes a
+    /// subgoal search of its own, in the same tree and budget (docs/design.md, "Subgoal
+    /// decomposition").
+    pub decompose: bool,
+    /// The most holes on one path from the root.
+    pub max_subgoals: usize,
 }
 
 impl SearchConfig {
@@ -85,6 +92,8 @@ impl Default for SearchConfig {
             probe_tactics: Vec::new(),
             probe_timeout: 5.0,
             speculate: false,
+            decompose: false,
+            max_subgoals: 3,
         }
     }
 }

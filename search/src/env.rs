@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use formats::results::ErrorKind;
 pub use formats::theorems::Theorem;
-pub use lean_bridge::{ProofCheck, StateId, TacticOutcome};
+pub use lean_bridge::{Hole, ProofCheck, StateId, TacticOutcome};
 
 /// An environment failure that is not Lean's verdict on a tactic. The theorem is recorded as
 /// `status = "error"` with the message and, as `error_kind`, whose fault it was.
@@ -48,6 +48,17 @@ pub trait ProofSession: Send {
         state: StateId,
         tactic: &str,
         _timeout: Duration,
+    ) -> Result<TacticOutcome, EnvError> {
+        self.apply(state, tactic).await
+    }
+    /// A tactic whose sorries are the search's own holes (`have h : P := by sorry`,
+    /// `search.decompose`): Lean's answer with them is [`TacticOutcome::Holes`]. An
+    /// environment that cannot give a sorry its own state answers as `apply` does, and the
+    /// hole is then a failed attempt like any sorry.
+    async fn apply_with_holes(
+        &mut self,
+        state: StateId,
+        tactic: &str,
     ) -> Result<TacticOutcome, EnvError> {
         self.apply(state, tactic).await
     }

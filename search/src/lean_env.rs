@@ -52,6 +52,17 @@ impl ProofSession for LeanSession {
             .map_err(env_error)
     }
 
+    async fn apply_with_holes(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+    ) -> Result<TacticOutcome, EnvError> {
+        self.0
+            .apply_with_holes(state, tactic)
+            .await
+            .map_err(env_error)
+    }
+
     async fn check_proof(&mut self, tactics: &[String]) -> Result<ProofCheck, EnvError> {
         self.0.check_proof(tactics).await.map_err(env_error)
     }

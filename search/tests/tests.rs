@@ -3,6 +3,7 @@
 //! extraction from the simulated SGLang's stopped samples.
 
 mod configs_load;
+mod engine_decompose;
 mod engine_failed_rows;
 mod engine_proof_mode;
 mod engine_search;

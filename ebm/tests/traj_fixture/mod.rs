@@ -41,6 +41,7 @@ pub fn row(
         remaining_depth: None,
         created_ms: i64::from(id),
         run_id: 1,
+        subgoal_of: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The best-first search engine: the node arena, the frontier, the per-theorem search loop and
 //! its time accounting.
 
+pub mod decompose;
 pub mod frontier;
 mod interner;
 pub mod node;

@@ -1,12 +1,13 @@
 //! The search tree of one theorem: an arena of nodes indexed by id, with an index of the goals
-//! texts already seen (for transpositions).
+//! texts already seen (for transpositions). Subgoal searches (`search.decompose`) grow in the
+//! same arena from roots of their own (`parent = None`), each its own transposition scope.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use formats::{join_goals, NodeStatus};
-use lean_bridge::StateId;
+use lean_bridge::{Hole, StateId};
 
 pub type NodeId = u32;
 
@@ -32,6 +33,13 @@ pub struct Node {
     pub status: NodeStatus,
     /// Milliseconds since the theorem's start.
     pub created_ms: f64,
+    /// The subgoal search this node belongs to (see `decompose::Subgoals`); `None` in the
+    /// main tree.
+    pub subgoal: Option<u32>,
+    /// The holes this node's tactic opened (a `have … := by sorry` the engine sent).
+    pub holes: Box<[Hole]>,
+    /// Holes opened on the path from the root to here, this node's included.
+    pub holes_on_path: u32,
 }
 
 /// A child as the engine learned it, before it gets an id.
@@ -44,10 +52,14 @@ pub struct NewNode {
     pub tokens: u32,
     pub status: NodeStatus,
     pub created_ms: f64,
+    /// The holes the tactic opened; empty for every tactic but a hole.
+    pub holes: Vec<Hole>,
 }
 
-/// The arena. Goals texts are indexed by hash (not a second copy of the text); a hash
-/// collision between different texts only means one of them is not indexed.
+/// The arena. Goals texts are indexed by hash (not a second copy of the text) within their
+/// search (the main tree or one subgoal search); a hash collision between different texts
+/// only means one of them is not indexed. A node that carries holes never stands in for one
+/// that does not: the index then moves to the hole-free node.
 #[derive(Debug, Default)]
 pub struct Tree {
     nodes: Vec<Node>,
@@ -60,11 +72,19 @@ pub(super) fn text_hash(text: &str) -> u64 {
     h.finish()
 }
 
+/// The transposition index's key: the goals text within one search.
+fn state_key(subgoal: Option<u32>, goals: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    subgoal.hash(&mut h);
+    goals.hash(&mut h);
+    h.finish()
+}
+
 impl Tree {
     pub fn with_root(state: StateId, goals: &[String]) -> Self {
         let mut tree = Tree::default();
         let goals_text = join_goals(goals);
-        tree.seen.insert(text_hash(&goals_text), 0);
+        tree.seen.insert(state_key(None, &goals_text), 0);
         tree.nodes.push(Node {
             id: 0,
             parent: None,
@@ -80,8 +100,42 @@ impl Tree {
             score: 0.0,
             status: NodeStatus::Open,
             created_ms: 0.0,
+            subgoal: None,
+            holes: Box::default(),
+            holes_on_path: 0,
         });
         tree
+    }
+
+    /// The root of subgoal search `subgoal`: the hole's own proof state and goal.
+    pub fn add_subgoal_root(
+        &mut self,
+        subgoal: u32,
+        hole: &Hole,
+        created_ms: f64,
+    ) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        self.seen.insert(state_key(Some(subgoal), &hole.goal), id);
+        self.nodes.push(Node {
+            id,
+            parent: None,
+            tactic: None,
+            goals: hole.goal.clone().into_boxed_str(),
+            goal_count: 1,
+            state: hole.state,
+            depth: 0,
+            llm_logprob: 0.0,
+            tokens: 0,
+            cum_logprob: 0.0,
+            energy: None,
+            score: 0.0,
+            status: NodeStatus::Open,
+            created_ms,
+            subgoal: Some(subgoal),
+            holes: Box::default(),
+            holes_on_path: 0,
+        });
+        id
     }
 
     pub fn nodes(&self) -> &[Node] {
@@ -104,23 +158,41 @@ impl Tree {
         &mut self.nodes[id as usize]
     }
 
-    /// The node whose goals text is `goals`, if one exists (a transposition).
+    /// The main-tree node whose goals text is `goals`, if one exists.
     pub fn find_state(&self, goals: &[String]) -> Option<NodeId> {
         let text = join_goals(goals);
         self.seen
-            .get(&text_hash(&text))
+            .get(&state_key(None, &text))
             .copied()
             .filter(|id| *self.get(*id).goals == *text)
     }
 
-    /// Adds a child of `parent`. Complete proofs (no goals) are not indexed as states.
+    /// The node of `parent`'s search whose goals text is `goals`, if one exists and a child
+    /// of `parent` opening `holes` more holes may stand on it (a transposition).
+    pub fn transposition(&self, parent: NodeId, goals: &[String], holes: usize) -> Option<NodeId> {
+        let p = self.get(parent);
+        let text = join_goals(goals);
+        let carries_holes = p.holes_on_path as usize + holes > 0;
+        self.seen
+            .get(&state_key(p.subgoal, &text))
+            .copied()
+            .filter(|id| *self.get(*id).goals == *text)
+            .filter(|id| carries_holes || self.get(*id).holes_on_path == 0)
+    }
+
+    /// Adds a child of `parent`, in its search. Complete proofs (no goals) are not indexed as
+    /// states.
     pub fn add_child(&mut self, parent: NodeId, new: NewNode) -> NodeId {
         let id = self.nodes.len() as NodeId;
         let p = self.get(parent);
         let (depth, cum_logprob) = (p.depth + 1, p.cum_logprob + new.llm_logprob);
+        let (subgoal, holes_on_path) = (p.subgoal, p.holes_on_path + new.holes.len() as u32);
         let goals = join_goals(&new.goals);
         if !new.status.is_terminal() {
-            self.seen.entry(text_hash(&goals)).or_insert(id);
+            let indexed = self.seen.entry(state_key(subgoal, &goals)).or_insert(id);
+            if holes_on_path == 0 && self.nodes[*indexed as usize].holes_on_path > 0 {
+                *indexed = id;
+            }
         }
         self.nodes.push(Node {
             id,
@@ -137,11 +209,15 @@ impl Tree {
             score: 0.0,
             status: new.status,
             created_ms: new.created_ms,
+            subgoal,
+            holes: new.holes.into_boxed_slice(),
+            holes_on_path,
         });
         id
     }
 
-    /// Node ids from the root to `id`, inclusive.
+    /// Node ids from the root of `id`'s search (the tree's root, or a subgoal's) to `id`,
+    /// inclusive.
     pub fn path(&self, id: NodeId) -> Vec<NodeId> {
         let mut path = vec![id];
         let mut cur = id;
@@ -153,7 +229,7 @@ impl Tree {
         path
     }
 
-    /// The tactics from the root to `id`.
+    /// The tactics from the root of `id`'s search to `id`.
     pub fn tactics_to(&self, id: NodeId) -> Vec<String> {
         self.path(id)
             .into_iter()

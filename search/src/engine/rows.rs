@@ -1,10 +1,13 @@
 //! A finished search as output rows: its `results.jsonl` line and its trajectory rows (see
 //! [`formats::trajectory`]).
 
+use std::collections::HashMap;
+
 use formats::results::{SearchStatus, TheoremResult};
 use formats::stats::TimeAccount;
 use formats::trajectory::{FailedRow, NodeRow};
 
+use super::node::NodeId;
 use super::search::SearchOutcome;
 
 impl SearchOutcome {
@@ -28,20 +31,25 @@ impl SearchOutcome {
         }
     }
 
-    /// One row per node, labelled 1 with `remaining_depth` on the proof path and 0 elsewhere;
-    /// one row per failed attempt; all stamped with the sweep run's `run_id`.
+    /// One row per node, labelled 1 with `remaining_depth` on the proof path and 0 elsewhere
+    /// (a proof assembled from subgoal proofs has one path per search: the main tree's to
+    /// the conditional node, and each subgoal's from its root); one row per failed attempt;
+    /// all stamped with the sweep run's `run_id`.
     pub fn trajectory_rows(&self, theorem: &str, run_id: i64) -> (Vec<NodeRow>, Vec<FailedRow>) {
-        let path = self
-            .proof_node
-            .map(|n| self.tree.path(n))
-            .unwrap_or_default();
-        let proof_len = path.len().saturating_sub(1) as u32;
+        let mut remaining: HashMap<NodeId, u32> = HashMap::new();
+        for last in self.proof_node.iter().chain(&self.proof_subgoals) {
+            let path = self.tree.path(*last);
+            let len = path.len().saturating_sub(1) as u32;
+            for id in path {
+                remaining.insert(id, len - self.tree.get(id).depth);
+            }
+        }
         let nodes = self
             .tree
             .nodes()
             .iter()
             .map(|n| {
-                let on_path = path.contains(&n.id);
+                let on_path = remaining.contains_key(&n.id);
                 NodeRow {
                     theorem: theorem.to_owned(),
                     node_id: n.id,
@@ -61,9 +69,10 @@ impl SearchOutcome {
                     status: n.status,
                     on_proof_path: on_path,
                     label: i32::from(on_path),
-                    remaining_depth: on_path.then(|| proof_len - n.depth),
+                    remaining_depth: remaining.get(&n.id).copied(),
                     created_ms: n.created_ms.round() as i64,
                     run_id,
+                    subgoal_of: n.subgoal.map(|s| self.subgoal_openers[s as usize]),
                 }
             })
             .collect();

@@ -13,6 +13,7 @@ use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome};
 use tokio::time::error::Elapsed;
 
+use super::decompose::{assemble, goal_key, hole_tactic, lemma_statement, Subgoal, Subgoals};
 use super::frontier::{priority, Frontier};
 use super::interner::Interner;
 use super::node::{text_hash, NewNode, NodeId, Tree};
@@ -21,7 +22,7 @@ use super::width::ExpansionWidth;
 use crate::banned::is_banned;
 use crate::candidates::{extract_candidates, start_column, tactic_sequence, Step};
 use crate::config::{Expansion, SearchConfig};
-use crate::env::{ProofEnv, ProofSession};
+use crate::env::{Hole, ProofEnv, ProofSession};
 use crate::policy::{Completion, Policy, PolicyError};
 use crate::templates::{PromptInput, PromptTemplate};
 use crate::value::ValueScorer;
@@ -93,8 +94,13 @@ pub struct SearchOutcome {
     /// The verified whole-proof check, when proved.
     pub proof: Option<ProofCheck>,
     pub proof_tactics: Vec<String>,
-    /// The proof's last node, when proved.
+    /// The proof's last node, when proved (a conditional node's, for a proof assembled from
+    /// subgoal proofs).
     pub proof_node: Option<NodeId>,
+    /// The last node of each subgoal proof the proof was assembled from.
+    pub proof_subgoals: Vec<NodeId>,
+    /// Per subgoal search (in the order they opened): the conditional node that opened it.
+    pub subgoal_openers: Vec<NodeId>,
     pub tree: Tree,
     pub failed: Vec<FailedAttempt>,
     pub stats: SearchStats,
@@ -126,6 +132,8 @@ pub async fn search_theorem(
                 proof: None,
                 proof_tactics: Vec::new(),
                 proof_node: None,
+                proof_subgoals: Vec::new(),
+                subgoal_openers: Vec::new(),
                 tree: Tree::default(),
                 failed: Vec::new(),
                 stats: SearchStats::default(),
@@ -148,6 +156,8 @@ pub async fn search_theorem(
         stats: SearchStats::default(),
         edges: HashMap::new(),
         interner: Interner::default(),
+        subgoals: Subgoals::default(),
+        new_roots: Vec::new(),
     };
     let end = search.run().await;
     let Search {
@@ -155,6 +165,7 @@ pub async fn search_theorem(
         failed,
         mut stats,
         mut timer,
+        subgoals,
         ..
     } = search;
     stats.nodes_created = tree.len() as u64;
@@ -168,19 +179,24 @@ pub async fn search_theorem(
     drop(session);
     timer.lap(clock, Phase::Engine);
     let (status, error, proof) = match end {
-        End::Proved(node, check) => (SearchStatus::Proved, None, Some((node, check))),
+        End::Proved(proof) => (SearchStatus::Proved, None, Some(proof)),
         End::Status(status) => (status, None, None),
         End::Error(kind, message) => (SearchStatus::Error, Some((kind, message)), None),
     };
     let (error_kind, error) = error.map_or((None, None), |(k, m)| (Some(k), Some(m)));
-    let (proof_node, proof) = proof.map_or((None, None), |(n, c)| (Some(n), Some(c)));
+    let (proof_node, proof, proof_tactics, proof_subgoals) = match proof {
+        Some(p) => (Some(p.node), Some(p.check), p.tactics, p.subgoals),
+        None => (None, None, Vec::new(), Vec::new()),
+    };
     SearchOutcome {
         status,
         error,
         error_kind,
-        proof_tactics: proof_node.map(|n| tree.tactics_to(n)).unwrap_or_default(),
+        proof_tactics,
         proof,
         proof_node,
+        proof_subgoals,
+        subgoal_openers: subgoals.list.iter().map(|s| s.opener).collect(),
         tree,
         failed,
         stats,
@@ -189,10 +205,21 @@ pub async fn search_theorem(
 }
 
 enum End {
-    Proved(NodeId, ProofCheck),
+    Proved(Proof),
     Status(SearchStatus),
     /// The search could not go on; the kind says whose fault it was.
     Error(ErrorKind, String),
+}
+
+/// A proof that passed the whole-proof check.
+struct Proof {
+    /// Its last node (a conditional node's, when assembled from subgoal proofs).
+    node: NodeId,
+    check: ProofCheck,
+    /// The top-level tactics, subgoal scripts inside their `have`s.
+    tactics: Vec<String>,
+    /// The last node of each subgoal proof it was assembled from.
+    subgoals: Vec<NodeId>,
 }
 
 struct Search<'a, 'p> {
@@ -213,6 +240,10 @@ struct Search<'a, 'p> {
     edges: HashMap<(NodeId, u64), Option<NodeId>>,
     /// The shared copies of this search's tactics and failure messages.
     interner: Interner,
+    /// The subgoal searches and the cache of proved subgoals (`search.decompose`).
+    subgoals: Subgoals,
+    /// Subgoal roots opened since the last queueing, to probe, score and queue with it.
+    new_roots: Vec<NodeId>,
 }
 
 impl<'a> Search<'a, '_> {
@@ -243,6 +274,16 @@ impl<'a> Search<'a, '_> {
             outcome,
             message,
         });
+    }
+
+    /// The end of a search whose proof ends at `id` in the main tree.
+    fn proved(&self, id: NodeId, check: ProofCheck) -> End {
+        End::Proved(Proof {
+            node: id,
+            check,
+            tactics: self.tree.tactics_to(id),
+            subgoals: Vec::new(),
+        })
     }
 
     async fn run(&mut self) -> End {
@@ -295,13 +336,45 @@ impl<'a> Search<'a, '_> {
         width.min(budget_left)
     }
 
-    /// Pops the best frontier nodes into `batch` until it holds `take` or the frontier is empty.
+    /// Pops the best frontier nodes into `batch` until it holds `take` or the frontier is
+    /// empty. Nodes of a subgoal search nothing needs now are dropped (see [`Search::wanted`]).
     fn pop_into(&mut self, batch: &mut Vec<NodeId>, take: usize) {
         while batch.len() < take {
             match self.frontier.pop() {
-                Some(id) => batch.push(id),
+                Some(id) if self.wanted(id) => batch.push(id),
+                Some(_) => {}
                 None => break,
             }
+        }
+    }
+
+    /// A main-tree node is always worth expanding; a subgoal node while its subgoal is not
+    /// proved and a conditional node still waits for it. A subgoal that is wanted again
+    /// (an eviction, a new conditional node) has its open nodes queued again
+    /// ([`Search::requeue`]).
+    fn wanted(&self, id: NodeId) -> bool {
+        let Some(s) = self.tree.get(id).subgoal else {
+            return true;
+        };
+        let subgoal = self.subgoals.get(s);
+        subgoal.proof.is_none()
+            && subgoal
+                .waiting
+                .iter()
+                .any(|&c| self.tree.get(c).status == NodeStatus::Conditional)
+    }
+
+    /// Queues the open nodes of subgoal `s` again (the frontier keeps one entry per node).
+    fn requeue(&mut self, s: u32) {
+        let open: Vec<(NodeId, f64)> = self
+            .tree
+            .nodes()
+            .iter()
+            .filter(|n| n.subgoal == Some(s) && n.status == NodeStatus::Open)
+            .map(|n| (n.id, n.score))
+            .collect();
+        for (id, score) in open {
+            self.frontier.push(id, score);
         }
     }
 
@@ -313,7 +386,14 @@ impl<'a> Search<'a, '_> {
             .map(|&id| {
                 let proof_before = self.tree.tactics_to(id);
                 let node = self.tree.get(id);
-                let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
+                let mut input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
+                // A subgoal is prompted as a lemma of its own, its goal shown at its root too.
+                if let Some(s) = node.subgoal {
+                    let name = self.theorem.declaration_name().unwrap_or(&self.theorem.name);
+                    let name = format!("{name}_subgoal_{}", s + 1);
+                    input.statement = lemma_statement(&name, &self.subgoals.get(s).goal);
+                    input.at_root = false;
+                }
                 self.params.template.render_within(&input, budget)
             })
             .collect()
@@ -646,9 +726,10 @@ impl<'a> Search<'a, '_> {
                 tokens: steps.iter().map(|s| s.tokens as u32).sum(),
                 status: NodeStatus::Proof,
                 created_ms: self.elapsed_ms(),
+                holes: Vec::new(),
             };
             let id = self.tree.add_child(parent, node);
-            return Err(End::Proved(id, check));
+            return Err(self.proved(id, check));
         }
         self.stats.check_failures += 1;
         self.fail(
@@ -667,48 +748,31 @@ impl<'a> Search<'a, '_> {
         self.timer.call(self.params.clock, Phase::Lean);
         self.stats.lean_calls += 1;
         let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
-        let created_ms = self.elapsed_ms();
         let tactic = self.interner.intern(&step.tactic);
-        let new = |goals: Vec<String>, state, status| NewNode {
-            tactic: Arc::clone(&tactic),
-            goals,
-            state,
-            llm_logprob: step.logprob,
-            tokens: step.tokens as u32,
-            status,
-            created_ms,
+        let new = self.new_node(Arc::clone(&tactic), step);
+        // In a subgoal search, or on a path carrying holes, empty goals are no proof yet.
+        let decomposing = {
+            let p = self.tree.get(parent);
+            p.subgoal.is_some() || p.holes_on_path > 0
         };
-        match outcome {
+        let hole = match outcome {
+            TacticOutcome::Error { .. } | TacticOutcome::Timeout => self.hole_for(parent, step),
+            _ => None,
+        };
+        let applied = match outcome {
             TacticOutcome::Progress { state, goals } => {
                 self.stats.candidates_passed_lean += 1;
-                if let Some(existing) = self.tree.find_state(&goals) {
-                    self.stats.transpositions += 1;
-                    let message = format!("same goals as node {existing}");
-                    self.fail(parent, tactic, AttemptOutcome::Transposition, &message);
-                    return Ok(Applied::Transposition(existing));
-                }
-                let depth = self.tree.get(parent).depth + 1;
-                let status = if depth as usize >= self.params.config.max_depth {
-                    NodeStatus::DepthLimit
-                } else {
-                    NodeStatus::Open
-                };
-                let id = self.tree.add_child(parent, new(goals, state, status));
-                Ok(if status == NodeStatus::Open {
-                    Applied::Child(id)
-                } else {
-                    Applied::Leaf(id)
-                })
+                self.add_open(parent, new(goals, state, Vec::new()))
             }
             TacticOutcome::Complete { state, .. } => {
                 self.stats.candidates_passed_lean += 1;
-                let id = self
-                    .tree
-                    .add_child(parent, new(Vec::new(), state, NodeStatus::Unverified));
-                if let Some(check) = self.check(id).await? {
-                    self.fail(parent, tactic, AttemptOutcome::CheckFailed, &check);
-                }
-                Ok(Applied::Failed)
+                self.closed(parent, new(Vec::new(), state, Vec::new()))
+                    .await?
+            }
+            TacticOutcome::Incomplete { state, .. } if decomposing => {
+                self.stats.candidates_passed_lean += 1;
+                self.closed(parent, new(Vec::new(), state, Vec::new()))
+                    .await?
             }
             // The repl's status can be wrong with empty goals (repl PR #85): the whole-proof
             // check decides. Only a verified proof becomes a node.
@@ -718,33 +782,263 @@ impl<'a> Search<'a, '_> {
                 let check = self.check_proof(&tactics).await?;
                 if check.verified {
                     self.stats.candidates_passed_lean += 1;
-                    let id = self
-                        .tree
-                        .add_child(parent, new(Vec::new(), state, NodeStatus::Proof));
-                    return Err(End::Proved(id, check));
+                    let mut node = new(Vec::new(), state, Vec::new());
+                    node.status = NodeStatus::Proof;
+                    let id = self.tree.add_child(parent, node);
+                    return Err(self.proved(id, check));
                 }
                 self.stats.incomplete += 1;
                 let message = format!("{status}\n{}", check.errors.join("\n"));
                 self.fail(parent, tactic, AttemptOutcome::Incomplete, &message);
-                Ok(Applied::Failed)
+                Applied::Failed
             }
-            TacticOutcome::Sorry { goals } => {
-                self.stats.sorries += 1;
-                let message = format!("the tactic admitted {} goal(s) with sorry", goals.len());
-                self.fail(parent, tactic, AttemptOutcome::Sorry, &message);
-                Ok(Applied::Failed)
-            }
+            TacticOutcome::Sorry { goals } => self.admitted(parent, tactic, goals.len()),
+            // Only `apply_with_holes` reads sorries as holes; the model's are never a node.
+            TacticOutcome::Holes { holes, .. } => self.admitted(parent, tactic, holes.len()),
             TacticOutcome::Error { message } => {
                 self.stats.lean_errors += 1;
                 self.fail(parent, tactic, AttemptOutcome::Error, &message);
-                Ok(Applied::Failed)
+                Applied::Failed
             }
             TacticOutcome::Timeout => {
                 self.stats.lean_timeouts += 1;
                 self.fail(parent, tactic, AttemptOutcome::Timeout, "");
+                Applied::Failed
+            }
+        };
+        match hole {
+            Some(hole) => self.open_hole(parent, step, &hole).await,
+            None => Ok(applied),
+        }
+    }
+
+    /// A tactic that admitted `count` goals with `sorry`: a failed attempt.
+    fn admitted(&mut self, parent: NodeId, tactic: Arc<str>, count: usize) -> Applied {
+        self.stats.sorries += 1;
+        let message = format!("the tactic admitted {count} goal(s) with sorry");
+        self.fail(parent, tactic, AttemptOutcome::Sorry, &message);
+        Applied::Failed
+    }
+
+    /// What a node made by `step` under `tactic` looks like, given what Lean answered:
+    /// `(goals, state, holes)` to an open [`NewNode`].
+    fn new_node<'t>(
+        &self,
+        tactic: Arc<str>,
+        step: &'t Step,
+    ) -> impl Fn(Vec<String>, crate::env::StateId, Vec<Hole>) -> NewNode + 't {
+        let created_ms = self.elapsed_ms();
+        move |goals, state, holes| NewNode {
+            tactic: Arc::clone(&tactic),
+            goals,
+            state,
+            llm_logprob: step.logprob,
+            tokens: step.tokens as u32,
+            status: NodeStatus::Open,
+            created_ms,
+            holes,
+        }
+    }
+
+    /// A node with goals left: a transposition when its search already has the goals
+    /// (reported as a failed attempt at `parent`), a leaf at the depth limit, else open.
+    fn add_open(&mut self, parent: NodeId, mut new: NewNode) -> Applied {
+        if let Some(existing) = self.tree.transposition(parent, &new.goals, new.holes.len()) {
+            self.stats.transpositions += 1;
+            let message = format!("same goals as node {existing}");
+            self.fail(parent, new.tactic, AttemptOutcome::Transposition, &message);
+            return Applied::Transposition(existing);
+        }
+        let depth = self.tree.get(parent).depth + 1;
+        if depth as usize >= self.params.config.max_depth {
+            new.status = NodeStatus::DepthLimit;
+        }
+        let id = self.tree.add_child(parent, new);
+        if self.tree.get(id).status == NodeStatus::Open {
+            Applied::Child(id)
+        } else {
+            Applied::Leaf(id)
+        }
+    }
+
+    /// The hole to send in place of `step`, which Lean refused at `parent`: with
+    /// `search.decompose`, in the main tree, below `search.max_subgoals` holes on the path,
+    /// for a `have`/`obtain` with a stated type.
+    fn hole_for(&self, parent: NodeId, step: &Step) -> Option<String> {
+        let config = self.params.config;
+        let p = self.tree.get(parent);
+        let room = (p.holes_on_path as usize) < config.max_subgoals;
+        (config.decompose && p.subgoal.is_none() && room)
+            .then(|| hole_tactic(&step.tactic))
+            .flatten()
+    }
+
+    /// Sends `hole` (`have h : P := by sorry`) where `step` failed. Lean's answer with one
+    /// hole makes a node that carries it (queued like any node; a continuation's replay goes
+    /// on from it); any other answer is a failed attempt of the hole tactic.
+    async fn open_hole(&mut self, parent: NodeId, step: &Step, hole: &str) -> Result<Applied, End> {
+        let state = self.tree.get(parent).state;
+        self.timer.lap(self.params.clock, Phase::Engine);
+        let outcome = self.session.apply_with_holes(state, hole).await;
+        self.timer.call(self.params.clock, Phase::Lean);
+        self.stats.lean_calls += 1;
+        let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
+        let tactic = self.interner.intern(hole);
+        let new = self.new_node(Arc::clone(&tactic), step);
+        match outcome {
+            TacticOutcome::Holes {
+                state,
+                goals,
+                holes,
+            } if holes.len() == 1 => {
+                self.stats.holes_opened += 1;
+                if goals.is_empty() {
+                    self.closed(parent, new(goals, state, holes)).await
+                } else {
+                    Ok(self.add_open(parent, new(goals, state, holes)))
+                }
+            }
+            other => {
+                let message = match other {
+                    TacticOutcome::Error { message } => message,
+                    other => format!("the hole was not opened: {other:?}"),
+                };
+                self.fail(parent, tactic, AttemptOutcome::Error, &message);
                 Ok(Applied::Failed)
             }
         }
+    }
+
+    /// A node whose goals closed. In a subgoal search the subgoal is proved; on a path
+    /// carrying holes the node is conditional; anywhere else it goes to the whole-proof
+    /// check (a pass ends the search; a rejection is recorded as a failed attempt).
+    async fn closed(&mut self, parent: NodeId, mut new: NewNode) -> Result<Applied, End> {
+        let p = self.tree.get(parent);
+        if let Some(s) = p.subgoal {
+            new.status = NodeStatus::Unverified;
+            let id = self.tree.add_child(parent, new);
+            self.subgoal_proved(s, id).await?;
+            return Ok(Applied::Leaf(id));
+        }
+        if p.holes_on_path > 0 || !new.holes.is_empty() {
+            new.status = NodeStatus::Conditional;
+            let id = self.tree.add_child(parent, new);
+            self.conditional(id).await?;
+            return Ok(Applied::Leaf(id));
+        }
+        new.status = NodeStatus::Unverified;
+        let tactic = Arc::clone(&new.tactic);
+        let id = self.tree.add_child(parent, new);
+        if let Some(errors) = self.check(id).await? {
+            self.fail(parent, tactic, AttemptOutcome::CheckFailed, &errors);
+        }
+        Ok(Applied::Failed)
+    }
+
+    /// Conditional node `id`: each hole on its path is a subgoal search, the one already
+    /// opened for the same goal (proved or not) or a new one rooted at the hole's own proof
+    /// state. If every hole is proved already, the proof is assembled and checked now.
+    async fn conditional(&mut self, id: NodeId) -> Result<(), End> {
+        self.stats.conditional_nodes += 1;
+        let holes: Vec<Hole> = self
+            .tree
+            .path(id)
+            .into_iter()
+            .flat_map(|n| self.tree.get(n).holes.to_vec())
+            .collect();
+        let node = self.tree.get(id);
+        let base = priority(self.params.config, node.cum_logprob, node.depth, None);
+        for hole in holes {
+            if let Some(s) = self.subgoals.find(&hole.goal) {
+                self.stats.subgoals_reused += 1;
+                self.subgoals.get_mut(s).waiting.push(id);
+                self.requeue(s);
+                continue;
+            }
+            let s = self.subgoals.list.len() as u32;
+            let root = self.tree.add_subgoal_root(s, &hole, self.elapsed_ms());
+            self.subgoals.add(Subgoal {
+                goal: hole.goal,
+                root,
+                opener: id,
+                base,
+                proof: None,
+                waiting: vec![id],
+            });
+            self.stats.subgoals_opened += 1;
+            self.new_roots.push(root);
+        }
+        self.assemble_and_check(id).await
+    }
+
+    /// Node `id` closed subgoal `s`: every conditional node waiting for it whose holes are
+    /// now all proved is assembled and checked at once, oldest first.
+    async fn subgoal_proved(&mut self, s: u32, id: NodeId) -> Result<(), End> {
+        let subgoal = self.subgoals.get_mut(s);
+        if subgoal.proof.is_some() {
+            return Ok(());
+        }
+        subgoal.proof = Some(id);
+        self.stats.subgoals_proved += 1;
+        for waiting in subgoal.waiting.clone() {
+            self.assemble_and_check(waiting).await?;
+        }
+        Ok(())
+    }
+
+    /// The whole-proof check of conditional node `id`'s proof, each hole's sorry replaced by
+    /// its subgoal's script, once every hole has one. A pass ends the search; a rejection
+    /// makes the node `check_failed` and evicts the subgoal proofs it used from the cache,
+    /// so their searches go on.
+    async fn assemble_and_check(&mut self, id: NodeId) -> Result<(), End> {
+        if self.tree.get(id).status != NodeStatus::Conditional {
+            return Ok(());
+        }
+        let path = self.tree.path(id);
+        let mut steps = Vec::with_capacity(path.len());
+        let mut scripts = HashMap::new();
+        let mut used = Vec::new();
+        for &n in &path {
+            let node = self.tree.get(n);
+            let Some(tactic) = &node.tactic else { continue };
+            for hole in node.holes.iter() {
+                let s = self.subgoals.find(&hole.goal).expect("a conditional node's holes are subgoals");
+                let Some(proof) = self.subgoals.get(s).proof else {
+                    return Ok(());
+                };
+                scripts.insert(goal_key(&hole.goal), self.tree.tactics_to(proof));
+                used.push((s, proof));
+            }
+            let goals = node.holes.iter().map(|h| h.goal.clone()).collect();
+            steps.push((tactic.to_string(), goals));
+        }
+        let tactics = assemble(&steps, &scripts).expect("every hole has its script");
+        let check = self.check_proof(&tactics).await?;
+        if check.verified {
+            self.tree.get_mut(id).status = NodeStatus::Proof;
+            for &(_, proof) in &used {
+                self.tree.get_mut(proof).status = NodeStatus::Proof;
+            }
+            self.stats.proved_by_decomposition = 1;
+            return Err(End::Proved(Proof {
+                node: id,
+                check,
+                tactics,
+                subgoals: used.into_iter().map(|(_, proof)| proof).collect(),
+            }));
+        }
+        self.stats.check_failures += 1;
+        let node = self.tree.get_mut(id);
+        node.status = NodeStatus::CheckFailed;
+        let (parent, tactic) = (node.parent, node.tactic.clone());
+        if let (Some(parent), Some(tactic)) = (parent, tactic) {
+            self.fail(parent, tactic, AttemptOutcome::CheckFailed, &check.errors.join("\n"));
+        }
+        for (s, _) in used {
+            self.subgoals.get_mut(s).proof = None;
+            self.requeue(s);
+        }
+        Ok(())
     }
 
     /// The whole-proof check of the script ending at the complete node `id`: a pass ends the
@@ -754,7 +1048,7 @@ impl<'a> Search<'a, '_> {
         let check = self.check_proof(&tactics).await?;
         if check.verified {
             self.tree.get_mut(id).status = NodeStatus::Proof;
-            return Err(End::Proved(id, check));
+            return Err(self.proved(id, check));
         }
         self.stats.check_failures += 1;
         Ok(Some(check.errors.join("\n")))
@@ -770,7 +1064,8 @@ impl<'a> Search<'a, '_> {
     }
 
     /// `search.probe_tactics` at `id`, each under `search.probe_timeout`: one that closes
-    /// every goal goes to the whole-proof check; progress adds no child (a probe has no
+    /// every goal goes where closed goals go ([`Search::closed`]: the whole-proof check, or
+    /// a subgoal proved, or a conditional node); progress adds no child (a probe has no
     /// log-prob to rank it by), and failures are not the policy's, so they are not recorded.
     async fn probe(&mut self, id: NodeId) -> Result<(), End> {
         let config = self.params.config;
@@ -779,6 +1074,9 @@ impl<'a> Search<'a, '_> {
             if self.timed_out() {
                 return Err(End::Status(SearchStatus::Timeout));
             }
+            if self.tree.get(id).subgoal.is_some() && !self.wanted(id) {
+                return Ok(());
+            }
             let state = self.tree.get(id).state;
             self.timer.lap(self.params.clock, Phase::Engine);
             let outcome = self.session.apply_within(state, probe, timeout).await;
@@ -786,8 +1084,7 @@ impl<'a> Search<'a, '_> {
             self.stats.lean_calls += 1;
             self.stats.probe_calls += 1;
             let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
-            // As for policy tactics, empty goals go to the whole-proof check whatever the
-            // repl's status says.
+            // As for policy tactics, empty goals go on whatever the repl's status says.
             if let TacticOutcome::Complete { state, .. } | TacticOutcome::Incomplete { state, .. } =
                 outcome
             {
@@ -799,29 +1096,38 @@ impl<'a> Search<'a, '_> {
                     tokens: 0,
                     status: NodeStatus::Unverified,
                     created_ms: self.elapsed_ms(),
+                    holes: Vec::new(),
                 };
-                let child = self.tree.add_child(id, node);
-                self.stats.probe_proofs = 1;
-                if let Some(errors) = self.check(child).await? {
-                    self.stats.probe_proofs = 0;
-                    let tactic = self.interner.intern(probe);
-                    self.fail(id, tactic, AttemptOutcome::CheckFailed, &errors);
-                }
+                let n = self.tree.get(id);
+                let whole = n.subgoal.is_none() && n.holes_on_path == 0;
+                self.stats.probe_proofs = u64::from(whole);
+                self.closed(id, node).await?;
+                self.stats.probe_proofs = 0;
             }
         }
         Ok(())
     }
 
-    /// Scores `ids` in one value request (when a value model is configured) and queues them.
-    /// Probes each of `ids` first (see [`Search::probe`]).
+    /// Scores `ids` in one value request (when a value model is configured) and queues them,
+    /// with the roots of subgoal searches opened meanwhile. Probes each first (see
+    /// [`Search::probe`]); a probe can open subgoal searches too.
     async fn score_and_queue(&mut self, ids: &[NodeId]) -> Result<(), End> {
+        let mut ids = ids.to_vec();
+        let mut probed = 0;
+        loop {
+            ids.append(&mut self.new_roots);
+            if probed == ids.len() {
+                break;
+            }
+            if !self.params.config.probe_tactics.is_empty() {
+                for i in probed..ids.len() {
+                    self.probe(ids[i]).await?;
+                }
+            }
+            probed = ids.len();
+        }
         if ids.is_empty() {
             return Ok(());
-        }
-        if !self.params.config.probe_tactics.is_empty() {
-            for &id in ids {
-                self.probe(id).await?;
-            }
         }
         if let Some(scorer) = self.scorer {
             let states: Vec<String> = ids
@@ -849,15 +1155,19 @@ impl<'a> Search<'a, '_> {
                 self.tree.get_mut(id).energy = energy;
             }
         }
-        for &id in ids {
-            let node = self.tree.get_mut(id);
-            node.score = priority(
-                self.params.config,
-                node.cum_logprob,
-                node.depth,
-                node.energy,
-            );
-            self.frontier.push(id, node.score);
+        for &id in &ids {
+            let node = self.tree.get(id);
+            // A subgoal node ranks by its own path plus what the node it would finish is worth.
+            let base = node.subgoal.map_or(0.0, |s| self.subgoals.get(s).base);
+            let score = base
+                + priority(
+                    self.params.config,
+                    node.cum_logprob,
+                    node.depth,
+                    node.energy,
+                );
+            self.tree.get_mut(id).score = score;
+            self.frontier.push(id, score);
         }
         Ok(())
     }

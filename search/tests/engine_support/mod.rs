@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use formats::join_goals;
 use search::config::SearchConfig;
 use search::engine::{search_theorem, ManualClock, SearchOutcome, SearchParams};
-use search::env::{EnvError, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem};
+use search::env::{
+    EnvError, Hole, ProofCheck, ProofEnv, ProofSession, StateId, TacticOutcome, Theorem,
+};
 use search::policy::{Completion, Policy, PolicyError, TokenLogprob};
 use search::templates::PromptTemplate;
 use search::value::{ValueError, ValueScorer};
-use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
+use sim::world::{have_step, Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 pub fn goals(g: &[&str]) -> Vec<String> {
     g.iter().map(|s| s.to_string()).collect()
@@ -162,8 +164,8 @@ impl Policy for SimPolicy {
         Ok(prompts
             .iter()
             .map(|p| {
-                let mut tactics: Vec<&WorldTactic> = index
-                    .get(p.as_str())
+                let state = index.get(p.as_str());
+                let mut tactics: Vec<&WorldTactic> = state
                     .map(|s| s.tactics.iter().collect())
                     .unwrap_or_default();
                 tactics.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
@@ -175,7 +177,7 @@ impl Policy for SimPolicy {
                             if sim.continuations {
                                 lines.extend(
                                     sim.world
-                                        .rest_of_proof(&t.effect)
+                                        .rest_of_proof(&state.expect("a known state").goals, t)
                                         .into_iter()
                                         .map(|r| (r.tactic.clone(), r.logprob)),
                                 );
@@ -258,12 +260,47 @@ pub struct SimSession {
 }
 
 impl SimSession {
+    /// The world's effect of `tactic` at `goals`; a `have` the world does not script runs
+    /// its proof on its own goal (`sorry` admits it), as the simulated REPL does.
     fn step(&self, goals: &[String], tactic: &str) -> Effect {
-        self.sim
+        let known = self
+            .sim
             .state(goals)
-            .and_then(|s| s.tactics.iter().find(|t| t.tactic == tactic))
-            .map(|t| t.effect.clone())
-            .unwrap_or_else(|| Effect::Error(format!("unknown tactic {tactic}")))
+            .and_then(|s| s.tactics.iter().find(|t| t.tactic == tactic));
+        match (known, have_step(goals, tactic)) {
+            (Some(t), _) => match &t.effect {
+                Effect::HaveFails(message) => Effect::Error(message.clone()),
+                effect => effect.clone(),
+            },
+            (None, Some(have)) => {
+                let script = have.body.trim_start_matches("by").trim();
+                if script == "sorry" {
+                    return Effect::Admits {
+                        goals: have.goals,
+                        sorries: vec![have.goal],
+                    };
+                }
+                let mut inner = vec![have.goal];
+                for line in script.lines() {
+                    match self.step(&inner, line.trim()) {
+                        Effect::Goals(next) => inner = next,
+                        Effect::Misreported(_) => inner.clear(),
+                        other => return other,
+                    }
+                }
+                if inner.is_empty() {
+                    Effect::Goals(have.goals)
+                } else {
+                    Effect::Error(format!("unsolved goals {inner:?}"))
+                }
+            }
+            (None, None) => Effect::Error(format!("unknown tactic {tactic}")),
+        }
+    }
+
+    fn push(&mut self, goals: Vec<String>) -> StateId {
+        self.states.push(goals);
+        StateId(self.states.len() as u32 - 1)
     }
 }
 
@@ -294,7 +331,9 @@ impl ProofSession for SimSession {
                 }
             }
             Effect::Admits { sorries, .. } => TacticOutcome::Sorry { goals: sorries },
-            Effect::Error(m) | Effect::Throw(m) => TacticOutcome::Error { message: m },
+            Effect::Error(m) | Effect::Throw(m) | Effect::HaveFails(m) => {
+                TacticOutcome::Error { message: m }
+            }
             Effect::Incomplete(status)
             | Effect::Misreported(status)
             | Effect::Unsound { status, .. } => {
@@ -303,6 +342,31 @@ impl ProofSession for SimSession {
                 TacticOutcome::Incomplete { state: id, status }
             }
             Effect::Hang => TacticOutcome::Timeout,
+        })
+    }
+
+    async fn apply_with_holes(
+        &mut self,
+        state: StateId,
+        tactic: &str,
+    ) -> Result<TacticOutcome, EnvError> {
+        let goals = self.states[state.0 as usize].clone();
+        let Effect::Admits { goals, sorries } = self.step(&goals, tactic) else {
+            return self.apply(state, tactic).await;
+        };
+        self.sim.clock.advance(self.sim.costs.tactic);
+        self.sim.applied.lock().unwrap().push(tactic.to_owned());
+        let holes = sorries
+            .into_iter()
+            .map(|goal| Hole {
+                state: self.push(vec![goal.clone()]),
+                goal,
+            })
+            .collect();
+        Ok(TacticOutcome::Holes {
+            state: self.push(goals.clone()),
+            goals,
+            holes,
         })
     }
 

@@ -422,7 +422,7 @@ impl Sim {
                             Vec::new()
                         } else {
                             world
-                                .rest_of_proof(&t.effect)
+                                .rest_of_proof(&state.goals, t)
                                 .into_iter()
                                 .map(|r| (r.tactic.clone(), r.logprob))
                                 .collect()

@@ -90,6 +90,11 @@ pub enum Effect {
     },
     /// An error-severity message in `messages` (the REPL still returns a proof state).
     Error(String),
+    /// A `have NAME : P := PROOF` whose statement is right but whose proof fails with this
+    /// error. The same `have` with a proof that works (`by sorry`, or a script that closes
+    /// `P` in this world) adds `NAME : P` as any `have` does ([`have_step`]), and the
+    /// simulated model, which believes its lemma, writes on from there.
+    HaveFails(String),
     /// A thrown error: `{"message": "Lean error:\n..."}`.
     Throw(String),
     /// `goals: []` with this `proofStatus`, e.g. `"Incomplete: contains metavariable(s)"`.
@@ -111,6 +116,44 @@ pub enum Effect {
     Hang,
 }
 
+/// A `have NAME : P := BODY` read against the goals it is sent at: what Lean does with any
+/// `have`, whatever the world says of the tactic text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HaveStep {
+    /// The have's own goal, `P` in the main goal's context (what a `sorry` in BODY admits).
+    pub goal: String,
+    /// The goals after it: `NAME : P` added to the main goal's context.
+    pub goals: Vec<String>,
+    /// The proof after `:=`, trimmed.
+    pub body: String,
+}
+
+/// `tactic` as a `have NAME : P := BODY` (or `have : P := BODY`, naming `this`) at `goals`;
+/// `None` for any other tactic, or when there is no goal.
+pub fn have_step(goals: &[String], tactic: &str) -> Option<HaveStep> {
+    let head = lean_bridge::one_tactic::have_head(tactic)?;
+    let body = tactic.trim_start()[head.len()..].trim_start().strip_prefix(":=")?;
+    let (name, ty) = head.strip_prefix("have")?.split_once(':')?;
+    let name = match name.trim() {
+        "" => "this",
+        name if name.contains(char::is_whitespace) => return None,
+        name => name,
+    };
+    let ty = ty.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (main, rest) = goals.split_first()?;
+    let (context, target) = match main.rfind("⊢ ") {
+        Some(at) => (&main[..at], &main[at..]),
+        None => ("", main.as_str()),
+    };
+    let mut after = vec![format!("{context}{name} : {ty}\n{target}")];
+    after.extend(rest.iter().cloned());
+    Some(HaveStep {
+        goal: format!("{context}⊢ {ty}"),
+        goals: after,
+        body: body.trim().to_owned(),
+    })
+}
+
 impl World {
     pub fn theorem(&self, name: &str) -> Option<&WorldTheorem> {
         self.theorems.iter().find(|t| t.name == name)
@@ -130,21 +173,30 @@ impl World {
 pub const MAX_CONTINUATION: usize = 32;
 
 impl World {
-    /// What the simulated model writes after a tactic with `effect`, as DeepSeek-Prover
+    /// What the simulated model writes after `tactic` at `goals`, as DeepSeek-Prover
     /// writes the rest of the proof: at each state it reaches, that state's most likely
     /// tactic, until the goals are closed, a tactic fails (it is written, then the model
     /// stops), or the state is one the world does not know.
-    pub fn rest_of_proof(&self, effect: &Effect) -> Vec<&WorldTactic> {
+    /// A failing `have` whose statement is right ([`Effect::HaveFails`]) is written and the
+    /// model goes on from the goals it would give.
+    pub fn rest_of_proof(&self, goals: &[String], tactic: &WorldTactic) -> Vec<&WorldTactic> {
         let index = self.state_index();
         let mut rest = Vec::new();
-        let mut effect = effect;
+        let (mut goals, mut tactic) = (goals.to_vec(), tactic);
         while rest.len() < MAX_CONTINUATION {
-            let Effect::Goals(goals) = effect else { break };
+            goals = match &tactic.effect {
+                Effect::Goals(next) => next.clone(),
+                Effect::HaveFails(_) => match have_step(&goals, &tactic.tactic) {
+                    Some(have) => have.goals,
+                    None => break,
+                },
+                _ => break,
+            };
             if goals.is_empty() {
                 break;
             }
             // The first of equally likely tactics, as the simulated SGLang ranks them.
-            let Some(best) = index.get(&join_goals(goals)).and_then(|s| {
+            let Some(best) = index.get(&join_goals(&goals)).and_then(|s| {
                 s.tactics
                     .iter()
                     .reduce(|best, t| if t.logprob > best.logprob { t } else { best })
@@ -152,7 +204,7 @@ impl World {
                 break;
             };
             rest.push(best);
-            effect = &best.effect;
+            tactic = best;
         }
         rest
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::world::{Effect, World, WorldTheorem};
+use crate::world::{have_step, Effect, HaveStep, World, WorldTheorem};
 use formats::theorems::{declaration_name, declaration_name_span, statement_head};
 use lean_bridge::one_tactic::tactic_breaks;
 use lean_bridge::protocol::{
@@ -62,10 +62,17 @@ struct Env {
     max_heartbeats: Option<u64>,
 }
 
+#[derive(Default)]
 struct ProofState {
     theorem: usize,
     goals: Vec<String>,
     forgotten: bool,
+    /// A goal on the way here was admitted with `sorry`: closing the rest is "Incomplete:
+    /// contains sorry" (repl PR #90's `test/have_by_sorry` case of a branch after a hole).
+    sorried: bool,
+    /// Grown from a sorry's own proof state inside a proof (not the theorem's `:= by sorry`):
+    /// closing it is "Incomplete: contains metavariable(s)", as the repl may answer there.
+    from_hole: bool,
 }
 
 /// One tactic on one state of the world.
@@ -225,11 +232,30 @@ impl SimLean {
             axioms = vec![SORRY_AXIOM.to_owned()];
         } else {
             let limit = base.max_heartbeats.unwrap_or(DEFAULT_HEARTBEATS);
-            match self.replay_proof(index, &name, name_at, body, limit) {
+            let body_at = body.as_ptr() as usize - text.as_ptr() as usize;
+            match self.replay_proof(index, &name, (text, body_at), name_at, limit) {
                 Err(()) => return Answer::Hang,
-                Ok((found, used)) => {
-                    messages = found;
-                    axioms = used;
+                Ok(replayed) => {
+                    messages = replayed.messages;
+                    axioms = replayed.axioms;
+                    // Each admitted goal is a proof state, at its `sorry` in the command
+                    // (repl `test/have_by_sorry`: `"pos": {"line": 2, "column": 23}`).
+                    let mut sorry_at = sorry_tokens(&text[body_at..]).into_iter();
+                    for goal in replayed.admitted {
+                        let at = body_at + sorry_at.next().unwrap_or(0);
+                        let proof_state = self.push(ProofState {
+                            theorem: index,
+                            goals: vec![goal.clone()],
+                            from_hole: true,
+                            ..ProofState::default()
+                        });
+                        sorries.push(Sorry {
+                            proof_state: Some(proof_state),
+                            pos: Some(position(text, at)),
+                            end_pos: Some(position(text, at + "sorry".len())),
+                            goal,
+                        });
+                    }
                 }
             }
         }
@@ -242,21 +268,24 @@ impl SimLean {
         })
     }
 
-    /// Runs a whole tactic script through the world. Returns Lean's messages and the axioms
-    /// the declaration ends up depending on; `Err` when a tactic hangs. `name_at` is where
-    /// the declaration's name stands in the command.
+    /// Runs a whole tactic script through the world: `command` is the command's text and
+    /// where its proof (after `:= by`) starts, `name_at` where the declaration's name stands.
+    /// `Err` when a tactic hangs.
     fn replay_proof(
         &self,
         index: usize,
         name: &str,
+        command: (&str, usize),
         name_at: (Pos, Pos),
-        body: &str,
         heartbeats: u64,
-    ) -> Result<(Vec<Message>, Vec<String>), ()> {
+    ) -> Result<Replayed, ()> {
+        let (text, body_at) = command;
+        let body = &text[body_at..];
         let theorem = &self.world.theorems[index];
         let mut goals = theorem.root.clone();
         let mut axioms: Vec<String> = DEFAULT_AXIOMS.map(String::from).to_vec();
         let mut messages = Vec::new();
+        let mut admitted_goals = Vec::new();
         let mut sorry = false;
         for (line, tactic) in split_script(body) {
             let fail = |data: String| message(Severity::Error, line + 1, data);
@@ -267,6 +296,7 @@ impl SimLean {
                     axioms: extra,
                 } => {
                     sorry |= !admitted.is_empty();
+                    admitted_goals.extend(admitted);
                     goals = next;
                     axioms.extend(
                         extra
@@ -303,19 +333,29 @@ impl SimLean {
             }
         }
         if messages.is_empty() && !goals.is_empty() {
-            messages.push(message(
-                Severity::Error,
-                1,
-                format!("unsolved goals\n{}", goals.join("\n\n")),
-            ));
+            // Lean puts it on the proof's `by`, spanning the whole block
+            // (repl `test/have_by_sorry.expected.out`).
+            let by_at = text[..body_at].rfind("by").unwrap_or(0);
+            messages.push(Message {
+                severity: Severity::Error,
+                pos: position(text, by_at),
+                end_pos: Some(position(text, text.trim_end().len())),
+                data: format!("unsolved goals\n{}", goals.join("\n\n")),
+            });
         }
-        if sorry {
+        let failed = messages.iter().any(|m| m.severity == Severity::Error);
+        // A declaration with errors is not reported as using `sorry` (test/have_by_sorry).
+        if sorry && !failed {
             messages.push(message(Severity::Warning, 1, SORRY_WARNING.into()));
         }
-        if sorry || !messages.iter().all(|m| m.severity != Severity::Error) {
+        if sorry || failed {
             axioms.push(SORRY_AXIOM.into());
         }
-        Ok((messages, axioms))
+        Ok(Replayed {
+            messages,
+            axioms,
+            admitted: admitted_goals,
+        })
     }
 
     /// One message per constant the name resolves to, those of opened namespaces first, as
@@ -376,6 +416,7 @@ impl SimLean {
             return error_reply("Unknown proof state.");
         };
         let theorem_index = state.theorem;
+        let (sorried, from_hole) = (state.sorried, state.from_hole);
         let theorem = &self.world.theorems[theorem_index];
         let tactics = match self.parse_tactic(request.tactic()) {
             Ok(tactics) => tactics,
@@ -414,11 +455,13 @@ impl SimLean {
         if stopped.is_some() {
             goals.clear();
         }
+        let sorried = sorried || !admitted.is_empty();
         let status = stopped.unwrap_or_else(|| {
-            match (goals.is_empty(), admitted.is_empty()) {
-                (false, _) => "Incomplete: open goals remain",
-                (true, false) => "Incomplete: contains sorry",
-                (true, true) => "Completed",
+            match (goals.is_empty(), sorried, from_hole) {
+                (false, _, _) => "Incomplete: open goals remain",
+                (true, true, _) => "Incomplete: contains sorry",
+                (true, false, true) => "Incomplete: contains metavariable(s)",
+                (true, false, false) => "Completed",
             }
             .to_owned()
         });
@@ -427,13 +470,24 @@ impl SimLean {
         let sorries = admitted
             .into_iter()
             .map(|goal| Sorry {
-                proof_state: Some(self.push_state(theorem_index, vec![goal.clone()])),
+                proof_state: Some(self.push(ProofState {
+                    theorem: theorem_index,
+                    goals: vec![goal.clone()],
+                    from_hole: true,
+                    ..ProofState::default()
+                })),
                 pos: None,
                 end_pos: None,
                 goal,
             })
             .collect();
-        let proof_state = self.push_state(theorem_index, goals.clone());
+        let proof_state = self.push(ProofState {
+            theorem: theorem_index,
+            goals: goals.clone(),
+            sorried,
+            from_hole,
+            ..ProofState::default()
+        });
         reply(&TacticResponse {
             proof_state,
             goals,
@@ -510,12 +564,16 @@ impl SimLean {
             .state(goals)
             .and_then(|s| s.tactics.iter().find(|t| t.tactic == tactic));
         let Some(known) = known else {
+            if let Some(have) = have_step(goals, tactic) {
+                return self.have(theorem, have, heartbeats);
+            }
             return Step::Error(format!(
                 "tactic '{tactic}' failed (the simulated world has no such step here)\n{}",
                 goals.join("\n\n")
             ));
         };
         match &known.effect {
+            Effect::HaveFails(data) => Step::Error(data.clone()),
             Effect::Goals(goals) => Step::Goals {
                 goals: goals.clone(),
                 admitted: Vec::new(),
@@ -547,19 +605,88 @@ impl SimLean {
         }
     }
 
+    /// A `have` the world does not script: its proof runs on the have's own goal (`sorry`
+    /// admits it), and if it closes that goal the hypothesis is added.
+    fn have(&self, theorem: &WorldTheorem, have: HaveStep, heartbeats: u64) -> Step {
+        let script = match have.body.strip_prefix("by") {
+            Some(script) => script,
+            None if have.body == "sorry" => "sorry",
+            None => {
+                return Step::Error(format!(
+                    "the simulated world cannot elaborate the term `{}`",
+                    have.body
+                ))
+            }
+        };
+        let mut goals = vec![have.goal];
+        let (mut admitted, mut axioms) = (Vec::new(), Vec::new());
+        for (_, tactic) in split_script(script) {
+            match self.step(theorem, &goals, &tactic, heartbeats) {
+                Step::Goals {
+                    goals: next,
+                    admitted: more,
+                    axioms: extra,
+                } => {
+                    goals = next;
+                    admitted.extend(more);
+                    axioms.extend(extra);
+                }
+                Step::Misreported(_) => goals.clear(),
+                Step::Hang => return Step::Hang,
+                Step::Error(data) | Step::Throw(data) => return Step::Error(data),
+                Step::Incomplete(status) | Step::Unsound { status, .. } => {
+                    return Step::Error(status)
+                }
+            }
+        }
+        if !goals.is_empty() {
+            return Step::Error(format!("unsolved goals\n{}", goals.join("\n\n")));
+        }
+        Step::Goals {
+            goals: have.goals,
+            admitted,
+            axioms,
+        }
+    }
+
     fn push_env(&mut self, env: Env) -> u32 {
         self.envs.push(env);
         self.envs.len() as u32 - 1
     }
 
     fn push_state(&mut self, theorem: usize, goals: Vec<String>) -> u32 {
-        self.states.push(ProofState {
+        self.push(ProofState {
             theorem,
             goals,
-            forgotten: false,
-        });
+            ..ProofState::default()
+        })
+    }
+
+    fn push(&mut self, state: ProofState) -> u32 {
+        self.states.push(state);
         self.states.len() as u32 - 1
     }
+}
+
+/// What a whole proof did in the world: Lean's messages, the axioms the declaration depends
+/// on, and the goals admitted with `sorry` on the way, in order.
+struct Replayed {
+    messages: Vec<Message>,
+    axioms: Vec<String>,
+    admitted: Vec<String>,
+}
+
+/// Byte offsets of each `sorry` token in `text`, in order (not inside a longer name).
+fn sorry_tokens(text: &str) -> Vec<usize> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    text.match_indices("sorry")
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + "sorry".len()..].chars().next();
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        })
+        .collect()
 }
 
 /// Whether a line at a tactic's own column continues it as a step of its `calc`: Lean's
