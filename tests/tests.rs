@@ -4,6 +4,7 @@
 
 mod architecture;
 mod bos_check_e2e;
+mod decompose_e2e;
 mod demo_cli;
 mod design_doc;
 mod doctor_cli;

@@ -190,7 +190,7 @@ impl Tree {
         let goals = join_goals(&new.goals);
         if !new.status.is_terminal() {
             let indexed = self.seen.entry(state_key(subgoal, &goals)).or_insert(id);
-            if holes_on_path == 0 && self.nodes[*indexed as usize].holes_on_path > 0 {
+            if *indexed != id && holes_on_path == 0 && self.nodes[*indexed as usize].holes_on_path > 0 {
                 *indexed = id;
             }
         }
