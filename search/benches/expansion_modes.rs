@@ -24,15 +24,9 @@
 //! `cargo bench -p search --bench expansion_modes --profile dev`
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lean_bridge::LeanPool;
 use search::config::{Config, Expansion, Sampling};
-use search::lean_env::LeanEnv;
-use search::policy::build_policy;
-use search::request_setup::RequestSetup;
-use search::sweep::{run_sweep, Backends, SweepOptions};
 use serde_json::json;
 use sim::sglang::SglangOptions;
 use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
@@ -268,30 +262,10 @@ fn main() {
                 .replace([' ', ',', '"', '\\', '(', ')', '\''], "_"),
         );
         let started = Instant::now();
-        runtime.block_on(async {
-            let setup = RequestSetup::from_config(&config).expect("template");
-            let policy = build_policy(&config.policy, &setup).expect("policy");
-            let pool = LeanPool::new(config.lean.clone());
-            run_sweep(
-                &config,
-                world.theorems.iter().map(WorldTheorem::input).collect(),
-                &out,
-                SweepOptions::default(),
-                Backends {
-                    policy,
-                    scorer: None,
-                    env: Arc::new(LeanEnv(pool.clone())),
-                },
-            )
-            .await
-            .expect("sweep");
-            pool.shutdown().await;
-        });
+        let summary = support::sweep_world(&runtime, &config, &world, &out);
         let wall_s = started.elapsed().as_secs_f64() * f64::from(SCALE);
         let gpu_s = (sglang.gpu_time.total() - gpu_before).as_secs_f64() * f64::from(SCALE);
-        let summary = run_folder::Summary::from_dir(&out).expect("summary");
         let s = &summary;
-        assert!(s.errors.is_empty(), "{:?}", s.errors);
         let proved = s.proved.max(1) as f64;
         let name = match s.mode.as_deref() {
             Some(m) if m.starts_with("pass@") => m.to_owned(),

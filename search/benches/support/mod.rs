@@ -3,8 +3,15 @@
 #![allow(dead_code)] // each bench uses a different part
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use lean_bridge::LeanConfig;
+use lean_bridge::{LeanConfig, LeanPool};
+use search::config::Config;
+use search::lean_env::LeanEnv;
+use search::policy::build_policy;
+use search::request_setup::RequestSetup;
+use search::sweep::{run_sweep, Backends, SweepOptions};
+use sim::world::{World, WorldTheorem};
 
 /// `target/bench/` (or `$CARGO_TARGET_DIR/bench/`).
 pub fn out_dir() -> PathBuf {
@@ -109,4 +116,36 @@ pub fn servers_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// Sweeps every theorem of `world` under `config` into `out` with the real policy client and
+/// Lean pool (no value model), and reads the run folder back.
+pub fn sweep_world(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    world: &World,
+    out: &Path,
+) -> run_folder::Summary {
+    runtime.block_on(async {
+        let setup = RequestSetup::from_config(config).expect("template");
+        let policy = build_policy(&config.policy, &setup).expect("policy");
+        let pool = LeanPool::new(config.lean.clone());
+        run_sweep(
+            config,
+            world.theorems.iter().map(WorldTheorem::input).collect(),
+            out,
+            SweepOptions::default(),
+            Backends {
+                policy,
+                scorer: None,
+                env: Arc::new(LeanEnv(pool.clone())),
+            },
+        )
+        .await
+        .expect("sweep");
+        pool.shutdown().await;
+    });
+    let summary = run_folder::Summary::from_dir(out).expect("summary");
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    summary
 }
