@@ -289,3 +289,63 @@ async fn idle_worker_with_the_theorems_header_loaded_is_preferred() {
         .count();
     assert_eq!(imports, 2);
 }
+
+#[tokio::test]
+async fn holes_take_tactics_and_a_path_closed_over_one_says_it_contains_sorry() {
+    // The REPL's statuses around holes (repl `test/have_by_sorry`, PR #90): a branch that
+    // closes after a hole is "Incomplete: contains sorry"; a proof on the hole's own state
+    // may end "Incomplete: contains metavariable(s)". Neither is a completion.
+    let world_file = support::data("decompose_world.json");
+    let pool = LeanPool::new(config(&world_file, &[]));
+    let world = load_world(&world_file);
+    let mut session = pool
+        .start_theorem(&theorem(&world, "dc_chain"))
+        .await
+        .unwrap();
+    let root = session.root().0;
+    let hole = |outcome: TacticOutcome| match outcome {
+        TacticOutcome::Holes {
+            state,
+            goals,
+            mut holes,
+        } => (state, goals, holes.remove(0)),
+        other => panic!("expected a hole, got {other:?}"),
+    };
+    let (s1, goals, h1) = hole(
+        session
+            .apply_with_holes(root, "have h₁ : (a - b) ^ 2 ≥ 0 := by sorry")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        goals,
+        ["a b : ℝ\nh₀ : a + b = 2\nh₁ : (a - b) ^ 2 ≥ 0\n⊢ a * b ≤ 1"]
+    );
+    assert_eq!(h1.goal, "a b : ℝ\nh₀ : a + b = 2\n⊢ (a - b) ^ 2 ≥ 0");
+    let (s2, _, _) = hole(
+        session
+            .apply_with_holes(s1, "have h₂ : a * b = (4 - (a - b) ^ 2) / 4 := by sorry")
+            .await
+            .unwrap(),
+    );
+    let TacticOutcome::Incomplete { status, .. } =
+        session.apply(s2, "nlinarith [h₁, h₂]").await.unwrap()
+    else {
+        panic!("a path closed over holes is no completion");
+    };
+    assert_eq!(status, "Incomplete: contains sorry");
+    let TacticOutcome::Incomplete { status, .. } =
+        session.apply(h1.state, "positivity").await.unwrap()
+    else {
+        panic!("a proof on a hole's state is no completion");
+    };
+    assert_eq!(status, "Incomplete: contains metavariable(s)");
+    // The model's own `by sorry` is still a rejected candidate.
+    assert!(matches!(
+        session
+            .apply(root, "have h₁ : (a - b) ^ 2 ≥ 0 := by sorry")
+            .await
+            .unwrap(),
+        TacticOutcome::Sorry { .. }
+    ));
+}

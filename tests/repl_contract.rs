@@ -234,3 +234,49 @@ async fn unknown_environment_kills_the_worker() {
     );
     assert!(worker.is_dead());
 }
+
+#[tokio::test]
+async fn a_hole_the_search_sent_reads_as_a_hole_and_a_model_s_sorry_as_a_rejection() {
+    // test/have_by_sorry (repl PR #90): `have h : x = 1 := by sorry` in tactic mode answers
+    // the sorry's own proof state and goal, the new proof state and its goals, no `pos`. The
+    // bridge starts from the command's `:= by sorry` (the second answer).
+    let answers = std::fs::read_to_string(repl_data("have_by_sorry.expected.out")).unwrap();
+    let (_, from_sorry) = answers.split_once("\n\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("from_sorry.out");
+    std::fs::write(&out, from_sorry).unwrap();
+    let statement = statement("theorem foo (x : Int) : x = x := by");
+    let pool = LeanPool::new(replaying(&out));
+    let mut session = pool.start_theorem(&statement).await.unwrap();
+    let root = session.root().0;
+    let TacticOutcome::Holes {
+        state,
+        goals,
+        holes,
+    } = session
+        .apply_with_holes(root, "have h : x = 1 := by sorry")
+        .await
+        .unwrap()
+    else {
+        panic!("expected a hole");
+    };
+    assert_eq!(goals, ["x : Int\nh : x = 1\n⊢ x = 1"]);
+    assert_eq!(holes.len(), 1);
+    assert_eq!(holes[0].goal, "x : Int\n⊢ x = 1");
+    assert_ne!(holes[0].state, state, "the hole is a state of its own");
+    assert_eq!(session.faults(), 0);
+
+    // The same answer to a tactic the model wrote is a rejected candidate.
+    let pool = LeanPool::new(replaying(&out));
+    let mut session = pool.start_theorem(&statement).await.unwrap();
+    let root = session.root().0;
+    assert_eq!(
+        session
+            .apply(root, "have h : x = 1 := by sorry")
+            .await
+            .unwrap(),
+        TacticOutcome::Sorry {
+            goals: vec!["x : Int\n⊢ x = 1".into()]
+        }
+    );
+}
