@@ -4,6 +4,7 @@
 mod batcher;
 mod encoder_parity;
 mod head;
+mod head_swap;
 mod server;
 mod train_cache;
 mod train_embed;
