@@ -86,6 +86,9 @@ pub struct TrainConfig {
     /// depth to the proof's end, divided by the batch's largest (BurnQED's
     /// `depth_regression_loss`, weight 0.3 there). 0 = off, the default.
     pub depth_loss_weight: f64,
+    /// Train on labels permuted among siblings with this seed
+    /// ([`Trajectories::shuffle_labels`]): the control a learned head is measured against.
+    pub shuffle_labels: Option<u64>,
 }
 
 impl Default for TrainConfig {
@@ -108,6 +111,7 @@ impl Default for TrainConfig {
             spectral_norm: false,
             learnable_temperature: false,
             depth_loss_weight: 0.0,
+            shuffle_labels: None,
         }
     }
 }
@@ -187,6 +191,8 @@ pub struct TrainReport {
     /// `head.safetensors`' energies over the evaluation split's states; null when they
     /// collapsed to a constant.
     pub energy_scale: Option<RecordedEnergyScale>,
+    /// With `shuffle_labels`: nodes whose `on_proof_path` the shuffle changed.
+    pub labels_moved: Option<usize>,
     pub epochs: Vec<EpochMetrics>,
 }
 
@@ -496,6 +502,23 @@ pub fn train(
     out: &Path,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
+    // The shuffle works on a copy (the caller's trajectories stay true): twice the node
+    // memory, for the control run only.
+    let shuffled;
+    let (traj, labels_moved) = match cfg.shuffle_labels {
+        Some(seed) => {
+            let mut copy = traj.clone();
+            let moved = copy.shuffle_labels(seed);
+            tracing::info!(
+                seed,
+                moved,
+                "labels shuffled among siblings: this head is the control"
+            );
+            shuffled = copy;
+            (&shuffled, Some(moved))
+        }
+        None => (traj, None),
+    };
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let val_names = split_theorems(traj, cfg.val_fraction, cfg.seed);
     let in_val = |node: usize| val_names.contains(&traj.runs[traj.nodes[node].run].theorem);
@@ -712,6 +735,7 @@ pub fn train(
         best_epoch,
         head: head_path,
         energy_scale,
+        labels_moved,
         epochs,
     };
     let summary_path = out.join("train.json");

@@ -10,6 +10,7 @@ mod train_cache;
 mod train_embed;
 mod train_sampler;
 mod train_serve;
+mod train_shuffle;
 mod train_signal;
 mod train_terminal;
 mod train_warnings;

@@ -226,6 +226,10 @@ pub struct TrainArgs {
     /// Where the head trains: "cpu" or "cuda:N" (bit-for-bit repeatable on CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The control: permute `on_proof_path` among siblings with this seed before training
+    /// (recorded in train.json).
+    #[arg(long, value_name = "SEED")]
+    pub shuffle_labels: Option<u64>,
 }
 
 /// Flags of `ebm eval`.
@@ -268,6 +272,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         spectral_norm: args.spectral_norm,
         learnable_temperature: args.learnable_temperature,
         depth_loss_weight: args.depth_loss_weight,
+        shuffle_labels: args.shuffle_labels,
     };
     config.validate()?;
     let device = ebm::parse_device(&args.device)?;
@@ -285,6 +290,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         best.rank1_accuracy,
         best.energy_gap
     );
+    if let Some(moved) = report.labels_moved {
+        println!(
+            "labels shuffled among siblings (seed {}): {moved} nodes changed label",
+            config.shuffle_labels.unwrap_or_default()
+        );
+    }
     match &report.energy_scale {
         Some(s) => println!(
             "energies over the {} split's {} nodes: mean {:.4}, std {:.4}",
