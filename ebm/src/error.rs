@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use formats::identity::ModelIdentity;
 use formats::tokenizer_config::TokenizerConfigError;
+
+use crate::identity::show;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EbmError {
@@ -33,12 +36,22 @@ pub enum EbmError {
     #[error("evaluation split: {0}")]
     Split(String),
     /// A head meets embeddings of a model other than the one it was trained on.
-    #[error("the head was trained on embeddings of another model ({recorded_in}: {trained}) than {given}")]
+    #[error(
+        "the head was trained on embeddings of another model ({}: {}) than {given} ({})",
+        recorded_in.display(),
+        show(trained),
+        show(other)
+    )]
     OtherModel {
+        /// The `train.json` that records the head's model.
         recorded_in: PathBuf,
-        trained: String,
-        given: String,
+        trained: Box<ModelIdentity>,
+        /// Whose embeddings `other` makes: "the encoder served", "this cache's".
+        given: &'static str,
+        other: Box<ModelIdentity>,
     },
+    #[error("the energy head takes {head} features, the encoder's hidden size is {encoder}")]
+    HeadWidth { head: usize, encoder: usize },
 }
 
 pub type Result<T> = std::result::Result<T, EbmError>;

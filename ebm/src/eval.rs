@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::EnergyHead;
 use crate::error::{EbmError, Result};
-use crate::train::{show, train_json, trained_identity};
+use crate::train::{train_json, trained_identity};
 use crate::trajectories::Trajectories;
 
 /// States per forward pass.
@@ -182,8 +182,9 @@ fn check_identity(head: &Path, cache: &EmbeddingCache) -> Result<()> {
     match (trained_identity(head)?, cache.identity()) {
         (Some((path, trained)), Some(given)) if trained != *given => Err(EbmError::OtherModel {
             recorded_in: path,
-            trained: show(&trained),
-            given: format!("this cache's ({})", show(given)),
+            trained: Box::new(trained),
+            given: "this cache's",
+            other: Box::new(given.clone()),
         }),
         _ => Ok(()),
     }

@@ -43,3 +43,8 @@ pub fn encoder_identity(dir: &Path, dtype: candle_core::DType) -> Result<ModelId
         head_sha256: None,
     })
 }
+
+/// An identity as one line of JSON, for error messages that name it.
+pub(crate) fn show(identity: &ModelIdentity) -> String {
+    serde_json::to_string(identity).unwrap_or_default()
+}

@@ -10,6 +10,7 @@ pub mod forward_memory;
 pub mod identity;
 pub mod llama_config;
 pub mod llama_encoder;
+pub mod served_head;
 pub mod server;
 pub mod tokenizer_config;
 
@@ -25,4 +26,5 @@ pub use device::parse_device;
 pub use energy_head::{save_head, EnergyHead, HeadConfig};
 pub use error::{EbmError, Result};
 pub use llama_encoder::LlamaEncoder;
+pub use served_head::ServedHead;
 pub use server::{EbmServer, ServerOptions};

@@ -2,10 +2,17 @@
 //!
 //! `POST /encode {"texts": [...]}` -> `{"embeddings": [[...], ...]}`,
 //! `POST /score {"states": [...]}` -> `{"energies": [...]}` (lower = more provable),
-//! `GET /health`, `GET /stats`. Errors are `{"error": {"message", "code"}}`: 400 for malformed
-//! JSON, an empty text, or `/score` without a head; 413 for a body or text count over the
-//! limits; 500 when a text's forward pass fails even alone, or gives a non-finite number;
-//! 503 if the batcher has stopped.
+//! `POST /head {"path": ...}` -> the `/health` body once that head is served, `GET /health`,
+//! `GET /stats`. Errors are `{"error": {"message", "code"}}`: 400 for malformed JSON, an empty
+//! text, `/score` without a head, or a head that cannot be loaded; 409 for a head made for
+//! another encoder (its `train.json` records another model, or its width differs; the error
+//! also carries both identities); 413 for a body or text count over the limits; 500 when a
+//! text's forward pass fails even alone, or gives a non-finite number; 503 if the batcher has
+//! stopped.
+//!
+//! `POST /head` swaps the head without reloading the encoder: the new one is loaded and
+//! checked off the lock, then one `Arc` is replaced under it. `/score` takes the `Arc` once,
+//! before it embeds, so a request in flight scores every state with the head it started with.
 //!
 //! A text longer than the limits is not refused: it is cut to its last `max_text_bytes`
 //! bytes, then to BOS + its last tokens (`LlamaEncoder::tokenize_truncated`), since a goal's
@@ -17,8 +24,9 @@
 //! and evaluation on terminal nodes flatter themselves. Clients leave terminal states out.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -29,7 +37,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use candle_core::Tensor;
-use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
+use formats::ebm_api::{EncodeRequest, EncodeResponse, HeadRequest, ScoreRequest, ScoreResponse};
+use formats::identity::{HeadHealth, HealthResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -37,10 +46,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batcher::{BatchLimits, BatchStats, Batcher, Job, Queues};
 use crate::cache::{Embedding, EmbeddingCache};
-use crate::energy_head::EnergyHead;
 use crate::error::{EbmError, Result};
 use crate::forward_memory::{weight_bytes, worst_case_peak};
 use crate::llama_encoder::LlamaEncoder;
+use crate::served_head::ServedHead;
 
 /// Per-request bounds, so one client cannot make the server allocate without limit.
 #[derive(Clone, Debug)]
@@ -100,7 +109,9 @@ struct Counters {
 
 struct AppState {
     encoder: Arc<LlamaEncoder>,
-    head: Option<Arc<EnergyHead>>,
+    /// Replaced whole by `POST /head`; held only to clone the `Arc`.
+    head: RwLock<Option<Arc<ServedHead>>>,
+    /// Encoder outputs only, keyed by text: a head swap leaves every entry valid.
     cache: Arc<EmbeddingCache>,
     score_queue: mpsc::Sender<Job>,
     encode_queue: mpsc::Sender<Job>,
@@ -119,17 +130,11 @@ impl EbmServer {
     /// the encoder's hidden size.
     pub fn new(
         encoder: Arc<LlamaEncoder>,
-        head: Option<Arc<EnergyHead>>,
+        head: Option<ServedHead>,
         options: ServerOptions,
     ) -> Result<Self> {
         if let Some(h) = &head {
-            if h.config().input_dim() != encoder.hidden_size() {
-                return Err(EbmError::HeadConfig(format!(
-                    "head input width {} != encoder hidden size {}",
-                    h.config().input_dim(),
-                    encoder.hidden_size()
-                )));
-            }
+            h.check_fits(&encoder)?;
         }
         let mut batch = options.batch.clone();
         batch.max_batch = batch.max_batch.max(1);
@@ -174,7 +179,7 @@ impl EbmServer {
         tokio::spawn(batcher.run());
         let state = Arc::new(AppState {
             encoder,
-            head,
+            head: RwLock::new(head.map(Arc::new)),
             cache,
             score_queue: score_tx,
             encode_queue: encode_tx,
@@ -185,6 +190,7 @@ impl EbmServer {
         let router = Router::new()
             .route("/encode", post(encode))
             .route("/score", post(score))
+            .route("/head", post(swap_head))
             .route("/health", get(health))
             .route("/stats", get(stats))
             .layer(DefaultBodyLimit::max(options.limits.max_body_bytes))
@@ -211,6 +217,8 @@ impl EbmServer {
 struct ApiError {
     status: StatusCode,
     message: String,
+    /// More fields of the `error` object, for a client to read what the message says.
+    details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -218,16 +226,17 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            details: serde_json::Map::new(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": {"message": self.message, "code": self.status.as_u16()}
-        });
-        (self.status, Json(body)).into_response()
+        let mut error = self.details;
+        error.insert("message".into(), self.message.into());
+        error.insert("code".into(), self.status.as_u16().into());
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }
 
@@ -259,10 +268,12 @@ async fn score(
 ) -> std::result::Result<Json<ScoreResponse>, ApiError> {
     state.counters.requests.fetch_add(1, Ordering::Relaxed);
     let req: ScoreRequest = parse_body(body)?;
-    let Some(head) = state.head.clone() else {
+    // Taken once: a swap while this request waits for its embeddings does not reach it.
+    let Some(head) = state.current_head() else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "no energy head loaded: start the server with --head FILE to use /score (/encode works)",
+            "no energy head loaded: start the server with --head FILE, or POST /head, to use \
+             /score (/encode works)",
         ));
     };
     let embeddings = embed(&state, req.states, "states", &state.score_queue).await?;
@@ -274,7 +285,7 @@ async fn score(
     let energies = tokio::task::spawn_blocking(move || -> Result<Vec<f32>> {
         let flat: Vec<f32> = embeddings.iter().flat_map(|e| e.iter().copied()).collect();
         let x = Tensor::from_vec(flat, (embeddings.len(), dim), &device)?;
-        Ok(head.forward(&x, false)?.to_vec1::<f32>()?)
+        Ok(head.head().forward(&x, false)?.to_vec1::<f32>()?)
     })
     .await
     .map_err(|e| {
@@ -390,20 +401,108 @@ async fn embed(
     Ok(out)
 }
 
-/// `formats::identity::HealthResponse` (the identity, with the head's hash when one is
-/// loaded) plus the width and whether `/score` works.
-async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let mut identity = state.encoder.identity().clone();
-    identity.head_sha256 = state
+impl AppState {
+    fn current_head(&self) -> Option<Arc<ServedHead>> {
+        self.head.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The body of `GET /health` (and of `POST /head`'s answer): `status`, the encoder's width,
+/// whether `/score` works, `formats::identity::HealthResponse` (the identity, with the head's
+/// hash when one is loaded) and `formats::identity::HeadHealth` (its file and energy scale).
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    hidden_size: usize,
+    head: bool,
+    #[serde(flatten)]
+    response: HealthResponse,
+    #[serde(flatten)]
+    served_head: HeadHealth,
+}
+
+impl Health {
+    fn new(encoder: &LlamaEncoder, head: Option<&ServedHead>) -> Self {
+        let mut identity = encoder.identity().clone();
+        identity.head_sha256 = head.and_then(|h| h.head().weights_sha256().map(str::to_string));
+        Health {
+            status: "ok",
+            hidden_size: encoder.hidden_size(),
+            head: head.is_some(),
+            response: HealthResponse { identity },
+            served_head: head.map(ServedHead::health).unwrap_or_default(),
+        }
+    }
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health::new(&state.encoder, state.current_head().as_deref()))
+}
+
+/// `POST /head`: loads and checks the head off the lock (reading weights takes a while and
+/// must not hold up `/score`), then swaps it in. The embedding cache holds encoder outputs
+/// only, so it stays valid. The answer describes the head this request installed, even if
+/// another swap follows at once.
+async fn swap_head(
+    State(state): State<Arc<AppState>>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> std::result::Result<Json<Health>, ApiError> {
+    let req: HeadRequest = parse_body(body)?;
+    let encoder = Arc::clone(&state.encoder);
+    let path = PathBuf::from(&req.path);
+    let loaded = tokio::task::spawn_blocking(move || ServedHead::load(&path, &encoder))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("head loading task failed: {e}"),
+            )
+        })?;
+    let served = Arc::new(loaded.map_err(|e| head_refused(&req.path, e))?);
+    let previous = state
         .head
-        .as_ref()
-        .and_then(|h| h.weights_sha256().map(str::to_string));
-    Json(serde_json::json!({
-        "status": "ok",
-        "hidden_size": state.encoder.hidden_size(),
-        "head": state.head.is_some(),
-        "identity": identity,
-    }))
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(Arc::clone(&served));
+    let sha = |h: Option<&ServedHead>| {
+        h.and_then(|h| h.head().weights_sha256().map(str::to_string))
+            .unwrap_or_else(|| "none".into())
+    };
+    tracing::info!(
+        path = req.path,
+        head_sha256 = sha(Some(&served)),
+        previous_sha256 = sha(previous.as_deref()),
+        energy_scale = ?served.energy_scale(),
+        "serving another head"
+    );
+    Ok(Json(Health::new(&state.encoder, Some(&served))))
+}
+
+/// 409 for a head made for another encoder, naming both identities (also as fields); 400 for
+/// one that cannot be read. Either way the served head stays.
+fn head_refused(path: &str, error: EbmError) -> ApiError {
+    let message = format!("head {path} refused, the served head stays: {error}");
+    match error {
+        EbmError::OtherModel {
+            recorded_in,
+            trained,
+            other,
+            ..
+        } => {
+            let mut e = ApiError::new(StatusCode::CONFLICT, message);
+            e.details.extend([
+                (
+                    "recorded_in".to_string(),
+                    recorded_in.display().to_string().into(),
+                ),
+                ("head_identity".to_string(), serde_json::json!(trained)),
+                ("served_identity".to_string(), serde_json::json!(other)),
+            ]);
+            e
+        }
+        EbmError::HeadWidth { .. } => ApiError::new(StatusCode::CONFLICT, message),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, message),
+    }
 }
 
 /// Served by `GET /stats`.

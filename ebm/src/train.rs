@@ -20,14 +20,15 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::embedding_cache::EmbeddingCache;
 use crate::energy_head::{config_path, save_head, EnergyHead, HeadConfig};
 use crate::error::EbmError;
+use crate::eval::state_energies;
 use crate::train_sampler::{Example, NegativesFrom, Sampler, TierCounts, TierPlan};
 use crate::trajectories::Trajectories;
-use formats::identity::ModelIdentity;
+use formats::identity::{EnergyScale, ModelIdentity};
 
 /// Energies whose standard deviation falls below this have collapsed to a constant.
 const COLLAPSE_STD: f64 = 1e-3;
@@ -85,6 +86,9 @@ pub struct TrainConfig {
     /// depth to the proof's end, divided by the batch's largest (BurnQED's
     /// `depth_regression_loss`, weight 0.3 there). 0 = off, the default.
     pub depth_loss_weight: f64,
+    /// Train on labels permuted among siblings with this seed
+    /// ([`Trajectories::shuffle_labels`]): the control a learned head is measured against.
+    pub shuffle_labels: Option<u64>,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +111,7 @@ impl Default for TrainConfig {
             spectral_norm: false,
             learnable_temperature: false,
             depth_loss_weight: 0.0,
+            shuffle_labels: None,
         }
     }
 }
@@ -183,7 +188,30 @@ pub struct TrainReport {
     /// The epoch whose checkpoint became `head.safetensors` (lowest evaluation loss).
     pub best_epoch: usize,
     pub head: PathBuf,
+    /// `head.safetensors`' energies over the evaluation split's states; null when they
+    /// collapsed to a constant.
+    pub energy_scale: Option<RecordedEnergyScale>,
+    /// With `shuffle_labels`: nodes whose `on_proof_path` the shuffle changed.
+    pub labels_moved: Option<usize>,
     pub epochs: Vec<EpochMetrics>,
+}
+
+/// The scale `ebm serve` reports on `/health` for a head and the search standardises its
+/// energies with (`search.ebm_normalize`): the mean and standard deviation of the best head's
+/// energies over every embedded non-terminal node of the validation theorems, since the
+/// search scores every new node (the InfoNCE groups draw positives and tiers by ratio, so
+/// their energies are not what the search sees).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEnergyScale {
+    #[serde(flatten)]
+    pub scale: EnergyScale,
+    /// `val`, or `train` when the validation theorems have no embedded node.
+    pub split: String,
+    /// Nodes the figures are over.
+    pub nodes: usize,
+    /// sha256 of the weights they describe: a checkpoint beside the same `train.json` is
+    /// another head, whose energies these are not.
+    pub head_sha256: String,
 }
 
 /// The `train.json` that `ebm train` wrote beside the head (`OUT/head.safetensors`) or one
@@ -215,6 +243,21 @@ pub fn trained_identity(head: &Path) -> Result<Option<(PathBuf, ModelIdentity)>,
     Ok(identity.map(|i| (path, i)))
 }
 
+/// The energy scale `ebm train` recorded for the weights `head` (whose sha256 is `sha256`),
+/// from the `train.json` beside it; None when it recorded none, or recorded it for other
+/// weights (a checkpoint is served, not the best head).
+pub fn recorded_energy_scale(head: &Path, sha256: &str) -> Result<Option<EnergyScale>, EbmError> {
+    let Some((path, json)) = train_json(head)? else {
+        return Ok(None);
+    };
+    let recorded = match json.get("energy_scale") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(value) => serde_json::from_value::<RecordedEnergyScale>(value.clone())
+            .map_err(|error| EbmError::Json { path, error })?,
+    };
+    Ok((recorded.head_sha256 == sha256).then_some(recorded.scale))
+}
+
 /// Refuses to serve `head` on an encoder other than the one whose embeddings trained it
 /// (config, tokenizer files, pooling); nothing recorded, nothing to check. Another dtype
 /// (trained on bf16 embeddings from a GPU, served in f32 on a CPU) is the same model with
@@ -232,8 +275,9 @@ pub fn check_head_encoder(
     if !same_model {
         return Err(EbmError::OtherModel {
             recorded_in: path,
-            trained: show(&trained),
-            given: format!("the encoder served ({})", show(encoder)),
+            trained: Box::new(trained),
+            given: "the encoder served",
+            other: Box::new(encoder.clone()),
         });
     }
     Ok((trained.dtype != encoder.dtype).then(|| {
@@ -242,10 +286,6 @@ pub fn check_head_encoder(
             trained.dtype, encoder.dtype
         )
     }))
-}
-
-pub(crate) fn show(identity: &ModelIdentity) -> String {
-    serde_json::to_string(identity).unwrap_or_default()
 }
 
 /// Theorem names of the validation split: a seeded shuffle, stratified so proved and
@@ -462,6 +502,23 @@ pub fn train(
     out: &Path,
 ) -> Result<TrainReport, TrainError> {
     cfg.validate()?;
+    // The shuffle works on a copy (the caller's trajectories stay true): twice the node
+    // memory, for the control run only.
+    let shuffled;
+    let (traj, labels_moved) = match cfg.shuffle_labels {
+        Some(seed) => {
+            let mut copy = traj.clone();
+            let moved = copy.shuffle_labels(seed);
+            tracing::info!(
+                seed,
+                moved,
+                "labels shuffled among siblings: this head is the control"
+            );
+            shuffled = copy;
+            (&shuffled, Some(moved))
+        }
+        None => (traj, None),
+    };
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let val_names = split_theorems(traj, cfg.val_fraction, cfg.seed);
     let in_val = |node: usize| val_names.contains(&traj.runs[traj.nodes[node].run].theorem);
@@ -656,6 +713,7 @@ pub fn train(
     ] {
         std::fs::copy(&src, &dst).map_err(io_err(&dst))?;
     }
+    let energy_scale = energy_scale(&head_path, traj, cache, in_val, device)?;
     let mut train_theorems: Vec<String> = traj
         .theorem_names()
         .into_iter()
@@ -676,12 +734,72 @@ pub fn train(
         nodes_without_embedding,
         best_epoch,
         head: head_path,
+        energy_scale,
+        labels_moved,
         epochs,
     };
     let summary_path = out.join("train.json");
     let json = serde_json::to_string_pretty(&report).expect("report serialises");
     std::fs::write(&summary_path, json + "\n").map_err(io_err(&summary_path))?;
     Ok(report)
+}
+
+/// The [`RecordedEnergyScale`] of the head at `head_path`: over the validation split's
+/// embedded non-terminal nodes (`in_val`), or the training split's when it has none. None,
+/// with a warning, when the energies collapsed: standardising them would let float noise
+/// steer the search.
+fn energy_scale(
+    head_path: &Path,
+    traj: &Trajectories,
+    cache: &EmbeddingCache,
+    in_val: impl Fn(usize) -> bool,
+    device: &Device,
+) -> Result<Option<RecordedEnergyScale>, TrainError> {
+    let head = EnergyHead::load(head_path, device)?;
+    let scored = |node: usize| {
+        let n = &traj.nodes[node];
+        !n.status.is_terminal() && cache.contains(&n.state)
+    };
+    let val: Vec<usize> = (0..traj.nodes.len())
+        .filter(|&i| scored(i) && in_val(i))
+        .collect();
+    let (split, nodes) = if val.is_empty() {
+        let train = (0..traj.nodes.len()).filter(|&i| scored(i)).collect();
+        ("train", train)
+    } else {
+        ("val", val)
+    };
+    let states: Vec<&str> = nodes
+        .iter()
+        .map(|&i| traj.nodes[i].state.as_str())
+        .collect();
+    let by_state = state_energies(&head, cache, &states, device)?;
+    let energies: Vec<f64> = states.iter().map(|s| f64::from(by_state[*s])).collect();
+    if energies.is_empty() {
+        return Ok(None);
+    }
+    let n = energies.len() as f64;
+    let mean = energies.iter().sum::<f64>() / n;
+    let std = (energies.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let scale = EnergyScale { mean, std };
+    if !scale.is_usable() || std < COLLAPSE_STD {
+        tracing::warn!(
+            mean,
+            std,
+            "the head's energies collapsed: no energy scale recorded, so searches rank by its \
+             raw energies"
+        );
+        return Ok(None);
+    }
+    Ok(Some(RecordedEnergyScale {
+        scale,
+        split: split.to_string(),
+        nodes: energies.len(),
+        head_sha256: head
+            .weights_sha256()
+            .expect("a loaded head has its hash")
+            .to_string(),
+    }))
 }
 
 fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {

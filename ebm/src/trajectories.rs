@@ -7,6 +7,9 @@
 //! Splits go by theorem *name*, so both runs land on the same side.
 
 use formats::NodeStatus;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -233,6 +236,40 @@ impl Trajectories {
             .copied()
             .filter(|&c| c != node && !self.nodes[c].on_path)
             .collect()
+    }
+
+    /// Permutes `on_path` (and `remaining_depth`, which goes with it) among the non-terminal
+    /// children of each parent, by a shuffle seeded with `seed`: the labels of `ebm train
+    /// --shuffle-labels`, which keep one positive per decision and no signal. Terminal
+    /// children keep theirs: training and evaluation never use them, and a label moved onto
+    /// or off one would change how many positives there are. Every run keeps its count of
+    /// on-path nodes, so the proved/unproved split is the same as without the shuffle.
+    /// Returns the nodes whose `on_path` changed.
+    pub fn shuffle_labels(&mut self, seed: u64) -> usize {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut moved = 0;
+        for parent in 0..self.nodes.len() {
+            let live: Vec<usize> = self.children[parent]
+                .iter()
+                .copied()
+                .filter(|&c| !self.nodes[c].status.is_terminal())
+                .collect();
+            if live.len() < 2 || !live.iter().any(|&c| self.nodes[c].on_path) {
+                continue;
+            }
+            let mut labels: Vec<(bool, Option<u32>)> = live
+                .iter()
+                .map(|&c| (self.nodes[c].on_path, self.nodes[c].remaining_depth))
+                .collect();
+            labels.shuffle(&mut rng);
+            for (&child, (on_path, remaining_depth)) in live.iter().zip(labels) {
+                let node = &mut self.nodes[child];
+                moved += usize::from(node.on_path != on_path);
+                node.on_path = on_path;
+                node.remaining_depth = remaining_depth;
+            }
+        }
+        moved
     }
 
     /// Theorem names in first-seen order, each once.

@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use ebm::batcher::BatchLimits;
 use ebm::server::{RequestLimits, Stats};
-use ebm::{EbmServer, EnergyHead, HeadConfig, LlamaEncoder, ServerOptions};
+use ebm::{EbmServer, EnergyHead, HeadConfig, LlamaEncoder, ServedHead, ServerOptions};
 use serde_json::{json, Value};
 
 fn encoder() -> Arc<LlamaEncoder> {
@@ -33,7 +33,7 @@ async fn start(
     head: Option<Arc<EnergyHead>>,
     options: ServerOptions,
 ) -> SocketAddr {
-    let server = EbmServer::new(encoder, head, options).unwrap();
+    let server = EbmServer::new(encoder, head.map(ServedHead::in_memory), options).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(server.serve(listener, std::future::pending()));
@@ -440,9 +440,13 @@ fn head_width_must_match_encoder() {
         VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu),
     )
     .unwrap();
-    let err = EbmServer::new(encoder(), Some(Arc::new(head)), ServerOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = EbmServer::new(
+        encoder(),
+        Some(ServedHead::in_memory(Arc::new(head))),
+        ServerOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("32") && err.contains("64"), "{err}");
 }

@@ -4,11 +4,13 @@
 mod batcher;
 mod encoder_parity;
 mod head;
+mod head_swap;
 mod server;
 mod train_cache;
 mod train_embed;
 mod train_sampler;
 mod train_serve;
+mod train_shuffle;
 mod train_signal;
 mod train_terminal;
 mod train_warnings;

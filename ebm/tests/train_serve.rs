@@ -13,22 +13,29 @@ use ebm::embed::Encoder;
 use ebm::embed::{embed_states, EmbedOptions, LocalEncoder};
 use ebm::embedding_cache::EmbeddingCache;
 use ebm::eval::state_energies;
+use ebm::train::recorded_energy_scale;
 use ebm::train::{train, TrainConfig};
 use ebm::trajectories::Trajectories;
-use ebm::{EbmServer, EnergyHead, LlamaEncoder, ServerOptions};
+use ebm::{EbmServer, EnergyHead, LlamaEncoder, ServedHead, ServerOptions};
 use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
+use formats::identity::HeadHealth;
 
 fn encoder() -> Arc<LlamaEncoder> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-llama");
     Arc::new(LlamaEncoder::load(&dir, &Device::Cpu).unwrap())
 }
 
-async fn serve(head: Option<Arc<EnergyHead>>) -> SocketAddr {
+async fn serve(head: Option<ServedHead>) -> SocketAddr {
     let server = EbmServer::new(encoder(), head, ServerOptions::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(server.serve(listener, std::future::pending()));
     addr
+}
+
+/// `ebm serve --head FILE`: the head file checked against the encoder, with its scale.
+async fn serve_file(head: &Path) -> SocketAddr {
+    serve(Some(ServedHead::load(head, &encoder()).unwrap())).await
 }
 
 /// A bare HTTP client of the server's API: the search's and the CLI's clients live in other
@@ -116,10 +123,7 @@ async fn served_trained_head_matches_the_evaluator() {
     let refs: Vec<&str> = states.iter().map(String::as_str).collect();
     let evaluator = state_energies(&head, &cache, &refs, &Device::Cpu).unwrap();
 
-    let scoring = serve(Some(Arc::new(
-        EnergyHead::load(&head_path, &Device::Cpu).unwrap(),
-    )))
-    .await;
+    let scoring = serve_file(&head_path).await;
     let mut distinct: Vec<String> = evaluator.keys().cloned().collect();
     distinct.sort();
     let energies = client(scoring)
@@ -140,4 +144,51 @@ async fn served_trained_head_matches_the_evaluator() {
             "{state:?}: served {served}, evaluator {expected}"
         );
     }
+
+    // train.json's energy scale: the served head's energies over the validation theorems'
+    // embedded non-terminal nodes, for these weights only; /health reports it.
+    let recorded = trained
+        .energy_scale
+        .clone()
+        .expect("energies did not collapse");
+    assert_eq!(recorded.split, "val");
+    let val: Vec<f64> = traj
+        .nodes
+        .iter()
+        .filter(|n| trained.val_theorems.contains(&traj.runs[n.run].theorem))
+        .filter(|n| !n.status.is_terminal() && cache.contains(&n.state))
+        .map(|n| f64::from(evaluator[&n.state]))
+        .collect();
+    assert_eq!(recorded.nodes, val.len());
+    let mean = val.iter().sum::<f64>() / val.len() as f64;
+    let std = (val.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / val.len() as f64).sqrt();
+    assert!(
+        (recorded.scale.mean - mean).abs() < 1e-9,
+        "{recorded:?} vs {mean}"
+    );
+    assert!(
+        (recorded.scale.std - std).abs() < 1e-9,
+        "{recorded:?} vs {std}"
+    );
+    let health: HeadHealth = reqwest::get(format!("http://{scoring}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health.energy_scale, Some(recorded.scale));
+    let sha = head.weights_sha256().unwrap();
+    assert_eq!(recorded.head_sha256, sha);
+    assert_eq!(
+        recorded_energy_scale(&head_path, sha).unwrap(),
+        Some(recorded.scale)
+    );
+    // Another epoch's checkpoint beside the same train.json is another head: no scale.
+    let other_epoch = if trained.best_epoch == 1 { 2 } else { 1 };
+    let checkpoint = out.join(format!("checkpoints/epoch-{other_epoch:03}.safetensors"));
+    let checkpoint_sha = EnergyHead::load(&checkpoint, &Device::Cpu).unwrap();
+    assert_eq!(
+        recorded_energy_scale(&checkpoint, checkpoint_sha.weights_sha256().unwrap()).unwrap(),
+        None
+    );
 }

@@ -1,5 +1,6 @@
 //! The bodies of `stepwise ebm serve`'s HTTP API, shared by the server, the search's client and
-//! `ebm embed`'s client. Requests refuse unknown fields so a misspelt key is a 400 naming it.
+//! `ebm embed`'s client (the `/health` body, also the answer to `/head`, is in
+//! [`crate::identity`]). Requests refuse unknown fields so a misspelt key is a 400 naming it.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,4 +28,12 @@ pub struct EncodeRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodeResponse {
     pub embeddings: Vec<Vec<f32>>,
+}
+
+/// `POST /head`: serve the head at `path` (a `NAME.safetensors` with `NAME.json` beside it, on
+/// the server's file system; relative to its working directory) in place of the current one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadRequest {
+    pub path: String,
 }

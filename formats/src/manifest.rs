@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::identity::ModelIdentity;
+use crate::identity::{EnergyScale, ModelIdentity};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -55,6 +55,11 @@ pub struct Manifest {
     pub lean: LeanIdentity,
     /// The value model, when the run used one and its server reported it.
     pub ebm: Option<ModelIdentity>,
+    /// The served head's energy mean and std the priority standardised energies with
+    /// (`search.ebm_normalize`); absent when it used raw energies, and in manifests from
+    /// before the scale, whose runs all did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebm_energy_scale: Option<EnergyScale>,
     /// Oldest first.
     pub runs: Vec<RunEntry>,
 }
@@ -308,6 +313,11 @@ impl Manifest {
             show_opt(&other.lean.mathlib),
         );
         push("EBM", show_ebm(&self.ebm), show_ebm(&other.ebm));
+        push(
+            "EBM energy scale",
+            show_scale(&self.ebm_energy_scale),
+            show_scale(&other.ebm_energy_scale),
+        );
         out
     }
 
@@ -481,6 +491,13 @@ fn show_ebm(ebm: &Option<ModelIdentity>) -> String {
     }
 }
 
+fn show_scale(scale: &Option<EnergyScale>) -> String {
+    match scale {
+        None => "none (raw energies)".into(),
+        Some(s) => format!("mean {} std {}", s.mean, s.std),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +541,7 @@ mod tests {
                 mathlib: None,
             },
             ebm: None,
+            ebm_energy_scale: None,
             runs: vec![],
         }
     }
@@ -565,6 +583,30 @@ mod tests {
             a.differences(&b, Scope::Merge, &ConfigDefaults::default())
                 .len(),
             3
+        );
+    }
+
+    #[test]
+    fn the_energy_scale_is_a_difference_and_an_older_manifest_used_none() {
+        let a = manifest();
+        let mut text = serde_json::to_value(&a).unwrap();
+        assert!(text.get("ebm_energy_scale").is_none(), "none: not written");
+        text.as_object_mut().unwrap().remove("ebm_energy_scale");
+        let older: Manifest = serde_json::from_value(text).unwrap();
+        assert_eq!(older.ebm_energy_scale, None);
+        let mut b = manifest();
+        b.ebm_energy_scale = Some(EnergyScale {
+            mean: 0.5,
+            std: 2.0,
+        });
+        let shown: Vec<String> = older
+            .differences(&b, Scope::Resume, &ConfigDefaults::default())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            ["EBM energy scale: none (raw energies) -> mean 0.5 std 2"]
         );
     }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::config::{Config, PolicyBackend};
 use crate::http_retry::get_json;
 use crate::request_setup::{RequestSetup, SetupError};
-use crate::value::EbmClient;
+use crate::value::EbmAtStart;
 use formats::theorems::Shard;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,8 @@ pub struct RunRequest<'a> {
     pub benchmarks: &'a str,
     /// `Lean.versionString` from the REPL, or why it could not be asked.
     pub lean_version: Result<String, String>,
-    pub ebm: Option<&'a EbmClient>,
+    /// What the EBM server served at start ([`crate::value::EbmClient::at_start`]).
+    pub ebm: Option<&'a EbmAtStart>,
     /// The BOS tokens the start-up check counted before the first prompt.
     pub bos: BosCount,
 }
@@ -88,13 +89,13 @@ pub async fn describe_run(
     models.sort();
     models.dedup();
     let ebm = match request.ebm {
-        Some(client) => match client.identity().await {
-            Ok(identity) => Some(identity),
+        Some(start) => match &start.served {
+            Ok(served) => Some(served.identity.clone()),
             Err(why) => {
                 tracing::warn!(
                     "the EBM server {} reports no model identity ({why}); the manifest cannot \
                      tell this value model from another",
-                    client.url()
+                    start.url
                 );
                 None
             }
@@ -128,6 +129,7 @@ pub async fn describe_run(
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),
         },
         ebm,
+        ebm_energy_scale: config.search.priority_energy_scale(),
         runs: vec![RunEntry {
             stepwise: request.build,
             command: request.command,

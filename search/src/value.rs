@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
-use formats::identity::{HealthResponse, ModelIdentity};
-use serde::{de::DeserializeOwned, Serialize};
+use formats::identity::{EnergyScale, HeadHealth, ModelIdentity};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::config::EbmConfig;
+use crate::config::{EbmConfig, SearchConfig};
 use crate::http_retry::{get_json, post_json, probe, HttpError, RetryPolicy};
 
 /// A request to the EBM server that failed (after its retries), and why.
@@ -91,10 +91,22 @@ impl EbmClient {
     /// The model the server reports on `GET /health`; Err(why) when it reports none (an
     /// older `ebm serve` answers with an empty body).
     pub async fn identity(&self) -> Result<ModelIdentity, String> {
+        self.served().await.map(|served| served.identity)
+    }
+
+    /// What `GET /health` says the server serves: the identity and the head's file and
+    /// energy scale; Err(why) when it reports no identity.
+    pub async fn served(&self) -> Result<ServedModel, String> {
         let url = format!("{}/health", self.url);
-        get_json::<HealthResponse>(&self.client, &url, self.retry.timeout)
-            .await
-            .map(|health| health.identity)
+        get_json::<ServedModel>(&self.client, &url, self.retry.timeout).await
+    }
+
+    /// [`EbmClient::served`], read once when a sweep starts.
+    pub async fn at_start(&self) -> EbmAtStart {
+        EbmAtStart {
+            url: self.url.clone(),
+            served: self.served().await,
+        }
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
@@ -123,6 +135,88 @@ impl EbmClient {
             url: self.url.clone(),
             message: format!("expected {expected} {what}, got {got}"),
         }))
+    }
+}
+
+/// `GET /health` as the search reads it (`formats::identity::HealthResponse` and
+/// `HeadHealth` of one body).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServedModel {
+    pub identity: ModelIdentity,
+    #[serde(flatten)]
+    pub head: HeadHealth,
+}
+
+/// What the EBM server served when the sweep started, read once: the manifest's identity and
+/// the priority's energy scale come from the same answer, so they name the same head.
+#[derive(Debug, Clone)]
+pub struct EbmAtStart {
+    pub url: String,
+    /// Err(why) when the server reports no identity.
+    pub served: Result<ServedModel, String>,
+}
+
+impl EbmAtStart {
+    /// The energy scale `search` standardises energies with
+    /// ([`SearchConfig::energy_scale`]): the served head's, when `ebm_normalize` is on and
+    /// the head has usable figures; else None (raw energies), saying why when the value
+    /// model counts (`ebm_weight > 0`).
+    pub fn energy_scale(&self, search: &SearchConfig) -> Option<EnergyScale> {
+        if !search.ebm_normalize {
+            return None;
+        }
+        let counts = search.ebm_weight > 0.0;
+        let raw = "the priority uses -energy / search.ebm_temperature";
+        let served = match &self.served {
+            Ok(served) => served,
+            Err(why) => {
+                if counts {
+                    tracing::warn!(
+                        "the EBM server {} reports no model identity ({why}); {raw}",
+                        self.url
+                    );
+                }
+                return None;
+            }
+        };
+        match served.head.energy_scale {
+            Some(scale) if scale.is_usable() => {
+                tracing::info!(
+                    mean = scale.mean,
+                    std = scale.std,
+                    "energies are standardised with the served head's scale"
+                );
+                Some(scale)
+            }
+            Some(scale) => {
+                if counts {
+                    tracing::warn!(
+                        "the EBM server {} reports an unusable energy scale (mean {}, std {}); \
+                         {raw}",
+                        self.url,
+                        scale.mean,
+                        scale.std
+                    );
+                }
+                None
+            }
+            None => {
+                if counts {
+                    tracing::warn!(
+                        "the head the EBM server {} serves ({}) has no energy scale (trained \
+                         before `ebm train` recorded one, a checkpoint, or energies that \
+                         collapsed); {raw}",
+                        self.url,
+                        served
+                            .head
+                            .head_path
+                            .as_deref()
+                            .unwrap_or("no path reported")
+                    );
+                }
+                None
+            }
+        }
     }
 }
 

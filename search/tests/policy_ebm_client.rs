@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use search::config::EbmConfig;
+use formats::identity::EnergyScale;
+use search::config::{EbmConfig, SearchConfig};
 use search::http_retry::HttpError;
 use search::value::{EbmClient, ValueError, ValueScorer};
 use serde_json::{json, Value};
@@ -101,6 +102,70 @@ async fn no_url_means_no_client_and_a_dead_server_is_named() {
     let ebm = client(url.clone());
     let err = ebm.health().await.unwrap_err();
     assert!(err.to_string().contains(&url), "{err}");
+}
+
+/// A `/health` stub answering `body`.
+async fn health_stub(body: Value) -> String {
+    let app = Router::new().route(
+        "/health",
+        get(move || {
+            let body = body.clone();
+            async move { Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The served head's energy scale, read once at start from `/health`, is the priority's when
+/// `search.ebm_normalize` is on and the figures can standardise; otherwise raw energies.
+#[tokio::test]
+async fn the_energy_scale_comes_from_health_when_the_key_is_on() {
+    let identity = json!({"config_sha256": "c", "tokenizer_sha256": "t", "dtype": "f32",
+        "pooling": "mean", "head_sha256": "h"});
+    let body = |scale: Value| {
+        json!({"status": "ok", "hidden_size": 64, "head": true, "identity": identity,
+            "head_path": "/heads/round-1/head.safetensors", "energy_scale": scale})
+    };
+    let search = SearchConfig {
+        ebm_weight: 0.5,
+        ..SearchConfig::default()
+    };
+    assert!(search.ebm_normalize, "on by default");
+
+    let start = client(health_stub(body(json!({"mean": 0.5, "std": 2.0}))).await)
+        .at_start()
+        .await;
+    let served = start.served.as_ref().unwrap();
+    assert_eq!(served.identity.head_sha256.as_deref(), Some("h"));
+    assert_eq!(
+        served.head.head_path.as_deref(),
+        Some("/heads/round-1/head.safetensors")
+    );
+    let scale = EnergyScale {
+        mean: 0.5,
+        std: 2.0,
+    };
+    assert_eq!(start.energy_scale(&search), Some(scale));
+    let off = SearchConfig {
+        ebm_normalize: false,
+        ..search.clone()
+    };
+    assert_eq!(start.energy_scale(&off), None);
+
+    // A head without figures, a collapsed one, an older server without the fields, and one
+    // without an identity at all: raw energies.
+    for answer in [
+        body(Value::Null),
+        body(json!({"mean": 0.5, "std": 0.0})),
+        json!({"identity": identity}),
+        json!({}),
+    ] {
+        let start = client(health_stub(answer.clone()).await).at_start().await;
+        assert_eq!(start.energy_scale(&search), None, "{answer}");
+    }
 }
 
 /// The same client against the simulated EBM the demo and the latency benchmarks use.

@@ -10,11 +10,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use ebm::batcher::BatchLimits;
 use ebm::server::RequestLimits;
-use ebm::{EbmServer, EnergyHead, LlamaEncoder, ServerOptions};
+use ebm::{EbmServer, LlamaEncoder, ServedHead, ServerOptions};
 
 #[derive(Subcommand, Debug)]
 pub enum EbmCommand {
-    /// Serve POST /encode and /score (and GET /health, /stats) with dynamic batching.
+    /// Serve POST /encode and /score (and POST /head, GET /health, /stats) with dynamic batching.
     Serve(ServeArgs),
     /// Embed every distinct state of trajectory files once, into a Parquet cache.
     Embed(EmbedArgs),
@@ -29,7 +29,8 @@ pub struct ServeArgs {
     /// Hugging Face model directory: config.json, *.safetensors (or sharded + index), tokenizer.json.
     #[arg(long)]
     pub model: PathBuf,
-    /// Energy head weights (NAME.safetensors, with NAME.json beside it). Without it /score answers 400.
+    /// Energy head weights (NAME.safetensors, with NAME.json beside it). Without it /score
+    /// answers 400 until a head is posted to /head.
     #[arg(long)]
     pub head: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1")]
@@ -82,16 +83,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading the encoder from {}", args.model.display()))?
         .with_attention_budget(args.attention_chunk_mib << 20);
     let head = match &args.head {
-        Some(path) => {
-            if let Some(warning) = ebm::train::check_head_encoder(path, encoder.identity())? {
-                tracing::warn!("{warning}");
-            }
-            Some(Arc::new(EnergyHead::load(path, &device).with_context(
-                || format!("loading the energy head {}", path.display()),
-            )?))
-        }
+        Some(path) => Some(
+            ServedHead::load(path, &encoder)
+                .with_context(|| format!("loading the energy head {}", path.display()))?,
+        ),
         None => {
-            tracing::warn!("no --head: /score will answer 400, /encode works");
+            tracing::warn!("no --head: /score will answer 400 until POST /head, /encode works");
             None
         }
     };
@@ -229,6 +226,10 @@ pub struct TrainArgs {
     /// Where the head trains: "cpu" or "cuda:N" (bit-for-bit repeatable on CPU).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The control: permute `on_proof_path` among siblings with this seed before training
+    /// (recorded in train.json).
+    #[arg(long, value_name = "SEED")]
+    pub shuffle_labels: Option<u64>,
 }
 
 /// Flags of `ebm eval`.
@@ -271,6 +272,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         spectral_norm: args.spectral_norm,
         learnable_temperature: args.learnable_temperature,
         depth_loss_weight: args.depth_loss_weight,
+        shuffle_labels: args.shuffle_labels,
     };
     config.validate()?;
     let device = ebm::parse_device(&args.device)?;
@@ -288,6 +290,19 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         best.rank1_accuracy,
         best.energy_gap
     );
+    if let Some(moved) = report.labels_moved {
+        println!(
+            "labels shuffled among siblings (seed {}): {moved} nodes changed label",
+            config.shuffle_labels.unwrap_or_default()
+        );
+    }
+    match &report.energy_scale {
+        Some(s) => println!(
+            "energies over the {} split's {} nodes: mean {:.4}, std {:.4}",
+            s.split, s.nodes, s.scale.mean, s.scale.std
+        ),
+        None => println!("energies collapsed: no energy scale recorded"),
+    }
     println!("head: {}", report.head.display());
     Ok(())
 }

@@ -163,6 +163,17 @@ pub async fn execute(
         }
         None => None,
     };
+    // One read of what the EBM serves: the manifest names the head whose scale the priority
+    // standardises energies with.
+    let ebm_at_start = match &ebm {
+        Some(client) => Some(client.at_start().await),
+        None => None,
+    };
+    let mut config = config.clone();
+    config.search.energy_scale = ebm_at_start
+        .as_ref()
+        .and_then(|start| start.energy_scale(&config.search));
+    let config = &config;
     let described = describe_run(
         config,
         RunRequest {
@@ -174,7 +185,7 @@ pub async fn execute(
             selected: theorems.len(),
             benchmarks: crate::BENCHMARK_SUMS,
             lean_version,
-            ebm: ebm.as_deref(),
+            ebm: ebm_at_start.as_ref(),
             bos,
         },
     )
