@@ -168,7 +168,8 @@ pub fn have_head(tactic: &str) -> Option<&str> {
         text.strip_prefix(k)
             .is_some_and(|rest| rest.starts_with([' ', ':', '\n']))
     })?;
-    let (mut brackets, mut in_string, mut comment_depth, mut line_comment) = (0usize, false, 0usize, false);
+    let (mut brackets, mut in_string, mut comment_depth, mut line_comment) =
+        (0usize, false, 0usize, false);
     let mut typed = false;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -248,7 +249,10 @@ mod tests {
             have_head("have h : x = 1 := by nlinarith [sq_nonneg (x - 1)]"),
             Some("have h : x = 1")
         );
-        assert_eq!(have_head("have : a ≤ b := le_of_lt h"), Some("have : a ≤ b"));
+        assert_eq!(
+            have_head("have : a ≤ b := le_of_lt h"),
+            Some("have : a ≤ b")
+        );
         assert_eq!(
             have_head("have h : f (x := 1) = 2 := by\n  simp [f]"),
             Some("have h : f (x := 1) = 2"),
@@ -266,7 +270,10 @@ mod tests {
         assert_eq!(have_head("have h : p"), None, "no proof to replace");
         assert_eq!(have_head("haveI : Fact p := ⟨hp⟩"), None);
         assert_eq!(have_head("simp [h] -- have h : p := q"), None);
-        assert_eq!(have_head("have h : \":=\" = s := rfl"), Some("have h : \":=\" = s"));
+        assert_eq!(
+            have_head("have h : \":=\" = s := rfl"),
+            Some("have h : \":=\" = s")
+        );
     }
 
     fn one(text: &str) -> bool {

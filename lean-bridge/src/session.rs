@@ -433,7 +433,9 @@ impl Session {
         };
         let result = Link::Result { admits: false };
         match classify(&response) {
-            Verdict::Sorry(_) if holes && response.sorries.iter().all(|s| s.proof_state.is_some()) => {
+            Verdict::Sorry(_)
+                if holes && response.sorries.iter().all(|s| s.proof_state.is_some()) =>
+            {
                 let holes = response
                     .sorries
                     .iter()

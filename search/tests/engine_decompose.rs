@@ -33,13 +33,25 @@ fn lemma_world() -> World {
         vec![
             state(
                 &[ROOT],
-                vec![tactic("have hq : Q x := by nlinarith", -0.1, fails("linarith failed"))],
+                vec![tactic(
+                    "have hq : Q x := by nlinarith",
+                    -0.1,
+                    fails("linarith failed"),
+                )],
             ),
             state(
                 &[WITH_Q],
                 vec![
-                    tactic("have hr : R x := by nlinarith", -0.1, fails("linarith failed")),
-                    tactic("have hs : S x := by nlinarith", -0.5, fails("linarith failed")),
+                    tactic(
+                        "have hr : R x := by nlinarith",
+                        -0.1,
+                        fails("linarith failed"),
+                    ),
+                    tactic(
+                        "have hs : S x := by nlinarith",
+                        -0.5,
+                        fails("linarith failed"),
+                    ),
                 ],
             ),
             state(&[WITH_QR], vec![tactic("exact f hq hr", -0.1, to(&[]))]),
@@ -65,7 +77,11 @@ fn decomposing() -> SearchConfig {
 async fn a_failed_have_becomes_a_subgoal_search_and_the_assembled_proof_is_checked() {
     let sim = Sim::new(lemma_world());
     let plain = run(&sim, &config(), false).await;
-    assert_eq!(plain.status, SearchStatus::Exhausted, "no have's proof works");
+    assert_eq!(
+        plain.status,
+        SearchStatus::Exhausted,
+        "no have's proof works"
+    );
 
     let sim = Sim::new(lemma_world());
     let out = run(&sim, &decomposing(), false).await;
@@ -79,7 +95,11 @@ async fn a_failed_have_becomes_a_subgoal_search_and_the_assembled_proof_is_check
         ]
     );
     let checked = sim.checks.lock().unwrap().clone();
-    assert_eq!(checked, [out.proof_tactics.clone()], "one check: the assembled proof");
+    assert_eq!(
+        checked,
+        std::slice::from_ref(&out.proof_tactics),
+        "one check: the assembled proof"
+    );
     let s = &out.stats;
     assert_eq!(
         (s.holes_opened, s.conditional_nodes, s.subgoals_opened),
@@ -114,7 +134,10 @@ async fn a_failed_have_becomes_a_subgoal_search_and_the_assembled_proof_is_check
     let opener = |tactic: &str| rows.iter().find(|r| r.tactic.as_deref() == Some(tactic));
     let first = opener("exact f hq hr").unwrap().node_id;
     let second = opener("exact g hq hs").unwrap().node_id;
-    let root_of = |goal: &str| rows.iter().find(|r| r.state == goal && r.parent_id.is_none());
+    let root_of = |goal: &str| {
+        rows.iter()
+            .find(|r| r.state == goal && r.parent_id.is_none())
+    };
     assert_eq!(root_of(GOAL_Q).unwrap().subgoal_of, Some(first));
     assert_eq!(root_of(GOAL_R).unwrap().subgoal_of, Some(first));
     assert_eq!(root_of(GOAL_S).unwrap().subgoal_of, Some(second));
@@ -136,7 +159,10 @@ async fn a_failed_have_becomes_a_subgoal_search_and_the_assembled_proof_is_check
             "simp"
         ]
     );
-    assert!(rows.iter().filter(|r| r.subgoal_of.is_none()).all(|r| r.state != GOAL_Q));
+    assert!(rows
+        .iter()
+        .filter(|r| r.subgoal_of.is_none())
+        .all(|r| r.state != GOAL_Q));
     assert!(
         failed
             .iter()

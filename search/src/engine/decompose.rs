@@ -164,7 +164,10 @@ mod tests {
         let hole = hole_tactic("have h : x = 1 := by\n  nlinarith [sq_nonneg x]").unwrap();
         assert_eq!(hole, "have h : x = 1 := by sorry");
         assert_eq!(hole_tactic("simp"), None);
-        let script = vec!["norm_num".to_owned(), "cases h with\n| inl => simp".to_owned()];
+        let script = vec![
+            "norm_num".to_owned(),
+            "cases h with\n| inl => simp".to_owned(),
+        ];
         assert_eq!(
             filled(&hole, &script),
             "have h : x = 1 := by\n  norm_num\n  cases h with\n  | inl => simp"
@@ -175,7 +178,10 @@ mod tests {
     fn assembly_fills_each_hole_by_its_goal_and_waits_for_every_one() {
         let path = vec![
             ("intro x".to_owned(), vec![]),
-            ("have h : x = 1 := by sorry".to_owned(), vec!["x : ℕ\n⊢ x = 1".to_owned()]),
+            (
+                "have h : x = 1 := by sorry".to_owned(),
+                vec!["x : ℕ\n⊢ x = 1".to_owned()],
+            ),
             ("simp [h]".to_owned(), vec![]),
         ];
         let mut scripts = HashMap::new();

@@ -108,12 +108,7 @@ impl Tree {
     }
 
     /// The root of subgoal search `subgoal`: the hole's own proof state and goal.
-    pub fn add_subgoal_root(
-        &mut self,
-        subgoal: u32,
-        hole: &Hole,
-        created_ms: f64,
-    ) -> NodeId {
+    pub fn add_subgoal_root(&mut self, subgoal: u32, hole: &Hole, created_ms: f64) -> NodeId {
         let id = self.nodes.len() as NodeId;
         self.seen.insert(state_key(Some(subgoal), &hole.goal), id);
         self.nodes.push(Node {
@@ -190,7 +185,10 @@ impl Tree {
         let goals = join_goals(&new.goals);
         if !new.status.is_terminal() {
             let indexed = self.seen.entry(state_key(subgoal, &goals)).or_insert(id);
-            if *indexed != id && holes_on_path == 0 && self.nodes[*indexed as usize].holes_on_path > 0 {
+            if *indexed != id
+                && holes_on_path == 0
+                && self.nodes[*indexed as usize].holes_on_path > 0
+            {
                 *indexed = id;
             }
         }

@@ -389,7 +389,10 @@ impl<'a> Search<'a, '_> {
                 let mut input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
                 // A subgoal is prompted as a lemma of its own, its goal shown at its root too.
                 if let Some(s) = node.subgoal {
-                    let name = self.theorem.declaration_name().unwrap_or(&self.theorem.name);
+                    let name = self
+                        .theorem
+                        .declaration_name()
+                        .unwrap_or(&self.theorem.name);
                     let name = format!("{name}_subgoal_{}", s + 1);
                     input.statement = lemma_statement(&name, &self.subgoals.get(s).goal);
                     input.at_root = false;
@@ -1002,7 +1005,10 @@ impl<'a> Search<'a, '_> {
             let node = self.tree.get(n);
             let Some(tactic) = &node.tactic else { continue };
             for hole in node.holes.iter() {
-                let s = self.subgoals.find(&hole.goal).expect("a conditional node's holes are subgoals");
+                let s = self
+                    .subgoals
+                    .find(&hole.goal)
+                    .expect("a conditional node's holes are subgoals");
                 let Some(proof) = self.subgoals.get(s).proof else {
                     return Ok(());
                 };
@@ -1032,7 +1038,12 @@ impl<'a> Search<'a, '_> {
         node.status = NodeStatus::CheckFailed;
         let (parent, tactic) = (node.parent, node.tactic.clone());
         if let (Some(parent), Some(tactic)) = (parent, tactic) {
-            self.fail(parent, tactic, AttemptOutcome::CheckFailed, &check.errors.join("\n"));
+            self.fail(
+                parent,
+                tactic,
+                AttemptOutcome::CheckFailed,
+                &check.errors.join("\n"),
+            );
         }
         for (s, _) in used {
             self.subgoals.get_mut(s).proof = None;
@@ -1120,8 +1131,8 @@ impl<'a> Search<'a, '_> {
                 break;
             }
             if !self.params.config.probe_tactics.is_empty() {
-                for i in probed..ids.len() {
-                    self.probe(ids[i]).await?;
+                for &id in &ids[probed..] {
+                    self.probe(id).await?;
                 }
             }
             probed = ids.len();

@@ -132,7 +132,9 @@ pub struct HaveStep {
 /// `None` for any other tactic, or when there is no goal.
 pub fn have_step(goals: &[String], tactic: &str) -> Option<HaveStep> {
     let head = lean_bridge::one_tactic::have_head(tactic)?;
-    let body = tactic.trim_start()[head.len()..].trim_start().strip_prefix(":=")?;
+    let body = tactic.trim_start()[head.len()..]
+        .trim_start()
+        .strip_prefix(":=")?;
     let (name, ty) = head.strip_prefix("have")?.split_once(':')?;
     let name = match name.trim() {
         "" => "this",
