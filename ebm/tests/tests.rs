@@ -17,3 +17,4 @@ mod train_warnings;
 mod traj_fixture;
 mod traj_pandas;
 mod traj_stats;
+mod traj_subgoals;
