@@ -2,111 +2,28 @@
 //! Lean worker (logging requests and answers) and the simulated SGLang, whose model writes
 //! `have` chains with right statements and wrong inner proofs (`tests/data/decompose_world.json`:
 //! `dc_chain`; `dc_false`, whose tempting `have` is false; `dc_shared`, whose lemma `hodd`
-//! two branches need; `dc_plain`, which plain search proves).
+//! two branches need; `dc_plain`, which plain search proves; `dc_planned`, which needs the
+//! planner, `planner_e2e`).
 
 use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use sim::sglang::SglangOptions;
-use support::sweep::{ok, results, SweepSetup};
-
-const WORLD: SweepSetup = SweepSetup {
-    world: "decompose_world.json",
-    theorems: "decompose_theorems.jsonl",
-    config: support::sweep::CONFIG,
-};
-
-/// A proof-mode sweep with one REPL process and one theorem at a time, so the REPL's request
-/// and answer logs pair line by line; results by theorem name.
-async fn sweep(dir: &Path, out: &str, url: &str, extra: &[&str]) -> BTreeMap<String, Value> {
-    let answers = dir.join(format!("{out}.answers"));
-    let repl = ["--log-answers", answers.to_str().unwrap()];
-    let mut args = vec![
-        "--concurrency",
-        "1",
-        "--set",
-        "lean.workers=1",
-        "--set",
-        "search.expansion=proof",
-    ];
-    args.extend(extra);
-    ok(WORLD.run(dir, out, url, &repl, &args).await);
-    results(&dir.join(out))
-        .into_iter()
-        .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
-        .collect()
-}
-
-fn total(results: &BTreeMap<String, Value>, key: &str) -> u64 {
-    results.values().map(|r| r[key].as_u64().unwrap()).sum()
-}
-
-fn proved(results: &BTreeMap<String, Value>) -> Vec<&str> {
-    results
-        .iter()
-        .filter(|(_, r)| r["proved"] == true)
-        .map(|(name, _)| name.as_str())
-        .collect()
-}
-
-/// `stepwise verify` of each proved theorem's `proof_tactics`, against the simulated REPL.
-fn verify(dir: &Path, results: &BTreeMap<String, Value>) -> Vec<Value> {
-    let statements: BTreeMap<String, String> = support::read_jsonl(&support::data(WORLD.theorems))
-        .into_iter()
-        .map(|t| {
-            let name = t["name"].as_str().unwrap().to_owned();
-            (name, t["formal_statement"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    let lines: Vec<String> = results
-        .values()
-        .filter(|r| r["proved"] == true)
-        .map(|r| {
-            let name = r["name"].as_str().unwrap();
-            let tactics: Vec<&str> = r["proof_tactics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap())
-                .collect();
-            json!({"name": name, "formal_statement": statements[name], "proof": tactics.join("\n")})
-                .to_string()
-        })
-        .collect();
-    let proofs = dir.join("proofs.jsonl");
-    std::fs::write(&proofs, lines.join("\n") + "\n").unwrap();
-    let lean = json!([
-        env!("CARGO_BIN_EXE_stepwise"),
-        "sim",
-        "repl",
-        "--world",
-        support::data(WORLD.world)
-    ]);
-    let out = dir.join("verdicts.jsonl");
-    ok(Command::new(env!("CARGO_BIN_EXE_stepwise"))
-        .args(["verify", "--config"])
-        .arg(dir.join("config.toml"))
-        .arg("--proofs")
-        .arg(&proofs)
-        .arg("--out")
-        .arg(&out)
-        .args(["--set", &format!("lean.command={lean}")])
-        .output()
-        .unwrap());
-    support::read_jsonl(&out)
-}
+use support::sweep::{ok, proved, results, total, DECOMPOSE_WORLD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decomposition_proves_have_chains_plain_proof_mode_cannot_with_no_more_generate_calls() {
-    let server = WORLD.sglang(SglangOptions::default()).await;
+    let server = DECOMPOSE_WORLD.sglang(SglangOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url();
-    let plain = sweep(dir.path(), "plain", &url, &[]).await;
-    let decomposed = sweep(dir.path(), "dc", &url, &["--set", "search.decompose=true"]).await;
+    let plain = DECOMPOSE_WORLD
+        .proof_sweep(dir.path(), "plain", &url, &[])
+        .await;
+    let decomposed = DECOMPOSE_WORLD
+        .proof_sweep(dir.path(), "dc", &url, &["--set", "search.decompose=true"])
+        .await;
     assert_eq!(proved(&plain), ["dc_plain"]);
     assert_eq!(proved(&decomposed), ["dc_chain", "dc_plain", "dc_shared"]);
     assert!(
@@ -145,7 +62,7 @@ async fn decomposition_proves_have_chains_plain_proof_mode_cannot_with_no_more_g
         shared["proof_tactics"][0],
         "have hodd : n % 2 = 1 := by\n  omega"
     );
-    let verdicts = verify(dir.path(), &decomposed);
+    let verdicts = DECOMPOSE_WORLD.verify(dir.path(), &decomposed);
     assert_eq!(verdicts.len(), 3);
     assert!(
         verdicts.iter().all(|v| v["verified"] == true),
@@ -198,7 +115,7 @@ async fn a_worker_killed_in_a_subgoal_search_costs_no_proof() {
     // Each REPL process answers 6 requests and dies; recycling after 4 tactics replaces
     // workers on purpose too. Every hole state is rebuilt on the fresh process by replaying
     // its parent and sending its `have … := by sorry` again.
-    let server = WORLD.sglang(SglangOptions::default()).await;
+    let server = DECOMPOSE_WORLD.sglang(SglangOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let answers = dir.path().join("faults.answers");
     let repl = [
@@ -219,7 +136,7 @@ async fn a_worker_killed_in_a_subgoal_search_costs_no_proof() {
         "--set",
         "search.decompose=true",
     ];
-    ok(WORLD
+    ok(DECOMPOSE_WORLD
         .run(dir.path(), "faults", &server.url(), &repl, &args)
         .await);
     let results: BTreeMap<String, Value> = results(&dir.path().join("faults"))
@@ -235,7 +152,7 @@ async fn a_worker_killed_in_a_subgoal_search_costs_no_proof() {
         holes_sent > 1,
         "the hole was sent again on a fresh worker ({holes_sent})"
     );
-    let verdicts = verify(dir.path(), &results);
+    let verdicts = DECOMPOSE_WORLD.verify(dir.path(), &results);
     assert!(
         verdicts.iter().all(|v| v["verified"] == true),
         "{verdicts:?}"

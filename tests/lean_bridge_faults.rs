@@ -100,6 +100,7 @@ fn chain_world(n: usize) -> World {
                 name: format!("chain_{i}"),
                 formal_statement: format!("theorem chain_{i} : A{i} → A{i} := by"),
                 root: root.clone(),
+                sketches: Vec::new(),
                 states: vec![
                     WorldState {
                         goals: root,

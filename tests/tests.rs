@@ -13,6 +13,7 @@ mod lean_bridge_real_repl;
 mod lean_bridge_session;
 mod lean_bridge_warm_up;
 mod manifest_merge_e2e;
+mod planner_e2e;
 mod prompt_cli;
 mod proof_mode_e2e;
 mod repl_contract;

@@ -27,6 +27,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PLACEMENT_KEYS: &[&str] = &[
     "policy.urls",
     "policy.model_dir",
+    "planner.urls",
     "ebm.url",
     "lean.command",
     "lean.cwd",
@@ -60,8 +61,18 @@ pub struct Manifest {
     /// before the scale, whose runs all did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ebm_energy_scale: Option<EnergyScale>,
+    /// The planner (`[planner]`), when the run had one; absent in manifests from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planner: Option<PlannerIdentity>,
     /// Oldest first.
     pub runs: Vec<RunEntry>,
+}
+
+/// What a run's planner was: the models its servers said they serve, and its template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannerIdentity {
+    pub models: Vec<ServedModel>,
+    pub template: TemplateIdentity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,6 +329,11 @@ impl Manifest {
             show_scale(&self.ebm_energy_scale),
             show_scale(&other.ebm_energy_scale),
         );
+        push(
+            "planner",
+            show_planner(&self.planner),
+            show_planner(&other.planner),
+        );
         out
     }
 
@@ -463,6 +479,18 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
+fn show_planner(planner: &Option<PlannerIdentity>) -> String {
+    match planner {
+        None => "none".into(),
+        Some(p) => format!(
+            "{}, template {} ({})",
+            show_models(&p.models),
+            p.template.name,
+            short(&p.template.sha256)
+        ),
+    }
+}
+
 fn show_models(models: &[ServedModel]) -> String {
     if models.is_empty() {
         return "none".into();
@@ -542,6 +570,7 @@ mod tests {
             },
             ebm: None,
             ebm_energy_scale: None,
+            planner: None,
             runs: vec![],
         }
     }

@@ -103,6 +103,23 @@ search_stats! {
     subgoals_reused: sum,
     /// 1 when the theorem's proof was assembled from subgoal proofs.
     proved_by_decomposition: sum,
+    /// Planner requests (`[planner]`), one per planned node; apart from `gen_calls`.
+    planner_calls: sum,
+    /// Planner requests that failed after their retries (the search went on without them).
+    planner_failures: sum,
+    /// Tokens the planner wrote, as its server counted them; apart from `tokens_generated`.
+    planner_tokens_generated: sum,
+    /// Prompt tokens of planner requests, as its server counted them.
+    planner_tokens_prompt: sum,
+    /// Distinct sketches read from the planner's answers (an answer without a Lean block
+    /// after the statement's `:= by` gives none).
+    sketches: sum,
+    /// Sketches Lean refused for anything but their own sorries (`sketch_error` rows).
+    sketch_errors: sum,
+    /// Sketches that made a node (conditional, carrying holes, or a proof to check).
+    sketch_nodes: sum,
+    /// 1 when the theorem's proof went through a sketch.
+    proved_by_sketch: sum,
 }
 
 /// Per-call latencies on a log scale (8 buckets per doubling, from 10 µs), so a sweep's
@@ -175,11 +192,16 @@ pub struct TimeAccount {
     pub ebm_ms: f64,
     pub wait_ms: f64,
     pub engine_ms: f64,
+    /// Waiting on the planner once the policy's answer was in (`[planner]`; its requests run
+    /// beside the policy's).
+    pub plan_ms: f64,
     /// `wall_ms` minus every phase.
     pub unaccounted_ms: f64,
     pub gen_latency: Histogram,
     pub lean_latency: Histogram,
     pub ebm_latency: Histogram,
+    /// Each planner request's own latency.
+    pub plan_latency: Histogram,
 }
 
 #[cfg(test)]

@@ -213,6 +213,50 @@ pub fn have_head(tactic: &str) -> Option<&str> {
     None
 }
 
+/// Byte offsets of each `sorry` in `text` that Lean would elaborate, in order: not part of a
+/// longer name, nor inside a comment or a string literal.
+pub fn sorry_tokens(text: &str) -> Vec<usize> {
+    let ident = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '\'' | '!' | '?');
+    let mut found = Vec::new();
+    let (mut comment_depth, mut line_comment, mut in_string) = (0usize, false, false);
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        let rest = &text[i..];
+        if line_comment {
+            line_comment = c != '\n';
+        } else if comment_depth > 0 {
+            if rest.starts_with("-/") {
+                comment_depth -= 1;
+                chars.next();
+            } else if rest.starts_with("/-") {
+                comment_depth += 1;
+                chars.next();
+            }
+        } else if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if rest.starts_with("--") {
+            line_comment = true;
+        } else if rest.starts_with("/-") {
+            comment_depth = 1;
+            chars.next();
+        } else if c == '"' {
+            in_string = true;
+        } else if rest.starts_with("sorry")
+            && !text[..i].chars().next_back().is_some_and(ident)
+            && !rest["sorry".len()..].chars().next().is_some_and(ident)
+        {
+            found.push(i);
+        }
+    }
+    found
+}
+
 /// `tactics`, one after the other, as the text of ONE tactic: a single tactic as it is,
 /// anything more as Lean's `paren` tactic. A newline-separated `tacticSeq` needs each tactic
 /// at the column of the first (`sepByIndent`: `checkColEq`), which is 1 after `(`, so every
@@ -242,6 +286,16 @@ pub(crate) fn tactic_block<S: AsRef<str>>(tactics: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorries_are_found_as_lean_reads_them() {
+        let text = "have h : p := by sorry -- not this sorry\nhave s : q := sorry\n/- sorry -/ exact sorry_lemma h s \"sorry\"\n· sorry";
+        let found: Vec<&str> = sorry_tokens(text)
+            .into_iter()
+            .map(|at| &text[at.saturating_sub(3)..at + 5])
+            .collect();
+        assert_eq!(found, ["by sorry", ":= sorry", "· sorry"]);
+    }
 
     #[test]
     fn a_have_with_a_stated_type_has_a_head_before_its_proof() {

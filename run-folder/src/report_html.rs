@@ -58,19 +58,28 @@ pub struct TheoremSplit {
     pub name: String,
     pub wall_ms: f64,
     /// In [`PHASES`] order.
-    pub phases_ms: [f64; 6],
+    pub phases_ms: [f64; 7],
 }
 
 /// The phases of [`TheoremSplit::phases_ms`], as `summary.json`'s `time` rows name them.
-pub const PHASES: [&str; 6] = ["generate", "lean", "ebm", "wait", "engine", "unaccounted"];
+pub const PHASES: [&str; 7] = [
+    "generate",
+    "lean",
+    "ebm",
+    "wait",
+    "plan",
+    "engine",
+    "unaccounted",
+];
 
 /// A theorem's phase times (ms) in [`PHASES`] order.
-pub fn phase_times(t: &TimeAccount) -> [f64; 6] {
+pub fn phase_times(t: &TimeAccount) -> [f64; 7] {
     [
         t.gen_ms,
         t.lean_ms,
         t.ebm_ms,
         t.wait_ms,
+        t.plan_ms,
         t.engine_ms,
         t.unaccounted_ms,
     ]

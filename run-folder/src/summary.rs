@@ -210,6 +210,11 @@ impl Summary {
                 Some(merged(&|r| &r.time.ebm_latency)),
             ),
             phase("wait", sum(&|r| r.time.wait_ms), None),
+            phase(
+                "plan",
+                sum(&|r| r.time.plan_ms),
+                Some(merged(&|r| &r.time.plan_latency)),
+            ),
             phase("engine", sum(&|r| r.time.engine_ms), None),
             phase("unaccounted", sum(&|r| r.time.unaccounted_ms), None),
         ];

@@ -118,6 +118,7 @@ fn theorem(i: usize) -> WorldTheorem {
         ),
         root: main_goal(i, 0),
         states,
+        sketches: Vec::new(),
     }
 }
 

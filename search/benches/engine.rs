@@ -252,6 +252,7 @@ async fn search(max_nodes: usize) -> SearchOutcome {
         default_header: "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\nopen BigOperators Real Nat Topology Rat",
         clock: &clock,
         width: None,
+        planner: None,
     };
     search_theorem(&theorem(), &params, &InstantPolicy, None, &InstantEnv).await
 }

@@ -103,6 +103,7 @@ fn world() -> World {
                 ),
                 root: goals(i, "p0"),
                 states,
+                sketches: Vec::new(),
             }
         })
         .collect();

@@ -158,6 +158,7 @@ fn world_theorem(i: usize, prefix: &str, depth: usize) -> WorldTheorem {
         ),
         root: goals(i, "p0"),
         states,
+        sketches: Vec::new(),
     }
 }
 
@@ -418,6 +419,7 @@ async fn sweep_at(
             policy: policy.clone(),
             scorer: Some(scorer),
             env: env.clone(),
+            planner: None,
         },
     )
     .await
@@ -572,6 +574,7 @@ async fn pipelining_at_1(servers: &Servers, world: &World) -> serde_json::Value 
         default_header: &config.lean.header,
         clock: &clock,
         width: None,
+        planner: None,
     };
     let (mut wall, mut gen, mut lean_ebm, mut bound) = (0.0, 0.0, 0.0, 0.0);
     let (mut expansions, mut changes) = (0, 0);

@@ -22,6 +22,7 @@ pub struct Config {
     pub lean: LeanConfig,
     pub ebm: EbmConfig,
     pub sweep: SweepConfig,
+    pub planner: PlannerConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +226,72 @@ impl Default for PolicyConfig {
     }
 }
 
+/// `[planner].backend`: the wire a planner is asked over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlannerBackend {
+    /// SGLang's native `/generate`.
+    Sglang,
+    /// OpenAI-compatible `/v1/completions` (vLLM, SGLang).
+    Openai,
+    /// OpenAI-compatible `/v1/chat/completions`: the server applies the model's chat
+    /// template, so a reasoning model can plan (no log-probs come back).
+    OpenaiChat,
+}
+
+/// `[planner]`: a model that writes proof sketches (`have … := by sorry` steps) whose sorries
+/// become subgoal searches. Off while `urls` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlannerConfig {
+    pub urls: Vec<String>,
+    pub backend: PlannerBackend,
+    /// Model name sent to OpenAI-compatible servers. Unset: the id `GET /v1/models` lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `deepseek-v2-sketch`, `chat-sketch`, or a custom template with the policy's
+    /// placeholders.
+    pub template: String,
+    /// Sketches asked per planned node.
+    pub num_sketches: usize,
+    pub max_new_tokens: u32,
+    pub temperature: f64,
+    pub top_p: f64,
+    /// Seconds before one request is abandoned: reasoning answers are long.
+    pub request_timeout: f64,
+    pub max_retries: u32,
+    /// Nodes at this depth or shallower are planned once, when first expanded (0: the root).
+    pub max_depth: u32,
+    /// The log-prob a sketch's node gets per rank (the first sketch one prior, the second two,
+    /// ...): a chat model gives no log-probs to rank sketches by.
+    pub prior: f64,
+}
+
+impl PlannerConfig {
+    pub fn enabled(&self) -> bool {
+        !self.urls.is_empty()
+    }
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            backend: PlannerBackend::Sglang,
+            model: None,
+            template: "deepseek-v2-sketch".into(),
+            num_sketches: 4,
+            max_new_tokens: 8192,
+            temperature: 0.6,
+            top_p: 0.95,
+            request_timeout: 900.0,
+            max_retries: 2,
+            max_depth: 0,
+            prior: -1.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EbmConfig {
@@ -361,13 +428,39 @@ impl Config {
         if self.policy.urls.is_empty() {
             return Err("policy.urls must name at least one server".into());
         }
-        if let Some(url) = self.policy.urls.iter().find(|u| {
-            let u = u.trim();
-            !(u.starts_with("http://") || u.starts_with("https://"))
-        }) {
-            return Err(format!(
-                "policy.urls: `{url}` must start with http:// or https://"
-            ));
+        for (key, urls) in [
+            ("policy.urls", &self.policy.urls),
+            ("planner.urls", &self.planner.urls),
+        ] {
+            if let Some(url) = urls.iter().find(|u| {
+                let u = u.trim();
+                !(u.starts_with("http://") || u.starts_with("https://"))
+            }) {
+                return Err(format!(
+                    "{key}: `{url}` must start with http:// or https://"
+                ));
+            }
+        }
+        let p = &self.planner;
+        if p.enabled() {
+            if p.num_sketches == 0 {
+                return Err("planner.num_sketches must be at least 1".into());
+            }
+            if p.request_timeout <= 0.0 {
+                return Err("planner.request_timeout must be positive".into());
+            }
+            if p.prior > 0.0 {
+                return Err(format!(
+                    "planner.prior is a log-prob, so at most 0, got {}",
+                    p.prior
+                ));
+            }
+            if !s.decompose {
+                return Err(
+                    "[planner] needs search.decompose = true: a sketch's sorries are searched as subgoals"
+                        .into(),
+                );
+            }
         }
         if self
             .policy

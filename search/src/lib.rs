@@ -13,6 +13,7 @@ pub mod env;
 pub mod http_retry;
 pub mod lean_env;
 pub mod manifest;
+pub mod planner;
 pub mod policy;
 pub mod progress;
 pub mod request_setup;

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use formats::manifest::{
     canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BosCount, BuildInfo,
-    ConfigDefaults, Difference, Host, LeanIdentity, Manifest, ManifestError, RunEntry, Scope,
-    ServedModel, ServerEntry, TemplateIdentity, TheoremsIdentity,
+    ConfigDefaults, Difference, Host, LeanIdentity, Manifest, ManifestError, PlannerIdentity,
+    RunEntry, Scope, ServedModel, ServerEntry, TemplateIdentity, TheoremsIdentity,
 };
 use serde_json::Value;
 
-use crate::config::{Config, PolicyBackend};
+use crate::config::{Config, PlannerBackend, PolicyBackend};
 use crate::http_retry::get_json;
+use crate::planner::planner_template;
 use crate::request_setup::{RequestSetup, SetupError};
 use crate::value::EbmAtStart;
 use formats::theorems::Shard;
@@ -24,6 +25,8 @@ use formats::theorems::Shard;
 pub enum RunManifestError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error("{0}")]
+    Planner(String),
     #[error(transparent)]
     Setup(#[from] SetupError),
     #[error("cannot read theorems {path}: {source}")]
@@ -81,7 +84,9 @@ pub async fn describe_run(
         })?;
     let (results_config, placement) =
         split_placement(&serde_json::to_value(config).expect("a config serialises"));
-    let policy_servers = served_models(config).await;
+    let timeout = Duration::from_secs_f64(config.policy.request_timeout);
+    let openai = config.policy.backend == PolicyBackend::Openai;
+    let policy_servers = served_models(&config.policy.urls, openai, timeout).await;
     let mut models: Vec<ServedModel> = policy_servers
         .iter()
         .filter_map(|s| s.model.clone())
@@ -130,6 +135,7 @@ pub async fn describe_run(
         },
         ebm,
         ebm_energy_scale: config.search.priority_energy_scale(),
+        planner: planner_identity(config).await?,
         runs: vec![RunEntry {
             stepwise: request.build,
             command: request.command,
@@ -235,32 +241,54 @@ fn now_unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Asks every policy URL what it serves; a server that cannot say is recorded with why.
-async fn served_models(config: &Config) -> Vec<ServerEntry> {
+/// The planner's identity: what its servers serve and its template; `None` without one.
+async fn planner_identity(config: &Config) -> Result<Option<PlannerIdentity>, RunManifestError> {
+    let planner = &config.planner;
+    if !planner.enabled() {
+        return Ok(None);
+    }
+    let template =
+        planner_template(planner).map_err(|e| RunManifestError::Planner(e.to_string()))?;
+    let timeout = Duration::from_secs_f64(planner.request_timeout);
+    let openai = planner.backend != PlannerBackend::Sglang;
+    let mut models: Vec<ServedModel> = served_models(&planner.urls, openai, timeout)
+        .await
+        .into_iter()
+        .filter_map(|s| s.model)
+        .collect();
+    models.sort();
+    models.dedup();
+    Ok(Some(PlannerIdentity {
+        models,
+        template: TemplateIdentity {
+            name: template.name().to_owned(),
+            sha256: sha256_hex(template.text().as_bytes()),
+        },
+    }))
+}
+
+/// Asks every URL what it serves (`openai`: `GET /v1/models`, else SGLang's
+/// `/get_model_info`); a server that cannot say is recorded with why.
+async fn served_models(urls: &[String], openai: bool, timeout: Duration) -> Vec<ServerEntry> {
     let client = reqwest::Client::new();
-    let timeout = Duration::from_secs_f64(config.policy.request_timeout);
     let mut entries = Vec::new();
-    for url in &config.policy.urls {
+    for url in urls {
         let base = url.trim().trim_end_matches('/');
-        let model = match config.policy.backend {
+        let model = match openai {
             // SGLang http_server.py `get_model_info`: `model_path`, `weight_version`, ...
-            PolicyBackend::Sglang => {
-                get_json::<Value>(&client, &format!("{base}/get_model_info"), timeout)
-                    .await
-                    .map(|info| ServedModel {
-                        name: info["model_path"].as_str().map(String::from),
-                        weight_version: info["weight_version"].as_str().map(String::from),
-                    })
-            }
+            false => get_json::<Value>(&client, &format!("{base}/get_model_info"), timeout)
+                .await
+                .map(|info| ServedModel {
+                    name: info["model_path"].as_str().map(String::from),
+                    weight_version: info["weight_version"].as_str().map(String::from),
+                }),
             // OpenAI `GET /v1/models` (vLLM ModelList): `data[].id` is the served name.
-            PolicyBackend::Openai => {
-                get_json::<Value>(&client, &format!("{base}/v1/models"), timeout)
-                    .await
-                    .map(|list| ServedModel {
-                        name: list["data"][0]["id"].as_str().map(String::from),
-                        weight_version: None,
-                    })
-            }
+            true => get_json::<Value>(&client, &format!("{base}/v1/models"), timeout)
+                .await
+                .map(|list| ServedModel {
+                    name: list["data"][0]["id"].as_str().map(String::from),
+                    weight_version: None,
+                }),
         };
         entries.push(match model {
             Ok(model) => ServerEntry {

@@ -18,6 +18,7 @@ use crate::engine::{
     in_tail, search_theorem, tail_width, Clock, ExpansionWidth, Phase, SearchParams, SystemClock,
 };
 use crate::env::ProofEnv;
+use crate::planner::Planner;
 use crate::policy::Policy;
 use crate::progress::{report_until, since, Reporter, Tracker, PROGRESS_INTERVAL};
 use crate::request_setup::{RequestSetup, SetupError};
@@ -39,6 +40,8 @@ pub struct Backends {
     pub policy: Arc<dyn Policy>,
     pub scorer: Option<Arc<dyn ValueScorer>>,
     pub env: Arc<dyn ProofEnv>,
+    /// `[planner]`, when it has servers.
+    pub planner: Option<Arc<Planner>>,
 }
 
 pub struct SweepOptions {
@@ -137,6 +140,7 @@ async fn run_one(theorem: Theorem, job: SearchJob) -> Finished {
         default_header: &config.lean.header,
         clock: clock.as_ref(),
         width: width.as_deref(),
+        planner: backends.planner.as_deref(),
     };
     let outcome = search_theorem(
         &theorem,

@@ -168,6 +168,49 @@ pub const PROOF_BUILT_IN: &[BuiltIn] = &[
     },
 ];
 
+/// The built-in planner templates (`[planner].template`): a model writes a proof plan, then
+/// the proof as a Lean sketch whose steps are `have … := by sorry`. No stops: the answer runs
+/// to its end, and its last Lean block is the sketch. The first is the default.
+pub const PLANNER_BUILT_IN: &[BuiltIn] = &[
+    // DeepSeek-Prover-V2's chain-of-thought prompt (deepseek-ai/DeepSeek-Prover-V2 README:
+    // the statement with `sorry` in a closed fence, then "Before producing the Lean 4 code to
+    // formally prove the given theorem, provide a detailed proof plan ..."), in V2's chat
+    // framing as `deepseek-v2-chat` writes it, with one more sentence asking for the proof
+    // as a sketch of lemmas left with `sorry` (the form V2's own training data was cut into).
+    // Below the root, the proof so far and the node's state are in the code.
+    BuiltIn {
+        name: "deepseek-v2-sketch",
+        text: concat!(
+            "<｜User｜>Complete the following Lean 4 code:\n\n",
+            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}  sorry\n```\n\n",
+            "Before producing the Lean 4 code to formally prove the given theorem, provide a detailed proof plan outlining the main proof steps and strategies.\n",
+            "The plan should highlight key ideas, intermediate lemmas, and proof structures that will guide the construction of the final formal proof.\n",
+            "Then write the proof as a sketch: state each intermediate lemma with `have`, prove each with `sorry`, and close the goal from the lemmas.",
+            "<｜Assistant｜>"
+        ),
+        stop: &[],
+        stop_regex: &[],
+    },
+    // For a general reasoning model behind `/v1/chat/completions` (the server applies its chat
+    // template): a sketch request in the style of DSP+'s (microsoft/DSP-Plus `dsp/sketch.py`:
+    // the steps as `have` statements left unproved, many small lemmas, typed division and
+    // subtraction), with `by sorry` as the placeholder.
+    BuiltIn {
+        name: "chat-sketch",
+        text: concat!(
+            "Prove the following Lean 4 theorem (Mathlib) as a proof sketch. Translate the steps of ",
+            "an informal proof into a series of `have` statements, each proved with `by sorry`, ",
+            "and close the goal from them: do not prove the `have` statements themselves. Prefer ",
+            "many small lemmas, each easy to prove. Give the type of every division and ",
+            "subtraction: `(1 : ℝ) / 2` is 0.5 but `(1 : ℕ) / 2` is 0, and `(1 : ℕ) - 2` is 0.\n\n",
+            "End your answer with the whole sketch in one ```lean4 code block.\n\n",
+            "```lean4\n{file_header}{informal_prefix}{statement}\n{proof_before_indented}{state_comment}  sorry\n```"
+        ),
+        stop: &[],
+        stop_regex: &[],
+    },
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
@@ -180,6 +223,11 @@ pub enum TemplateError {
         PROOF_BUILT_IN.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
     )]
     UnknownProof { name: String },
+    #[error(
+        "unknown planner template `{name}`: use one of {} or a custom template containing {{statement}} or {{state}}",
+        PLANNER_BUILT_IN.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownPlanner { name: String },
 }
 
 /// What a prompt is made from: one node of one theorem's search.
@@ -293,6 +341,26 @@ impl PromptTemplate {
         })
     }
 
+    /// `[planner].template`: a built-in planner name, or a custom template containing
+    /// `{statement}` or `{state}`.
+    pub fn from_planner_config(template: &str) -> Result<Self, TemplateError> {
+        let unknown = || TemplateError::UnknownPlanner {
+            name: template.to_owned(),
+        };
+        match Self::pick(template, PLANNER_BUILT_IN, &[]) {
+            Some(t) => Ok(t),
+            None if template.contains("{statement}") => Ok(Self {
+                name: "custom",
+                text: template.to_owned(),
+                stops: Stops {
+                    strings: Vec::new(),
+                    regexes: Vec::new(),
+                },
+            }),
+            None => Err(unknown()),
+        }
+    }
+
     pub fn render(&self, input: &PromptInput) -> String {
         let mut out = String::with_capacity(self.text.len() + input.state.len() * 2);
         let mut rest = self.text.as_str();
@@ -343,7 +411,7 @@ pub fn model_mismatch(template: &str, served: &str) -> Option<String> {
     let (fits, family) = match template.trim() {
         "deepseek-tactic-state" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-chat`)"),
         "deepseek-v1.5-proof" => (v15, "DeepSeek-Prover-V1.5 (for V2 use `deepseek-v2-proof`)"),
-        "deepseek-v2-chat" | "deepseek-v2-proof" => {
+        "deepseek-v2-chat" | "deepseek-v2-proof" | "deepseek-v2-sketch" => {
             (has(&["deepseek", "prover", "v2"]), "DeepSeek-Prover-V2")
         }
         "internlm-step-prover" => (has(&["internlm", "step"]), "InternLM2.5-StepProver"),

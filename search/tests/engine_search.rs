@@ -343,6 +343,7 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
         default_header: "import Mathlib",
         clock: &clock,
         width: None,
+        planner: None,
     };
     let sim = Sim::new(w);
     let (theorem, env) = (theorem(&sim.world), SimEnv(sim.clone()));

@@ -50,6 +50,7 @@ fn backends(sim: &Arc<Sim>, scored: bool) -> Backends {
         policy: Arc::new(SimPolicy(sim.clone())),
         scorer: scored.then(|| Arc::new(SimScorer(sim.clone())) as Arc<dyn ValueScorer>),
         env: Arc::new(SimEnv(sim.clone())),
+        planner: None,
     }
 }
 
@@ -270,6 +271,7 @@ fn one_and_slow() -> (World, Arc<Sim>, tokio::sync::watch::Sender<bool>, Backend
         }),
         scorer: None,
         env: Arc::new(SimEnv(sim.clone())),
+        planner: None,
     };
     (w, sim, release, backends)
 }

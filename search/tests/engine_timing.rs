@@ -73,6 +73,7 @@ async fn a_theorem_that_cannot_start_is_all_wait() {
         default_header: "",
         clock: sim.clock.as_ref(),
         width: None,
+        planner: None,
     };
     let mut thm = theorem(&w);
     thm.name = "missing".into();

@@ -101,6 +101,7 @@ async fn sweep(concurrency: usize) -> Vec<formats::results::TheoremResult> {
             policy: Arc::new(Yielding(SimPolicy(sim.clone()))),
             scorer: Some(Arc::new(SimScorer(sim.clone())) as Arc<dyn ValueScorer>),
             env: Arc::new(SimEnv(sim.clone())),
+            planner: None,
         },
     )
     .await

@@ -127,6 +127,7 @@ async fn sweep(fill_tail: bool, speculate_tail: bool) -> Swept {
             policy: policy.clone(),
             scorer: None,
             env: Arc::new(SimEnv(sim.clone())),
+            planner: None,
         },
     )
     .await

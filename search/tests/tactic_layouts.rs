@@ -63,6 +63,7 @@ fn world() -> World {
             name: "t".into(),
             formal_statement: STATEMENT.into(),
             root: vec![GOAL.into()],
+            sketches: Vec::new(),
             states: vec![
                 WorldState {
                     goals: vec![GOAL.into()],

@@ -11,10 +11,12 @@ use clap::Args;
 use formats::theorems::{read_theorems, Theorem};
 use lean_bridge::LeanPool;
 use search::bos::{problem, BosCount};
-use search::config::PolicyConfig;
+use search::config::{PlannerConfig, PolicyConfig};
+use search::planner::{build_planner, planner_template};
 use search::policy::http_policy::PROBE_PROMPT;
 use search::policy::{build_policy, check_bos};
 use search::request_setup::{RequestSetup, SetupError};
+use search::templates::PromptInput;
 use search::Config;
 
 use crate::ConfigArgs;
@@ -167,6 +169,27 @@ async fn run_checks(config: &Config, args: &DoctorArgs) -> Vec<Check> {
             });
         }
     }
+    for url in &config.planner.urls {
+        let header = &config.lean.header;
+        let result = check_planner(
+            &client,
+            &config.planner,
+            url,
+            timeout,
+            first.as_ref(),
+            header,
+        )
+        .await;
+        let warning = match (&result, planner_template(&config.planner)) {
+            (Ok(_), Ok(template)) => model_warning(&client, template.name(), url, timeout).await,
+            _ => None,
+        };
+        checks.push(Check {
+            what: format!("planner {url}"),
+            result,
+            warning,
+        });
+    }
     if !config.ebm.url.is_empty() {
         checks.push(Check {
             what: format!("ebm {}", config.ebm.url),
@@ -292,6 +315,68 @@ async fn check_policy(
             };
             fail(why, fix)
         }
+    }
+}
+
+/// The planner at `url`: it answers `/health`, its model list, and a one-token request with
+/// the planner's own prompt for the first theorem (its template checked on its wire).
+async fn check_planner(
+    client: &reqwest::Client,
+    planner: &PlannerConfig,
+    url: &str,
+    timeout: Duration,
+    theorem: Option<&Theorem>,
+    header: &str,
+) -> Result<String, Failure> {
+    let health = format!("{}/health", url.trim_end_matches('/'));
+    if let Err(e) = search::http_retry::probe(client, &health, timeout).await {
+        return fail(
+            format!("GET {health}: {e}"),
+            "start the planner's server or fix [planner].urls; a 503 means the model is still loading",
+        );
+    }
+    let one = PlannerConfig {
+        urls: vec![url.to_owned()],
+        max_retries: 0,
+        request_timeout: timeout.as_secs_f64(),
+        max_new_tokens: 1,
+        ..planner.clone()
+    };
+    let built = match build_planner(&one, 0.0) {
+        Ok(Some(built)) => built,
+        Ok(None) => unreachable!("a planner with a url is built"),
+        Err(e) => {
+            return fail(
+                e.to_string(),
+                "set [planner].template to `deepseek-v2-sketch`, `chat-sketch` or a custom \
+                 template containing {statement} (with backend = \"openai-chat\": not one that \
+                 writes chat markers)",
+            )
+        }
+    };
+    let prompt = match theorem {
+        Some(theorem) => {
+            let input = PromptInput::new(theorem, theorem.header_or(header), &[], "");
+            built.template.render(&input)
+        }
+        None => PROBE_PROMPT.to_owned(),
+    };
+    let started = Instant::now();
+    let answer = match built.client.health_check().await {
+        Ok(()) => built.client.generate(&[prompt], 1).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(_) => Ok(format!(
+            "healthy; its prompt ({}) answered in {:.2} s",
+            built.template.name(),
+            started.elapsed().as_secs_f64()
+        )),
+        Err(e) => fail(
+            e.to_string(),
+            "check [planner].backend matches the server (sglang: /generate, openai: \
+             /v1/completions, openai-chat: /v1/chat/completions) and [planner].model",
+        ),
     }
 }
 

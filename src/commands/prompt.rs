@@ -1,4 +1,5 @@
-//! `stepwise prompt`: the exact bytes a policy server receives for one node of one theorem,
+//! `stepwise prompt`: the exact bytes a policy server (or, with `--planner`, the planner)
+//! receives for one node of one theorem,
 //! so a user can hold them against the model card before spending a GPU-hour. The node's
 //! goals come from Lean (the config's `[lean]`), as in a sweep: the tactics are applied one
 //! after another from the root.
@@ -14,6 +15,7 @@ use lean_bridge::one_tactic::split_tactics;
 use lean_bridge::{LeanPool, TacticOutcome};
 use search::env::ProofEnv;
 use search::lean_env::LeanEnv;
+use search::planner::planner_template;
 use search::request_setup::RequestSetup;
 use search::templates::{prompt_budget, PromptInput};
 
@@ -33,6 +35,9 @@ pub struct PromptArgs {
     /// or a `;` in brackets stays in its tactic).
     #[arg(long, default_value = "")]
     pub tactics: String,
+    /// The planner's prompt (`[planner]`) for the node instead of the policy's.
+    #[arg(long)]
+    pub planner: bool,
 }
 
 /// Writes the prompt bytes, unchanged, to stdout, and the template's name, the stops (JSON),
@@ -57,11 +62,25 @@ pub fn run(args: PromptArgs) -> anyhow::Result<()> {
         .collect();
     let runtime = tokio::runtime::Runtime::new()?;
     let goals = runtime.block_on(node_goals(&config, theorem, &tactics))?;
+    let header = theorem.header_or(&config.lean.header);
+    let input = PromptInput::new(theorem, header, &tactics, &goals);
+    if args.planner {
+        let template = planner_template(&config.planner)?;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(template.render(&input).as_bytes())?;
+        stdout.flush()?;
+        eprintln!("planner template: {}", template.name());
+        eprintln!(
+            "planner backend: {}; {} sketches, max_new_tokens {}, no stops",
+            serde_json::to_string(&config.planner.backend)?,
+            config.planner.num_sketches,
+            config.planner.max_new_tokens
+        );
+        return Ok(());
+    }
     let budget = setup
         .context_tokens
         .map(|context| prompt_budget(context, setup.max_new_tokens));
-    let header = theorem.header_or(&config.lean.header);
-    let input = PromptInput::new(theorem, header, &tactics, &goals);
     let prompt = setup.template.render_within(&input, budget);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(prompt.as_bytes())?;

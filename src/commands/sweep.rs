@@ -11,6 +11,7 @@ use lean_bridge::LeanPool;
 use search::bos::{problem, BosCount};
 use search::lean_env::LeanEnv;
 use search::manifest::{begin_run, describe_run, end_run, RunRequest};
+use search::planner::build_planner;
 use search::policy::{build_policy, check_bos, Policy};
 use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, still_to_search, Backends, SweepOptions, SweepReport};
@@ -143,6 +144,14 @@ pub async fn execute(
         .health_check()
         .await
         .context("the policy server is not ready")?;
+    let planner = build_planner(&config.planner, config.policy.startup_timeout)?.map(Arc::new);
+    if let Some(planner) = &planner {
+        planner
+            .client
+            .health_check()
+            .await
+            .context("the planner server is not ready")?;
+    }
     let bos = match theorems.first() {
         Some(theorem) => {
             let count = count_bos(config, &setup, &*policy, theorem).await;
@@ -203,6 +212,7 @@ pub async fn execute(
         policy,
         scorer,
         env: Arc::new(LeanEnv(pool.clone())),
+        planner,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(0u32);

@@ -48,7 +48,45 @@ pub const SWEEP_WORLD: SweepSetup = SweepSetup {
     config: CONFIG,
 };
 
+/// `decompose_world.json` under [`CONFIG`]: `have` chains whose statements are right and
+/// whose inner proofs fail (`dc_chain`), a false `have` (`dc_false`), a lemma two branches
+/// need (`dc_shared`), one only a planner's sketch proves (`dc_planned`), and one plain search
+/// proves (`dc_plain`).
+pub const DECOMPOSE_WORLD: SweepSetup = SweepSetup {
+    world: "decompose_world.json",
+    theorems: "decompose_theorems.jsonl",
+    config: CONFIG,
+};
+
 impl SweepSetup {
+    /// A proof-mode sweep into `dir/out` with one REPL process and one theorem at a time, so
+    /// the REPL's request log and its answer log (`dir/out.answers`) pair line by line;
+    /// results by theorem name.
+    pub async fn proof_sweep(
+        &self,
+        dir: &Path,
+        out: &str,
+        url: &str,
+        extra: &[&str],
+    ) -> BTreeMap<String, Value> {
+        let answers = dir.join(format!("{out}.answers"));
+        let repl = ["--log-answers", answers.to_str().unwrap()];
+        let mut args = vec![
+            "--concurrency",
+            "1",
+            "--set",
+            "lean.workers=1",
+            "--set",
+            "search.expansion=proof",
+        ];
+        args.extend(extra);
+        ok(self.run(dir, out, url, &repl, &args).await);
+        results(&dir.join(out))
+            .into_iter()
+            .map(|r| (r["name"].as_str().unwrap().to_owned(), r))
+            .collect()
+    }
+
     pub fn world(&self) -> World {
         super::load_world(&data(self.world))
     }
@@ -95,6 +133,55 @@ impl SweepSetup {
         cmd
     }
 
+    /// `stepwise verify` of each proved theorem's `proof_tactics` in `results` (by name),
+    /// with the simulated REPL over this world and the config [`Self::command`] wrote to
+    /// `dir`; the verdict lines.
+    pub fn verify(&self, dir: &Path, results: &BTreeMap<String, Value>) -> Vec<Value> {
+        let statements: BTreeMap<String, String> = super::read_jsonl(&data(self.theorems))
+            .into_iter()
+            .map(|t| {
+                let name = t["name"].as_str().unwrap().to_owned();
+                (name, t["formal_statement"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        let lines: Vec<String> = results
+            .values()
+            .filter(|r| r["proved"] == true)
+            .map(|r| {
+                let name = r["name"].as_str().unwrap();
+                let tactics: Vec<&str> = r["proof_tactics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect();
+                json!({"name": name, "formal_statement": statements[name], "proof": tactics.join("\n")})
+                    .to_string()
+            })
+            .collect();
+        let proofs = dir.join("proofs.jsonl");
+        std::fs::write(&proofs, lines.join("\n") + "\n").unwrap();
+        let lean = json!([
+            env!("CARGO_BIN_EXE_stepwise"),
+            "sim",
+            "repl",
+            "--world",
+            data(self.world)
+        ]);
+        let out = dir.join("verdicts.jsonl");
+        ok(std::process::Command::new(env!("CARGO_BIN_EXE_stepwise"))
+            .args(["verify", "--config"])
+            .arg(dir.join("config.toml"))
+            .arg("--proofs")
+            .arg(&proofs)
+            .arg("--out")
+            .arg(&out)
+            .args(["--set", &format!("lean.command={lean}")])
+            .output()
+            .unwrap());
+        super::read_jsonl(&out)
+    }
+
     /// Runs [`Self::command`] to the end, successful or not.
     pub async fn run(
         &self,
@@ -133,6 +220,20 @@ pub fn run_stepwise(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap())
+}
+
+/// The sum of a results field over theorems.
+pub fn total(results: &BTreeMap<String, Value>, key: &str) -> u64 {
+    results.values().map(|r| r[key].as_u64().unwrap()).sum()
+}
+
+/// The names of the proved theorems, sorted.
+pub fn proved(results: &BTreeMap<String, Value>) -> Vec<&str> {
+    results
+        .iter()
+        .filter(|(_, r)| r["proved"] == true)
+        .map(|(name, _)| name.as_str())
+        .collect()
 }
 
 pub fn results(dir: &Path) -> Vec<Value> {

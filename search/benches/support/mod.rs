@@ -139,6 +139,7 @@ pub fn sweep_world(
                 policy,
                 scorer: None,
                 env: Arc::new(LeanEnv(pool.clone())),
+                planner: None,
             },
         )
         .await

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use lean_bridge::one_tactic::have_head;
+use lean_bridge::one_tactic::{have_head, sorry_tokens};
 
 use super::node::NodeId;
 
@@ -18,16 +18,48 @@ pub fn hole_tactic(tactic: &str) -> Option<String> {
     have_head(tactic).map(|head| format!("{head} := by sorry"))
 }
 
-/// A hole tactic with its sorry replaced by `script` (a subgoal's tactics as applied, each
-/// at column 0 of its own text): the block goes under the `have`, two columns in.
-fn filled(hole: &str, script: &[String]) -> String {
-    let head = hole
-        .strip_suffix(" := by sorry")
-        .expect("holes are made by hole_tactic");
-    let mut text = format!("{head} := by");
-    for line in script.iter().flat_map(|t| t.trim_end().lines()) {
-        text.push_str("\n  ");
-        text.push_str(line);
+/// The sorries of a hole tactic or a sketch, as Lean elaborates them: one hole each.
+pub fn sorry_count(tactic: &str) -> usize {
+    sorry_tokens(tactic).len()
+}
+
+/// `tactic` with its k-th `sorry` replaced by `scripts[k]` (a subgoal's tactics as applied,
+/// each at column 0 of its own text), laid out for Lean's indentation: after `by` or `:=`,
+/// the script goes on the lines below, two columns deeper than the line (`:= sorry` becomes
+/// `:= by`); a `sorry` standing as a tactic (`· sorry`) becomes the script at its column.
+fn fill_sorries(tactic: &str, scripts: &[&[String]]) -> String {
+    let mut text = tactic.to_owned();
+    let at = sorry_tokens(tactic);
+    for (&at, script) in at.iter().zip(scripts).rev() {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = &text[line_start..at];
+        let indent = line.len() - line.trim_start().len();
+        let lines = script.iter().flat_map(|t| t.trim_end().lines());
+        let before = line.trim_end();
+        let (from, mut filled) = if before.ends_with(" by") || before == "by" {
+            (line_start + before.len(), String::new())
+        } else if before.ends_with(":=") {
+            (line_start + before.len(), " by".to_owned())
+        } else {
+            // A tactic at this column: the first line in place, the rest under it.
+            let column = line.chars().count();
+            let mut inline = String::new();
+            for (i, l) in lines.enumerate() {
+                if i > 0 {
+                    inline.push('\n');
+                    inline.push_str(&" ".repeat(column));
+                }
+                inline.push_str(l);
+            }
+            text.replace_range(at..at + "sorry".len(), &inline);
+            continue;
+        };
+        for l in lines {
+            filled.push('\n');
+            filled.push_str(&" ".repeat(indent + 2));
+            filled.push_str(l);
+        }
+        text.replace_range(from..at + "sorry".len(), &filled);
     }
     text
 }
@@ -38,19 +70,24 @@ pub fn goal_key(goal: &str) -> String {
     goal.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The tactics of a conditional node's path (`path`: (tactic, holes it opened) from the
-/// root), each hole tactic filled with its subgoal's script from `scripts` (by goal key).
-/// `None` while a hole has no script.
+/// The tactics of a conditional node's path (`path`: (tactic, goals of the holes it opened,
+/// in the order of its sorries) from the root), each sorry filled with its subgoal's script
+/// from `scripts` (by goal key). `None` while a hole has no script.
 pub fn assemble(
     path: &[(String, Vec<String>)],
     scripts: &HashMap<String, Vec<String>>,
 ) -> Option<Vec<String>> {
     path.iter()
-        .map(|(tactic, hole_goals)| match hole_goals.as_slice() {
-            [] => Some(tactic.clone()),
-            // One `have` opens one hole; its goal names the script.
-            [goal] => Some(filled(tactic, scripts.get(&goal_key(goal))?)),
-            _ => None,
+        .map(|(tactic, hole_goals)| {
+            let filling = hole_goals
+                .iter()
+                .map(|goal| scripts.get(&goal_key(goal)).map(Vec::as_slice))
+                .collect::<Option<Vec<_>>>()?;
+            Some(if filling.is_empty() {
+                tactic.clone()
+            } else {
+                fill_sorries(tactic, &filling)
+            })
         })
         .collect()
 }
@@ -169,9 +206,22 @@ mod tests {
             "cases h with\n| inl => simp".to_owned(),
         ];
         assert_eq!(
-            filled(&hole, &script),
+            fill_sorries(&hole, &[&script]),
             "have h : x = 1 := by\n  norm_num\n  cases h with\n  | inl => simp"
         );
+    }
+
+    #[test]
+    fn a_sketch_s_sorries_are_filled_where_they_stand() {
+        let sketch = "have h₁ : a ≤ b := by\n  sorry\nhave h₂ : b ≤ c := sorry\nconstructor\n· sorry\n· exact h₂";
+        let one = ["linarith".to_owned()];
+        let two = ["norm_num".to_owned(), "exact le_refl _".to_owned()];
+        let three = ["calc a ≤ b := h₁\n_ ≤ c := h₂".to_owned()];
+        assert_eq!(
+            fill_sorries(sketch, &[&one, &two, &three]),
+            "have h₁ : a ≤ b := by\n  linarith\nhave h₂ : b ≤ c := by\n  norm_num\n  exact le_refl _\nconstructor\n· calc a ≤ b := h₁\n  _ ≤ c := h₂\n· exact h₂"
+        );
+        assert_eq!(sorry_count(sketch), 3);
     }
 
     #[test]

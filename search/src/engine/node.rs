@@ -40,6 +40,8 @@ pub struct Node {
     pub holes: Box<[Hole]>,
     /// Holes opened on the path from the root to here, this node's included.
     pub holes_on_path: u32,
+    /// Made by a planner's sketch.
+    pub sketch: bool,
 }
 
 /// A child as the engine learned it, before it gets an id.
@@ -52,8 +54,10 @@ pub struct NewNode {
     pub tokens: u32,
     pub status: NodeStatus,
     pub created_ms: f64,
-    /// The holes the tactic opened; empty for every tactic but a hole.
+    /// The holes the tactic opened; empty for every tactic but a hole or a sketch.
     pub holes: Vec<Hole>,
+    /// The tactic is a planner's sketch.
+    pub sketch: bool,
 }
 
 /// The arena. Goals texts are indexed by hash (not a second copy of the text) within their
@@ -103,6 +107,7 @@ impl Tree {
             subgoal: None,
             holes: Box::default(),
             holes_on_path: 0,
+            sketch: false,
         });
         tree
     }
@@ -129,6 +134,7 @@ impl Tree {
             subgoal: Some(subgoal),
             holes: Box::default(),
             holes_on_path: 0,
+            sketch: false,
         });
         id
     }
@@ -210,6 +216,7 @@ impl Tree {
             subgoal,
             holes: new.holes.into_boxed_slice(),
             holes_on_path,
+            sketch: new.sketch,
         });
         id
     }

@@ -13,7 +13,9 @@ use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome};
 use tokio::time::error::Elapsed;
 
-use super::decompose::{assemble, goal_key, hole_tactic, lemma_statement, Subgoal, Subgoals};
+use super::decompose::{
+    assemble, goal_key, hole_tactic, lemma_statement, sorry_count, Subgoal, Subgoals,
+};
 use super::frontier::{priority, Frontier};
 use super::interner::Interner;
 use super::node::{text_hash, NewNode, NodeId, Tree};
@@ -23,6 +25,7 @@ use crate::banned::is_banned;
 use crate::candidates::{extract_candidates, start_column, tactic_sequence, Step};
 use crate::config::{Expansion, SearchConfig};
 use crate::env::{Hole, ProofEnv, ProofSession};
+use crate::planner::{sketch_of, Planner};
 use crate::policy::{Completion, Policy, PolicyError};
 use crate::templates::{PromptInput, PromptTemplate};
 use crate::value::ValueScorer;
@@ -38,6 +41,8 @@ pub struct SearchParams<'a> {
     /// Nodes popped per expansion when the sweep sets it (`sweep.fill_tail`); `None`:
     /// `config.batch_expansion_size`.
     pub width: Option<&'a ExpansionWidth>,
+    /// `[planner]`, when it has servers: asked for sketches of the nodes it plans.
+    pub planner: Option<&'a Planner>,
 }
 
 /// A tactic that did not lead to a new node. Its texts are the search's shared copies (see
@@ -64,6 +69,8 @@ pub enum AttemptOutcome {
     Transposition,
     /// A tactic inside a whole-proof continuation that never reached Lean.
     Banned,
+    /// A planner's sketch Lean refused for anything but its own sorries.
+    SketchError,
 }
 
 impl AttemptOutcome {
@@ -76,6 +83,7 @@ impl AttemptOutcome {
             AttemptOutcome::CheckFailed => "check_failed",
             AttemptOutcome::Transposition => "transposition",
             AttemptOutcome::Banned => "banned",
+            AttemptOutcome::SketchError => "sketch_error",
         }
     }
 }
@@ -157,7 +165,7 @@ pub async fn search_theorem(
         edges: HashMap::new(),
         interner: Interner::default(),
         subgoals: Subgoals::default(),
-        new_roots: Vec::new(),
+        unqueued: Vec::new(),
     };
     let end = search.run().await;
     let Search {
@@ -242,8 +250,9 @@ struct Search<'a, 'p> {
     interner: Interner,
     /// The subgoal searches and the cache of proved subgoals (`search.decompose`).
     subgoals: Subgoals,
-    /// Subgoal roots opened since the last queueing, to probe, score and queue with it.
-    new_roots: Vec<NodeId>,
+    /// Open nodes made outside an expansion's samples (subgoal roots, sketch nodes), to
+    /// probe, score and queue with its children.
+    unqueued: Vec<NodeId>,
 }
 
 impl<'a> Search<'a, '_> {
@@ -277,7 +286,9 @@ impl<'a> Search<'a, '_> {
     }
 
     /// The end of a search whose proof ends at `id` in the main tree.
-    fn proved(&self, id: NodeId, check: ProofCheck) -> End {
+    fn proved(&mut self, id: NodeId, check: ProofCheck) -> End {
+        let path = self.tree.path(id);
+        self.stats.proved_by_sketch = u64::from(path.iter().any(|&n| self.tree.get(n).sketch));
         End::Proved(Proof {
             node: id,
             check,
@@ -480,18 +491,46 @@ impl<'a> Search<'a, '_> {
             self.tree.get_mut(id).status = NodeStatus::Expanded;
         }
         self.stats.nodes_expanded += batch.len() as u64;
+        // The planner's requests go out with the policy's and are waited for beside it.
+        let mut plan = self.plan(batch);
+        let clock = self.params.clock;
+        let mut planned = None;
         let (prompts, generated) = match answered {
             Some(answered) => answered,
             None => {
                 let prompts = self.prompts(batch);
                 let request = self.request(prompts.clone());
-                self.timer.lap(self.params.clock, Phase::Engine);
-                let generated = request.await;
-                self.timer.call(self.params.clock, Phase::Generate);
+                self.timer.lap(clock, Phase::Engine);
+                let generated = match plan.take() {
+                    None => {
+                        let generated = request.await;
+                        self.timer.call(clock, Phase::Generate);
+                        generated
+                    }
+                    Some(plan) => {
+                        let policy = async {
+                            let generated = request.await;
+                            (generated, clock.now())
+                        };
+                        let ((generated, answered_at), plans) = tokio::join!(policy, plan);
+                        self.timer.call_until(answered_at, Phase::Generate);
+                        self.timer.lap(clock, Phase::Plan);
+                        planned = Some(plans);
+                        generated
+                    }
+                };
                 self.stats.gen_calls += 1;
                 (prompts, generated)
             }
         };
+        if let Some(plan) = plan {
+            self.timer.lap(clock, Phase::Engine);
+            planned = Some(plan.await);
+            self.timer.lap(clock, Phase::Plan);
+        }
+        if let Some(planned) = planned {
+            self.try_sketches(planned).await?;
+        }
         let Ok(generated) = generated else {
             return Err(End::Status(SearchStatus::Timeout));
         };
@@ -539,6 +578,182 @@ impl<'a> Search<'a, '_> {
             }
         }
         Ok(ahead)
+    }
+
+    /// The planner's requests for the nodes of `batch` it plans (in the main tree, at most
+    /// `planner.max_depth` deep; each node is expanded once, so planned once), one request
+    /// per node, or `None` when there is none to send. Each never outlives the theorem.
+    fn plan(&mut self, batch: &[NodeId]) -> Option<PlanRequest<'a>> {
+        let planner: &'a Planner = self.params.planner?;
+        let header = self.theorem.header_or(self.params.default_header);
+        let prompts: Vec<(NodeId, String)> = batch
+            .iter()
+            .filter(|&&id| {
+                let node = self.tree.get(id);
+                node.subgoal.is_none() && node.depth <= planner.config.max_depth
+            })
+            .map(|&id| {
+                let proof_before = self.tree.tactics_to(id);
+                let node = self.tree.get(id);
+                let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
+                (id, planner.template.render(&input))
+            })
+            .collect();
+        if prompts.is_empty() {
+            return None;
+        }
+        self.stats.planner_calls += prompts.len() as u64;
+        let (n, time_left, clock) = (
+            planner.config.num_sketches,
+            self.time_left(),
+            self.params.clock,
+        );
+        Some(Box::pin(async move {
+            let requests = prompts.into_iter().map(|(id, prompt)| async move {
+                let started = clock.now();
+                let prompts = [prompt];
+                let answer =
+                    tokio::time::timeout(time_left, planner.client.generate(&prompts, n)).await;
+                let ms = (clock.now().saturating_sub(started)).as_secs_f64() * 1000.0;
+                Planned {
+                    node: id,
+                    answer,
+                    ms,
+                }
+            });
+            futures_util::future::join_all(requests).await
+        }))
+    }
+
+    /// Each planned node's sketches in Lean, best (first) first. A planner request that
+    /// failed costs only its sketches.
+    async fn try_sketches(&mut self, planned: Vec<Planned>) -> Result<(), End> {
+        for Planned { node, answer, ms } in planned {
+            self.timer.plan_latency(ms);
+            let completions = match answer {
+                Ok(Ok(mut answers)) => answers.pop().unwrap_or_default(),
+                Ok(Err(e)) => {
+                    tracing::warn!(theorem = %self.theorem.name, error = %e, "planner request failed; the search goes on without its sketches");
+                    self.stats.planner_failures += 1;
+                    continue;
+                }
+                Err(_) => return Err(End::Status(SearchStatus::Timeout)),
+            };
+            let declaration = self
+                .theorem
+                .declaration_name()
+                .unwrap_or(&self.theorem.name)
+                .to_owned();
+            let proof_before = self.tree.tactics_to(node);
+            let mut seen = HashSet::new();
+            for (rank, completion) in completions.iter().enumerate() {
+                self.stats.planner_tokens_generated += u64::from(completion.completion_tokens);
+                self.stats.planner_tokens_prompt += u64::from(completion.prompt_tokens);
+                let Some(sketch) = sketch_of(&completion.text, &declaration, &proof_before) else {
+                    continue;
+                };
+                if !seen.insert(sketch.clone()) {
+                    continue;
+                }
+                self.stats.sketches += 1;
+                if self.timed_out() {
+                    return Err(End::Status(SearchStatus::Timeout));
+                }
+                self.try_sketch(node, &sketch, rank, completion.completion_tokens)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One sketch from `parent`'s state as one tactic block, its sorries the holes. Lean's
+    /// answer with exactly the sketch's sorries as holes makes a node carrying them
+    /// (conditional when no goal is left); a sketch without sorries is a step like any; an
+    /// error, a timeout, or more holes than `search.max_subgoals` allows is `sketch_error`.
+    async fn try_sketch(
+        &mut self,
+        parent: NodeId,
+        sketch: &str,
+        rank: usize,
+        tokens: u32,
+    ) -> Result<(), End> {
+        let prior = self.params.planner.map_or(0.0, |p| p.config.prior);
+        let tactic = self.interner.intern(sketch);
+        let config = self.params.config;
+        // Its sorries are the holes; any other banned identifier keeps it from Lean.
+        let banned: Vec<String> = config
+            .banned_tactics
+            .iter()
+            .filter(|b| b.as_str() != "sorry")
+            .cloned()
+            .collect();
+        if is_banned(sketch, &banned) {
+            self.stats.candidates_banned += 1;
+            self.fail(parent, tactic, AttemptOutcome::Banned, "");
+            return Ok(());
+        }
+        let sorries = sorry_count(sketch);
+        let room = config
+            .max_subgoals
+            .saturating_sub(self.tree.get(parent).holes_on_path as usize);
+        if sorries > room {
+            self.stats.sketch_errors += 1;
+            let message = format!(
+                "{sorries} sorries, more than the {room} holes search.max_subgoals leaves here"
+            );
+            self.fail(parent, tactic, AttemptOutcome::SketchError, &message);
+            return Ok(());
+        }
+        let state = self.tree.get(parent).state;
+        self.timer.lap(self.params.clock, Phase::Engine);
+        let outcome = self.session.apply_with_holes(state, sketch).await;
+        self.timer.call(self.params.clock, Phase::Lean);
+        self.stats.lean_calls += 1;
+        let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
+        let step = Step {
+            tactic: sketch.to_owned(),
+            logprob: prior * (rank + 1) as f64,
+            tokens: tokens as usize,
+        };
+        let new = self.new_node(Arc::clone(&tactic), &step);
+        let mut node = match outcome {
+            TacticOutcome::Holes {
+                state,
+                goals,
+                holes,
+            } if holes.len() == sorries => new(goals, state, holes),
+            TacticOutcome::Progress { state, goals } if sorries == 0 => {
+                new(goals, state, Vec::new())
+            }
+            TacticOutcome::Complete { state, .. } | TacticOutcome::Incomplete { state, .. }
+                if sorries == 0 =>
+            {
+                new(Vec::new(), state, Vec::new())
+            }
+            other => {
+                self.stats.sketch_errors += 1;
+                let message = match other {
+                    TacticOutcome::Error { message } => message,
+                    TacticOutcome::Timeout => "timeout".to_owned(),
+                    TacticOutcome::Holes { holes, .. } => format!(
+                        "Lean answered {} holes for the sketch's {sorries} sorries",
+                        holes.len()
+                    ),
+                    other => format!("not a sketch Lean can take: {other:?}"),
+                };
+                self.fail(parent, tactic, AttemptOutcome::SketchError, &message);
+                return Ok(());
+            }
+        };
+        self.stats.sketch_nodes += 1;
+        self.stats.holes_opened += node.holes.len() as u64;
+        node.sketch = true;
+        if node.goals.is_empty() {
+            self.closed(parent, node).await?;
+        } else if let Applied::Child(id) = self.add_open(parent, node) {
+            self.unqueued.push(id);
+        }
+        Ok(())
     }
 
     /// The samples of one expansion in Lean, then the new children scored and queued.
@@ -730,6 +945,7 @@ impl<'a> Search<'a, '_> {
                 status: NodeStatus::Proof,
                 created_ms: self.elapsed_ms(),
                 holes: Vec::new(),
+                sketch: false,
             };
             let id = self.tree.add_child(parent, node);
             return Err(self.proved(id, check));
@@ -840,6 +1056,7 @@ impl<'a> Search<'a, '_> {
             status: NodeStatus::Open,
             created_ms,
             holes,
+            sketch: false,
         }
     }
 
@@ -969,7 +1186,7 @@ impl<'a> Search<'a, '_> {
                 waiting: vec![id],
             });
             self.stats.subgoals_opened += 1;
-            self.new_roots.push(root);
+            self.unqueued.push(root);
         }
         self.assemble_and_check(id).await
     }
@@ -1026,6 +1243,7 @@ impl<'a> Search<'a, '_> {
                 self.tree.get_mut(proof).status = NodeStatus::Proof;
             }
             self.stats.proved_by_decomposition = 1;
+            self.stats.proved_by_sketch = u64::from(path.iter().any(|&n| self.tree.get(n).sketch));
             return Err(End::Proved(Proof {
                 node: id,
                 check,
@@ -1108,6 +1326,7 @@ impl<'a> Search<'a, '_> {
                     status: NodeStatus::Unverified,
                     created_ms: self.elapsed_ms(),
                     holes: Vec::new(),
+                    sketch: false,
                 };
                 let n = self.tree.get(id);
                 let whole = n.subgoal.is_none() && n.holes_on_path == 0;
@@ -1126,7 +1345,7 @@ impl<'a> Search<'a, '_> {
         let mut ids = ids.to_vec();
         let mut probed = 0;
         loop {
-            ids.append(&mut self.new_roots);
+            ids.append(&mut self.unqueued);
             if probed == ids.len() {
                 break;
             }
@@ -1187,6 +1406,16 @@ impl<'a> Search<'a, '_> {
 /// What a generate request returns, under the theorem's deadline.
 type Generated = Result<Result<Vec<Vec<Completion>>, PolicyError>, Elapsed>;
 type Request<'a> = Pin<Box<dyn Future<Output = Generated> + Send + 'a>>;
+
+/// The planner's answers for the nodes of one expansion.
+type PlanRequest<'a> = Pin<Box<dyn Future<Output = Vec<Planned>> + Send + 'a>>;
+
+/// One planned node's answer, with the request's latency (ms).
+struct Planned {
+    node: NodeId,
+    answer: Result<Result<Vec<Vec<Completion>>, PolicyError>, Elapsed>,
+    ms: f64,
+}
 
 /// A generate request sent ahead (`search.speculate`) for the nodes the frontier would pop
 /// next, which are out of the frontier until it is used or missed.

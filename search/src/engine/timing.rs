@@ -91,6 +91,8 @@ pub enum Phase {
     Ebm,
     /// Waiting for a Lean worker (starting the theorem's session).
     Wait,
+    /// Waiting on the planner after the policy answered.
+    Plan,
     /// Our own work between awaits.
     Engine,
 }
@@ -119,7 +121,13 @@ impl PhaseTimer {
 
     /// Attributes the time since the previous lap to `phase`; returns it in ms.
     pub fn lap(&mut self, clock: &dyn Clock, phase: Phase) -> f64 {
-        let now = clock.now().max(self.last);
+        self.lap_until(clock.now(), phase)
+    }
+
+    /// Attributes the time from the previous lap to `at` (a [`Clock::now`] reading) to
+    /// `phase`; returns it in ms.
+    fn lap_until(&mut self, at: Duration, phase: Phase) -> f64 {
+        let now = at.max(self.last);
         let ms = (now - self.last).as_secs_f64() * 1000.0;
         self.last = now;
         let a = &mut self.account;
@@ -128,6 +136,7 @@ impl PhaseTimer {
             Phase::Lean => &mut a.lean_ms,
             Phase::Ebm => &mut a.ebm_ms,
             Phase::Wait => &mut a.wait_ms,
+            Phase::Plan => &mut a.plan_ms,
             Phase::Engine => &mut a.engine_ms,
         } += ms;
         ms
@@ -135,14 +144,25 @@ impl PhaseTimer {
 
     /// Closes the segment of one awaited call and records its latency.
     pub fn call(&mut self, clock: &dyn Clock, phase: Phase) {
-        let ms = self.lap(clock, phase);
+        self.call_until(clock.now(), phase);
+    }
+
+    /// [`Self::call`] for a call that finished at `at` (a [`Clock::now`] reading) while
+    /// another awaited call went on.
+    pub fn call_until(&mut self, at: Duration, phase: Phase) {
+        let ms = self.lap_until(at, phase);
         let a = &mut self.account;
         match phase {
             Phase::Generate => a.gen_latency.record(ms),
             Phase::Lean => a.lean_latency.record(ms),
             Phase::Ebm => a.ebm_latency.record(ms),
-            Phase::Wait | Phase::Engine => {}
+            Phase::Wait | Phase::Plan | Phase::Engine => {}
         }
+    }
+
+    /// Records one planner request's latency (its time overlaps other phases).
+    pub fn plan_latency(&mut self, ms: f64) {
+        self.account.plan_latency.record(ms);
     }
 
     /// Milliseconds since the start, for node timestamps and budgets.
@@ -155,7 +175,7 @@ impl PhaseTimer {
     pub fn finish(&self, clock: &dyn Clock) -> TimeAccount {
         let mut a = self.account.clone();
         a.wall_ms = self.elapsed(clock).as_secs_f64() * 1000.0;
-        let parts = a.gen_ms + a.lean_ms + a.ebm_ms + a.wait_ms + a.engine_ms;
+        let parts = a.gen_ms + a.lean_ms + a.ebm_ms + a.wait_ms + a.plan_ms + a.engine_ms;
         a.unaccounted_ms = a.wall_ms - parts;
         a
     }

@@ -3,6 +3,7 @@
 mod endpoints;
 pub mod http_policy;
 pub mod openai;
+pub mod openai_chat;
 pub mod sglang;
 mod utilisation;
 

@@ -157,11 +157,14 @@ fn share_usage(answer: &Value, completions: &mut [Completion]) {
     }
 }
 
+/// A choice of `/v1/completions` (its `text`) or `/v1/chat/completions` (its
+/// `message.content`).
 fn parse_choice(choice: &Value) -> Result<Completion, String> {
     let text = choice
         .get("text")
+        .or_else(|| choice.pointer("/message/content"))
         .and_then(Value::as_str)
-        .ok_or("a choice without `text`")?
+        .ok_or("a choice without `text` or `message.content`")?
         .to_owned();
     let finish_reason = choice
         .get("finish_reason")

@@ -45,6 +45,7 @@ pub fn world(name: &str, root: &[&str], states: Vec<WorldState>) -> World {
             formal_statement: format!("theorem {name} : True := by"),
             root: goals(root),
             states,
+            sketches: Vec::new(),
         }],
     }
 }
@@ -431,6 +432,7 @@ pub async fn run(sim: &Arc<Sim>, config: &SearchConfig, scored: bool) -> SearchO
         default_header: "import Mathlib",
         clock: sim.clock.as_ref(),
         width: None,
+        planner: None,
     };
     let scorer = SimScorer(sim.clone());
     search_theorem(

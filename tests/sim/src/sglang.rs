@@ -24,6 +24,11 @@
 //! tokens carry its world log-prob, the fence's tokens 0, so a tactic's log-prob does not
 //! depend on what follows it.
 //!
+//! A prompt that asks for a sketch (the planner's: the word "sketch" in it) of a theorem
+//! whose world lists `sketches` is answered with a proof plan and one of them in a closing
+//! ```` ```lean4 ```` block after the statement, the j-th sample the j-th sketch (cycling), on
+//! every route, `POST /v1/chat/completions` (the last user message as the prompt) included.
+//!
 //! Faults on demand: a 503 on every k-th generation request, a latency model (a delay per
 //! request, per sample, per decode step and per distinct prompt, booked as GPU time), and an
 //! in-memory log of every request.
@@ -236,6 +241,7 @@ pub async fn spawn(world: World, options: SglangOptions) -> std::io::Result<Sgla
     let mut routes = Router::new()
         .route("/generate", post(generate))
         .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
         .route("/health", get(health))
         .route("/get_model_info", get(model_info))
         .route("/v1/models", get(models));
@@ -322,11 +328,25 @@ impl Proposal {
 /// The code fence that closes a Lean block.
 const FENCE: &str = "```";
 
+/// What the simulated planner's tokens carry (a chat model's are not asked for).
+const SKETCH_LOGPROB: f64 = -0.5;
+
+/// A planner's answer: a plan, then the sketch after the statement in a closed Lean block.
+fn planner_answer(statement: &str, sketch: &str) -> String {
+    format!(
+        "Proof plan: state the lemmas the goal follows from, then close it with them.\n\n```lean4\n{}\n{}```\n",
+        statement.trim_end(),
+        lay_out(sketch, PROOF_INDENT.len())
+    )
+}
+
 struct Sim {
     /// (goals key with indentation removed, proposals best first), longest key first.
     states: Vec<(String, Vec<Proposal>)>,
     /// (statement without `:= by`, indentation removed; its root's goals key), longest first.
     roots: Vec<(String, String)>,
+    /// (statement without `:= by`, indentation removed; the planner's answers), longest first.
+    sketches: Vec<(String, Vec<String>)>,
     options: SglangOptions,
     log: RequestLog,
     gpu_time: GpuTime,
@@ -447,9 +467,27 @@ impl Sim {
             .filter(|(statement, _)| !statement.is_empty())
             .collect();
         roots.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        let mut sketches: Vec<(String, Vec<String>)> = world
+            .theorems
+            .iter()
+            .filter(|t| !t.sketches.is_empty())
+            .map(|t| {
+                let answers = t
+                    .sketches
+                    .iter()
+                    .map(|sketch| planner_answer(&t.formal_statement, sketch))
+                    .collect();
+                (
+                    dedent(formats::theorems::statement_head(&t.formal_statement)),
+                    answers,
+                )
+            })
+            .collect();
+        sketches.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         Self {
             states,
             roots,
+            sketches,
             options,
             log,
             gpu_time: GpuTime::default(),
@@ -481,16 +519,35 @@ impl Sim {
             })
     }
 
+    /// The planner's answers for a prompt that asks for a sketch of a theorem that has them.
+    fn sketches(&self, prompt: &str) -> Option<&[String]> {
+        if !prompt.to_lowercase().contains("sketch") {
+            return None;
+        }
+        let prompt = dedent(prompt);
+        self.sketches
+            .iter()
+            .find(|(statement, _)| prompt.contains(statement.as_str()))
+            .map(|(_, answers)| answers.as_slice())
+    }
+
     /// Every prompt's `n` samples, prompt-major; repeats of a prompt text continue its count.
     fn sample(&self, prompts: &[String], params: &Params) -> Vec<Sample> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(prompts.len() * params.n);
         for prompt in prompts {
             let proposals = self.proposals(prompt);
+            let sketches = self.sketches(prompt);
             let next = seen.entry(prompt.as_str()).or_default();
             for _ in 0..params.n {
                 let j = *next;
                 *next += 1;
+                if let Some(answers) = sketches {
+                    let answer = &answers[j % answers.len()];
+                    let segments = [(answer.clone(), SKETCH_LOGPROB)];
+                    out.push(render_sample(&segments, params, self.options.byte_tokens));
+                    continue;
+                }
                 let junk = Proposal {
                     tactic: JUNK_TACTIC.to_owned(),
                     completion: None,
@@ -1118,6 +1175,80 @@ async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     Ok(json!({
         "id": format!("cmpl-sim-{}", sim.generation_requests.load(Ordering::SeqCst)),
         "object": "text_completion",
+        "created": 0,
+        "model": sim.options.model,
+        "choices": choices,
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }))
+}
+
+async fn chat_completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let (status, response) = match chat_completions_inner(&sim, &body).await {
+        Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
+        Err(rejection) => (rejection.status, rejection.into_response()),
+    };
+    sim.log.push(
+        "/v1/chat/completions",
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status,
+    );
+    response
+}
+
+/// vLLM's `POST /v1/chat/completions` (`serving_chat.py`, `protocol.py`
+/// `ChatCompletionRequest`): the last user message is the prompt (the simulated model's chat
+/// template adds nothing), `n` choices of `{"index", "message": {"role": "assistant",
+/// "content"}, "finish_reason"}` and the request's `usage`.
+async fn chat_completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
+    let bad = |m: String| openai_error(StatusCode::BAD_REQUEST, &m);
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if sim.injected_fault() {
+        return Err(openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated fault: server busy",
+        ));
+    }
+    if sim.options.enforce_model {
+        let named = request.get("model").and_then(Value::as_str).unwrap_or("");
+        if named != sim.options.model {
+            return Err(vllm_unknown_model(named));
+        }
+    }
+    let prompt = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|messages| {
+            messages
+                .iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        })
+        .and_then(|m| m.get("content").and_then(Value::as_str))
+        .ok_or_else(|| bad("`messages` holds no user message with a string `content`".into()))?
+        .to_owned();
+    let prompts = [prompt];
+    let params = params_of(&request, "max_tokens", 16).map_err(bad)?;
+    sim.check_context(&prompts, &params).map_err(bad)?;
+    let samples = sim.sample(&prompts, &params);
+    sim.delay(&prompts, &samples).await;
+    let choices: Vec<Value> = samples
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            json!({
+                "index": index,
+                "message": {"role": "assistant", "content": s.text},
+                "finish_reason": s.openai_finish(),
+            })
+        })
+        .collect();
+    let completion_tokens: usize = samples.iter().map(|s| s.tokens.len()).sum();
+    let prompt_tokens = sim.prompt_tokens(&prompts[0]);
+    Ok(json!({
+        "id": format!("chatcmpl-sim-{}", sim.generation_requests.load(Ordering::SeqCst)),
+        "object": "chat.completion",
         "created": 0,
         "model": sim.options.model,
         "choices": choices,

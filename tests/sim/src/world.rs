@@ -35,6 +35,10 @@ pub struct WorldTheorem {
     /// Goals at the root.
     pub root: Vec<String>,
     pub states: Vec<WorldState>,
+    /// What the simulated planner writes for this theorem (prompts asking for a sketch):
+    /// each a proof body after `:= by` at column 0, its lemmas left with `sorry`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sketches: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
