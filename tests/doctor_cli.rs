@@ -250,3 +250,52 @@ async fn doctor_names_an_sglang_that_500s_on_stop_regex() {
     );
     assert!(stdout.contains("set policy.stop_regex = []"), "{stdout}");
 }
+
+/// The planner is checked like the policy: its server, its wire and its template.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_planner_s_server_wire_and_template() {
+    let server = sim::sglang::spawn(
+        serde_json::from_str(r#"{"theorems": []}"#).unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let url = server.url();
+    let planner = |template: &str| {
+        vec![
+            "--set".to_owned(),
+            "search.decompose=true".to_owned(),
+            "--set".to_owned(),
+            format!("planner.urls=[\"{url}\"]"),
+            "--set".to_owned(),
+            "planner.backend=\"openai-chat\"".to_owned(),
+            "--set".to_owned(),
+            format!("planner.template=\"{template}\""),
+        ]
+    };
+    let chat = planner("chat-sketch");
+    let chat: Vec<&str> = chat.iter().map(String::as_str).collect();
+    let (output, _policy) = doctor_against_sim(Default::default(), &chat).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("[ok]   planner {url}")),
+        "{stdout}"
+    );
+    assert!(
+        server
+            .log
+            .entries()
+            .iter()
+            .any(|e| e.path == "/v1/chat/completions"),
+        "the check asked over the chat wire"
+    );
+    let markers = planner("deepseek-v2-sketch");
+    let markers: Vec<&str> = markers.iter().map(String::as_str).collect();
+    let (output, _policy) = doctor_against_sim(Default::default(), &markers).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("[FAIL] planner {url}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("chat-sketch"), "{stdout}");
+}

@@ -164,3 +164,42 @@ fn prompt_says_whether_the_bos_text_is_part_of_the_bytes() {
         "{stderr}"
     );
 }
+
+/// DeepSeek-Prover-V2's chain-of-thought prompt (deepseek-ai/DeepSeek-Prover-V2 README) in
+/// its chat framing, with the sketch request after it: the planner's bytes at the root, and
+/// below it the proof so far and the node's state in the code.
+#[test]
+fn prompt_under_planner_prints_the_planner_s_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let out = prompt(dir.path(), &["--planner"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = concat!(
+        "<｜User｜>Complete the following Lean 4 code:\n\n",
+        "```lean4\nimport Mathlib\n/-- Show that 1+1=2 -/\ntheorem foo : 1 + 1 = 2 := by\n  sorry\n```\n\n",
+        "Before producing the Lean 4 code to formally prove the given theorem, provide a detailed proof plan outlining the main proof steps and strategies.\n",
+        "The plan should highlight key ideas, intermediate lemmas, and proof structures that will guide the construction of the final formal proof.\n",
+        "Then write the proof as a sketch: state each intermediate lemma with `have`, prove each with `sorry`, and close the goal from the lemmas.",
+        "<｜Assistant｜>"
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("planner template: deepseek-v2-sketch"),
+        "{stderr}"
+    );
+
+    let out = prompt(
+        dir.path(),
+        &["--planner", "--tactics", "have h : (2:ℕ) = 2 := rfl"],
+    );
+    let below = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        below.contains(":= by\n  have h : (2:ℕ) = 2 := rfl\n  /- tactic state:\n    h : 2 = 2\n    ⊢ 1 + 1 = 2\n  -/\n  sorry\n```"),
+        "{below}"
+    );
+}
