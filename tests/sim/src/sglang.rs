@@ -483,7 +483,7 @@ impl Sim {
                 )
             })
             .collect();
-        sketches.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        sketches.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
         Self {
             states,
             roots,
