@@ -168,46 +168,16 @@ pub fn have_head(tactic: &str) -> Option<&str> {
         text.strip_prefix(k)
             .is_some_and(|rest| rest.starts_with([' ', ':', '\n']))
     })?;
-    let (mut brackets, mut in_string, mut comment_depth, mut line_comment) =
-        (0usize, false, 0usize, false);
-    let mut typed = false;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let rest = &text[i..];
-        if line_comment {
-            line_comment = c != '\n';
-        } else if comment_depth > 0 {
-            if rest.starts_with("-/") {
-                comment_depth -= 1;
-                chars.next();
-            } else if rest.starts_with("/-") {
-                comment_depth += 1;
-                chars.next();
+    let (mut brackets, mut typed) = (0usize, false);
+    for (i, c) in code_chars(text) {
+        match c {
+            '(' | '[' | '{' | '⟨' | '⦃' => brackets += 1,
+            ')' | ']' | '}' | '⟩' | '⦄' => brackets = brackets.saturating_sub(1),
+            ':' if brackets == 0 && text[i..].starts_with(":=") => {
+                return (typed && i > keyword.len()).then(|| text[..i].trim_end());
             }
-        } else if in_string {
-            match c {
-                '\\' => {
-                    chars.next();
-                }
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if rest.starts_with("--") {
-            line_comment = true;
-        } else if rest.starts_with("/-") {
-            comment_depth = 1;
-            chars.next();
-        } else {
-            match c {
-                '"' => in_string = true,
-                '(' | '[' | '{' | '⟨' | '⦃' => brackets += 1,
-                ')' | ']' | '}' | '⟩' | '⦄' => brackets = brackets.saturating_sub(1),
-                ':' if brackets == 0 && rest.starts_with(":=") => {
-                    return (typed && i > keyword.len()).then(|| text[..i].trim_end());
-                }
-                ':' if brackets == 0 && i >= keyword.len() => typed = true,
-                _ => {}
-            }
+            ':' if brackets == 0 && i >= keyword.len() => typed = true,
+            _ => {}
         }
     }
     None
@@ -217,44 +187,55 @@ pub fn have_head(tactic: &str) -> Option<&str> {
 /// longer name, nor inside a comment or a string literal.
 pub fn sorry_tokens(text: &str) -> Vec<usize> {
     let ident = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '\'' | '!' | '?');
-    let mut found = Vec::new();
+    code_chars(text)
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            text[i..].starts_with("sorry")
+                && !text[..i].chars().next_back().is_some_and(ident)
+                && !text[i + "sorry".len()..].chars().next().is_some_and(ident)
+        })
+        .collect()
+}
+
+/// The characters of `text` that are code, with their byte offsets: those of comments
+/// (`--` to the line's end, nested `/- -/`) and string literals left out.
+fn code_chars(text: &str) -> impl Iterator<Item = (usize, char)> + '_ {
     let (mut comment_depth, mut line_comment, mut in_string) = (0usize, false, false);
     let mut chars = text.char_indices();
-    while let Some((i, c)) = chars.next() {
-        let rest = &text[i..];
-        if line_comment {
-            line_comment = c != '\n';
-        } else if comment_depth > 0 {
-            if rest.starts_with("-/") {
-                comment_depth -= 1;
-                chars.next();
-            } else if rest.starts_with("/-") {
-                comment_depth += 1;
-                chars.next();
-            }
-        } else if in_string {
-            match c {
-                '\\' => {
+    std::iter::from_fn(move || {
+        while let Some((i, c)) = chars.next() {
+            let rest = &text[i..];
+            if line_comment {
+                line_comment = c != '\n';
+            } else if comment_depth > 0 {
+                if rest.starts_with("-/") {
+                    comment_depth -= 1;
+                    chars.next();
+                } else if rest.starts_with("/-") {
+                    comment_depth += 1;
                     chars.next();
                 }
-                '"' => in_string = false,
-                _ => {}
+            } else if in_string {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => in_string = false,
+                    _ => {}
+                }
+            } else if rest.starts_with("--") {
+                line_comment = true;
+            } else if rest.starts_with("/-") {
+                comment_depth = 1;
+                chars.next();
+            } else if c == '"' {
+                in_string = true;
+            } else {
+                return Some((i, c));
             }
-        } else if rest.starts_with("--") {
-            line_comment = true;
-        } else if rest.starts_with("/-") {
-            comment_depth = 1;
-            chars.next();
-        } else if c == '"' {
-            in_string = true;
-        } else if rest.starts_with("sorry")
-            && !text[..i].chars().next_back().is_some_and(ident)
-            && !rest["sorry".len()..].chars().next().is_some_and(ident)
-        {
-            found.push(i);
         }
-    }
-    found
+        None
+    })
 }
 
 /// `tactics`, one after the other, as the text of ONE tactic: a single tactic as it is,

@@ -14,20 +14,15 @@
 //!
 //! `cargo bench -p search --bench decomposition --profile dev`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use search::config::{Config, Expansion, Sampling};
+use search::config::Expansion;
 use serde_json::json;
-use sim::sglang::SglangOptions;
 use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 mod support;
 
-const SCALE: u32 = 20;
-const GEN_PER_REQUEST: Duration = Duration::from_millis(100);
-const GEN_PER_TOKEN: Duration = Duration::from_millis(25);
-const GEN_PER_PROMPT: Duration = Duration::from_millis(20);
-const LEAN_PER_REQUEST_MS: u64 = 150;
+use support::SCALE;
 const THEOREMS: usize = 36;
 const CONCURRENCY: usize = 4;
 const NUM_CANDIDATES: usize = 8;
@@ -172,17 +167,7 @@ fn main() {
     let world_file = dir.path().join("world.json");
     support::write_world(&world_file, &world);
     let servers_rt = support::servers_runtime();
-    let sglang = servers_rt
-        .block_on(sim::sglang::spawn(
-            world.clone(),
-            SglangOptions {
-                delay_per_request: GEN_PER_REQUEST / SCALE,
-                delay_per_token: GEN_PER_TOKEN / SCALE,
-                delay_per_prompt: GEN_PER_PROMPT / SCALE,
-                ..SglangOptions::default()
-            },
-        ))
-        .expect("sglang");
+    let sglang = support::decode_latency_sglang(&servers_rt, &world);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let modes = [
         Mode {
@@ -207,27 +192,17 @@ fn main() {
         },
     ];
     println!(
-        "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}, max_nodes {MAX_NODES}; generate {GEN_PER_REQUEST:?} + {GEN_PER_TOKEN:?}/decode step + {GEN_PER_PROMPT:?}/prompt, Lean {LEAN_PER_REQUEST_MS} ms/request (all / {SCALE} here)\n"
+        "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}, max_nodes {MAX_NODES}; {}\n",
+        support::decode_latency_line()
     );
     println!("| mode | proved | by decomposition | generate calls | Lean calls | tokens generated | tokens/proof | holes | subgoals opened / proved / reused | GPU-s/proof | theorems/hour |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
     let mut rows = Vec::new();
     for mode in &modes {
-        let mut config = Config::default();
+        let mut config = support::decode_latency_config(&sglang.url(), &world_file, CONCURRENCY);
         config.search.expansion = mode.expansion;
         config.search.decompose = mode.decompose;
         config.search.max_nodes = MAX_NODES;
         config.search.num_candidates = NUM_CANDIDATES;
-        config.search.timeout_per_theorem = 1e6;
-        config.policy.urls = vec![sglang.url()];
-        config.policy.sampling = Sampling::N;
-        config.policy.template = "deepseek-tactic-state".into();
-        config.policy.proof_template = "deepseek-v1.5-proof".into();
-        config.sweep.concurrency = CONCURRENCY;
-        config.lean = support::sim_repl(
-            &world_file,
-            LEAN_PER_REQUEST_MS / u64::from(SCALE),
-            CONCURRENCY,
-        );
         let gpu_before = sglang.gpu_time.total();
         let out = dir.path().join(mode.name.replace([' ', ','], "_"));
         let started = Instant::now();
@@ -277,17 +252,11 @@ fn main() {
     support::write_result(
         "decomposition",
         &json!({
-            "scale": SCALE,
             "theorems": THEOREMS,
             "concurrency": CONCURRENCY,
             "num_candidates": NUM_CANDIDATES,
             "max_nodes": MAX_NODES,
-            "latency_model_full_scale_ms": {
-                "generate_per_request": GEN_PER_REQUEST.as_millis() as u64,
-                "generate_per_decode_step": GEN_PER_TOKEN.as_millis() as u64,
-                "generate_per_prompt": GEN_PER_PROMPT.as_millis() as u64,
-                "lean_per_request": LEAN_PER_REQUEST_MS,
-            },
+            "latency": support::decode_latency_json(),
             "modes": rows,
         }),
     );

@@ -24,20 +24,15 @@
 //! `cargo bench -p search --bench expansion_modes --profile dev`
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use search::config::{Config, Expansion, Sampling};
+use search::config::{Config, Expansion};
 use serde_json::json;
-use sim::sglang::SglangOptions;
 use sim::world::{Effect, World, WorldState, WorldTactic, WorldTheorem};
 
 mod support;
 
-const SCALE: u32 = 20;
-const GEN_PER_REQUEST: Duration = Duration::from_millis(100);
-const GEN_PER_TOKEN: Duration = Duration::from_millis(25);
-const GEN_PER_PROMPT: Duration = Duration::from_millis(20);
-const LEAN_PER_REQUEST_MS: u64 = 150;
+use support::SCALE;
 const THEOREMS: usize = 48;
 const CONCURRENCY: usize = 4;
 const NUM_CANDIDATES: usize = 8;
@@ -158,23 +153,12 @@ struct Mode {
 }
 
 fn config(mode: &Mode, url: &str, world_file: &Path) -> Config {
-    let mut config = Config::default();
+    let mut config = support::decode_latency_config(url, world_file, CONCURRENCY);
     config.search.expansion = mode.expansion;
     config.search.max_nodes = mode.max_nodes;
     config.search.num_candidates = mode.num_candidates;
-    config.search.timeout_per_theorem = 1e6;
-    config.policy.urls = vec![url.to_owned()];
-    config.policy.sampling = Sampling::N;
     config.policy.stop = mode.stop.clone();
     config.policy.stop_regex = mode.stop_regex.clone();
-    config.policy.template = "deepseek-tactic-state".into();
-    config.policy.proof_template = "deepseek-v1.5-proof".into();
-    config.sweep.concurrency = CONCURRENCY;
-    config.lean = support::sim_repl(
-        world_file,
-        LEAN_PER_REQUEST_MS / u64::from(SCALE),
-        CONCURRENCY,
-    );
     config
 }
 
@@ -187,17 +171,7 @@ fn main() {
     let world_file = dir.path().join("world.json");
     support::write_world(&world_file, &world);
     let servers_rt = support::servers_runtime();
-    let sglang = servers_rt
-        .block_on(sim::sglang::spawn(
-            world.clone(),
-            SglangOptions {
-                delay_per_request: GEN_PER_REQUEST / SCALE,
-                delay_per_token: GEN_PER_TOKEN / SCALE,
-                delay_per_prompt: GEN_PER_PROMPT / SCALE,
-                ..SglangOptions::default()
-            },
-        ))
-        .expect("sglang");
+    let sglang = support::decode_latency_sglang(&servers_rt, &world);
     let url = sglang.url();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let modes = [
@@ -251,7 +225,8 @@ fn main() {
         },
     ];
     println!(
-        "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}; generate {GEN_PER_REQUEST:?} + {GEN_PER_TOKEN:?}/decode step + {GEN_PER_PROMPT:?}/prompt, Lean {LEAN_PER_REQUEST_MS} ms/request (all / {SCALE} here)\n"
+        "{THEOREMS} theorems, concurrency {CONCURRENCY}, num_candidates {NUM_CANDIDATES}; {}\n",
+        support::decode_latency_line()
     );
     println!("| mode | proved | generate calls | tokens generated | tokens/proof | never replayed | empty samples | GPU-s/proof | theorems/hour |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
@@ -304,16 +279,10 @@ fn main() {
     support::write_result(
         "expansion_modes",
         &json!({
-            "scale": SCALE,
             "theorems": THEOREMS,
             "concurrency": CONCURRENCY,
             "num_candidates": NUM_CANDIDATES,
-            "latency_model_full_scale_ms": {
-                "generate_per_request": GEN_PER_REQUEST.as_millis() as u64,
-                "generate_per_decode_step": GEN_PER_TOKEN.as_millis() as u64,
-                "generate_per_prompt": GEN_PER_PROMPT.as_millis() as u64,
-                "lean_per_request": LEAN_PER_REQUEST_MS,
-            },
+            "latency": support::decode_latency_json(),
             "modes": rows,
         }),
     );

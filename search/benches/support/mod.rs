@@ -4,13 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use lean_bridge::{LeanConfig, LeanPool};
-use search::config::Config;
+use search::config::{Config, Sampling};
 use search::lean_env::LeanEnv;
 use search::policy::build_policy;
 use search::request_setup::RequestSetup;
 use search::sweep::{run_sweep, Backends, SweepOptions};
+use sim::sglang::{SglangHandle, SglangOptions};
 use sim::world::{World, WorldTheorem};
 
 /// `target/bench/` (or `$CARGO_TARGET_DIR/bench/`).
@@ -149,4 +151,69 @@ pub fn sweep_world(
     let summary = run_folder::Summary::from_dir(out).expect("summary");
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     summary
+}
+
+/// The decode-latency model of `expansion_modes` and `decomposition` at full scale
+/// (docs/performance.md section 6): a generate request costs [`GEN_PER_REQUEST`], plus
+/// [`GEN_PER_TOKEN`] per decode step (its longest completion) and [`GEN_PER_PROMPT`] per
+/// distinct prompt; a Lean request [`LEAN_PER_REQUEST_MS`]. Runs divide every delay by
+/// [`SCALE`]; reports scale them back.
+pub const SCALE: u32 = 20;
+pub const GEN_PER_REQUEST: Duration = Duration::from_millis(100);
+pub const GEN_PER_TOKEN: Duration = Duration::from_millis(25);
+pub const GEN_PER_PROMPT: Duration = Duration::from_millis(20);
+pub const LEAN_PER_REQUEST_MS: u64 = 150;
+
+/// The simulated SGLang over `world` under the decode-latency model, on `runtime`.
+pub fn decode_latency_sglang(runtime: &tokio::runtime::Runtime, world: &World) -> SglangHandle {
+    runtime
+        .block_on(sim::sglang::spawn(
+            world.clone(),
+            SglangOptions {
+                delay_per_request: GEN_PER_REQUEST / SCALE,
+                delay_per_token: GEN_PER_TOKEN / SCALE,
+                delay_per_prompt: GEN_PER_PROMPT / SCALE,
+                ..SglangOptions::default()
+            },
+        ))
+        .expect("sglang")
+}
+
+/// A config of those benches: `sampling = "n"`, DeepSeek-Prover-V1.5's tactic and proof
+/// templates, `concurrency` theorems at once, each on a simulated REPL over `world_file`
+/// answering after the model's Lean delay.
+pub fn decode_latency_config(url: &str, world_file: &Path, concurrency: usize) -> Config {
+    let mut config = Config::default();
+    config.search.timeout_per_theorem = 1e6;
+    config.policy.urls = vec![url.to_owned()];
+    config.policy.sampling = Sampling::N;
+    config.policy.template = "deepseek-tactic-state".into();
+    config.policy.proof_template = "deepseek-v1.5-proof".into();
+    config.sweep.concurrency = concurrency;
+    config.lean = sim_repl(
+        world_file,
+        LEAN_PER_REQUEST_MS / u64::from(SCALE),
+        concurrency,
+    );
+    config
+}
+
+/// The decode-latency model in words, for a bench's first line.
+pub fn decode_latency_line() -> String {
+    format!(
+        "generate {GEN_PER_REQUEST:?} + {GEN_PER_TOKEN:?}/decode step + {GEN_PER_PROMPT:?}/prompt, Lean {LEAN_PER_REQUEST_MS} ms/request (all / {SCALE} here)"
+    )
+}
+
+/// The decode-latency model as a bench's result records it.
+pub fn decode_latency_json() -> serde_json::Value {
+    serde_json::json!({
+        "scale": SCALE,
+        "latency_model_full_scale_ms": {
+            "generate_per_request": GEN_PER_REQUEST.as_millis() as u64,
+            "generate_per_decode_step": GEN_PER_TOKEN.as_millis() as u64,
+            "generate_per_prompt": GEN_PER_PROMPT.as_millis() as u64,
+            "lean_per_request": LEAN_PER_REQUEST_MS,
+        },
+    })
 }

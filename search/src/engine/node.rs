@@ -87,14 +87,32 @@ fn state_key(subgoal: Option<u32>, goals: &str) -> u64 {
 impl Tree {
     pub fn with_root(state: StateId, goals: &[String]) -> Self {
         let mut tree = Tree::default();
-        let goals_text = join_goals(goals);
-        tree.seen.insert(state_key(None, &goals_text), 0);
-        tree.nodes.push(Node {
-            id: 0,
+        tree.add_root(None, join_goals(goals), goals.len() as u32, state, 0.0);
+        tree
+    }
+
+    /// The root of subgoal search `subgoal`: the hole's own proof state and goal.
+    pub fn add_subgoal_root(&mut self, subgoal: u32, hole: &Hole, created_ms: f64) -> NodeId {
+        self.add_root(Some(subgoal), hole.goal.clone(), 1, hole.state, created_ms)
+    }
+
+    /// A node without a parent: the tree's root, or a subgoal search's.
+    fn add_root(
+        &mut self,
+        subgoal: Option<u32>,
+        goals: String,
+        goal_count: u32,
+        state: StateId,
+        created_ms: f64,
+    ) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        self.seen.insert(state_key(subgoal, &goals), id);
+        self.nodes.push(Node {
+            id,
             parent: None,
             tactic: None,
-            goals: goals_text.into_boxed_str(),
-            goal_count: goals.len() as u32,
+            goals: goals.into_boxed_str(),
+            goal_count,
             state,
             depth: 0,
             llm_logprob: 0.0,
@@ -103,35 +121,8 @@ impl Tree {
             energy: None,
             score: 0.0,
             status: NodeStatus::Open,
-            created_ms: 0.0,
-            subgoal: None,
-            holes: Box::default(),
-            holes_on_path: 0,
-            sketch: false,
-        });
-        tree
-    }
-
-    /// The root of subgoal search `subgoal`: the hole's own proof state and goal.
-    pub fn add_subgoal_root(&mut self, subgoal: u32, hole: &Hole, created_ms: f64) -> NodeId {
-        let id = self.nodes.len() as NodeId;
-        self.seen.insert(state_key(Some(subgoal), &hole.goal), id);
-        self.nodes.push(Node {
-            id,
-            parent: None,
-            tactic: None,
-            goals: hole.goal.clone().into_boxed_str(),
-            goal_count: 1,
-            state: hole.state,
-            depth: 0,
-            llm_logprob: 0.0,
-            tokens: 0,
-            cum_logprob: 0.0,
-            energy: None,
-            score: 0.0,
-            status: NodeStatus::Open,
             created_ms,
-            subgoal: Some(subgoal),
+            subgoal,
             holes: Box::default(),
             holes_on_path: 0,
             sketch: false,

@@ -1100,6 +1100,26 @@ async fn generate_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     })
 }
 
+/// An OpenAI-compatible request's body as vLLM reads it: JSON, then (here) the injected
+/// fault, then the model name checked against the one served.
+fn openai_request(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| openai_error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))?;
+    if sim.injected_fault() {
+        return Err(openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "simulated fault: server busy",
+        ));
+    }
+    if sim.options.enforce_model {
+        let named = request.get("model").and_then(Value::as_str).unwrap_or("");
+        if named != sim.options.model {
+            return Err(vllm_unknown_model(named));
+        }
+    }
+    Ok(request)
+}
+
 async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     let (status, response) = match completions_inner(&sim, &body).await {
         Ok(answer) => (StatusCode::OK, Json(answer).into_response()),
@@ -1115,20 +1135,7 @@ async fn completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
 
 async fn completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let bad = |m: String| openai_error(StatusCode::BAD_REQUEST, &m);
-    let request: Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    if sim.injected_fault() {
-        return Err(openai_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "simulated fault: server busy",
-        ));
-    }
-    if sim.options.enforce_model {
-        let named = request.get("model").and_then(Value::as_str).unwrap_or("");
-        if named != sim.options.model {
-            return Err(vllm_unknown_model(named));
-        }
-    }
+    let request = openai_request(sim, body)?;
     let (prompts, _) = prompts_of(request.get("prompt"), "prompt").map_err(bad)?;
     let params = params_of(&request, "max_tokens", 16).map_err(bad)?;
     sim.check_context(&prompts, &params).map_err(bad)?;
@@ -1202,20 +1209,7 @@ async fn chat_completions(State(sim): State<Arc<Sim>>, body: Bytes) -> Response 
 /// "content"}, "finish_reason"}` and the request's `usage`.
 async fn chat_completions_inner(sim: &Sim, body: &[u8]) -> Result<Value, Rejection> {
     let bad = |m: String| openai_error(StatusCode::BAD_REQUEST, &m);
-    let request: Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    if sim.injected_fault() {
-        return Err(openai_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "simulated fault: server busy",
-        ));
-    }
-    if sim.options.enforce_model {
-        let named = request.get("model").and_then(Value::as_str).unwrap_or("");
-        if named != sim.options.model {
-            return Err(vllm_unknown_model(named));
-        }
-    }
+    let request = openai_request(sim, body)?;
     let prompt = request
         .get("messages")
         .and_then(Value::as_array)

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::world::{have_step, Effect, HaveStep, World, WorldTheorem};
 use formats::theorems::{declaration_name, declaration_name_span, statement_head};
-use lean_bridge::one_tactic::tactic_breaks;
+use lean_bridge::one_tactic::{sorry_tokens, tactic_breaks};
 use lean_bridge::protocol::{
     CommandRequest, CommandResponse, Message, Pos, ReplError, Request, Severity, Sorry,
     TacticRequest, TacticResponse,
@@ -674,19 +674,6 @@ struct Replayed {
     messages: Vec<Message>,
     axioms: Vec<String>,
     admitted: Vec<String>,
-}
-
-/// Byte offsets of each `sorry` token in `text`, in order (not inside a longer name).
-fn sorry_tokens(text: &str) -> Vec<usize> {
-    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
-    text.match_indices("sorry")
-        .map(|(at, _)| at)
-        .filter(|&at| {
-            let before = text[..at].chars().next_back();
-            let after = text[at + "sorry".len()..].chars().next();
-            !before.is_some_and(ident) && !after.is_some_and(ident)
-        })
-        .collect()
 }
 
 /// Whether a line at a tactic's own column continues it as a step of its `calc`: Lean's
