@@ -1,4 +1,9 @@
-//! Best-first search of one theorem.
+//! Best-first search of one theorem: the loop, an expansion's samples in Lean, probes and
+//! the value model's scores. Subgoal decomposition (`subgoals`) and the planner's sketches
+//! (`sketches`) are the same search's, in files of their own.
+
+mod sketches;
+mod subgoals;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -13,9 +18,7 @@ use formats::NodeStatus;
 use lean_bridge::{ProofCheck, TacticOutcome};
 use tokio::time::error::Elapsed;
 
-use super::decompose::{
-    assemble, goal_key, hole_tactic, lemma_statement, sorry_count, Subgoal, Subgoals,
-};
+use super::decompose::{lemma_statement, Subgoals};
 use super::frontier::{priority, Frontier};
 use super::interner::Interner;
 use super::node::{text_hash, NewNode, NodeId, Tree};
@@ -25,7 +28,7 @@ use crate::banned::is_banned;
 use crate::candidates::{extract_candidates, start_column, tactic_sequence, Step};
 use crate::config::{Expansion, SearchConfig};
 use crate::env::{Hole, ProofEnv, ProofSession};
-use crate::planner::{sketch_of, Planner};
+use crate::planner::Planner;
 use crate::policy::{Completion, Policy, PolicyError};
 use crate::templates::{PromptInput, PromptTemplate};
 use crate::value::ValueScorer;
@@ -359,36 +362,6 @@ impl<'a> Search<'a, '_> {
         }
     }
 
-    /// A main-tree node is always worth expanding; a subgoal node while its subgoal is not
-    /// proved and a conditional node still waits for it. A subgoal that is wanted again
-    /// (an eviction, a new conditional node) has its open nodes queued again
-    /// ([`Search::requeue`]).
-    fn wanted(&self, id: NodeId) -> bool {
-        let Some(s) = self.tree.get(id).subgoal else {
-            return true;
-        };
-        let subgoal = self.subgoals.get(s);
-        subgoal.proof.is_none()
-            && subgoal
-                .waiting
-                .iter()
-                .any(|&c| self.tree.get(c).status == NodeStatus::Conditional)
-    }
-
-    /// Queues the open nodes of subgoal `s` again (the frontier keeps one entry per node).
-    fn requeue(&mut self, s: u32) {
-        let open: Vec<(NodeId, f64)> = self
-            .tree
-            .nodes()
-            .iter()
-            .filter(|n| n.subgoal == Some(s) && n.status == NodeStatus::Open)
-            .map(|n| (n.id, n.score))
-            .collect();
-        for (id, score) in open {
-            self.frontier.push(id, score);
-        }
-    }
-
     fn prompts(&self, batch: &[NodeId]) -> Vec<String> {
         let header = self.theorem.header_or(self.params.default_header);
         let budget = self.policy.prompt_budget();
@@ -578,182 +551,6 @@ impl<'a> Search<'a, '_> {
             }
         }
         Ok(ahead)
-    }
-
-    /// The planner's requests for the nodes of `batch` it plans (in the main tree, at most
-    /// `planner.max_depth` deep; each node is expanded once, so planned once), one request
-    /// per node, or `None` when there is none to send. Each never outlives the theorem.
-    fn plan(&mut self, batch: &[NodeId]) -> Option<PlanRequest<'a>> {
-        let planner: &'a Planner = self.params.planner?;
-        let header = self.theorem.header_or(self.params.default_header);
-        let prompts: Vec<(NodeId, String)> = batch
-            .iter()
-            .filter(|&&id| {
-                let node = self.tree.get(id);
-                node.subgoal.is_none() && node.depth <= planner.config.max_depth
-            })
-            .map(|&id| {
-                let proof_before = self.tree.tactics_to(id);
-                let node = self.tree.get(id);
-                let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
-                (id, planner.template.render(&input))
-            })
-            .collect();
-        if prompts.is_empty() {
-            return None;
-        }
-        self.stats.planner_calls += prompts.len() as u64;
-        let (n, time_left, clock) = (
-            planner.config.num_sketches,
-            self.time_left(),
-            self.params.clock,
-        );
-        Some(Box::pin(async move {
-            let requests = prompts.into_iter().map(|(id, prompt)| async move {
-                let started = clock.now();
-                let prompts = [prompt];
-                let answer =
-                    tokio::time::timeout(time_left, planner.client.generate(&prompts, n)).await;
-                let ms = (clock.now().saturating_sub(started)).as_secs_f64() * 1000.0;
-                Planned {
-                    node: id,
-                    answer,
-                    ms,
-                }
-            });
-            futures_util::future::join_all(requests).await
-        }))
-    }
-
-    /// Each planned node's sketches in Lean, best (first) first. A planner request that
-    /// failed costs only its sketches.
-    async fn try_sketches(&mut self, planned: Vec<Planned>) -> Result<(), End> {
-        for Planned { node, answer, ms } in planned {
-            self.timer.plan_latency(ms);
-            let completions = match answer {
-                Ok(Ok(mut answers)) => answers.pop().unwrap_or_default(),
-                Ok(Err(e)) => {
-                    tracing::warn!(theorem = %self.theorem.name, error = %e, "planner request failed; the search goes on without its sketches");
-                    self.stats.planner_failures += 1;
-                    continue;
-                }
-                Err(_) => return Err(End::Status(SearchStatus::Timeout)),
-            };
-            let declaration = self
-                .theorem
-                .declaration_name()
-                .unwrap_or(&self.theorem.name)
-                .to_owned();
-            let proof_before = self.tree.tactics_to(node);
-            let mut seen = HashSet::new();
-            for (rank, completion) in completions.iter().enumerate() {
-                self.stats.planner_tokens_generated += u64::from(completion.completion_tokens);
-                self.stats.planner_tokens_prompt += u64::from(completion.prompt_tokens);
-                let Some(sketch) = sketch_of(&completion.text, &declaration, &proof_before) else {
-                    continue;
-                };
-                if !seen.insert(sketch.clone()) {
-                    continue;
-                }
-                self.stats.sketches += 1;
-                if self.timed_out() {
-                    return Err(End::Status(SearchStatus::Timeout));
-                }
-                self.try_sketch(node, &sketch, rank, completion.completion_tokens)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One sketch from `parent`'s state as one tactic block, its sorries the holes. Lean's
-    /// answer with exactly the sketch's sorries as holes makes a node carrying them
-    /// (conditional when no goal is left); a sketch without sorries is a step like any; an
-    /// error, a timeout, or more holes than `search.max_subgoals` allows is `sketch_error`.
-    async fn try_sketch(
-        &mut self,
-        parent: NodeId,
-        sketch: &str,
-        rank: usize,
-        tokens: u32,
-    ) -> Result<(), End> {
-        let prior = self.params.planner.map_or(0.0, |p| p.config.prior);
-        let tactic = self.interner.intern(sketch);
-        let config = self.params.config;
-        // Its sorries are the holes; any other banned identifier keeps it from Lean.
-        let banned: Vec<String> = config
-            .banned_tactics
-            .iter()
-            .filter(|b| b.as_str() != "sorry")
-            .cloned()
-            .collect();
-        if is_banned(sketch, &banned) {
-            self.stats.candidates_banned += 1;
-            self.fail(parent, tactic, AttemptOutcome::Banned, "");
-            return Ok(());
-        }
-        let sorries = sorry_count(sketch);
-        let room = config
-            .max_subgoals
-            .saturating_sub(self.tree.get(parent).holes_on_path as usize);
-        if sorries > room {
-            self.stats.sketch_errors += 1;
-            let message = format!(
-                "{sorries} sorries, more than the {room} holes search.max_subgoals leaves here"
-            );
-            self.fail(parent, tactic, AttemptOutcome::SketchError, &message);
-            return Ok(());
-        }
-        let state = self.tree.get(parent).state;
-        self.timer.lap(self.params.clock, Phase::Engine);
-        let outcome = self.session.apply_with_holes(state, sketch).await;
-        self.timer.call(self.params.clock, Phase::Lean);
-        self.stats.lean_calls += 1;
-        let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
-        let step = Step {
-            tactic: sketch.to_owned(),
-            logprob: prior * (rank + 1) as f64,
-            tokens: tokens as usize,
-        };
-        let new = self.new_node(Arc::clone(&tactic), &step);
-        let mut node = match outcome {
-            TacticOutcome::Holes {
-                state,
-                goals,
-                holes,
-            } if holes.len() == sorries => new(goals, state, holes),
-            TacticOutcome::Progress { state, goals } if sorries == 0 => {
-                new(goals, state, Vec::new())
-            }
-            TacticOutcome::Complete { state, .. } | TacticOutcome::Incomplete { state, .. }
-                if sorries == 0 =>
-            {
-                new(Vec::new(), state, Vec::new())
-            }
-            other => {
-                self.stats.sketch_errors += 1;
-                let message = match other {
-                    TacticOutcome::Error { message } => message,
-                    TacticOutcome::Timeout => "timeout".to_owned(),
-                    TacticOutcome::Holes { holes, .. } => format!(
-                        "Lean answered {} holes for the sketch's {sorries} sorries",
-                        holes.len()
-                    ),
-                    other => format!("not a sketch Lean can take: {other:?}"),
-                };
-                self.fail(parent, tactic, AttemptOutcome::SketchError, &message);
-                return Ok(());
-            }
-        };
-        self.stats.sketch_nodes += 1;
-        self.stats.holes_opened += node.holes.len() as u64;
-        node.sketch = true;
-        if node.goals.is_empty() {
-            self.closed(parent, node).await?;
-        } else if let Applied::Child(id) = self.add_open(parent, node) {
-            self.unqueued.push(id);
-        }
-        Ok(())
     }
 
     /// The samples of one expansion in Lean, then the new children scored and queued.
@@ -1081,195 +878,6 @@ impl<'a> Search<'a, '_> {
         }
     }
 
-    /// The hole to send in place of `step`, which Lean refused at `parent`: with
-    /// `search.decompose`, in the main tree, below `search.max_subgoals` holes on the path,
-    /// for a `have`/`obtain` with a stated type.
-    fn hole_for(&self, parent: NodeId, step: &Step) -> Option<String> {
-        let config = self.params.config;
-        let p = self.tree.get(parent);
-        let room = (p.holes_on_path as usize) < config.max_subgoals;
-        (config.decompose && p.subgoal.is_none() && room)
-            .then(|| hole_tactic(&step.tactic))
-            .flatten()
-    }
-
-    /// Sends `hole` (`have h : P := by sorry`) where `step` failed. Lean's answer with one
-    /// hole makes a node that carries it (queued like any node; a continuation's replay goes
-    /// on from it); any other answer is a failed attempt of the hole tactic.
-    async fn open_hole(&mut self, parent: NodeId, step: &Step, hole: &str) -> Result<Applied, End> {
-        let state = self.tree.get(parent).state;
-        self.timer.lap(self.params.clock, Phase::Engine);
-        let outcome = self.session.apply_with_holes(state, hole).await;
-        self.timer.call(self.params.clock, Phase::Lean);
-        self.stats.lean_calls += 1;
-        let outcome = outcome.map_err(|e| End::Error(e.kind(), e.to_string()))?;
-        let tactic = self.interner.intern(hole);
-        let new = self.new_node(Arc::clone(&tactic), step);
-        match outcome {
-            TacticOutcome::Holes {
-                state,
-                goals,
-                holes,
-            } if holes.len() == 1 => {
-                self.stats.holes_opened += 1;
-                if goals.is_empty() {
-                    self.closed(parent, new(goals, state, holes)).await
-                } else {
-                    Ok(self.add_open(parent, new(goals, state, holes)))
-                }
-            }
-            other => {
-                let message = match other {
-                    TacticOutcome::Error { message } => message,
-                    other => format!("the hole was not opened: {other:?}"),
-                };
-                self.fail(parent, tactic, AttemptOutcome::Error, &message);
-                Ok(Applied::Failed)
-            }
-        }
-    }
-
-    /// A node whose goals closed. In a subgoal search the subgoal is proved; on a path
-    /// carrying holes the node is conditional; anywhere else it goes to the whole-proof
-    /// check (a pass ends the search; a rejection is recorded as a failed attempt).
-    async fn closed(&mut self, parent: NodeId, mut new: NewNode) -> Result<Applied, End> {
-        let p = self.tree.get(parent);
-        if let Some(s) = p.subgoal {
-            new.status = NodeStatus::Unverified;
-            let id = self.tree.add_child(parent, new);
-            self.subgoal_proved(s, id).await?;
-            return Ok(Applied::Leaf(id));
-        }
-        if p.holes_on_path > 0 || !new.holes.is_empty() {
-            new.status = NodeStatus::Conditional;
-            let id = self.tree.add_child(parent, new);
-            self.conditional(id).await?;
-            return Ok(Applied::Leaf(id));
-        }
-        new.status = NodeStatus::Unverified;
-        let tactic = Arc::clone(&new.tactic);
-        let id = self.tree.add_child(parent, new);
-        if let Some(errors) = self.check(id).await? {
-            self.fail(parent, tactic, AttemptOutcome::CheckFailed, &errors);
-        }
-        Ok(Applied::Failed)
-    }
-
-    /// Conditional node `id`: each hole on its path is a subgoal search, the one already
-    /// opened for the same goal (proved or not) or a new one rooted at the hole's own proof
-    /// state. If every hole is proved already, the proof is assembled and checked now.
-    async fn conditional(&mut self, id: NodeId) -> Result<(), End> {
-        self.stats.conditional_nodes += 1;
-        let holes: Vec<Hole> = self
-            .tree
-            .path(id)
-            .into_iter()
-            .flat_map(|n| self.tree.get(n).holes.to_vec())
-            .collect();
-        let node = self.tree.get(id);
-        let base = priority(self.params.config, node.cum_logprob, node.depth, None);
-        for hole in holes {
-            if let Some(s) = self.subgoals.find(&hole.goal) {
-                self.stats.subgoals_reused += 1;
-                self.subgoals.get_mut(s).waiting.push(id);
-                self.requeue(s);
-                continue;
-            }
-            let s = self.subgoals.list.len() as u32;
-            let root = self.tree.add_subgoal_root(s, &hole, self.elapsed_ms());
-            self.subgoals.add(Subgoal {
-                goal: hole.goal,
-                root,
-                opener: id,
-                base,
-                proof: None,
-                waiting: vec![id],
-            });
-            self.stats.subgoals_opened += 1;
-            self.unqueued.push(root);
-        }
-        self.assemble_and_check(id).await
-    }
-
-    /// Node `id` closed subgoal `s`: every conditional node waiting for it whose holes are
-    /// now all proved is assembled and checked at once, oldest first.
-    async fn subgoal_proved(&mut self, s: u32, id: NodeId) -> Result<(), End> {
-        let subgoal = self.subgoals.get_mut(s);
-        if subgoal.proof.is_some() {
-            return Ok(());
-        }
-        subgoal.proof = Some(id);
-        self.stats.subgoals_proved += 1;
-        for waiting in subgoal.waiting.clone() {
-            self.assemble_and_check(waiting).await?;
-        }
-        Ok(())
-    }
-
-    /// The whole-proof check of conditional node `id`'s proof, each hole's sorry replaced by
-    /// its subgoal's script, once every hole has one. A pass ends the search; a rejection
-    /// makes the node `check_failed` and evicts the subgoal proofs it used from the cache,
-    /// so their searches go on.
-    async fn assemble_and_check(&mut self, id: NodeId) -> Result<(), End> {
-        if self.tree.get(id).status != NodeStatus::Conditional {
-            return Ok(());
-        }
-        let path = self.tree.path(id);
-        let mut steps = Vec::with_capacity(path.len());
-        let mut scripts = HashMap::new();
-        let mut used = Vec::new();
-        for &n in &path {
-            let node = self.tree.get(n);
-            let Some(tactic) = &node.tactic else { continue };
-            for hole in node.holes.iter() {
-                let s = self
-                    .subgoals
-                    .find(&hole.goal)
-                    .expect("a conditional node's holes are subgoals");
-                let Some(proof) = self.subgoals.get(s).proof else {
-                    return Ok(());
-                };
-                scripts.insert(goal_key(&hole.goal), self.tree.tactics_to(proof));
-                used.push((s, proof));
-            }
-            let goals = node.holes.iter().map(|h| h.goal.clone()).collect();
-            steps.push((tactic.to_string(), goals));
-        }
-        let tactics = assemble(&steps, &scripts).expect("every hole has its script");
-        let check = self.check_proof(&tactics).await?;
-        if check.verified {
-            self.tree.get_mut(id).status = NodeStatus::Proof;
-            for &(_, proof) in &used {
-                self.tree.get_mut(proof).status = NodeStatus::Proof;
-            }
-            self.stats.proved_by_decomposition = 1;
-            self.stats.proved_by_sketch = u64::from(path.iter().any(|&n| self.tree.get(n).sketch));
-            return Err(End::Proved(Proof {
-                node: id,
-                check,
-                tactics,
-                subgoals: used.into_iter().map(|(_, proof)| proof).collect(),
-            }));
-        }
-        self.stats.check_failures += 1;
-        let node = self.tree.get_mut(id);
-        node.status = NodeStatus::CheckFailed;
-        let (parent, tactic) = (node.parent, node.tactic.clone());
-        if let (Some(parent), Some(tactic)) = (parent, tactic) {
-            self.fail(
-                parent,
-                tactic,
-                AttemptOutcome::CheckFailed,
-                &check.errors.join("\n"),
-            );
-        }
-        for (s, _) in used {
-            self.subgoals.get_mut(s).proof = None;
-            self.requeue(s);
-        }
-        Ok(())
-    }
-
     /// The whole-proof check of the script ending at the complete node `id`: a pass ends the
     /// search (`Err(End::Proved)`), a rejection returns Lean's errors.
     async fn check(&mut self, id: NodeId) -> Result<Option<String>, End> {
@@ -1406,16 +1014,6 @@ impl<'a> Search<'a, '_> {
 /// What a generate request returns, under the theorem's deadline.
 type Generated = Result<Result<Vec<Vec<Completion>>, PolicyError>, Elapsed>;
 type Request<'a> = Pin<Box<dyn Future<Output = Generated> + Send + 'a>>;
-
-/// The planner's answers for the nodes of one expansion.
-type PlanRequest<'a> = Pin<Box<dyn Future<Output = Vec<Planned>> + Send + 'a>>;
-
-/// One planned node's answer, with the request's latency (ms).
-struct Planned {
-    node: NodeId,
-    answer: Result<Result<Vec<Vec<Completion>>, PolicyError>, Elapsed>,
-    ms: f64,
-}
 
 /// A generate request sent ahead (`search.speculate`) for the nodes the frontier would pop
 /// next, which are out of the frontier until it is used or missed.
