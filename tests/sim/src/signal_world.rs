@@ -20,8 +20,13 @@
 //! everywhere would reward any noise, and the shuffled-label control could not tell a learned
 //! head from a lucky one.
 //!
+//! Every child of a decision adds `facts` hypotheses of its own, of varied shape: siblings
+//! differ in much more than the signal, so a head that did not learn the signal ranks them by
+//! chance rather than by a side of the signal its random weights happen to take, and the
+//! control stays a control.
+//!
 //! Every state a theorem's tree can hold is distinct (a stage hypothesis names the step and
-//! each dead end adds its own hypothesis), so the tree has no transpositions, and each
+//! each child adds its own facts), so the tree has no transpositions, and each
 //! decision has exactly `1 + dead_ends.len()` live children: a head trained with only
 //! sibling negatives (`ebm train --hard-ratio 1`) sees the choice the search faces.
 
@@ -44,6 +49,10 @@ pub struct SignalWorld {
     pub dead_end_depth: usize,
     /// Log-prob of each of those rewrites.
     pub chain_logprob: f64,
+    /// Hypotheses of varied shape each child of a decision (the path's and every dead end)
+    /// adds, its own: siblings then differ in much more than the signal, so a head that has
+    /// not learned the signal ranks them by what it happens to make of the rest.
+    pub facts: usize,
 }
 
 impl Default for SignalWorld {
@@ -56,19 +65,61 @@ impl Default for SignalWorld {
             misled_every: 2,
             dead_end_depth: 2,
             chain_logprob: -0.2,
+            facts: 2,
         }
     }
 }
 
 /// The dead-end tactics, most likely first; a world uses as many as it has log-probs for.
-const DEAD_ENDS: [(&str, &str); 6] = [
-    ("exfalso", ""),
-    ("by_contra hc", "\nhc : ¬reduce n m = V"),
-    ("by_contra! hc", "\nhc : reduce n m ≠ V"),
-    ("contrapose! h₀", "\nh₂ : n ≤ A"),
-    ("contrapose! h₁", "\nh₃ : n + m ≠ B"),
-    ("refine absurd h₁ ?_", "\nh₄ : ¬n + m = B"),
+const DEAD_ENDS: [&str; 6] = [
+    "exfalso",
+    "by_contra hc",
+    "by_contra! hc",
+    "contrapose! h₀",
+    "contrapose! h₁",
+    "refine absurd h₁ ?_",
 ];
+
+/// A reproducible mix of `parts` (splitmix64), for the facts' shapes.
+fn mix(parts: &[usize]) -> u64 {
+    parts.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &p| {
+        let mut z = h ^ (p as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// `count` hypotheses of varied shape, one a line, each led by a newline; `key` picks them.
+fn facts(key: &[usize], count: usize) -> String {
+    const TERMS: [&str; 8] = [
+        "n",
+        "m",
+        "n + m",
+        "2 * n",
+        "m ^ 2",
+        "Nat.succ n",
+        "n % 7",
+        "Nat.gcd n m",
+    ];
+    const RELATIONS: [&str; 5] = ["<", "≤", "≠", "∣", "="];
+    const NAMES: [&str; 6] = ["hf", "hg", "hk", "hq", "hu", "hw"];
+    (0..count)
+        .map(|k| {
+            let h = mix(&[key, &[k]].concat());
+            let pick = |shift: u32, len: usize| ((h >> shift) % len as u64) as usize;
+            format!(
+                "\n{}{} : {} {} {} + {}",
+                NAMES[pick(0, NAMES.len())],
+                k,
+                TERMS[pick(8, TERMS.len())],
+                RELATIONS[pick(16, RELATIONS.len())],
+                TERMS[pick(24, TERMS.len())],
+                (h >> 32) % 97
+            )
+        })
+        .collect()
+}
 
 impl SignalWorld {
     /// Whether the policy favours dead ends over the path at `stage` of theorem `i`.
@@ -103,9 +154,15 @@ impl SignalWorld {
         let context = format!("n m : ℕ\nh₀ : {a} < n\nh₁ : n + m = {b}");
         let steps = Self::proof_length(i);
         let value = |stage: usize| 5 * i + stage;
+        // A path state's own facts are those its decision drew for the path's child (child
+        // 0); the root has none.
         let path = |stage: usize| {
+            let own = match stage {
+                0 => String::new(),
+                _ => facts(&[i, stage - 1, 0], self.facts),
+            };
             format!(
-                "{context}\nhs : stage {stage} n m\n⊢ reduce n m = {}",
+                "{context}\nhs : stage {stage} n m{own}\n⊢ reduce n m = {}",
                 value(stage)
             )
         };
@@ -128,11 +185,8 @@ impl SignalWorld {
                 self.path_logprob
             };
             let mut tactics = vec![WorldTactic::new(tactic, path_logprob, next)];
-            for (&logprob, (dead_tactic, added)) in self.dead_ends.iter().zip(DEAD_ENDS) {
-                let added = added
-                    .replace('V', &value(stage).to_string())
-                    .replace('A', &a.to_string())
-                    .replace('B', &b.to_string());
+            for (d, (&logprob, dead_tactic)) in self.dead_ends.iter().zip(DEAD_ENDS).enumerate() {
+                let added = facts(&[i, stage, d + 1], self.facts);
                 let dead = |depth: usize| {
                     let rewrites: String =
                         (0..depth).map(|k| format!("\nr{k} : n ≠ {k}")).collect();
