@@ -249,7 +249,7 @@ fn hashes(dir: &Path) -> BTreeMap<String, String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_loop_killed_mid_round_resumes_and_leaves_finished_sweeps_as_they_were() {
+async fn a_loop_killed_mid_round_retrains_resumes_and_leaves_finished_sweeps_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     let files = write_world(dir.path(), &small_world(), 3);
     // Slow enough generate calls that the kill lands inside round 1's eval sweep.
@@ -263,7 +263,7 @@ async fn a_loop_killed_mid_round_resumes_and_leaves_finished_sweeps_as_they_were
     .await;
     // The user's own server: iterate swaps its head and leaves it running.
     let port = free_port();
-    let _ebm = ebm_serve(port, None).await;
+    let ebm = ebm_serve(port, None).await;
     let out = dir.path().join("loop");
     let config = dir.path().join("config.toml");
     let sets = placement(&files, &server.url(), port);
@@ -291,6 +291,13 @@ async fn a_loop_killed_mid_round_resumes_and_leaves_finished_sweeps_as_they_were
         done_before.len() < files.eval_names.len(),
         "the kill came too late"
     );
+    // As if the kill had come during the training: its folder lacks train.json, written
+    // last. The resumed loop trains again, and the same data make the same head, which the
+    // interrupted sweep's manifest check accepts.
+    let head = out.join("round-1/head/head.safetensors");
+    let head_sha = formats::manifest::sha256_file(&head).unwrap();
+    std::fs::remove_file(out.join("round-1/head/train.json")).unwrap();
+    std::fs::remove_file(&head).unwrap();
 
     ok(tokio::process::Command::from(iterate(
         &files,
@@ -309,11 +316,24 @@ async fn a_loop_killed_mid_round_resumes_and_leaves_finished_sweeps_as_they_were
     for line in &done_before {
         assert!(resumed.contains(line), "{line} was searched again");
     }
+    assert_eq!(formats::manifest::sha256_file(&head).unwrap(), head_sha);
     let manifest = read_json(&out.join("round-1/eval/manifest.json"));
     assert_eq!(manifest["runs"].as_array().unwrap().len(), 2);
-    let head_sha =
-        formats::manifest::sha256_file(&out.join("round-1/head/head.safetensors")).unwrap();
     assert_eq!(manifest["ebm"]["head_sha256"], head_sha.as_str());
     let record = read_json(&out.join("iterate.json"));
     assert_eq!(record["rounds"].as_array().unwrap().len(), 2, "{record}");
+
+    // A finished loop resumed again needs no server and changes no byte.
+    drop(ebm);
+    let whole = hashes(&out);
+    ok(tokio::process::Command::from(iterate(
+        &files,
+        &config,
+        &out,
+        1,
+        &sets,
+        &[&["--resume"], TRAINING].concat(),
+    )))
+    .await;
+    assert_eq!(whole, hashes(&out));
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sim::signal_world::{split, SignalWorld};
 
 /// The committed tiny Llama (`ebm/tests/data/tiny-llama`): random weights, 64 wide.
@@ -114,7 +114,7 @@ pub const TRAINING: &[&str] = &[
 pub fn placement(files: &LoopFiles, policy_url: &str, ebm_port: u16) -> Vec<String> {
     let lean = json!([stepwise(), "sim", "repl", "--world", files.world]);
     [
-        format!("lean.command={}", Value::from(lean)),
+        format!("lean.command={lean}"),
         format!("policy.urls={}", json!([policy_url])),
         format!("ebm.url=\"http://127.0.0.1:{ebm_port}\""),
     ]

@@ -215,6 +215,13 @@ impl Iteration {
         self.finish_round(0)?;
         let mut server: Option<EbmServer> = None;
         for round in 1..=rounds {
+            if self.round_done(round)? {
+                // Nothing left to do, so no server is needed for it (a resumed loop that
+                // only adds rounds starts its server for the new ones).
+                tracing::info!("round {round} of {rounds} is finished: left as it is");
+                self.finish_round(round)?;
+                continue;
+            }
             if server.is_none() {
                 server = Some(
                     interruptible(EbmServer::connect(
@@ -247,6 +254,20 @@ impl Iteration {
             server.stop().await;
         }
         Ok(self.record())
+    }
+
+    /// Whether an earlier run finished round `round`: its head trained and evaluated, both
+    /// of its sweeps finished.
+    fn round_done(&self, round: usize) -> anyhow::Result<bool> {
+        if !(self.layout.train_json(round).exists() && self.layout.eval_json(round).exists()) {
+            return Ok(false);
+        }
+        for (side, set) in [(Side::Eval, &self.eval), (Side::Train, &self.train)] {
+            if !sweep_finished(&set.theorems, &self.layout.sweep(round, side))? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// One sweep of a round, unless an earlier run finished it: then its folder is left as

@@ -124,7 +124,7 @@ fn facts(key: &[usize], count: usize) -> String {
 impl SignalWorld {
     /// Whether the policy favours dead ends over the path at `stage` of theorem `i`.
     pub fn misled(&self, i: usize, stage: usize) -> bool {
-        (i + stage) % self.misled_every.max(1) == 0
+        (i + stage).is_multiple_of(self.misled_every.max(1))
     }
 
     /// Steps of theorem `i`'s proof: 2, 3 or 4, on a period of 5 so that a split by
