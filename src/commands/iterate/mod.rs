@@ -537,3 +537,39 @@ async fn interruptible<T>(
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted; continue with `stepwise iterate --resume`"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(max_nodes: u64, seed: u64) -> Value {
+        json!({
+            "train_theorems": {"sha256": "t", "count": 2},
+            "eval_theorems": {"sha256": "e", "count": 1},
+            "config": {"search": {"max_nodes": max_nodes}},
+            "training": {"seed": seed},
+        })
+    }
+
+    #[test]
+    fn a_resumed_folder_of_another_setup_is_refused_naming_what_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        // A fresh folder, or one without a record yet, is fine either way.
+        check_out(&layout, &setup(600, 0), false).unwrap();
+        check_out(&layout, &setup(600, 0), true).unwrap();
+        let record = json!({"setup": setup(600, 0), "rounds_requested": 1, "rounds": []});
+        std::fs::write(layout.record(), record.to_string()).unwrap();
+        let refused = check_out(&layout, &setup(600, 0), false).unwrap_err();
+        assert!(refused.to_string().contains("--resume"), "{refused}");
+        check_out(&layout, &setup(600, 0), true).unwrap();
+        let refused = check_out(&layout, &setup(100, 1), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("config.search.max_nodes: 600 -> 100")
+                && refused.contains("training.seed: 0 -> 1"),
+            "{refused}"
+        );
+    }
+}

@@ -267,3 +267,94 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     formats::append::write_atomically(path, text)
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use formats::results::SearchStatus;
+
+    fn result(name: &str, proved: bool, expanded: u64) -> TheoremResult {
+        TheoremResult {
+            name: name.into(),
+            proved,
+            status: if proved {
+                SearchStatus::Proved
+            } else {
+                SearchStatus::NodeBudget
+            },
+            error: None,
+            error_kind: None,
+            proof_tactics: Vec::new(),
+            proof: None,
+            axioms: Vec::new(),
+            finished_unix_ms: 0,
+            stats: formats::stats::SearchStats {
+                nodes_expanded: expanded,
+                gen_calls: expanded + 1,
+                tokens_generated: 10 * expanded,
+                ..Default::default()
+            },
+            time: Default::default(),
+        }
+    }
+
+    fn round(round: usize, eval: Vec<TheoremResult>) -> RoundFiles {
+        RoundFiles {
+            round,
+            head: None,
+            sibling_accuracy: None,
+            train: eval.clone(),
+            eval,
+        }
+    }
+
+    /// Rounds are compared on the theorems every one of them proved; per-proof costs are
+    /// the whole sweep's over its proofs.
+    #[test]
+    fn expansions_are_compared_on_the_theorems_every_round_proved() {
+        let rounds = [
+            round(
+                0,
+                vec![
+                    result("a", true, 10),
+                    result("b", true, 20),
+                    result("c", false, 50),
+                ],
+            ),
+            round(
+                1,
+                vec![
+                    result("a", true, 4),
+                    result("b", false, 60),
+                    result("c", true, 5),
+                ],
+            ),
+        ];
+        let record = build(
+            &Layout::new(Path::new("/loop")),
+            serde_json::json!({}),
+            1,
+            &rounds,
+        );
+        let (base, next) = (&record.rounds[0].eval, &record.rounds[1].eval);
+        assert_eq!(base.dir, "round-0/eval");
+        assert_eq!((base.proved, next.proved), (2, 2));
+        assert_eq!(
+            (base.proved_in_every_round, next.proved_in_every_round),
+            (1, 1)
+        );
+        assert_eq!(base.expansions_per_proof, Some(10.0));
+        assert_eq!(next.expansions_per_proof, Some(4.0));
+        assert_eq!(next.expansions_vs_round_0, Some(0.4));
+        assert_eq!(base.nodes_expanded, 80);
+        assert_eq!(base.gen_calls_per_proof, Some(83.0 / 2.0));
+        assert_eq!(next.tokens_per_proof, Some(690.0 / 2.0));
+        let table = render(&record);
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("| 1 |") && l.contains("| 4.0 | 0.40 |")),
+            "{table}"
+        );
+    }
+}
