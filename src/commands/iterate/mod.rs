@@ -204,7 +204,11 @@ impl Iteration {
     async fn run(&mut self) -> anyhow::Result<IterateRecord> {
         std::fs::create_dir_all(self.layout.root())
             .with_context(|| format!("cannot create {}", self.layout.root().display()))?;
-        self.write_record()?;
+        // The setup goes down before any work, so a resume can check it; a resumed folder's
+        // record stays as it is until a round is read back.
+        if !self.layout.record().exists() {
+            self.write_record()?;
+        }
         let rounds = self.args.rounds;
         tracing::info!("round 0 of {rounds}: the policy alone");
         let mut baseline = self.config.clone();
