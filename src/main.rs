@@ -55,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: commands::ebm::EbmCommand,
     },
+    /// The value-model loop: sweep, train a head on the --train sweeps, sweep again with it;
+    /// per round, what it changed on the --eval theorems.
+    Iterate(commands::iterate::IterateArgs),
     /// Check every part a config names and say how to fix what fails.
     Doctor(commands::doctor::DoctorArgs),
     /// Print the exact prompt bytes (and stop strings) the policy server gets for one node.
@@ -115,6 +118,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Merge(args) => commands::merge::run(args),
         Command::Traj { command } => commands::traj::run(command),
         Command::Ebm { command } => commands::ebm::run(command),
+        Command::Iterate(args) => commands::iterate::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
         Command::Prompt(args) => commands::prompt::run(args),
         Command::Demo(args) => commands::demo::run(args),

@@ -150,3 +150,87 @@ fn every_trajectory_column_has_its_row() {
         &failed,
     );
 }
+
+/// The dotted paths of `value`'s fields (`rounds[].head.path`): objects are walked, an array
+/// by its first element. `opaque` paths are one row (their insides are documented where
+/// they come from); `rounds[].train` has the fields of `rounds[].eval`, listed once.
+fn field_paths(at: &str, value: &Value, opaque: &[&str], out: &mut BTreeSet<String>) {
+    // An array's element is its field's row (`rounds`), not one of its own.
+    if !at.is_empty() && !at.ends_with("[]") {
+        out.insert(at.to_owned());
+    }
+    if opaque.contains(&at) || at == "rounds[].train" {
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            for (key, inner) in fields {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                field_paths(&path, inner, opaque, out);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(first) = items.first() {
+                field_paths(&format!("{at}[]"), first, opaque, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_iterate_json_field_has_its_row() {
+    use formats::iterate::{HeadRecord, IterateRecord, RoundRecord, SiblingAccuracy, SweepRecord};
+    let sweep = SweepRecord {
+        dir: "round-1/eval".into(),
+        theorems: 1,
+        proved: 1,
+        nodes_expanded: 1,
+        proved_in_every_round: 1,
+        expansions_per_proof: Some(1.0),
+        expansions_vs_round_0: Some(1.0),
+        gen_calls_per_proof: Some(1.0),
+        tokens_per_proof: Some(1.0),
+    };
+    // Every optional field set, so none is skipped when serialised.
+    let record = IterateRecord {
+        setup: json!({"train_theorems": {}}),
+        rounds_requested: 1,
+        rounds: vec![RoundRecord {
+            round: 1,
+            head: Some(HeadRecord {
+                path: "round-1/head/head.safetensors".into(),
+                identity: None,
+                energy_scale: None,
+                train_theorems: 1,
+                val_theorems: 1,
+                shuffle_labels: Some(1),
+            }),
+            sibling_accuracy: Some(SiblingAccuracy {
+                split: "val".into(),
+                decisions: 1,
+                head: 1.0,
+                random: 0.5,
+                log_prob: 0.0,
+            }),
+            eval: sweep.clone(),
+            train: sweep,
+        }],
+    };
+    let mut fields = BTreeSet::new();
+    field_paths(
+        "",
+        &serde_json::to_value(record).unwrap(),
+        &[
+            "setup",
+            "rounds[].head.identity",
+            "rounds[].head.energy_scale",
+        ],
+        &mut fields,
+    );
+    assert_documented("iterate.json fields", "### `iterate.json`", &fields);
+}

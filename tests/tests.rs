@@ -8,6 +8,7 @@ mod decompose_e2e;
 mod demo_cli;
 mod design_doc;
 mod doctor_cli;
+mod iterate_e2e;
 mod lean_bridge_faults;
 mod lean_bridge_real_repl;
 mod lean_bridge_session;

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::embedding_cache::{CacheError, EmbeddingCache, PartWriter};
 use crate::error::EbmError;
 use crate::llama_encoder::LlamaEncoder;
+use crate::trajectories::Trajectories;
 use formats::identity::ModelIdentity;
 
 /// Anything that turns texts into embeddings, one per text, in order.
@@ -89,6 +90,15 @@ pub struct EmbedReport {
     pub embedded: usize,
     pub dim: usize,
     pub cache_rows: usize,
+}
+
+/// The states of `traj` an embedding cache needs: every non-terminal node's. Terminal nodes
+/// are never scored, so never embedded (their state is "").
+pub fn embeddable_states(traj: Trajectories) -> impl Iterator<Item = String> {
+    traj.nodes
+        .into_iter()
+        .filter(|n| !n.status.is_terminal())
+        .map(|n| n.state)
 }
 
 /// Refuses to start over a cache (finished or partial) unless resuming: call it before

@@ -77,10 +77,18 @@ pub fn resolve_files(patterns: &[String]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)
     Ok((nodes, failed))
 }
 
-/// Reads the nodes (and failed attempts) of the files the patterns name.
+/// Reads the nodes (and failed attempts) of the files the patterns name, each theorem's runs
+/// together and in the order of their theorem's name, then of their run (`run_id`): a sweep
+/// writes theorems in the order they finish, which concurrency and timing decide, and what
+/// trains or evaluates a head must not depend on it. A run's own rows keep their order.
 pub fn load(patterns: &[String]) -> Result<(Trajectories, Vec<FailedRow>), TrajError> {
     let (node_files, failed_files) = resolve_files(patterns)?;
-    let trajectories = Trajectories::from_rows(read_nodes(&node_files)?)?;
+    let mut rows = read_nodes(&node_files)?;
+    // Stable: rows of one run stay in file order, and two runs that share a name and a
+    // `run_id` (files from before the column: 0) stay one after the other, so `from_rows`
+    // still tells them apart by their repeated node ids.
+    rows.sort_by(|a, b| (&a.theorem, a.run_id).cmp(&(&b.theorem, b.run_id)));
+    let trajectories = Trajectories::from_rows(rows)?;
     Ok((trajectories, read_failed(&failed_files)?))
 }
 

@@ -136,3 +136,28 @@ fn learnable_temperature_and_depth_loss_keep_the_signal() {
         }
     }
 }
+
+/// A sweep writes its theorems in the order they finish; the same trees in another order
+/// train the same head.
+#[test]
+fn the_order_theorems_finished_in_does_not_change_the_head() {
+    let trees = traj_fixture::theorems("t", 24, 5);
+    let cache_path = |root: &Path| root.join("embeddings.parquet");
+    let train_on = |root: &Path, order: &[Vec<formats::trajectory::NodeRow>]| {
+        let dir = root.join("trajectories");
+        traj_fixture::write(&dir, order, vec![]);
+        traj_fixture::cache(&[&trees], 4)
+            .save(&cache_path(root))
+            .unwrap();
+        let cache = EmbeddingCache::load(&cache_path(root)).unwrap();
+        let (traj, _) = trajectories::load(&[dir.display().to_string()]).unwrap();
+        train(&traj, &cache, &config(), &Device::Cpu, &root.join("out")).unwrap()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut reversed = trees.clone();
+    reversed.reverse();
+    let (first, second) = (train_on(a.path(), &trees), train_on(b.path(), &reversed));
+    assert_eq!(first.epochs, second.epochs);
+    let weights = |root: &Path| std::fs::read(root.join("out/head.safetensors")).unwrap();
+    assert_eq!(weights(a.path()), weights(b.path()));
+}

@@ -6,13 +6,14 @@
 //! `results.jsonl` lines ([`results`]) and the statistics they carry ([`stats`]), node
 //! statuses ([`NodeStatus`]), the goals-text layout ([`join_goals`]), and the EBM server's
 //! `/score`, `/encode` and `/health` bodies ([`ebm_api`], [`identity`]), the run manifest
-//! ([`manifest`]), and a model directory's `tokenizer_config.json` ([`tokenizer_config`]).
+//! ([`manifest`]), `stepwise iterate`'s record ([`iterate`]), and a model directory's `tokenizer_config.json` ([`tokenizer_config`]).
 
 pub mod append;
 mod columns;
 pub mod ebm_api;
 mod goals;
 pub mod identity;
+pub mod iterate;
 pub mod manifest;
 mod node_status;
 pub mod progress;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::append::append_text;
+use crate::append::{append_text, write_atomically};
 use crate::utilisation::UrlUtilisation;
 
 pub const PROGRESS_FILE: &str = "progress.json";
@@ -122,19 +122,12 @@ pub fn append_timeline(dir: &Path, sample: &TimelineSample) -> Result<(), Progre
 
 /// Rewrites `DIR/progress.json` atomically.
 pub fn write_progress(dir: &Path, progress: &Progress) -> Result<(), ProgressError> {
+    let path = dir.join(PROGRESS_FILE);
     write_atomically(
-        &dir.join(PROGRESS_FILE),
+        &path,
         &(serde_json::to_string_pretty(progress).expect("progress serialises") + "\n"),
     )
-}
-
-/// Writes a sibling temporary file and renames it over `path`, so a reader on any node sees
-/// the old file or the new one, never half of one.
-fn write_atomically(path: &Path, text: &str) -> Result<(), ProgressError> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| file_error(path, e))
+    .map_err(|e| file_error(&path, e))
 }
 
 /// `DIR/progress.json`, if the sweep wrote one.

@@ -1,7 +1,7 @@
 //! The value scorer: proof states in, energies out (lower = more provable).
 
 use async_trait::async_trait;
-use formats::ebm_api::{EncodeRequest, EncodeResponse, ScoreRequest, ScoreResponse};
+use formats::ebm_api::{EncodeRequest, EncodeResponse, HeadRequest, ScoreRequest, ScoreResponse};
 use formats::identity::{EnergyScale, HeadHealth, ModelIdentity};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -99,6 +99,19 @@ impl EbmClient {
     pub async fn served(&self) -> Result<ServedModel, String> {
         let url = format!("{}/health", self.url);
         get_json::<ServedModel>(&self.client, &url, self.retry.timeout).await
+    }
+
+    /// `POST /head`: the server serves the head at `path` (a path on the server's file
+    /// system; absolute is safest) from now on, and answers what it then serves. A head made
+    /// for another encoder is a 409 (`ebm serve` names both identities), never retried.
+    pub async fn serve_head(&self, path: &str) -> Result<ServedModel, ValueError> {
+        self.post(
+            "/head",
+            &HeadRequest {
+                path: path.to_owned(),
+            },
+        )
+        .await
     }
 
     /// [`EbmClient::served`], read once when a sweep starts.

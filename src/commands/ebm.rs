@@ -175,6 +175,13 @@ pub struct TrainArgs {
     /// Output directory: head.safetensors + head.json, checkpoints/, metrics.jsonl, train.json.
     #[arg(long)]
     pub out: std::path::PathBuf,
+    #[command(flatten)]
+    pub options: TrainOptions,
+}
+
+/// How a head is trained: the flags `ebm train` and `iterate` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainOptions {
     /// Negatives per positive (K).
     #[arg(long, default_value_t = ebm::train::TrainConfig::default().negatives)]
     pub negatives: usize,
@@ -232,6 +239,34 @@ pub struct TrainArgs {
     pub shuffle_labels: Option<u64>,
 }
 
+impl TrainOptions {
+    /// The trainer's config, checked.
+    pub fn config(&self) -> anyhow::Result<ebm::train::TrainConfig> {
+        let config = ebm::train::TrainConfig {
+            negatives: self.negatives,
+            negatives_from: self.negatives_from,
+            hard_ratio: self.hard_ratio,
+            medium_ratio: self.medium_ratio,
+            epochs: self.epochs,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            val_fraction: self.val_fraction,
+            warmup_fraction: self.warmup_fraction,
+            max_grad_norm: self.max_grad_norm,
+            hidden: self.hidden.clone(),
+            dropout: self.dropout,
+            spectral_norm: self.spectral_norm,
+            learnable_temperature: self.learnable_temperature,
+            depth_loss_weight: self.depth_loss_weight,
+            shuffle_labels: self.shuffle_labels,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// Flags of `ebm eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -254,28 +289,8 @@ pub struct EvalArgs {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let config = ebm::train::TrainConfig {
-        negatives: args.negatives,
-        negatives_from: args.negatives_from,
-        hard_ratio: args.hard_ratio,
-        medium_ratio: args.medium_ratio,
-        epochs: args.epochs,
-        lr: args.lr,
-        weight_decay: args.weight_decay,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        val_fraction: args.val_fraction,
-        warmup_fraction: args.warmup_fraction,
-        max_grad_norm: args.max_grad_norm,
-        hidden: args.hidden,
-        dropout: args.dropout,
-        spectral_norm: args.spectral_norm,
-        learnable_temperature: args.learnable_temperature,
-        depth_loss_weight: args.depth_loss_weight,
-        shuffle_labels: args.shuffle_labels,
-    };
-    config.validate()?;
-    let device = ebm::parse_device(&args.device)?;
+    let config = args.options.config()?;
+    let device = ebm::parse_device(&args.options.device)?;
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
     let cache = ebm::embedding_cache::EmbeddingCache::load(&args.embeddings)?;
     let report = ebm::train::train(&traj, &cache, &config, &device, &args.out)?;
@@ -323,12 +338,7 @@ fn embed(args: EmbedArgs) -> anyhow::Result<()> {
     use ebm::embed::{embed_states, ensure_writable, EmbedOptions, LocalEncoder};
     ensure_writable(&args.out, args.resume)?;
     let (traj, _) = ebm::trajectories::load(&args.trajectories).context("reading trajectories")?;
-    // Terminal nodes are never scored, so never embedded (their state is "").
-    let states = traj
-        .nodes
-        .into_iter()
-        .filter(|n| !n.status.is_terminal())
-        .map(|n| n.state);
+    let states = ebm::embed::embeddable_states(traj);
     let options = EmbedOptions {
         batch: args.batch,
         concurrency: args.concurrency,

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod doctor;
 pub mod ebm;
 mod ebm_server_encoder;
+pub mod iterate;
 pub mod merge;
 pub mod prompt;
 pub mod sim;

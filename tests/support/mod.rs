@@ -3,6 +3,7 @@
 //! a Lean pool over the simulated REPL ([`lean`]) and a sweep over both simulators
 //! ([`sweep`]). Each test file uses part of it.
 
+pub mod iterate;
 pub mod lean;
 pub mod sweep;
 

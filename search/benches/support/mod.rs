@@ -1,4 +1,5 @@
-//! What every benchmark of this crate shares: where results go and what machine made them.
+//! What every benchmark of this crate (and the root crate's `iterate`, which includes this file
+//! by path) shares: where results go and what machine made them.
 
 #![allow(dead_code)] // each bench uses a different part
 
@@ -15,11 +16,19 @@ use search::sweep::{run_sweep, Backends, SweepOptions};
 use sim::sglang::{SglangHandle, SglangOptions};
 use sim::world::{World, WorldTheorem};
 
-/// `target/bench/` (or `$CARGO_TARGET_DIR/bench/`).
+/// `target/bench/` (or `$CARGO_TARGET_DIR/bench/`) of the workspace: the root crate's
+/// benches include this file too, so the workspace is found from whichever package builds it.
 pub fn out_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| {
+            let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+            package
+                .ancestors()
+                .find(|dir| dir.join("Cargo.lock").exists())
+                .unwrap_or(package)
+                .join("target")
+        });
     target.join("bench")
 }
 

@@ -5,7 +5,9 @@
 //!   demand (`stepwise sim repl`);
 //! - [`sglang`]: SGLang's `/generate`, OpenAI `/v1/completions`, `/health`, `/get_model_info`
 //!   over loopback HTTP (`stepwise sim sglang`);
-//! - [`ebm`]: `stepwise ebm serve`'s `/score` and `/health` (`stepwise sim ebm`).
+//! - [`ebm`]: `stepwise ebm serve`'s `/score` and `/health` (`stepwise sim ebm`);
+//! - [`signal_world`]: a generated world whose dead ends only their text gives away, for the
+//!   value-model loop (`stepwise iterate`).
 //!
 //! Library crates take this crate only as a dev-dependency; the `stepwise` binary uses it for
 //! `stepwise demo` and for the hidden `stepwise sim` entry points that scripts and tests start
@@ -14,4 +16,5 @@
 pub mod ebm;
 pub mod repl;
 pub mod sglang;
+pub mod signal_world;
 pub mod world;

@@ -20,7 +20,8 @@ pub struct World {
     pub theorems: Vec<WorldTheorem>,
 }
 
-fn default_modules() -> Vec<String> {
+/// What a world accepts to import when its file names nothing.
+pub fn default_modules() -> Vec<String> {
     ["Mathlib", "Aesop", "Init", "Lean", "Std"]
         .map(String::from)
         .to_vec()
