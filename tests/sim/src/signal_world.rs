@@ -224,6 +224,7 @@ impl SignalWorld {
             root: vec![path(0)],
             name,
             states,
+            sketches: Vec::new(),
         }
     }
 }
