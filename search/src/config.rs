@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use formats::identity::EnergyScale;
 pub use formats::search_mode::Expansion;
 use formats::search_mode::SearchShape;
 use lean_bridge::LeanConfig;
@@ -45,12 +44,6 @@ pub struct SearchConfig {
     /// `ebm_temperature`, so `ebm_weight` means the same from one head to the next. A head
     /// without the figures is ranked by its raw energies, as with `false`.
     pub ebm_normalize: bool,
-    /// Not a config key (never read from a file, nor written to `config.json`): the energy
-    /// scale the priority uses, set at start-up from the served head when `ebm_normalize`
-    /// is on (`value::EbmAtStart::energy_scale`); `None`: raw energies. The manifest records
-    /// it.
-    #[serde(skip)]
-    pub energy_scale: Option<EnergyScale>,
     /// Exponent of the depth normalisation of the cumulative log-prob.
     pub length_norm: f64,
     /// Whole Lean identifiers that disqualify a candidate tactic.
@@ -77,12 +70,6 @@ pub struct SearchConfig {
 }
 
 impl SearchConfig {
-    /// The scale the priority standardises energies with: `energy_scale` when
-    /// `ebm_normalize` is on. What the manifest records.
-    pub fn priority_energy_scale(&self) -> Option<EnergyScale> {
-        self.energy_scale.filter(|_| self.ebm_normalize)
-    }
-
     /// `Some(n)` when this config is the pass@n baseline (see [`SearchShape::pass_at_n`]).
     pub fn pass_at_n(&self) -> Option<usize> {
         SearchShape {
@@ -106,7 +93,6 @@ impl Default for SearchConfig {
             ebm_weight: 0.0,
             ebm_temperature: 1.0,
             ebm_normalize: true,
-            energy_scale: None,
             length_norm: 0.0,
             banned_tactics: vec!["sorry".into(), "admit".into()],
             expansion: Expansion::Tactic,

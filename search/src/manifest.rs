@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use formats::identity::EnergyScale;
 use formats::manifest::{
     canonical_json, sha256_file, sha256_hex, split_placement, utc_timestamp, BosCount, BuildInfo,
     ConfigDefaults, Difference, Host, LeanIdentity, Manifest, ManifestError, PlannerIdentity,
@@ -66,6 +67,9 @@ pub struct RunRequest<'a> {
     pub lean_version: Result<String, String>,
     /// What the EBM server served at start ([`crate::value::EbmClient::at_start`]).
     pub ebm: Option<&'a EbmAtStart>,
+    /// The scale the priority standardises the EBM's energies with
+    /// ([`EbmAtStart::energy_scale`]); `None`: raw energies.
+    pub energy_scale: Option<EnergyScale>,
     /// The BOS tokens the start-up check counted before the first prompt.
     pub bos: BosCount,
 }
@@ -134,7 +138,7 @@ pub async fn describe_run(
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),
         },
         ebm,
-        ebm_energy_scale: config.search.priority_energy_scale(),
+        ebm_energy_scale: request.energy_scale,
         planner: planner_identity(config).await?,
         runs: vec![RunEntry {
             stepwise: request.build,

@@ -18,6 +18,12 @@ pub trait ValueScorer: Send + Sync {
     /// One energy per state, in order; `None` for a state the model cannot score (the search
     /// then ranks that node by log-prob alone).
     async fn score(&self, states: &[String]) -> Result<Vec<Option<f64>>, ValueError>;
+
+    /// The figures its energies are standardised with before they enter the priority
+    /// (`search.ebm_normalize`: the served head's own mean and std); `None`: raw energies.
+    fn energy_scale(&self) -> Option<EnergyScale> {
+        None
+    }
 }
 
 /// The client of `stepwise ebm serve`: `POST /score`, `POST /encode`, `GET /health`.
@@ -29,6 +35,8 @@ pub struct EbmClient {
     /// A state the server scored, to tell a server that fails everything from states it
     /// cannot score (see [`EbmClient::isolate`]).
     scored_before: std::sync::Mutex<Option<String>>,
+    /// What [`ValueScorer::energy_scale`] answers (see [`EbmClient::with_energy_scale`]).
+    energy_scale: Option<EnergyScale>,
 }
 
 impl EbmClient {
@@ -49,7 +57,17 @@ impl EbmClient {
             url: url.to_owned(),
             retry: RetryPolicy::new(config.max_retries, config.request_timeout),
             scored_before: std::sync::Mutex::new(None),
+            energy_scale: None,
         }))
+    }
+
+    /// This client with the scale its energies are standardised with in the priority (the
+    /// one [`EbmAtStart::energy_scale`] found).
+    pub fn with_energy_scale(self, energy_scale: Option<EnergyScale>) -> Self {
+        Self {
+            energy_scale,
+            ..self
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -170,8 +188,8 @@ pub struct EbmAtStart {
 }
 
 impl EbmAtStart {
-    /// The energy scale `search` standardises energies with
-    /// ([`SearchConfig::energy_scale`]): the served head's, when `ebm_normalize` is on and
+    /// The energy scale `search` standardises energies with ([`ValueScorer::energy_scale`]):
+    /// the served head's, when `ebm_normalize` is on and
     /// the head has usable figures; else None (raw energies), saying why when the value
     /// model counts (`ebm_weight > 0`).
     pub fn energy_scale(&self, search: &SearchConfig) -> Option<EnergyScale> {
@@ -235,6 +253,10 @@ impl EbmAtStart {
 
 #[async_trait]
 impl ValueScorer for EbmClient {
+    fn energy_scale(&self) -> Option<EnergyScale> {
+        self.energy_scale
+    }
+
     /// `ebm serve` answers 500 for a whole request when one of its states fails even alone
     /// (a forward pass that errs, a non-finite energy: `ebm/src/server.rs`), so one bad state
     /// would end every theorem it appears in. Such a batch is scored again in halves until the

@@ -355,3 +355,59 @@ async fn a_slow_generate_call_ends_at_the_theorems_deadline() {
     assert_eq!(out.status, SearchStatus::Timeout);
     assert_eq!(out.stats.gen_calls, 1);
 }
+
+/// The scorer's energies, standardised with a fixed scale (as `EbmClient` does with the
+/// served head's figures under `search.ebm_normalize`).
+struct Scaled(SimScorer, formats::identity::EnergyScale);
+
+#[async_trait::async_trait]
+impl search::value::ValueScorer for Scaled {
+    async fn score(
+        &self,
+        states: &[String],
+    ) -> Result<Vec<Option<f64>>, search::value::ValueError> {
+        self.0.score(states).await
+    }
+
+    fn energy_scale(&self) -> Option<formats::identity::EnergyScale> {
+        Some(self.1)
+    }
+}
+
+#[tokio::test]
+async fn a_scorer_s_energy_scale_standardises_energies_in_the_priority_only() {
+    let sim = Sim::new(backtracking_world());
+    let config = SearchConfig {
+        ebm_weight: 0.5,
+        ebm_temperature: 2.0,
+        ..config()
+    };
+    let scale = formats::identity::EnergyScale {
+        mean: 3.0,
+        std: 4.0,
+    };
+    let template = search::templates::PromptTemplate::from_config("{state}").unwrap();
+    let params = search::engine::SearchParams {
+        config: &config,
+        template: &template,
+        default_header: "",
+        clock: sim.clock.as_ref(),
+        width: None,
+        planner: None,
+    };
+    let out = search::engine::search_theorem(
+        &theorem(&sim.world),
+        &params,
+        &SimPolicy(sim.clone()),
+        Some(&Scaled(SimScorer(sim.clone()), scale)),
+        &SimEnv(sim.clone()),
+    )
+    .await;
+    let q = out.tree.find_state(&goals(&["⊢ Q"])).unwrap();
+    let node = out.tree.get(q);
+    // The tree keeps the raw energy (the trajectory's `energy`); the score used it standardised.
+    assert_eq!(node.energy, Some(key(&["⊢ Q"]).len() as f64));
+    let z = (node.energy.unwrap() - scale.mean) / scale.std;
+    let expected = search::engine::priority(&config, node.cum_logprob, node.depth, Some(z));
+    assert_eq!(node.score, expected);
+}

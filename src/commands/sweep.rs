@@ -168,7 +168,7 @@ pub async fn execute(
                 .health()
                 .await
                 .with_context(|| format!("the EBM server {} is not ready", client.url()))?;
-            Some(Arc::new(client))
+            Some(client)
         }
         None => None,
     };
@@ -178,11 +178,10 @@ pub async fn execute(
         Some(client) => Some(client.at_start().await),
         None => None,
     };
-    let mut config = config.clone();
-    config.search.energy_scale = ebm_at_start
+    let energy_scale = ebm_at_start
         .as_ref()
         .and_then(|start| start.energy_scale(&config.search));
-    let config = &config;
+    let ebm = ebm.map(|client| Arc::new(client.with_energy_scale(energy_scale)));
     let described = describe_run(
         config,
         RunRequest {
@@ -195,6 +194,7 @@ pub async fn execute(
             benchmarks: crate::BENCHMARK_SUMS,
             lean_version,
             ebm: ebm_at_start.as_ref(),
+            energy_scale,
             bos,
         },
     )

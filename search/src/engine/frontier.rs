@@ -26,9 +26,9 @@ impl Ord for OrdF64 {
     }
 }
 
-/// `(1-w) * cum_logprob / max(1, depth)^length_norm + w * (-energy / ebm_temperature)`, the
-/// energy standardised by the served head's figures (`(energy - mean) / std`) when
-/// `ebm_normalize` is on and the sweep found them (`config.energy_scale`). Without an energy
+/// `(1-w) * cum_logprob / max(1, depth)^length_norm + w * (-energy / ebm_temperature)`; the
+/// caller standardises the energy first when the scorer has a scale
+/// ([`ValueScorer::energy_scale`](crate::value::ValueScorer::energy_scale)). Without an energy
 /// the value term is left out (only the root of a search without a value model, or a node the
 /// value model was not asked about, lacks one).
 pub fn priority(config: &SearchConfig, cum_logprob: f64, depth: u32, energy: Option<f64>) -> f64 {
@@ -36,12 +36,7 @@ pub fn priority(config: &SearchConfig, cum_logprob: f64, depth: u32, energy: Opt
     let w = config.ebm_weight;
     let policy = (1.0 - w) * cum_logprob / norm;
     match energy {
-        Some(e) => {
-            let e = config
-                .priority_energy_scale()
-                .map_or(e, |s| s.standardise(e));
-            policy + w * (-e / config.ebm_temperature)
-        }
+        Some(e) => policy + w * (-e / config.ebm_temperature),
         None => policy,
     }
 }
@@ -127,27 +122,5 @@ mod tests {
         c.ebm_weight = 0.5;
         c.ebm_temperature = 2.0;
         assert_eq!(priority(&c, -4.0, 2, Some(3.0)), 0.5 * -2.0 + 0.5 * -1.5);
-    }
-
-    #[test]
-    fn a_served_energy_scale_standardises_the_energy_unless_the_key_is_off() {
-        let mut c = SearchConfig {
-            length_norm: 1.0,
-            ebm_weight: 0.5,
-            ebm_temperature: 2.0,
-            energy_scale: Some(formats::identity::EnergyScale {
-                mean: 1.0,
-                std: 4.0,
-            }),
-            ..SearchConfig::default()
-        };
-        // (9 - 1) / 4 = 2 standard deviations above the head's mean.
-        assert_eq!(
-            priority(&c, -4.0, 2, Some(9.0)),
-            0.5 * -2.0 + 0.5 * (-2.0 / 2.0)
-        );
-        assert_eq!(priority(&c, -4.0, 2, None), 0.5 * -2.0);
-        c.ebm_normalize = false;
-        assert_eq!(priority(&c, -4.0, 2, Some(9.0)), 0.5 * -2.0 + 0.5 * -4.5);
     }
 }

@@ -993,17 +993,13 @@ impl<'a> Search<'a, '_> {
                 self.tree.get_mut(id).energy = energy;
             }
         }
+        let scale = self.scorer.and_then(|s| s.energy_scale());
         for &id in &ids {
             let node = self.tree.get(id);
             // A subgoal node ranks by its own path plus what the node it would finish is worth.
             let base = node.subgoal.map_or(0.0, |s| self.subgoals.get(s).base);
-            let score = base
-                + priority(
-                    self.params.config,
-                    node.cum_logprob,
-                    node.depth,
-                    node.energy,
-                );
+            let energy = node.energy.map(|e| scale.map_or(e, |s| s.standardise(e)));
+            let score = base + priority(self.params.config, node.cum_logprob, node.depth, energy);
             self.tree.get_mut(id).score = score;
             self.frontier.push(id, score);
         }
