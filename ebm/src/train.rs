@@ -183,7 +183,8 @@ pub struct TrainReport {
     pub val_theorems: Vec<String>,
     pub train_positives: usize,
     pub eval_groups: usize,
-    /// Nodes skipped because their state is not in the embedding cache.
+    /// Non-terminal nodes skipped because their state is not in the embedding cache
+    /// (terminal ones have no goals and are never embedded).
     pub nodes_without_embedding: usize,
     /// The epoch whose checkpoint became `head.safetensors` (lowest evaluation loss).
     pub best_epoch: usize,
@@ -523,7 +524,10 @@ pub fn train(
     let val_names = split_theorems(traj, cfg.val_fraction, cfg.seed);
     let in_val = |node: usize| val_names.contains(&traj.runs[traj.nodes[node].run].theorem);
     let embedded = |node: usize| cache.contains(&traj.nodes[node].state);
-    let nodes_without_embedding = (0..traj.nodes.len()).filter(|&i| !embedded(i)).count();
+    // Terminal nodes (closed goals) are never embedded: only the others can be missing.
+    let nodes_without_embedding = (0..traj.nodes.len())
+        .filter(|&i| !traj.nodes[i].status.is_terminal() && !embedded(i))
+        .count();
     if nodes_without_embedding > 0 {
         tracing::warn!(
             nodes_without_embedding,

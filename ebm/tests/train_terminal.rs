@@ -252,3 +252,30 @@ fn split_val_of_a_shuffled_run_stays_within_005_of_random() {
         .to_string();
     assert!(err.contains("train.json"), "{err}");
 }
+
+#[test]
+fn terminal_nodes_are_never_counted_as_missing_from_the_cache() {
+    // `ebm embed` embeds non-terminal states only: a proof node without an embedding is no
+    // gap, and saying so every round of `stepwise iterate` would be noise.
+    let trees: Vec<Vec<NodeRow>> = traj_fixture::theorems("t", 6, 5);
+    assert!(trees.concat().iter().any(|r| r.status.is_terminal()));
+    let embeddable: Vec<Vec<NodeRow>> = trees
+        .iter()
+        .map(|t| {
+            t.iter()
+                .filter(|r| !r.status.is_terminal())
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let cache = traj_fixture::cache(&[&embeddable], 3);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        val_fraction: 0.5,
+        ..TrainConfig::default()
+    };
+    let traj = Trajectories::from_rows(trees.concat()).unwrap();
+    let report = train(&traj, &cache, &cfg, &Device::Cpu, &dir.path().join("run")).unwrap();
+    assert_eq!(report.nodes_without_embedding, 0);
+}
