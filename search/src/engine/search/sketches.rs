@@ -47,7 +47,8 @@ impl<'a> Search<'a, '_> {
                 let proof_before = self.tree.tactics_to(id);
                 let node = self.tree.get(id);
                 let input = PromptInput::new(self.theorem, header, &proof_before, &node.goals);
-                (id, planner.template.render(&input))
+                let budget = planner.client.prompt_budget();
+                (id, planner.template.render_within(&input, budget))
             })
             .collect();
         if prompts.is_empty() {
