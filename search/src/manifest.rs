@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::config::{Config, PlannerBackend, PolicyBackend};
 use crate::http_retry::get_json;
 use crate::planner::planner_template;
-use crate::request_setup::{RequestSetup, SetupError};
+use crate::request_setup::RequestSetup;
 use crate::value::EbmAtStart;
 use formats::theorems::Shard;
 
@@ -28,8 +28,6 @@ pub enum RunManifestError {
     Manifest(#[from] ManifestError),
     #[error("{0}")]
     Planner(String),
-    #[error(transparent)]
-    Setup(#[from] SetupError),
     #[error("cannot read theorems {path}: {source}")]
     Theorems {
         path: PathBuf,
@@ -72,6 +70,9 @@ pub struct RunRequest<'a> {
     pub energy_scale: Option<EnergyScale>,
     /// The BOS tokens the start-up check counted before the first prompt.
     pub bos: BosCount,
+    /// What the requests carry ([`RequestSetup::from_config`] of the same config, made once
+    /// by the caller): in proof mode the proof template and its stops.
+    pub setup: &'a RequestSetup,
 }
 
 /// The manifest of a run that starts now, with one run entry.
@@ -79,8 +80,7 @@ pub async fn describe_run(
     config: &Config,
     request: RunRequest<'_>,
 ) -> Result<Manifest, RunManifestError> {
-    // What the requests carry: in proof mode the proof template and its stops.
-    let setup = RequestSetup::from_config(config)?;
+    let setup = request.setup;
     let theorems_sha256 =
         sha256_file(request.theorems_path).map_err(|source| RunManifestError::Theorems {
             path: request.theorems_path.to_owned(),
@@ -131,8 +131,8 @@ pub async fn describe_run(
             name: setup.template.name().to_owned(),
             sha256: sha256_hex(setup.template.text().as_bytes()),
         },
-        stop: setup.stops.strings,
-        stop_regex: setup.stops.regexes,
+        stop: setup.stops.strings.clone(),
+        stop_regex: setup.stops.regexes.clone(),
         lean: LeanIdentity {
             version: lean_version,
             mathlib: lake_package_rev(&lake_manifest, "mathlib"),

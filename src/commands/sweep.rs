@@ -196,6 +196,7 @@ pub async fn execute(
             ebm: ebm_at_start.as_ref(),
             energy_scale,
             bos,
+            setup: &setup,
         },
     )
     .await?;
