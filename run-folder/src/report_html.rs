@@ -58,7 +58,7 @@ pub struct TheoremSplit {
     pub name: String,
     pub wall_ms: f64,
     /// In [`PHASES`] order.
-    pub phases_ms: [f64; 7],
+    pub phases_ms: [f64; PHASES.len()],
 }
 
 /// The phases of [`TheoremSplit::phases_ms`], as `summary.json`'s `time` rows name them.
@@ -73,7 +73,7 @@ pub const PHASES: [&str; 7] = [
 ];
 
 /// A theorem's phase times (ms) in [`PHASES`] order.
-pub fn phase_times(t: &TimeAccount) -> [f64; 7] {
+pub fn phase_times(t: &TimeAccount) -> [f64; PHASES.len()] {
     [
         t.gen_ms,
         t.lean_ms,
@@ -306,12 +306,14 @@ const WIDTH: u32 = 960;
 const HEIGHT: u32 = 360;
 const FONT: &str = "sans-serif";
 
-/// Phase colours (a colour-blind-safe palette); `unaccounted` is a light grey.
-const PHASE_COLOURS: [RGBColor; 6] = [
+/// Phase colours in [`PHASES`] order (a colour-blind-safe palette); `unaccounted` is a light
+/// grey. Sized by `PHASES`, so a new phase cannot go undrawn.
+const PHASE_COLOURS: [RGBColor; PHASES.len()] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
     RGBColor(0, 158, 115),
     RGBColor(153, 153, 153),
+    RGBColor(86, 180, 233),
     RGBColor(204, 121, 167),
     RGBColor(220, 220, 220),
 ];
@@ -441,10 +443,10 @@ fn cumulative_chart(
 fn time_split_chart(theorems: &[TheoremSplit]) -> Result<(String, usize), String> {
     const MAX_BARS: usize = 400;
     let group = theorems.len().div_ceil(MAX_BARS).max(1);
-    let bars: Vec<[f64; 6]> = theorems
+    let bars: Vec<[f64; PHASES.len()]> = theorems
         .chunks(group)
         .map(|chunk| {
-            let mut mean = [0.0; 6];
+            let mut mean = [0.0; PHASES.len()];
             for t in chunk {
                 for (m, v) in mean.iter_mut().zip(t.phases_ms) {
                     *m += v.max(0.0) / 1000.0 / chunk.len() as f64;
