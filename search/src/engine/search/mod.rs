@@ -290,14 +290,24 @@ impl<'a> Search<'a, '_> {
 
     /// The end of a search whose proof ends at `id` in the main tree.
     fn proved(&mut self, id: NodeId, check: ProofCheck) -> End {
-        let path = self.tree.path(id);
-        self.stats.proved_by_sketch = u64::from(path.iter().any(|&n| self.tree.get(n).sketch));
-        End::Proved(Proof {
+        let tactics = self.tree.tactics_to(id);
+        self.proof_end(Proof {
             node: id,
             check,
-            tactics: self.tree.tactics_to(id),
+            tactics,
             subgoals: Vec::new(),
         })
+    }
+
+    /// The end of a search with `proof`, noting whether a planner's sketch is on its path.
+    fn proof_end(&mut self, proof: Proof) -> End {
+        let sketched = self
+            .tree
+            .path(proof.node)
+            .iter()
+            .any(|&n| self.tree.get(n).sketch);
+        self.stats.proved_by_sketch = u64::from(sketched);
+        End::Proved(proof)
     }
 
     async fn run(&mut self) -> End {

@@ -219,8 +219,7 @@ impl Search<'_, '_> {
                 self.tree.get_mut(proof).status = NodeStatus::Proof;
             }
             self.stats.proved_by_decomposition = 1;
-            self.stats.proved_by_sketch = u64::from(path.iter().any(|&n| self.tree.get(n).sketch));
-            return Err(End::Proved(Proof {
+            return Err(self.proof_end(Proof {
                 node: id,
                 check,
                 tactics,

@@ -71,7 +71,10 @@ struct ProofState {
     /// contains sorry" (repl PR #90's `test/have_by_sorry` case of a branch after a hole).
     sorried: bool,
     /// Grown from a sorry's own proof state inside a proof (not the theorem's `:= by sorry`):
-    /// closing it is "Incomplete: contains metavariable(s)", as the repl may answer there.
+    /// closing it is "Incomplete: contains metavariable(s)". The repl answers that when the
+    /// root goal's proof term still has expression metavariables (`REPL/Main.lean`
+    /// `getProofStatus`: `if pf.hasExprMVar`), which a hole's state may leave; the simulator
+    /// takes the pessimistic case always, so the search must not rely on `Completed` there.
     from_hole: bool,
 }
 
